@@ -1,1 +1,15 @@
-"""oncoflow.demo"""
+"""Synthetic, deterministic "clinical" demo cohort (DICOM exams + tumor masks + sample sheet)."""
+
+from .cohort import PROTOCOLS, SAMPLE_COLUMNS, SeriesProtocol, SimulatedSubject, make_demo_cohort, simulate_subject
+from .dicom_writer import dcm2niix_orientation, write_dicom_series
+
+__all__ = [
+    "PROTOCOLS",
+    "SAMPLE_COLUMNS",
+    "SeriesProtocol",
+    "SimulatedSubject",
+    "dcm2niix_orientation",
+    "make_demo_cohort",
+    "simulate_subject",
+    "write_dicom_series",
+]

@@ -1,1 +1,1 @@
-"""oncoflow.preprocess"""
+"""Per-subject preprocessing: N4 bias correction, co-registration, brain extraction."""

@@ -1,0 +1,102 @@
+"""Tumor-centred crops cached as arrays, so training never re-reads NIfTI files.
+
+The crop keeps the native slices (axial after canonical reorientation) that hold tumor plus a
+margin, and resamples each slice in-plane onto a square grid around the tumor. 2D models take the
+k slices with the most tumor; 3D models resample the depth to a fixed size (see oncoflow.train.data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+
+class CropError(RuntimeError):
+    def __init__(self, subject: str, path: object, reason: str) -> None:
+        super().__init__(f"[{subject}] {path}: {reason}")
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    size: int = 64  # in-plane pixels
+    margin_mm: float = 10.0
+    min_fov_mm: float = 40.0  # small tumors still get context
+    min_brain_overlap: float = 0.5  # fraction of the tumor that must lie inside the brain mask
+
+
+def load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    img = nib.as_closest_canonical(nib.load(path))
+    return np.asarray(img.get_fdata(), dtype=np.float32), np.asarray(img.header.get_zooms()[:3])
+
+
+def normalise_in_brain(arr: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Z-score on the subject's own brain voxels; zero outside the brain. Nothing is fitted
+    across patients, so this cannot leak between folds."""
+    values = arr[brain]
+    mean, std = float(values.mean()), float(values.std())
+    out = np.zeros_like(arr)
+    out[brain] = (arr[brain] - mean) / max(std, 1e-6)
+    return out
+
+
+def crop_subject(
+    subject: str,
+    images: dict[str, Path],
+    brain_mask: Path,
+    tumor_mask: Path,
+    out: Path,
+    spec: CropSpec = CropSpec(),
+) -> dict[str, float]:
+    brain, _ = load_canonical(brain_mask)
+    brain = brain > 0.5
+    tumor, zooms = load_canonical(tumor_mask)
+    tumor = tumor > 0.5
+    if tumor.shape != brain.shape:
+        raise CropError(subject, tumor_mask, f"tumor mask grid {tumor.shape} != brain grid {brain.shape}")
+    if not tumor.any():
+        raise CropError(subject, tumor_mask, "tumor mask is empty")
+    overlap = float((tumor & brain).sum() / tumor.sum())
+    if overlap < spec.min_brain_overlap:
+        raise CropError(subject, tumor_mask, f"only {overlap:.0%} of the tumor lies inside the brain "
+                        "mask: wrong mask, wrong space, or failed brain extraction")
+    xs, ys, zs = np.nonzero(tumor)
+    centre = np.array([(xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2])
+    extent_mm = max((xs.max() - xs.min() + 1) * zooms[0], (ys.max() - ys.min() + 1) * zooms[1])
+    fov_mm = max(extent_mm + 2 * spec.margin_mm, spec.min_fov_mm)
+    margin_slices = int(np.ceil(spec.margin_mm / zooms[2]))
+    z0, z1 = max(zs.min() - margin_slices, 0), min(zs.max() + margin_slices, tumor.shape[2] - 1)
+    # In-plane sampling grid (voxel coordinates) of a square fov_mm field centred on the tumor.
+    offsets = (np.arange(spec.size) + 0.5) / spec.size * fov_mm - fov_mm / 2
+    gx = centre[0] + offsets / zooms[0]
+    gy = centre[1] + offsets / zooms[1]
+    grid_x, grid_y = np.meshgrid(gx, gy, indexing="ij")
+
+    def sample(volume: np.ndarray, order: int) -> np.ndarray:
+        slices = [
+            ndimage.map_coordinates(volume[:, :, z], [grid_x, grid_y], order=order, mode="constant")
+            for z in range(z0, z1 + 1)
+        ]
+        return np.stack(slices, axis=0).astype(np.float32)  # (depth, size, size)
+
+    arrays: dict[str, np.ndarray] = {}
+    for modality, path in images.items():
+        arr, _ = load_canonical(path)
+        if arr.shape != brain.shape:
+            raise CropError(subject, path, f"{modality} grid {arr.shape} != brain grid {brain.shape}")
+        arrays[f"image_{modality}"] = sample(normalise_in_brain(arr, brain), order=1)
+    tumor_crop = sample(tumor.astype(np.float32), order=0) > 0.5
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        **arrays,
+        tumor=tumor_crop.astype(np.uint8),
+        tumor_area=tumor_crop.sum(axis=(1, 2)).astype(np.int32),
+        pixel_mm=np.float32(fov_mm / spec.size),
+        slice_mm=np.float32(zooms[2]),
+    )
+    return {"tumor_ml": float(tumor.sum() * np.prod(zooms) / 1000), "brain_overlap": overlap,
+            "fov_mm": float(fov_mm), "depth": float(z1 - z0 + 1)}

@@ -1,0 +1,66 @@
+"""Paper tables from DataFrames, without optional dependencies (tabulate, jinja2).
+
+Floats use ``floatfmt``; NaN / None are written as ``na_rep``; ints and strings verbatim.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import pandas as pd
+
+__all__ = ["to_markdown", "to_latex"]
+
+
+def _cell(v: object, floatfmt: str, na_rep: str) -> str:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
+        return na_rep
+    if isinstance(v, (bool, numbers.Integral)):
+        return str(v)
+    if isinstance(v, numbers.Real):
+        return format(float(v), floatfmt)
+    return str(v)
+
+
+def _grid(df: pd.DataFrame, floatfmt: str, na_rep: str, index: bool) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Header, body cells and per-column 'is numeric' flags (numeric columns align right)."""
+    if index:
+        df = df.reset_index()
+    header = [str(c) for c in df.columns]
+    body = [[_cell(v, floatfmt, na_rep) for v in row] for row in df.itertuples(index=False, name=None)]
+    numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
+    return header, body, numeric
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = False, na_rep: str = "NA") -> str:
+    """GitHub-flavoured pipe table; numeric columns right-aligned, others left-aligned."""
+    header, body, numeric = _grid(df, floatfmt, na_rep, index)
+    esc = [[c.replace("|", r"\|") for c in row] for row in [header, *body]]
+    width = [max(3, *(len(row[j]) for row in esc)) for j in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) if num else c.ljust(w)
+                                 for c, w, num in zip(row, width, numeric)) + " |"
+
+    rule = "|" + "|".join((("-" * (w + 1)) + ":") if num else (":" + "-" * (w + 1))
+                          for w, num in zip(width, numeric)) + "|"
+    return "\n".join([line(esc[0]), rule, *(line(r) for r in esc[1:])]) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+
+
+def _latex_escape(s: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s)
+
+
+def to_latex(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = False, na_rep: str = "--") -> str:
+    """booktabs ``tabular`` (needs ``\\usepackage{booktabs}``); special characters escaped."""
+    header, body, numeric = _grid(df, floatfmt, na_rep, index)
+    spec = "".join("r" if num else "l" for num in numeric)
+    rows = [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in [header, *body]]
+    return "\n".join([rf"\begin{{tabular}}{{{spec}}}", r"\toprule", rows[0], r"\midrule",
+                      *rows[1:], r"\bottomrule", r"\end{tabular}"]) + "\n"

@@ -1,0 +1,21 @@
+rule fuse_predictions:
+    """Late fusion of the single-modality models within one fold (mean, or a stacking model fitted
+    on the fold's inner-validation patients only)."""
+    input:
+        get_fusion_inputs,
+    output:
+        predictions=f"{RESULTS}/models/fusion_{{method}}/fold{{fold}}/predictions.tsv",
+    params:
+        seed=config["cv"]["seed"],
+    log:
+        f"{RESULTS}/logs/fuse_predictions/{{method}}_fold{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fuse_predictions/{{method}}_fold{{fold}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/fuse_predictions.py"
