@@ -31,10 +31,13 @@ def fold_thresholds(preds: pd.DataFrame, rule: str | float) -> pd.DataFrame:
             thr = float(rule)
         else:
             val = part[part["role"] == "val"]
-            if val["y_true"].nunique() == 2:
-                thr = youden_threshold(val["y_true"].to_numpy(), val["probability"].to_numpy())
+            thr = 0.5
+            if val["y_true"].nunique() < 2:
+                note = f"fold {fold}: single-class validation set, threshold 0.5"
             else:
-                thr, note = 0.5, f"fold {fold}: single-class validation set, threshold 0.5"
+                thr = youden_threshold(val["y_true"].to_numpy(), val["probability"].to_numpy())
+                if not np.isfinite(thr):
+                    thr, note = 0.5, f"fold {fold}: constant validation scores, threshold 0.5"
         rows.append({"model": model, "fold": fold, "threshold": thr, "threshold_note": note})
     return pd.DataFrame(rows)
 
@@ -85,5 +88,5 @@ def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, out: Any) -> None:
     pooled.to_csv(out.predictions, sep="\t", index=False, float_format="%.6f")
     shown = metrics[["model", "cohort", "n", "accuracy", "sensitivity", "specificity", "auc",
                      "auc_ci_low", "auc_ci_high"]]
-    Path(out.metrics_md).write_text(to_markdown(shown) + "\n")
-    Path(out.metrics_tex).write_text(to_latex(shown) + "\n")
+    Path(out.metrics_md).write_text(to_markdown(shown))
+    Path(out.metrics_tex).write_text(to_latex(shown))

@@ -1,0 +1,27 @@
+"""Shared fixtures: repository paths, the optional real data in ../shared, a tiny demo cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip: a user's checkout does not have it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (only in the development checkout)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """14 subjects (2 external) at half resolution; returns the sample sheet."""
+    from oncoflow.demo import make_demo_cohort
+
+    out = tmp_path_factory.mktemp("tiny_demo")
+    return make_demo_cohort(out, 14, seed=3, voxel_scale=2.0, external_fraction=0.15)

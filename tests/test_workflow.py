@@ -1,0 +1,105 @@
+"""End to end: the real workflow on a tiny demo cohort, then reruns that touch only what changed."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from workflow_helpers import base_config, planned_jobs, run_snakemake, write_config
+
+PREPROCESSING = {"convert_dicom", "correct_bias", "register_modalities", "extract_brain", "crop_tumor"}
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_config() -> dict:
+    config = base_config()
+    config["crop"].update(size=32, slices=3)
+    config["models"] = [{"architecture": "resnet18", "inputs": ["t1ce", "flair", "flair+t1ce"],
+                         "epochs": 3, "batch_size": 16, "patience": 0}]
+    config["cv"].update(folds=3, val_fraction=0.34)
+    config["fusion"].update(methods=["mean", "lr"], models=["t1ce_resnet18", "flair_resnet18"])
+    return config
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_cohort: Path) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    shutil.copytree(tiny_cohort.parent, workdir / "data" / "demo")
+    write_config(workdir, tiny_config())
+    result = run_snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_metrics_table_has_a_row_per_model_and_cohort(finished_run: Path) -> None:
+    metrics = pd.read_csv(finished_run / "results/demo/tables/metrics.tsv", sep="\t")
+    models = {"t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18", "fusion_mean", "fusion_lr"}
+    assert set(metrics["model"]) == models
+    assert set(zip(metrics["model"], metrics["cohort"])) == {
+        (m, c) for m in models for c in ("cv", "external")
+    }
+    for column in ("n", "accuracy", "sensitivity", "specificity", "auc", "auc_ci_low", "auc_ci_high"):
+        assert column in metrics.columns
+    cv = metrics[metrics["cohort"] == "cv"]
+    assert (cv["n"] == 12).all()  # every internal subject tested exactly once
+    assert ((cv["auc_ci_low"] <= cv["auc"]) & (cv["auc"] <= cv["auc_ci_high"])).all()
+    assert (finished_run / "results/demo/tables/metrics.md").read_text().startswith("| model")
+
+
+def test_every_stage_wrote_its_outputs_logs_and_benchmarks(finished_run: Path) -> None:
+    results = finished_run / "results/demo"
+    subject = results / "subjects/demo001"
+    for stage in ("raw", "n4", "coreg", "brain"):
+        assert sorted(p.name for p in (subject / stage).glob("*.nii.gz")) >= [
+            "flair.nii.gz", "t1.nii.gz", "t1ce.nii.gz", "t2.nii.gz"]
+    assert (subject / "crop/crop.npz").exists()
+    splits = pd.read_csv(results / "folds/splits.tsv", sep="\t")
+    assert set(splits["role"]) == {"train", "val", "test", "external"}
+    for rule in (*PREPROCESSING, "train_model", "fuse_predictions", "evaluate_models"):
+        assert list((results / "logs" / rule).glob("*.log")), rule
+        assert list((results / "benchmarks" / rule).glob("*.tsv")), rule
+    provenance = (results / "provenance.json").read_text()
+    assert '"sha256"' in provenance and '"torch"' in provenance
+
+
+def test_no_identifier_reaches_the_results(finished_run: Path) -> None:
+    sidecar = (finished_run / "results/demo/subjects/demo001/raw/t1ce.json").read_text()
+    assert "DOE" not in sidecar and "MRN" not in sidecar
+
+
+def test_second_run_has_nothing_to_do(finished_run: Path) -> None:
+    result = run_snakemake(finished_run, "-n", "--cores", "2")
+    assert result.returncode == 0
+    assert planned_jobs(result.stdout) == {}, result.stdout[-3000:]
+
+
+def test_training_hyperparameter_reruns_training_only(finished_run: Path) -> None:
+    config = tiny_config()
+    config["models"][0]["epochs"] = 4
+    write_config(finished_run, config)
+    try:
+        result = run_snakemake(finished_run, "-n", "--cores", "2")
+    finally:
+        write_config(finished_run, tiny_config())
+    jobs = planned_jobs(result.stdout)
+    assert jobs.get("train_model") == 9, result.stdout[-3000:]
+    assert {"fuse_predictions", "evaluate_models", "write_provenance"} <= set(jobs)
+    assert not PREPROCESSING & set(jobs) and "split_folds" not in jobs
+
+
+def test_preprocessing_option_reruns_preprocessing_and_what_follows(finished_run: Path) -> None:
+    config = copy.deepcopy(tiny_config())
+    config["preprocess"]["registration"]["transform"] = "Affine"
+    write_config(finished_run, config)
+    try:
+        result = run_snakemake(finished_run, "-n", "--cores", "2")
+    finally:
+        write_config(finished_run, tiny_config())
+    jobs = planned_jobs(result.stdout)
+    assert jobs.get("register_modalities") == 14
+    assert "convert_dicom" not in jobs and "correct_bias" not in jobs
+    assert jobs.get("train_model") == 9
