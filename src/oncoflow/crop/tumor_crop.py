@@ -29,8 +29,25 @@ class CropSpec:
 
 
 def load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data, zooms, _ = _load(path)
+    return data, zooms
+
+
+def _load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical (RAS+) data, voxel size and affine."""
     img = nib.as_closest_canonical(nib.load(path))
-    return np.asarray(img.get_fdata(), dtype=np.float32), np.asarray(img.header.get_zooms()[:3])
+    return np.asarray(img.get_fdata(), dtype=np.float32), np.asarray(img.header.get_zooms()[:3]), img.affine
+
+
+def _grid_mismatch(what: str, shape: tuple[int, ...], affine: np.ndarray, brain_shape: tuple[int, ...],
+                   brain_affine: np.ndarray) -> str | None:
+    """Why a grid differs from the brain mask's (shape, or voxel-to-mm mapping beyond 1e-3 mm)."""
+    if shape != brain_shape:
+        return f"{what} grid {shape} != brain grid {brain_shape}"
+    if not np.allclose(affine, brain_affine, atol=1e-3):
+        return (f"{what} grid has the brain mask's shape {shape} but another voxel-to-mm mapping "
+                f"(affine {np.round(affine[:3], 2).tolist()} vs {np.round(brain_affine[:3], 2).tolist()})")
+    return None
 
 
 def normalise_in_brain(arr: np.ndarray, brain: np.ndarray) -> np.ndarray:
@@ -51,12 +68,13 @@ def crop_subject(
     out: Path,
     spec: CropSpec = CropSpec(),
 ) -> dict[str, float]:
-    brain, _ = load_canonical(brain_mask)
+    brain, _, brain_affine = _load(brain_mask)
     brain = brain > 0.5
-    tumor, zooms = load_canonical(tumor_mask)
+    tumor, zooms, tumor_affine = _load(tumor_mask)
     tumor = tumor > 0.5
-    if tumor.shape != brain.shape:
-        raise CropError(subject, tumor_mask, f"tumor mask grid {tumor.shape} != brain grid {brain.shape}")
+    mismatch = _grid_mismatch("tumor mask", tumor.shape, tumor_affine, brain.shape, brain_affine)
+    if mismatch:
+        raise CropError(subject, tumor_mask, mismatch)
     if not tumor.any():
         raise CropError(subject, tumor_mask, "tumor mask is empty")
     overlap = float((tumor & brain).sum() / tumor.sum())
@@ -84,9 +102,10 @@ def crop_subject(
 
     arrays: dict[str, np.ndarray] = {}
     for modality, path in images.items():
-        arr, _ = load_canonical(path)
-        if arr.shape != brain.shape:
-            raise CropError(subject, path, f"{modality} grid {arr.shape} != brain grid {brain.shape}")
+        arr, _, affine = _load(path)
+        mismatch = _grid_mismatch(modality, arr.shape, affine, brain.shape, brain_affine)
+        if mismatch:
+            raise CropError(subject, path, mismatch)
         arrays[f"image_{modality}"] = sample(normalise_in_brain(arr, brain), order=1)
     tumor_crop = sample(tumor.astype(np.float32), order=0) > 0.5
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from torch import nn
 ARCH_2D = ("alexnet", "googlenet", "resnet18", "resnet50", "vgg16")
 ARCH_3D = ("resnet10_3d", "resnet18_3d")
 ARCHITECTURES = ARCH_2D + ARCH_3D
+INITS = ("scratch", "imagenet", "medicalnet", "checkpoint")
 
 
 def spatial_dims(architecture: str) -> int:
@@ -68,6 +69,10 @@ def build_model(
     """A binary classifier returning one logit per input. ``init`` is scratch, imagenet (2D,
     torchvision state dict at ``weights``), medicalnet (3D) or checkpoint (an oncoflow checkpoint)."""
     dims = spatial_dims(architecture)
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose from {INITS}")
+    if (init, dims) in (("imagenet", 3), ("medicalnet", 2)):  # would silently train from scratch
+        raise ValueError(f"init {init!r} does not apply to the {dims}D {architecture}")
     if init in ("imagenet", "medicalnet", "checkpoint") and weights is None:
         raise ValueError(f"init {init!r} needs a local weights file (models[].weights)")
     if dims == 2:
@@ -83,14 +88,23 @@ def build_model(
         _replace_head(model, architecture)
     else:
         from monai.networks.nets import resnet10, resnet18
+        from monai.networks.nets.resnet import get_medicalnet_pretrained_resnet_args
 
-        factory = {"resnet10_3d": resnet10, "resnet18_3d": resnet18}[architecture]
-        model = factory(spatial_dims=3, n_input_channels=1, num_classes=1)
+        factory, depth = {"resnet10_3d": (resnet10, 10), "resnet18_3d": (resnet18, 18)}[architecture]
+        # MedicalNet's shortcut (B for ResNet-10, parameter-free A for ResNet-18) and bias-free
+        # downsampling, always, so that its published weights (and our checkpoints) fit.
+        bias_downsample, shortcut_type = get_medicalnet_pretrained_resnet_args(depth)
+        model = factory(spatial_dims=3, n_input_channels=1, num_classes=1,
+                        shortcut_type=shortcut_type, bias_downsample=bias_downsample)
         if init == "medicalnet":
             state = torch.load(weights, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state)
             state = {k.removeprefix("module."): v for k, v in state.items()}
-            missing, unexpected = model.load_state_dict(state, strict=False)
+            try:
+                missing, unexpected = model.load_state_dict(state, strict=False)
+            except RuntimeError as err:  # matching names, other shapes: another network
+                raise ValueError(f"{weights} is not a MedicalNet {architecture} checkpoint: "
+                                 f"{err}") from None
             if unexpected or [m for m in missing if not m.startswith("fc.")]:
                 raise ValueError(f"{weights} is not a MedicalNet {architecture} checkpoint: "
                                  f"missing {missing[:3]}, unexpected {unexpected[:3]}")

@@ -16,14 +16,24 @@ from pathlib import Path
 import ants
 import nibabel as nib
 import numpy as np
+from scipy import ndimage, stats
 
 from oncoflow.preprocess.errors import PreprocessError
+from oncoflow.preprocess.masks import head_mask_array
 
 BACKENDS = ("deepbet", "hdbet")
 # HD-BET 2.0 weights: nnU-Net's trained-model folder layout (fold "all").
 HDBET_WEIGHT_FILES = ("dataset.json", "plans.json", "fold_all/checkpoint_final.pth")
 # Adult brain (with CSF) is 1.0-2.0 L; outside this a mask is flagged in QC, not silently used.
 PLAUSIBLE_BRAIN_ML = (800.0, 2200.0)
+# Volume alone cannot catch a failure: deepbet draws a brain-sized blob on noise and on a geometric
+# phantom. A brain also lies on image signal (not on the dark inside of a phantom or on background)
+# and differs from the 10 mm shell around it (CSF, skull and scalp, or zeros after skull stripping).
+# Measured: real TCGA and simulated heads >= 0.95 on signal, KS >= 0.31; GE phantom 6% on signal,
+# noise KS <= 0.02 (tests/test_preprocess.py).
+MIN_ON_SIGNAL = 0.8  # fraction of the mask inside the head (signal) mask
+MIN_SHELL_CONTRAST = 0.1  # Kolmogorov-Smirnov distance, mask vs. shell intensities
+SHELL_MM = 10.0
 
 
 @dataclass
@@ -32,6 +42,31 @@ class BrainResult:
     volume_ml: float
     backend: str
     plausible: bool
+    on_signal: float = float("nan")
+    shell_contrast: float = float("nan")
+    problems: tuple[str, ...] = ()  # why the mask is implausible; empty when plausible
+
+
+def brain_plausibility(img: ants.ANTsImage, mask: np.ndarray, grid_mm: float = 2.0) -> tuple[float, float]:
+    """(fraction of ``mask`` on head signal, KS distance between intensities in ``mask`` and in a
+    SHELL_MM shell around it); both low when a "brain" was drawn on something that is not a head.
+    Measured on a ``grid_mm`` grid when the image is finer: same answer, a fraction of the time."""
+    if not np.asarray(mask, bool).any():
+        return 0.0, 0.0
+    mask_img = img.new_image_like(np.asarray(mask, "float32"))
+    if float(np.prod(img.spacing)) < grid_mm**3:
+        img = ants.resample_image(img, (grid_mm,) * 3, use_voxels=False, interp_type=0)
+        mask_img = ants.resample_image_to_target(mask_img, img, interp_type="linear")
+    arr, spacing = img.numpy(), tuple(float(s) for s in img.spacing)
+    mask = mask_img.numpy() > 0.5
+    if not mask.any():
+        return 0.0, 0.0
+    on_signal = float((head_mask_array(arr, spacing) & mask).sum() / mask.sum())
+    dist = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    shell = (dist > 0) & (dist <= SHELL_MM)
+    if not shell.any():  # the mask fills the field of view
+        return on_signal, 0.0
+    return on_signal, float(stats.ks_2samp(arr[mask], arr[shell]).statistic)
 
 
 def extract_brain(
@@ -46,7 +81,10 @@ def extract_brain(
     """Brain mask on the grid of ``img`` (a whole-head image, ideally bias-corrected)."""
     iso = ants.resample_image(img, (1.0, 1.0, 1.0), use_voxels=False, interp_type=0)
     if backend == "deepbet":
-        mask_iso = _deepbet(iso, device=device)
+        try:
+            mask_iso = _deepbet(iso, device=device)
+        except (AssertionError, ValueError, RuntimeError) as exc:  # e.g. no head-like foreground
+            raise PreprocessError(subject, path, f"brain extraction (deepbet) failed: {exc!r}") from exc
     elif backend == "hdbet":
         mask_iso = _hdbet(iso, subject=subject, weights=hdbet_weights, device=device)
     else:
@@ -56,11 +94,23 @@ def extract_brain(
     if volume == 0:
         raise PreprocessError(subject, path, f"brain extraction ({backend}) returned an empty mask")
     lo, hi = PLAUSIBLE_BRAIN_ML
+    on_signal, contrast = brain_plausibility(img, mask_arr)
+    problems = []
+    if not lo <= volume <= hi:
+        problems.append(f"brain volume {volume:.0f} mL outside {lo:.0f}-{hi:.0f} mL")
+    if on_signal < MIN_ON_SIGNAL:
+        problems.append(f"only {on_signal:.0%} of the mask lies on image signal")
+    if contrast < MIN_SHELL_CONTRAST:
+        problems.append(f"mask intensities do not differ from the {SHELL_MM:.0f} mm around it "
+                        f"(KS {contrast:.2f}): not a head?")
     return BrainResult(
         mask=img.new_image_like(mask_arr.astype("float32")),
         volume_ml=volume,
         backend=backend,
-        plausible=lo <= volume <= hi,
+        plausible=not problems,
+        on_signal=on_signal,
+        shell_contrast=contrast,
+        problems=tuple(problems),
     )
 
 

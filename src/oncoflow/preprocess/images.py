@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ants
+import nibabel as nib
 import numpy as np
 
 from oncoflow.preprocess.errors import PreprocessError
@@ -15,6 +16,8 @@ def read_image(path: Path | str, subject: str) -> ants.ANTsImage:
     path = Path(path)
     if not path.exists():
         raise PreprocessError(subject, path, "file not found")
+    if path.name.endswith((".nii", ".nii.gz")):
+        _check_nifti_payload(path, subject)
     try:
         img = ants.image_read(str(path), pixeltype="float")
     except Exception as exc:  # ITK raises bare RuntimeErrors for unreadable files
@@ -27,6 +30,16 @@ def read_image(path: Path | str, subject: str) -> ants.ANTsImage:
     if float(arr.max()) == float(arr.min()):
         raise PreprocessError(subject, path, "image is constant")
     return img
+
+
+def _check_nifti_payload(path: Path, subject: str) -> None:
+    """ITK silently zero-fills a truncated .nii.gz and reads NaN/inf voxels as 0; nibabel sees both."""
+    try:
+        data = np.asanyarray(nib.load(path).dataobj)
+    except Exception as exc:  # ImageFileError, EOFError, zlib/gzip errors, ...
+        raise PreprocessError(subject, path, f"cannot read image ({exc})") from exc
+    if not np.isfinite(data).all():
+        raise PreprocessError(subject, path, "image contains NaN or infinite values")
 
 
 def write_image(img: ants.ANTsImage, path: Path | str) -> None:

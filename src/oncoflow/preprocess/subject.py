@@ -11,13 +11,17 @@ import ants
 
 from oncoflow.preprocess.brain import extract_brain
 from oncoflow.preprocess.errors import PreprocessError
-from oncoflow.preprocess.images import read_image, write_image
+from oncoflow.preprocess.images import read_image, same_grid, write_image
 from oncoflow.preprocess.n4 import correct_bias
 from oncoflow.preprocess.register import apply_to_mask, register_to_reference
 
 
 def log(subject: str, message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {subject}: {message}", file=sys.stderr, flush=True)
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{float(v):.2f}" for v in values) + ")"
 
 
 def write_tsv(path: Path, rows: list[dict[str, object]]) -> None:
@@ -55,6 +59,19 @@ def coregister_subject(
     """Register every modality onto the reference; carry the tumor mask from its own space."""
     if reference not in inputs:
         raise PreprocessError(subject, reference, "reference modality missing from inputs")
+    # Check the tumor mask before minutes of registration: it must lie on its modality's grid
+    # (shape, spacing, origin and direction; a same-shaped grid of another series is not enough).
+    if tumor_mask_space not in inputs:
+        raise PreprocessError(subject, tumor_mask, f"tumor_mask_space {tumor_mask_space!r} is not "
+                              f"one of the subject's modalities {sorted(inputs)}")
+    mask = read_image(tumor_mask, subject)
+    space_img = read_image(inputs[tumor_mask_space], subject)
+    if not same_grid(mask, space_img):
+        raise PreprocessError(subject, tumor_mask, f"tumor mask grid (shape {mask.shape}, spacing "
+                              f"{_fmt(mask.spacing)}, origin {_fmt(mask.origin)}) differs from its "
+                              f"{tumor_mask_space} image grid (shape {space_img.shape}, spacing "
+                              f"{_fmt(space_img.spacing)}, origin {_fmt(space_img.origin)}) in "
+                              f"{inputs[tumor_mask_space]}")
     fixed = read_image(inputs[reference], subject)
     write_image(fixed, outputs[reference])
     transforms: dict[str, list[str]] = {reference: []}
@@ -80,14 +97,6 @@ def coregister_subject(
         )
         log(subject, f"registered {modality} -> {reference}: MI {reg.similarity_before:.3f} -> "
             f"{reg.similarity_after:.3f} in {time.time() - start:.1f} s")
-    if tumor_mask_space not in transforms:
-        raise PreprocessError(subject, tumor_mask, f"tumor_mask_space {tumor_mask_space!r} is not "
-                              f"one of the subject's modalities {sorted(transforms)}")
-    mask = read_image(tumor_mask, subject)
-    space_img = read_image(inputs[tumor_mask_space], subject)
-    if mask.shape != space_img.shape:
-        raise PreprocessError(subject, tumor_mask, f"tumor mask grid {mask.shape} differs from its "
-                              f"{tumor_mask_space} image grid {space_img.shape}")
     moved = apply_to_mask(mask, fixed, transforms[tumor_mask_space])
     if moved.numpy().sum() == 0:
         raise PreprocessError(subject, tumor_mask, "tumor mask is empty on the reference grid")
@@ -115,7 +124,7 @@ def extract_brain_subject(
     write_image(result.mask, mask_out)
     for modality, src in inputs.items():
         write_image(read_image(src, subject) * result.mask, outputs[modality])
-    flag = "" if result.plausible else "implausible brain volume"
+    flag = "" if result.plausible else "implausible brain mask: " + "; ".join(result.problems)
     write_tsv(report, [{"subject": subject, "backend": backend, "brain_ml": round(result.volume_ml, 1),
                         "flag": flag, "seconds": round(time.time() - start, 2)}])
     log(subject, f"brain mask ({backend}) {result.volume_ml:.0f} mL in {time.time() - start:.1f} s"

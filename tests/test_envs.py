@@ -1,0 +1,53 @@
+"""Every rule logs, benchmarks and names a conda env; env files parse and agree with pyproject."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
+
+
+def rule_blocks() -> dict[str, tuple[Path, str]]:
+    blocks = {}
+    for path in RULE_FILES:
+        parts = re.split(r"^rule (\w+):\n", path.read_text(), flags=re.M)
+        for name, body in zip(parts[1::2], parts[2::2]):
+            blocks[name] = (path, body)
+    return blocks
+
+
+def pyproject_pins() -> dict[str, str]:
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = meta["dependencies"] + [d for extra in meta["optional-dependencies"].values() for d in extra]
+    return dict(d.split("==") for d in deps if "==" in d)
+
+
+def test_rules_exist() -> None:
+    assert {"convert_dicom", "correct_bias", "register_modalities", "extract_brain", "crop_tumor",
+            "split_folds", "train_model", "fuse_predictions", "evaluate_models"} <= set(rule_blocks())
+
+
+@pytest.mark.parametrize("directive", ["log:", "benchmark:", "conda:", "threads:", "resources:"])
+def test_every_rule_has(directive: str) -> None:
+    missing = [name for name, (_, body) in rule_blocks().items() if f"    {directive}" not in body]
+    assert not missing, f"rules without {directive} {missing}"
+
+
+def test_conda_envs_parse_and_match_pyproject() -> None:
+    pins = pyproject_pins()
+    for name, (path, body) in rule_blocks().items():
+        env = re.search(r'conda:\n\s+"([^"]+)"', body)
+        assert env, name
+        env_path = (path.parent / env.group(1)).resolve()
+        spec = yaml.safe_load(env_path.read_text())
+        assert "conda-forge" in spec["channels"], env_path
+        pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+        for requirement in pip:
+            package, version = requirement.split("==")
+            assert pins.get(package) == version, f"{env_path.name}: {requirement} vs pyproject {pins.get(package)}"
