@@ -12,7 +12,7 @@ import torchvision
 from monai.networks.nets.resnet import ResNet
 from torch import nn
 
-from oncoflow.models.zoo import ARCH_2D, ARCH_3D, ARCHITECTURES, build_model, spatial_dims
+from oncoflow.models.zoo import ARCH_2D, ARCH_3D, ARCHITECTURES, MEDICALNET as PUBLISHED, build_model, spatial_dims
 
 torch.set_num_threads(1)  # shared CPU: one thread is much faster than two oversubscribed ones
 
@@ -161,11 +161,11 @@ def write_medicalnet(path: Path, architecture: str, seed: int) -> dict[str, torc
 def medicalnet_files(tmp_path_factory) -> dict[str, tuple[Path, dict[str, torch.Tensor]]]:
     root = tmp_path_factory.mktemp("medicalnet")
     return {a: (root / f"{a}.pth", write_medicalnet(root / f"{a}.pth", a, seed=11 + i))
-            for i, a in enumerate(ARCH_3D)}
+            for i, a in enumerate(PUBLISHED)}
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("architecture", ARCH_3D)
+@pytest.mark.parametrize("architecture", PUBLISHED)
 def test_medicalnet_init(medicalnet_files, architecture, channels):
     path, saved = medicalnet_files[architecture]
     torch.manual_seed(5)
@@ -181,6 +181,8 @@ def test_medicalnet_init(medicalnet_files, architecture, channels):
 
 
 def test_medicalnet_wrong_architecture_raises(medicalnet_files, tmp_path):
+    with pytest.raises(ValueError, match="MedicalNet publishes no weights for vgg16_3d"):
+        build_model("vgg16_3d", 1, init="medicalnet", weights=medicalnet_files["resnet10_3d"][0])
     with pytest.raises(ValueError, match="is not a MedicalNet resnet10_3d checkpoint"):
         build_model("resnet10_3d", 1, init="medicalnet", weights=medicalnet_files["resnet18_3d"][0])
     with pytest.raises(ValueError, match="is not a MedicalNet resnet18_3d checkpoint"):

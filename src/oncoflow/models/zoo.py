@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 ARCH_2D = ("alexnet", "googlenet", "resnet18", "resnet50", "vgg16")
-ARCH_3D = ("resnet10_3d", "resnet18_3d")
+ARCH_3D = ("resnet10_3d", "resnet18_3d", "vgg16_3d", "msresnet10_3d")
+# MedicalNet publishes weights for these (init: medicalnet).
+MEDICALNET = ("resnet10_3d", "resnet18_3d")
 ARCHITECTURES = ARCH_2D + ARCH_3D
 INITS = ("scratch", "imagenet", "medicalnet", "checkpoint")
 
@@ -73,6 +75,8 @@ def build_model(
         raise ValueError(f"unknown init {init!r}; choose from {INITS}")
     if (init, dims) in (("imagenet", 3), ("medicalnet", 2)):  # would silently train from scratch
         raise ValueError(f"init {init!r} does not apply to the {dims}D {architecture}")
+    if init == "medicalnet" and architecture not in MEDICALNET:
+        raise ValueError(f"MedicalNet publishes no weights for {architecture}; use one of {MEDICALNET}")
     if init in ("imagenet", "medicalnet", "checkpoint") and weights is None:
         raise ValueError(f"init {init!r} needs a local weights file (models[].weights)")
     if dims == 2:
@@ -86,6 +90,14 @@ def build_model(
             model.load_state_dict(state)
         adapt_input_channels(model, in_channels)
         _replace_head(model, architecture)
+    elif architecture == "vgg16_3d":
+        from oncoflow.models.nets3d import VGG16_3D
+
+        model = VGG16_3D(in_channels)
+    elif architecture == "msresnet10_3d":
+        from oncoflow.models.nets3d import MultiScaleResNet3D
+
+        model = MultiScaleResNet3D(in_channels)
     else:
         from monai.networks.nets import resnet10, resnet18
         from monai.networks.nets.resnet import get_medicalnet_pretrained_resnet_args

@@ -146,7 +146,7 @@ def train_fold(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             t_data = time.perf_counter()
         scheduler.step()
         val_prob = predict_patients(model, data["val"], device, cfg.batch_size)

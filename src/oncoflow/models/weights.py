@@ -1,0 +1,173 @@
+"""Pretrained weights a config needs: where each comes from, whether it is there, and fetching it.
+
+Compute nodes have no internet, so rules only ever read weights from local paths named in the
+config. `snakemake download_models`, run on a login node (the fetch rules are local rules), fetches
+what is missing beforehand; a run that finds weights missing stops before any job and says so.
+
+Sources:
+- HD-BET 2.0 (``preprocess.brain_extraction.hdbet_weights``, a folder): the zip that HD-BET 2.0.1
+  itself downloads (``HD_BET/paths.py``: ZENODO_DOWNLOAD_URL, unpacked into its
+  ``release_2.0.0`` parameter folder): nnU-Net's trained-model folder, fold ``all``.
+- ImageNet (``models[].init: imagenet``, a file): torchvision's DEFAULT weights of the architecture
+  (state dict; the file name carries the first hex digits of its SHA-256).
+- MedicalNet (``models[].init: medicalnet``, a file): Tencent's 23-dataset weights from their
+  Hugging Face repositories (the files MONAI's ``get_pretrained_resnet_medicalnet`` fetches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Kept in step with oncoflow.preprocess.brain.HDBET_WEIGHT_FILES (tests check it).
+HDBET_FILES = ("dataset.json", "plans.json", "fold_all/checkpoint_final.pth")
+HDBET_URL = "https://zenodo.org/records/14445620/files/release_v1.5.0.zip?download=1"
+# torchvision 0.28 `get_model_weights(arch).DEFAULT.url` (tests check it).
+IMAGENET_URLS = {
+    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "googlenet": "https://download.pytorch.org/models/googlenet-1378be20.pth",
+    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    "resnet50": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+}
+MEDICALNET_URLS = {
+    "resnet10_3d": "https://huggingface.co/TencentMedicalNet/MedicalNet-Resnet10/resolve/main/resnet_10_23dataset.pth",
+    "resnet18_3d": "https://huggingface.co/TencentMedicalNet/MedicalNet-Resnet18/resolve/main/resnet_18_23dataset.pth",
+}
+DOWNLOAD_HINT = ("fetch it on a machine with internet (a login node) with `snakemake download_models` "
+                 "(same --configfile), or put the file there yourself")
+
+
+class WeightsMissing(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class Weights:
+    kind: str          # hdbet, imagenet or medicalnet
+    field: str         # the config field that names the location
+    url: str
+    path: Path         # a folder for hdbet, else the weights file
+    files: tuple[Path, ...]  # what must exist
+
+    def missing(self) -> list[Path]:
+        return [f for f in self.files if not f.is_file()]
+
+    def check(self) -> Path:
+        """The location, or WeightsMissing naming the config field and how to fetch it."""
+        missing = self.missing()
+        if missing:
+            what = ", ".join(str(f) for f in missing)
+            raise WeightsMissing(f"config: {self.field}: {self.kind} weights missing ({what}); "
+                                 f"{DOWNLOAD_HINT}. Source: {self.url}")
+        return self.path
+
+
+def required_weights(config: dict[str, Any]) -> list[Weights]:
+    """Every pretrained-weights location this config reads, once each."""
+    found: dict[Path, Weights] = {}
+    brain = config.get("preprocess", {}).get("brain_extraction", {}) or {}
+    if brain.get("backend") == "hdbet" and brain.get("hdbet_weights"):
+        folder = Path(brain["hdbet_weights"])
+        found[folder] = Weights("hdbet", "preprocess.brain_extraction.hdbet_weights", HDBET_URL,
+                                folder, tuple(folder / f for f in HDBET_FILES))
+    for i, entry in enumerate(config.get("models", [])):
+        init, arch = entry.get("init", "scratch"), entry.get("architecture")
+        urls = {"imagenet": IMAGENET_URLS, "medicalnet": MEDICALNET_URLS}.get(init)
+        if urls is None or not entry.get("weights"):
+            continue  # scratch, or an oncoflow checkpoint (made by a run, not downloaded)
+        if arch not in urls:
+            raise ValueError(f"config: models[{i}]: no {init} weights for {arch!r} "
+                             f"(available for {', '.join(urls)})")
+        path = Path(entry["weights"])
+        if path in found and found[path].url != urls[arch]:
+            raise ValueError(f"config: models[{i}].weights: {path} is also used for other weights")
+        found[path] = Weights(init, f"models[{i}].weights", urls[arch], path, (path,))
+    return list(found.values())
+
+
+def check_weights(config: dict[str, Any], kinds: tuple[str, ...] | None = None) -> None:
+    """Raise WeightsMissing for the first required weights (of these kinds) that are not there."""
+    for w in required_weights(config):
+        if kinds is None or w.kind in kinds:
+            w.check()
+
+
+def _hash_prefix(url: str) -> str | None:
+    """torchvision-style file names end in -<first hex digits of the SHA-256>.pth."""
+    match = re.search(r"-([0-9a-f]{8,})\.pth$", url.split("?")[0])
+    return match.group(1) if match else None
+
+
+def download(url: str, dest: Path, *, timeout: float = 60.0) -> Path:
+    """Stream ``url`` to ``dest`` via a temporary file in the same folder (a failed or interrupted
+    download leaves nothing at ``dest``); checks torchvision's hash prefix when the name has one."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(fd, "wb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+        except OSError as exc:  # URLError, timeouts, refused connections
+            raise ConnectionError(f"could not download {url}: {exc}. This needs internet: run "
+                                  "`snakemake download_models` on a login node, not on a compute "
+                                  f"node, or put the file at {dest} yourself") from exc
+        prefix = _hash_prefix(url)
+        if prefix and not digest.hexdigest().startswith(prefix):
+            raise ValueError(f"{url}: SHA-256 {digest.hexdigest()} does not start with {prefix}")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def install_hdbet_zip(zip_path: Path, folder: Path) -> Path:
+    """Unpack HD-BET's release zip into ``folder`` so that it holds HDBET_FILES directly, whether
+    the zip has them at its top level (as HD-BET 2.0.1 expects) or inside one folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(tmp)
+        roots = [p.parent.parent for p in Path(tmp).rglob("checkpoint_final.pth")
+                 if p.parent.name == "fold_all"]
+        if not roots:
+            raise ValueError(f"{zip_path} holds no fold_all/checkpoint_final.pth: not HD-BET's weights")
+        root = min(roots, key=lambda p: len(p.parts))
+        for item in root.iterdir():
+            target = folder / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            shutil.move(str(item), target)
+    missing = [f for f in HDBET_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ValueError(f"{zip_path} lacks {', '.join(missing)}")
+    return folder
+
+
+def fetch(weights: Weights) -> list[Path]:
+    """Fetch one entry of required_weights (skipped when already complete); returns its files."""
+    if not weights.missing():
+        return list(weights.files)
+    if weights.kind == "hdbet":
+        weights.path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=weights.path.parent) as tmp:
+            zip_path = download(weights.url, Path(tmp) / "hdbet.zip")
+            install_hdbet_zip(zip_path, weights.path)
+    else:
+        download(weights.url, weights.path)
+    weights.check()
+    return list(weights.files)
