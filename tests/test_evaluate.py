@@ -1,15 +1,21 @@
-"""oncoflow.metrics.evaluate.evaluate_predictions on synthetic cross-validated predictions: pooled
-cv metrics over internal patients, thresholds from inner-validation patients only, external
-cohort scored by the mean over the fold models."""
+"""oncoflow.metrics.evaluate on synthetic cross-validated predictions: pooled cv metrics over
+internal patients, thresholds from inner-validation patients only, external cohort scored by the
+mean over the fold models, per-fold metrics, the tables the rule writes, and clear errors for
+input that would otherwise give a silent number."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from oncoflow.metrics import SUMMARY_KEYS, auc, youden_threshold
-from oncoflow.metrics.evaluate import evaluate_predictions, fold_thresholds
+from oncoflow.config import ConfigError
+from oncoflow.metrics.evaluate import (EvaluationError, check_evaluate_config, evaluate_predictions,
+                                       evaluate_study, fold_thresholds, per_fold_metrics,
+                                       pool_predictions)
 
 FOLDS = 3
 N_INTERNAL = 30
@@ -162,3 +168,99 @@ def test_subject_in_two_test_sets_raises(preds):
     twice.loc[i, "role"] = "test"
     with pytest.raises(ValueError, match="t1c_resnet18: a subject is in the test set of several folds"):
         evaluate_predictions(twice)
+
+
+# ------------------------------------------------------------------- per fold
+def test_per_fold_rows_use_each_folds_test_patients_and_threshold(preds):
+    pooled = pool_predictions(preds)
+    per_fold = per_fold_metrics(pooled)
+    assert list(per_fold.columns) == ["model", "fold", "cohort", *SUMMARY_KEYS]
+    assert per_fold[["fold", "cohort"]].values.tolist() == [
+        [f, c] for c in ("cv", "external") for f in range(FOLDS)]
+    thr = fold_thresholds(preds, "youden").set_index("fold")["threshold"]
+    for _, row in per_fold.iterrows():
+        role = "test" if row["cohort"] == "cv" else "external"
+        rows = preds[(preds["fold"] == row["fold"]) & (preds["role"] == role)]
+        assert row["n"] == len(rows) == (N_INTERNAL // FOLDS if role == "test" else N_EXTERNAL)
+        assert row["auc"] == pytest.approx(auc(rows["y_true"], rows["probability"]), abs=1e-12)
+        assert row["threshold"] == thr[row["fold"]]
+        y, call = rows["y_true"] == 1, rows["probability"] >= thr[row["fold"]]
+        assert row["sensitivity"] == pytest.approx((call & y).sum() / y.sum())
+    # the folds' test patients together are the pooled cv row's patients
+    assert per_fold.loc[per_fold["cohort"] == "cv", "n"].sum() == N_INTERNAL
+
+
+def test_per_fold_degenerate_fold_is_nan_with_reasons(preds):
+    one_class = preds.copy()
+    fold1 = (one_class["fold"] == 1) & one_class["role"].isin(["test", "val"])
+    one_class.loc[fold1, "y_true"] = 1
+    per_fold = per_fold_metrics(pool_predictions(one_class))
+    row = per_fold[(per_fold["fold"] == 1) & (per_fold["cohort"] == "cv")].iloc[0]
+    assert np.isnan(row["auc"]) and np.isnan(row["specificity"])
+    assert "auc undefined: only positives" in row["note"]
+    assert "fold 1: single-class validation set, threshold 0.5" in row["note"]
+    assert row["threshold"] == 0.5
+    other = per_fold[(per_fold["fold"] == 0) & (per_fold["cohort"] == "cv")].iloc[0]
+    assert np.isfinite(other["auc"]) and "fold 1" not in other["note"]
+
+
+def test_evaluate_study_writes_every_table(preds, tmp_path):
+    files = {"metrics": "metrics.tsv", "metrics_md": "metrics.md", "metrics_tex": "metrics.tex",
+             "metrics_per_fold": "metrics_per_fold.tsv", "metrics_per_fold_md": "metrics_per_fold.md",
+             "metrics_per_fold_tex": "metrics_per_fold.tex", "predictions": "predictions.tsv"}
+    out = SimpleNamespace(**{name: tmp_path / file for name, file in files.items()})  # as sm.output
+    metrics = evaluate_study(preds, out, ci_method="bootstrap", n_boot=200, seed=1)
+    expected, pooled = evaluate_predictions(preds, ci_method="bootstrap", n_boot=200, seed=1)
+    pd.testing.assert_frame_equal(metrics, expected)
+    back = pd.read_csv(tmp_path / "metrics.tsv", sep="\t")
+    assert back[["model", "cohort"]].values.tolist() == metrics[["model", "cohort"]].values.tolist()
+    per_fold = pd.read_csv(tmp_path / "metrics_per_fold.tsv", sep="\t")
+    assert len(per_fold) == 2 * FOLDS and "fold" in per_fold.columns
+    assert (tmp_path / "metrics_per_fold.md").read_text().split("|")[1:4] == [" model        ", " fold ", " cohort   "]
+    assert "threshold_note" not in pd.read_csv(tmp_path / "predictions.tsv", sep="\t").columns
+    assert len(pd.read_csv(tmp_path / "predictions.tsv", sep="\t")) == len(pooled)
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda p: p.assign(probability=p["probability"].where(p.index != 5)), "probability missing or not finite"),
+    (lambda p: p.assign(y_true=p["y_true"].replace(1, 2)), "y_true must be 0/1"),
+    (lambda p: p.drop(columns="role"), r"lack column\(s\) \['role'\]"),
+    (lambda p: p.iloc[:0], "no predictions"),
+])
+def test_bad_predictions_raise_clear_errors(preds, change, match):
+    with pytest.raises(EvaluationError, match=match):
+        evaluate_predictions(change(preds))
+
+
+def test_external_label_disagreement_raises(preds):
+    bad = preds.copy()
+    hit = (bad["subject"] == "ext00") & (bad["fold"] == 2)
+    bad.loc[hit, "y_true"] = 1 - bad.loc[hit, "y_true"]
+    with pytest.raises(EvaluationError, match="external subject has different labels"):
+        evaluate_predictions(bad)
+
+
+def test_evaluate_config_checks():
+    ok = {"dca_range": [0.05, 0.95], "dca_step": 0.01}
+    check_evaluate_config(ok)
+    with pytest.raises(ConfigError, match=r"evaluate\.dca_range: start 0.5 must be below stop 0.2"):
+        check_evaluate_config({**ok, "dca_range": [0.5, 0.2]})
+    with pytest.raises(ConfigError, match=r"evaluate\.dca_step: 0.5 is wider"):
+        check_evaluate_config({**ok, "dca_range": [0.1, 0.3], "dca_step": 0.5})
+
+
+def test_model_order_is_kept_through_every_table():
+    """Tables and figures list models in the workflow's order (config order, fusion last), also
+    when read back from predictions.tsv."""
+    from oncoflow.metrics.evaluate import compare_models, predictions_table
+
+    preds = cv_predictions(models=("t2_resnet18", "fusion_mean", "flair_resnet18"))
+    metrics, pooled = evaluate_predictions(preds)
+    assert list(dict.fromkeys(metrics["model"])) == ["t2_resnet18", "fusion_mean", "flair_resnet18"]
+    assert list(dict.fromkeys(pooled["model"])) == ["t2_resnet18", "fusion_mean", "flair_resnet18"]
+    assert pooled.equals(predictions_table(pooled))  # sorting again changes nothing
+    pairs = compare_models(pooled).query("cohort == 'cv'")[["model_a", "model_b"]].values.tolist()
+    assert pairs == [["t2_resnet18", "fusion_mean"], ["t2_resnet18", "flair_resnet18"],
+                     ["fusion_mean", "flair_resnet18"]]
+    per_fold = per_fold_metrics(pool_predictions(pooled.drop(columns="threshold")))
+    assert list(dict.fromkeys(per_fold["model"])) == ["t2_resnet18", "fusion_mean", "flair_resnet18"]

@@ -1,6 +1,7 @@
 """oncoflow.fusion.late.fuse: the mean is a mean, and the stacking models (lr, svm) are fitted on
 the fold's inner-validation patients only: a test or external patient's label (or score) never
-changes the fitted model."""
+changes the fitted model. The SVM's probabilities come from Platt scaling, cross-validated when the
+validation set allows it, and work on validation sets of two patients."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oncoflow.fusion.late import FusionError, fuse
+from oncoflow.fusion.late import PLATT_MIN_PER_CLASS, FusionError, fuse
+from oncoflow.metrics import auc
 
-pytestmark = pytest.mark.filterwarnings(
-    # SVC(probability=True) is deprecated from scikit-learn 1.9 (removal in 1.11); pinned 1.9.1
-    "ignore:The `probability` parameter was deprecated:FutureWarning")
+# No deprecated scikit-learn API (SVC(probability=True) is deprecated from 1.9): warnings fail.
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 
 MODELS = ("t1c_resnet18", "flair_resnet18", "t2_resnet18")
 ROLE_COUNTS = {"train": 14, "val": 16, "test": 10, "external": 8}
@@ -81,9 +82,10 @@ def test_single_model_mean_is_identity():
     np.testing.assert_array_equal(fused.loc[ref.index], ref)
 
 
-@pytest.mark.parametrize("method", ["lr", "svm"])
-def test_stacking_never_sees_test_labels(method):
-    frames = fold_frames()
+@pytest.mark.parametrize("method,tiny", [("lr", False), ("svm", False), ("svm", True)])
+def test_stacking_never_sees_test_labels(method, tiny):
+    # tiny: 2 + 3 validation patients, so the SVM's Platt sigmoid is fitted in-sample
+    frames = small_val(fold_frames(), 2, 3) if tiny else fold_frames()
     roles = frames[0].set_index("subject")["role"]
     held_out = roles.index[roles.isin(["test", "external"])].to_series()
     val = roles.index[roles == "val"]
@@ -156,3 +158,62 @@ def test_single_class_validation_raises(method):
                                           r"single class; raise cv.val_fraction" % method):
         fuse(one_class, method)
     fuse(one_class, "mean")  # the mean fits nothing and still works
+
+
+def small_val(frames: list[pd.DataFrame], n_pos: int, n_neg: int) -> list[pd.DataFrame]:
+    """Keep n_pos positive and n_neg negative validation patients; the other val rows become
+    training rows (which the stacking model never reads)."""
+    ref = frames[0]
+    val = ref[ref["role"] == "val"]
+    keep = pd.concat([val[val["y_true"] == 1].head(n_pos), val[val["y_true"] == 0].head(n_neg)])
+    assert len(keep) == n_pos + n_neg
+    drop = val.loc[~val.index.isin(keep.index), "subject"]
+    return edit(frames, drop, role="train")
+
+
+def test_svm_platt_is_cross_validated_when_the_validation_set_allows():
+    frames = fold_frames()
+    n_val = (frames[0]["role"] == "val").sum()
+    fused = fuse(frames, "svm", seed=0)
+    assert "cross-validated" in fused.attrs["note"] and f"{n_val} validation patients" in fused.attrs["note"]
+    # seeded: the same seed gives the same probabilities
+    pd.testing.assert_frame_equal(fuse(frames, "svm", seed=0), fused)
+    # informative inputs -> fused probabilities rank the test patients the right way round
+    test = fused[fused["role"] != "train"]
+    assert auc(test["y_true"], test["probability"]) > 0.75
+    assert fused["probability"].between(0, 1).all() and fused["probability"].nunique() > 10
+
+
+@pytest.mark.parametrize("n_pos,n_neg", [(1, 1), (1, 4), (PLATT_MIN_PER_CLASS - 1, PLATT_MIN_PER_CLASS + 2)])
+def test_svm_works_on_tiny_validation_sets(n_pos, n_neg):
+    frames = small_val(fold_frames(), n_pos, n_neg)
+    fused = fuse(frames, "svm", seed=0)
+    assert "in-sample" in fused.attrs["note"], fused.attrs["note"]
+    p = fused["probability"]
+    assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()  # Platt's smoothed targets: no 0 / 1
+    assert p.nunique() > 1
+
+
+def test_svm_cross_validation_starts_at_the_documented_class_count():
+    frames = small_val(fold_frames(), PLATT_MIN_PER_CLASS, PLATT_MIN_PER_CLASS)
+    fused = fuse(frames, "svm", seed=0)
+    assert f"{PLATT_MIN_PER_CLASS}-fold cross-validated" in fused.attrs["note"]
+
+
+def test_every_method_says_how_it_was_fitted():
+    frames = fold_frames()
+    assert fuse(frames, "mean").attrs["note"].startswith("fusion_mean fold 2: mean of 3 models")
+    assert "logistic regression on 16 validation patients" in fuse(frames, "lr").attrs["note"]
+
+
+def test_missing_probability_or_validation_set_raises():
+    frames = fold_frames()
+    broken = [frames[0], frames[1].copy(), frames[2]]
+    broken[1].loc[broken[1].index[3], "probability"] = np.nan
+    with pytest.raises(FusionError, match=r"flair_resnet18: probability is missing or not finite"):
+        fuse(broken, "mean")
+    no_val = edit(frames, frames[0].loc[frames[0]["role"] == "val", "subject"], role="train")
+    with pytest.raises(FusionError, match="fold 2 has no inner-validation patients"):
+        fuse(no_val, "svm")
+    with pytest.raises(FusionError, match="no model predictions"):
+        fuse([], "mean")

@@ -1,6 +1,7 @@
 rule fuse_predictions:
-    """Late fusion of the single-modality models within one fold (mean, or a stacking model fitted
-    on the fold's inner-validation patients only)."""
+    """Late fusion of the single-modality models within one fold: the mean, or a stacking model
+    (lr, Platt-scaled linear svm) fitted on the out-of-sample predictions of the fold's
+    inner-validation patients only, never on its test patients (oncoflow.fusion.late)."""
     input:
         get_fusion_inputs,
     output:

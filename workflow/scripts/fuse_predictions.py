@@ -12,3 +12,4 @@ from oncoflow.fusion.late import fuse
 frames = [pd.read_csv(p, sep="\t") for p in sm.input]
 fused = fuse(frames, sm.wildcards.method, seed=sm.params.seed)
 fused.to_csv(sm.output.predictions, sep="\t", index=False, float_format="%.6f")
+print(fused.attrs["note"], file=sys.stderr)

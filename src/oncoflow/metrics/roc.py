@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm, rankdata
 
 from ._validation import check_inputs, check_level, check_n_boot, single_class_reason, warn
 
-__all__ = ["auc", "auc_ci", "delong_test", "roc_curve_points", "pr_auc"]
+__all__ = ["auc", "auc_ci", "delong_test", "roc_curve_points", "roc_band", "pr_auc",
+           "pr_curve_points"]
 
 NAN = float("nan")
 FloatArray = NDArray[np.float64]
@@ -170,14 +172,29 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> tu
     p two-sided. Equal AUCs with zero variance give (0, 1); NaN when undefined.
     """
     y, (a, b) = check_inputs(y_true, score_a, score_b)
-    reason = single_class_reason(y)
-    reason = f"DeLong test undefined: {reason}" if reason else _two_per_class(y, "DeLong test")
+    reason = _delong_test_reason(y)
     if reason:
         warn(reason)
         return NAN, NAN
+    _, _, d, sd = _delong_pair(y, a, b)
+    z, p = _z_p(d, sd)
+    return z, p
+
+
+def _delong_test_reason(y: BoolArray) -> str:
+    reason = single_class_reason(y)
+    return f"DeLong test undefined: {reason}" if reason else _two_per_class(y, "DeLong test")
+
+
+def _delong_pair(y: BoolArray, a: FloatArray, b: FloatArray) -> tuple[float, float, float, float]:
+    """(auc_a, auc_b, auc_a - auc_b, sd of the difference) for paired scores (DeLong)."""
     theta, S = _delong_cov(y, np.vstack([a, b]))
     d = float(theta[0] - theta[1])
     sd = float(np.sqrt(max(S[0, 0] + S[1, 1] - S[0, 1] - S[1, 0], 0.0)))
+    return float(theta[0]), float(theta[1]), d, sd
+
+
+def _z_p(d: float, sd: float) -> tuple[float, float]:
     if sd > 0:
         z = d / sd
     else:  # pROC: 0/0 -> 0, d/0 -> +-Inf
@@ -225,3 +242,75 @@ def pr_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
         warn(f"pr_auc undefined: no positive cases (n={y.size})")
         return NAN
     return _pr_auc(y, s)
+
+
+def pr_curve_points(y_true: ArrayLike, y_score: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(recall, precision, thresholds) for every distinct threshold, descending.
+
+    Starts at recall 0, precision 1 (threshold +inf), as sklearn's ``precision_recall_curve``
+    read backwards; a case is positive when score >= threshold. Recall is NaN without positives.
+    """
+    y, (s,) = check_inputs(y_true, y_score)
+    thr, tp, fp = _curve_counts(y, s)
+    m = int(y.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.r_[0.0, tp / m]
+    precision = np.r_[1.0, tp / (tp + fp)]
+    return recall, precision, np.r_[np.inf, thr]
+
+
+def _tpr_at(fpr: FloatArray, tpr: FloatArray, grid: FloatArray) -> FloatArray:
+    """TPR of an empirical ROC curve (points with non-decreasing fpr, starting at (0, 0)) at the
+    given FPRs: the highest TPR at an FPR that is a curve point, linear in between (ties in the
+    scores make diagonal segments, so the curve is linear between its points)."""
+    # last point with fpr <= g; rates within 1e-12 count as equal (k / n computed two ways)
+    i = np.searchsorted(fpr, grid + 1e-12, side="right") - 1
+    j = np.minimum(i + 1, fpr.size - 1)
+    f0, f1, t0, t1 = fpr[i], fpr[j], tpr[i], tpr[j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(f1 > f0, np.clip((grid - f0) / (f1 - f0), 0.0, 1.0), 0.0)
+    return t0 + w * (t1 - t0)
+
+
+def roc_band(y_true: ArrayLike, y_score: ArrayLike, fpr: ArrayLike | None = None,
+             level: float = 0.95, n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
+    """Pointwise confidence band of the ROC curve: sensitivity at fixed false-positive rates.
+
+    As pROC's ``ci.se(roc, specificities = 1 - fpr, boot.n, boot.stratified = TRUE)``: for each
+    of ``n_boot`` stratified bootstrap resamples (positives and negatives resampled separately,
+    seeded), the resample's empirical ROC curve is read at every ``fpr`` (the highest TPR at a
+    curve point, linear between points); ``tpr_low`` / ``tpr_high`` are the percentile interval
+    at each FPR. The band is pointwise, not a simultaneous band for the whole curve.
+
+    Returns a DataFrame with columns fpr, tpr (the full sample's curve), tpr_low, tpr_high.
+    Default grid: FPR 0, 0.01, ..., 1. With a single class every value is NaN (MetricWarning).
+    """
+    check_level(level)
+    check_n_boot(n_boot)
+    y, (s,) = check_inputs(y_true, y_score)
+    grid = np.linspace(0.0, 1.0, 101) if fpr is None else np.asarray(fpr, dtype=np.float64)
+    if grid.ndim != 1 or grid.size == 0 or np.isnan(grid).any() or (grid < 0).any() or (grid > 1).any():
+        raise ValueError("fpr must be a non-empty 1-D array of rates in [0, 1]")
+    out = pd.DataFrame({"fpr": grid, "tpr": NAN, "tpr_low": NAN, "tpr_high": NAN})
+    if reason := single_class_reason(y):
+        warn(f"roc band undefined: {reason}")
+        return out
+    u, code = np.unique(s, return_inverse=True)  # distinct scores, ascending
+    code_pos, code_neg = code[y], code[~y]
+    m, n, k = code_pos.size, code_neg.size, u.size
+
+    def curve(pos_counts: NDArray[np.int64], neg_counts: NDArray[np.int64]) -> FloatArray:
+        # thresholds at each distinct score, descending: cumulative counts from the top
+        tp = np.r_[0, np.cumsum(pos_counts[::-1])] / m
+        fp = np.r_[0, np.cumsum(neg_counts[::-1])] / n
+        return _tpr_at(fp, tp, grid)
+
+    out["tpr"] = curve(np.bincount(code_pos, minlength=k), np.bincount(code_neg, minlength=k))
+    rng_pos, rng_neg = (np.random.default_rng(ss) for ss in np.random.SeedSequence(seed).spawn(2))
+    boots = np.empty((int(n_boot), grid.size))
+    for b in range(int(n_boot)):
+        pos = np.bincount(code_pos[rng_pos.integers(0, m, m)], minlength=k)
+        neg = np.bincount(code_neg[rng_neg.integers(0, n, n)], minlength=k)
+        boots[b] = curve(pos, neg)
+    out["tpr_low"], out["tpr_high"] = np.quantile(boots, [0.5 - level / 2.0, 0.5 + level / 2.0], axis=0)
+    return out

@@ -1,0 +1,105 @@
+"""oncoflow.report.figures: every figure is written as PNG and PDF, with a panel per cohort and
+a line per model, reproducibly; a cohort whose curve is undefined gets a panel that says why."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+from test_evaluate import cv_predictions
+
+from oncoflow.metrics.curves import CURVES, write_curves
+from oncoflow.metrics.evaluate import evaluate_pooled, pool_predictions
+from oncoflow.report.figures import (FIGURES, draw_figure, model_colors, plot_study, read_curves,
+                                     save_figure)
+
+
+def study(tmp_path, pooled: pd.DataFrame) -> tuple[SimpleNamespace, SimpleNamespace]:
+    """The rule's inputs (curve tables, metrics) and outputs, as plot_curves sees them."""
+    inputs = SimpleNamespace(**{name: tmp_path / f"{name}.tsv" for name in CURVES},
+                             metrics=tmp_path / "metrics.tsv")
+    write_curves(pooled, inputs, dca_range=(0.05, 0.95), dca_step=0.01, n_boot=50)
+    evaluate_pooled(pooled).to_csv(inputs.metrics, sep="\t", index=False)
+    outputs = SimpleNamespace(**{f"{kind}_{ext}": tmp_path / "figures" / f"{kind}.{ext}"
+                                 for kind in FIGURES for ext in ("png", "pdf")})
+    return inputs, outputs
+
+
+@pytest.fixture(scope="module")
+def pooled() -> pd.DataFrame:
+    return pool_predictions(cv_predictions(models=("t1ce_resnet18", "flair_resnet18", "fusion_mean")))
+
+
+def test_every_figure_as_png_and_pdf(tmp_path, pooled):
+    inputs, outputs = study(tmp_path, pooled)
+    plot_study(inputs, outputs)
+    for kind in FIGURES:
+        png = imread(getattr(outputs, f"{kind}_png"))
+        assert png.shape[0] > 600 and png.shape[1] > 1200, kind  # two panels side by side, legible
+        pdf = getattr(outputs, f"{kind}_pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf
+    # a rerun gives the same bytes
+    again = draw_figure("roc", read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t"))
+    save_figure(again, tmp_path / "again.png", tmp_path / "again.pdf")
+    assert (tmp_path / "again.pdf").read_bytes() == outputs.roc_pdf.read_bytes()
+    assert (tmp_path / "again.png").read_bytes() == outputs.roc_png.read_bytes()
+
+
+def test_panels_lines_and_legends(tmp_path, pooled):
+    inputs, _ = study(tmp_path, pooled)
+    curves, metrics = read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t")
+    roc = draw_figure("roc", curves, metrics)
+    assert len(roc.axes) == 2
+    cv, ext = roc.axes
+    assert cv.get_title(loc="left").startswith("Cross-validation") and "n = 30" in cv.get_title(loc="left")
+    assert ext.get_title(loc="left").startswith("External")
+    labels = [t.get_text() for t in cv.get_legend().get_texts()]
+    auc = metrics.set_index(["model", "cohort"]).loc[("t1ce_resnet18", "cv"), "auc"]
+    assert f"t1ce_resnet18  AUC {auc:.2f}" in " ".join(labels)
+    assert len(cv.collections) == 3  # one band per model
+    dca = draw_figure("dca", curves, metrics)
+    assert [t.get_text() for t in dca.axes[0].get_legend().get_texts()][:2] == ["treat all", "treat none"]
+    # same colour for a model in every figure
+    colors = model_colors(list(dict.fromkeys(metrics["model"])))
+    line = next(l for l in dca.axes[0].get_lines() if l.get_label() == "flair_resnet18")
+    assert tuple(line.get_color()) == tuple(colors["flair_resnet18"])
+    # without an external cohort: one panel
+    internal = pooled[pooled["role"] != "external"]
+    inputs_cv, _ = study(tmp_path / "cv", internal)
+    fig = draw_figure("calibration", read_curves(inputs_cv), pd.read_csv(inputs_cv.metrics, sep="\t"))
+    assert len(fig.axes) == 1
+
+
+def test_undefined_curves_are_explained_not_drawn(tmp_path, pooled):
+    one_class = pooled.copy()
+    one_class.loc[one_class["role"] == "external", "y_true"] = 0
+    inputs, outputs = study(tmp_path, one_class)
+    plot_study(inputs, outputs)  # no crash
+    fig = draw_figure("roc", read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t"))
+    ext = fig.axes[1]
+    texts = [t.get_text() for t in ext.texts]
+    assert any("roc undefined: only negatives" in t for t in texts)
+    assert [l.get_label() for l in ext.get_lines()] == ["chance"]  # no model curve
+
+
+def test_bad_requests_raise(tmp_path, pooled):
+    inputs, _ = study(tmp_path, pooled)
+    curves = read_curves(inputs)
+    with pytest.raises(ValueError, match="unknown figure 'box'"):
+        draw_figure("box", curves, pd.read_csv(inputs.metrics, sep="\t"))
+    with pytest.raises(ValueError, match="metrics table is empty"):
+        draw_figure("roc", curves, pd.read_csv(inputs.metrics, sep="\t").iloc[:0])
+    assert np.isfinite(curves["dca"]["net_benefit"]).all()
+
+
+def test_titles_follow_the_configured_level(tmp_path, pooled):
+    inputs = SimpleNamespace(**{name: tmp_path / f"{name}.tsv" for name in CURVES},
+                             metrics=tmp_path / "metrics.tsv")
+    write_curves(pooled, inputs, dca_range=(0.1, 0.9), dca_step=0.1, n_boot=20, level=0.9)
+    evaluate_pooled(pooled, level=0.9).to_csv(inputs.metrics, sep="\t", index=False)
+    curves, metrics = read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t")
+    assert "pointwise 90% bootstrap band" in draw_figure("roc", curves, metrics)._suptitle.get_text()
+    assert "Wilson 90% intervals" in draw_figure("calibration", curves, metrics)._suptitle.get_text()

@@ -1,0 +1,60 @@
+"""End to end, on the shared finished tiny run (conftest.finished_run): the evaluation outputs
+(per-fold metrics, pairwise comparisons, figures) exist and hold what they should, and
+`snakemake --report` builds the HTML report from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+from workflow_helpers import run_snakemake
+
+pytestmark = pytest.mark.slow
+
+RESULTS = Path("results/demo")
+MODELS = {"t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18", "fusion_mean", "fusion_lr"}
+
+
+def test_per_fold_metrics_and_comparisons(finished_run: Path) -> None:
+    tables = finished_run / RESULTS / "tables"
+    per_fold = pd.read_csv(tables / "metrics_per_fold.tsv", sep="\t")
+    assert set(zip(per_fold["model"], per_fold["fold"], per_fold["cohort"])) == {
+        (m, f, c) for m in MODELS for f in range(3) for c in ("cv", "external")}
+    cv = per_fold[per_fold["cohort"] == "cv"]
+    assert (cv.groupby("model")["n"].sum() == 12).all()  # the folds' test sets cover the cohort
+    comparisons = pd.read_csv(tables / "comparisons.tsv", sep="\t", keep_default_na=True)
+    assert list(comparisons.columns[:3]) == ["model_a", "model_b", "cohort"]
+    for column in ("n", "auc_a", "auc_b", "delta", "z", "p", "p_adjusted", "correction"):
+        assert column in comparisons.columns
+    assert len(comparisons) == 2 * 10  # every pair of 5 models, in cv and external
+    assert (comparisons["correction"] == "holm").all()
+    assert (comparisons.loc[comparisons["cohort"] == "cv", "n"] == 12).all()
+    # a NaN p (e.g. a single-class external cohort) always comes with its reason
+    undefined = comparisons[comparisons["p"].isna()]
+    assert undefined["note"].notna().all()
+    assert (tables / "comparisons.md").read_text().startswith("| model_a")
+
+
+def test_figures_and_their_data(finished_run: Path) -> None:
+    figures = finished_run / RESULTS / "figures"
+    for kind in ("roc", "pr", "dca", "calibration"):
+        assert imread(figures / f"{kind}.png").shape[1] > 1000, kind
+        assert (figures / f"{kind}.pdf").read_bytes().startswith(b"%PDF")
+        data = pd.read_csv(figures / f"{kind}.tsv", sep="\t")
+        assert set(data["model"]) == MODELS, kind
+    assert len(pd.read_csv(figures / "roc_band.tsv", sep="\t")) == len(MODELS) * 2 * 101
+
+
+def test_report_builds(finished_run: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    result = run_snakemake(finished_run, "--report", str(report), timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    html = report.read_text()
+    for expected in ("metrics.tsv", "metrics_per_fold.tsv", "comparisons.tsv", "roc.png", "dca.png",
+                     "calibration.png", "pr.png", "pointwise", "Youden", "demo001.png", "qc.tsv",
+                     "Configuration", "&quot;correction&quot;: &quot;holm&quot;"):
+        assert expected in html, expected
+    assert "{{" not in html.split("workflow_desc", 1)[1][:20000]  # every template was filled
+    assert not list(finished_run.glob("report*.html"))  # nothing written into the run itself

@@ -1,0 +1,8 @@
+"""Rule plot_curves: ROC, PR, decision and calibration figures (figures/*.png, *.pdf)."""
+from oncoflow.runtime import start_job
+
+sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
+
+from oncoflow.report.figures import plot_study
+
+plot_study(sm.input, sm.output)
