@@ -1,38 +1,19 @@
-"""End to end: the real workflow on a tiny demo cohort, then reruns that touch only what changed."""
+"""End to end: the real workflow on a tiny demo cohort, then reruns that touch only what changed.
+(`finished_run`, the run itself, is in conftest.py: the reproducibility and SLURM tests share it.)"""
 
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_helpers import base_config, planned_jobs, run_snakemake, write_config
+from workflow_helpers import planned_jobs, run_snakemake, tiny_config, write_config
 
-PREPROCESSING = {"convert_dicom", "correct_bias", "register_modalities", "extract_brain", "crop_tumor"}
+PREPROCESSING = {"convert_dicom", "correct_bias", "register_modalities", "transform_tumor_mask", "extract_brain",
+                 "crop_tumor", "plot_qc_montage"}
 
 pytestmark = pytest.mark.slow
-
-
-def tiny_config() -> dict:
-    config = base_config()
-    config["crop"].update(size=32, slices=3)
-    config["models"] = [{"architecture": "resnet18", "inputs": ["t1ce", "flair", "flair+t1ce"],
-                         "epochs": 3, "batch_size": 16, "patience": 0}]
-    config["cv"].update(folds=3, val_fraction=0.34)
-    config["fusion"].update(methods=["mean", "lr"], models=["t1ce_resnet18", "flair_resnet18"])
-    return config
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_cohort: Path) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    shutil.copytree(tiny_cohort.parent, workdir / "data" / "demo")
-    write_config(workdir, tiny_config())
-    result = run_snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
 
 
 def test_metrics_table_has_a_row_per_model_and_cohort(finished_run: Path) -> None:
@@ -54,9 +35,12 @@ def test_every_stage_wrote_its_outputs_logs_and_benchmarks(finished_run: Path) -
     results = finished_run / "results/demo"
     subject = results / "subjects/demo001"
     for stage in ("raw", "n4", "coreg", "brain"):
-        assert sorted(p.name for p in (subject / stage).glob("*.nii.gz")) >= [
-            "flair.nii.gz", "t1.nii.gz", "t1ce.nii.gz", "t2.nii.gz"]
+        assert {p.name for p in (subject / stage).glob("*.nii.gz")} >= {
+            "flair.nii.gz", "t1.nii.gz", "t1ce.nii.gz", "t2.nii.gz"}, stage
     assert (subject / "crop/crop.npz").exists()
+    qc = pd.read_csv(results / "qc/qc.tsv", sep="\t")
+    assert len(qc) == 14 and (results / "qc/demo001.png").stat().st_size > 10_000
+    assert {"flag", "mi_after_t2", "brain_ml", "tumor_in_brain", "p99_flair"} <= set(qc.columns)
     splits = pd.read_csv(results / "folds/splits.tsv", sep="\t")
     assert set(splits["role"]) == {"train", "val", "test", "external"}
     for rule in (*PREPROCESSING, "train_model", "fuse_predictions", "evaluate_models"):

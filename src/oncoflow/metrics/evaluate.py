@@ -112,7 +112,10 @@ def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
     tm = threshold_metrics(y, np.clip(p - thr + 0.5, 0, 1), 0.5)
     row.update({k: tm[k] for k in THRESHOLD_KEYS})
     row["threshold"] = float(np.mean(thr))
-    row["note"] = "; ".join(n for n in [tm["note"], row["note"], *notes] if n)
+    # summarize's own threshold notes describe the 0.5 cut it was given, not the fold thresholds.
+    stale = set(threshold_metrics(y, p, 0.5)["note"].split("; "))
+    kept = [n for n in row["note"].split("; ") if n and n not in stale]
+    row["note"] = "; ".join(n for n in [tm["note"], *kept, *notes] if n)
     return {"model": model, "cohort": cohort, **row}
 
 
