@@ -10,16 +10,30 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/crop.smk"
+include: "workflow/rules/qc.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/fuse.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/archive.smk"
 
 
 rule all:
     input:
         get_final_output(),
     default_target: True
+
+
+rule download_models:
+    """On a machine with internet (a login node): fetch the pretrained weights this config reads
+    and lacks (nothing for the default deepbet + scratch models). Compute nodes only read them."""
+    input:
+        get_weight_files(),

@@ -111,3 +111,90 @@ def test_snakemake_refuses_bad_config_before_any_job(workdir: Path, mutate, mess
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (workdir / "results").exists()
+
+
+# --- image source (dicom or nifti), optional tumor mask, preprocessing switches --------------------------------
+
+
+def edit_sheet(workdir: Path, edit) -> Path:
+    sheet_path = workdir / "data" / "demo" / "samples.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    edit(sheet).to_csv(sheet_path, sep="\t", index=False)
+    return sheet_path
+
+
+def test_sheet_may_give_a_nifti_folder_instead_of_dicom(workdir: Path) -> None:
+    nifti = workdir / "data" / "demo" / "nifti" / "demo002"
+    nifti.mkdir(parents=True)
+
+    def edit(df):
+        df["nifti"] = ""
+        df.loc[df["subject"] == "demo002", ["dicom", "nifti"]] = ["", "nifti/demo002"]
+        return df
+
+    edit_sheet(workdir, edit)
+    sheet = load_samples(valid_config(), base=workdir)
+    assert sheet.loc["demo002", "source"] == "nifti" and sheet.loc["demo002", "nifti"] == str(nifti.resolve())
+    assert sheet.loc["demo002", "dicom"] == ""
+    assert sheet.loc["demo001", "source"] == "dicom" and sheet.loc["demo001", "nifti"] == ""
+
+
+def test_sheet_with_only_a_nifti_column(workdir: Path) -> None:
+    for s in ("demo001", "demo002"):
+        (workdir / "data" / "demo" / "nifti" / s).mkdir(parents=True)
+    edit_sheet(workdir, lambda df: df.assign(nifti=[f"nifti/{s}" for s in df["subject"]]).drop(columns="dicom")
+               .head(2).assign(label=["0", "1"]))
+    sheet = load_samples(valid_config(), base=workdir)
+    assert list(sheet["source"]) == ["nifti", "nifti"] and list(sheet["dicom"]) == ["", ""]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda df: df.assign(nifti=["nifti/demo001"] + [""] * (len(df) - 1)),
+         r"columns 'dicom' and 'nifti': subject 'demo001' has both"),
+        (lambda df: df.assign(dicom=[""] + list(df["dicom"].iloc[1:])),
+         r"columns 'dicom' and 'nifti': subject 'demo001' has neither"),
+        (lambda df: df.drop(columns="dicom"), r"missing column 'dicom' or 'nifti'"),
+        (lambda df: df.assign(nifti=["samples.tsv"] + [""] * (len(df) - 1), dicom=[""] + list(df["dicom"].iloc[1:])),
+         r"column 'nifti': subject 'demo001': .*samples\.tsv is not a folder"),
+        (lambda df: df.assign(tumor_mask_space=[""] + list(df["tumor_mask_space"].iloc[1:])),
+         r"column 'tumor_mask_space': subject 'demo001' names ''"),
+    ],
+)
+def test_image_source_errors_name_subject_and_column(workdir: Path, edit, message: str) -> None:
+    (workdir / "data" / "demo" / "nifti" / "demo001").mkdir(parents=True)
+    edit_sheet(workdir, edit)
+    with pytest.raises(ConfigError, match=message):
+        load_samples(valid_config(), base=workdir)
+
+
+def test_tumor_mask_may_be_empty_but_is_needed_for_crops(workdir: Path) -> None:
+    from oncoflow.config import subjects_without_tumor_mask, tumor_mask_needed
+
+    edit_sheet(workdir, lambda df: df.assign(tumor_mask=[""] + list(df["tumor_mask"].iloc[1:]),
+                                             tumor_mask_space=[""] + list(df["tumor_mask_space"].iloc[1:])))
+    sheet = load_samples(valid_config(), base=workdir)
+    assert subjects_without_tumor_mask(sheet) == ["demo001"]
+    assert tumor_mask_needed(sheet, "demo002").endswith("demo002_tumor.nii.gz")
+    with pytest.raises(ConfigError, match=r"'tumor_mask': subject 'demo001' has no tumor mask.*front half"):
+        tumor_mask_needed(sheet, "demo001")
+
+
+def test_schema_accepts_the_preprocessing_switches() -> None:
+    config = base_config()
+    config["preprocess"]["n4"]["activate"] = False
+    config["preprocess"]["registration"]["transform"] = "none"
+    config["preprocess"]["brain_extraction"]["backend"] = "none"
+    validate(config, str(SCHEMA), set_default=True)
+    check_config(config)
+    config = base_config()
+    del config["preprocess"]["n4"]["activate"]
+    validate(config, str(SCHEMA), set_default=True)
+    assert config["preprocess"]["n4"]["activate"] is True
+    for key, value in (("registration", {"transform": "SyN"}), ("brain_extraction", {"backend": "bet2"}),
+                       ("n4", {"activate": "no"})):
+        config = base_config()
+        config["preprocess"][key].update(value)
+        with pytest.raises(Exception, match=list(value.values())[0]):
+            validate(config, str(SCHEMA))

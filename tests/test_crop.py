@@ -297,3 +297,16 @@ def test_crop_of_a_real_glioma(shared_data, tmp_path):
         z[m] = (float(img[tumor].mean()), float(img[around].mean()))
     print("mean z in tumor vs surrounding brain:", {m: tuple(round(v, 2) for v in zz) for m, zz in z.items()})
     assert z["flair"][0] > z["flair"][1] + 1.0 and z["t2"][0] > z["t2"][1] + 0.1, z
+
+
+def test_tumor_errors_name_the_sample_sheets_mask(tmp_path):
+    """In the workflow the crop reads the mask carried onto the reference grid; its errors also name
+    the sample sheet's file, the one a user has to fix."""
+    paths = write_scene(make_scene(tumor_centre=(80.0, 0.0, 0.0)), tmp_path / "nifti")
+    sheet_mask = tmp_path / "masks" / "sub-0042_tumor.nii.gz"
+    with pytest.raises(CropError) as info:
+        crop_subject(SUBJECT, {"t1": paths["t1"]}, paths["brain"], paths["tumor"], tmp_path / "crop.npz",
+                     tumor_mask_source=sheet_mask)
+    message = str(info.value)
+    assert message.startswith(f"[{SUBJECT}] {paths['tumor']}: only 0% of the tumor lies inside the brain mask")
+    assert f"the sample sheet's tumor mask {sheet_mask} on the reference grid" in message

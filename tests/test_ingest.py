@@ -16,8 +16,8 @@ import pytest
 from pydicom.uid import generate_uid
 
 from oncoflow.ingest import (IngestError, IngestWarning, SeriesInfo, convert_series, deidentify_sidecar,
-                             find_identifiers, find_series, ingest_nifti, ingest_subject,
-                             map_series_to_modalities, scan_dicom_dir)
+                             find_identifiers, find_nifti_files, find_series, ingest_nifti, ingest_nifti_folder,
+                             ingest_subject, map_series_to_modalities, scan_dicom_dir)
 from oncoflow.ingest.deid import DEMOGRAPHIC_KEYS
 
 DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
@@ -449,3 +449,45 @@ def test_ingest_nifti_keeps_voxels_and_geometry(ge_series, dicom_root, tmp_path)
         ingest_nifti("sub-5", {"t1": truncated}, tmp_path / "out2")
     with pytest.raises(IngestError, match=r"\[sub-5\] flair from .*ax_asc_35sl_6\.nii: expected one 3D volume"):
         ingest_nifti("sub-5", {"flair": SIEMENS / "reference" / "ax_asc_35sl_6.nii"}, tmp_path / "out3")
+
+
+def _nifti(path: Path, shape=(12, 10, 6), affine=None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    affine = np.diag([0.9, 0.9, 5.5, 1.0]) if affine is None else affine
+    data = np.random.default_rng(0).integers(0, 500, shape).astype(np.int16)
+    nib.save(nib.Nifti1Image(data, affine), path)
+    return path
+
+
+def test_ingest_nifti_folder_copies_each_modality_untouched(tmp_path):
+    folder = tmp_path / "sub-7"
+    oblique = np.array([[0.9, 0.1, 0, -90], [-0.1, 0.9, 0, 20], [0, 0, 5.5, -40], [0, 0, 0, 1]])
+    sources = {"t1": _nifti(folder / "t1.nii.gz", affine=oblique), "flair": _nifti(folder / "flair.nii", (8, 9, 7))}
+    _nifti(folder / "t1ce_brain_mask.nii.gz")  # other files are ignored
+    out = tmp_path / "raw"
+    assert ingest_nifti_folder("sub-7", folder, out, modalities=["t1", "flair"]) == {
+        "t1": out / "t1.nii.gz", "flair": out / "flair.nii.gz"}
+    for modality, src in sources.items():
+        a, b = nib.load(src), nib.load(out / f"{modality}.nii.gz")
+        assert np.array_equal(a.affine, b.affine) and a.shape == b.shape
+        assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
+    rows = (out / "series.tsv").read_text().splitlines()
+    assert len(rows) == 3 and "NIfTI input" in rows[1]
+
+
+def test_ingest_nifti_folder_missing_modality_names_subject_and_file(tmp_path):
+    folder = tmp_path / "sub-8"
+    _nifti(folder / "t1.nii.gz")
+    _nifti(folder / "T2w.nii.gz")
+    with pytest.raises(IngestError) as err:
+        ingest_nifti_folder("sub-8", folder, tmp_path / "raw", modalities=["t1", "t2", "flair"])
+    msg = str(err.value)
+    assert msg.startswith("[sub-8]") and f"modality 't2' is missing: no {folder / 't2.nii.gz'}" in msg
+    assert "'flair' is missing" in msg and "the folder holds T2w.nii.gz, t1.nii.gz" in msg
+    assert not (tmp_path / "raw" / "t1.nii.gz").exists()
+    _nifti(folder / "t2.nii.gz")
+    _nifti(folder / "t2.nii")
+    with pytest.raises(IngestError, match=r"\[sub-8\] both t2\.nii\.gz and t2\.nii for modality 't2'"):
+        find_nifti_files("sub-8", folder, ["t1", "t2"])
+    with pytest.raises(IngestError, match=r"\[sub-8\] NIfTI folder not found"):
+        find_nifti_files("sub-8", tmp_path / "nowhere", ["t1"])

@@ -33,7 +33,7 @@ from oncoflow.preprocess.n4 import correct_bias  # noqa: E402
 from oncoflow.preprocess.register import (apply_to_mask, mattes_mi, mean_displacement_mm,  # noqa: E402
                                           register_to_reference)
 from oncoflow.preprocess.subject import (bias_correct_subject, coregister_subject,  # noqa: E402
-                                         extract_brain_subject)
+                                         extract_brain_subject, transform_tumor_mask_subject)
 
 SUBJECT = "sub-0042"
 FG6692 = Path("tcga_glioma") / "TCGA-FG-6692"
@@ -550,3 +550,166 @@ def test_coregister_subject_rejects_an_unknown_tumor_mask_space(tmp_path):
         coregister_subject(SUBJECT, inputs, {m: tmp_path / f"o_{m}.nii.gz" for m in inputs}, reference="t1",
                            tumor_mask=mask_path, tumor_mask_space="flair", tumor_mask_out=tmp_path / "t.nii.gz",
                            report=tmp_path / "r.tsv", transform="Rigid")
+
+
+# --- step switches: N4 off, registration none, brain extraction none; the tumor mask's own rule -------------
+
+
+def test_n4_switched_off_copies_the_images_unchanged(simulated_exam, tmp_path):
+    folder, _ = simulated_exam
+    src, out = folder / "t1.nii.gz", tmp_path / "n4" / "t1.nii.gz"
+    bias_correct_subject(SUBJECT, {"t1": src}, {"t1": out}, shrink_factor=4, iterations=(50, 50, 30),
+                         activate=False)
+    assert out.read_bytes() == src.read_bytes()
+    with pytest.raises(PreprocessError, match="NaN or infinite"):  # still checked
+        bias_correct_subject(SUBJECT, {"t1": _bad_input("nan", tmp_path)}, {"t1": tmp_path / "o.nii.gz"},
+                             shrink_factor=4, iterations=(50,), activate=False)
+
+
+def _coregister(inputs, folder: Path, transform: str, reference: str = "t1"):
+    outputs = {m: folder / "coreg" / f"{m}.nii.gz" for m in inputs}
+    transforms = {m: folder / "coreg" / f"{m}_to_reference.mat" for m in inputs}
+    report = folder / "coreg" / "registration.tsv"
+    coregister_subject(SUBJECT, inputs, outputs, reference=reference, report=report, transform=transform,
+                       transforms_out=transforms)
+    with open(report) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return outputs, transforms, rows
+
+
+def test_registration_none_resamples_pre_registered_images_onto_the_reference_grid(tmp_path):
+    """A pre-registered cohort: t1ce on the reference grid is copied voxel for voxel; flair, the
+    same physical scene on a coarser grid, is resampled onto it without any transform."""
+    inputs = _small_exam(tmp_path)
+    coarse = ants.resample_image(read_image(inputs["t1ce"], SUBJECT), (4.5, 4.5, 4.5), use_voxels=False, interp_type=0)
+    inputs["flair"] = tmp_path / "flair.nii.gz"
+    ants.image_write(coarse, str(inputs["flair"]))
+    outputs, transforms, rows = _coregister(inputs, tmp_path, "none")
+    reference = read_image(inputs["t1"], SUBJECT)
+    assert np.array_equal(read_image(outputs["t1ce"], SUBJECT).numpy(), read_image(inputs["t1ce"], SUBJECT).numpy())
+    flair = read_image(outputs["flair"], SUBJECT)
+    assert same_grid(flair, reference)
+    blob = reference.numpy() > 300
+    assert flair.numpy()[blob].mean() > 3 * flair.numpy()[~blob].mean()  # the blob stayed where it was
+    assert [(r["modality"], r["transform"]) for r in rows] == [("t1ce", "none"), ("flair", "none")]
+    assert all(r["mi_before"] == r["mi_after"] for r in rows)
+    for m in inputs:  # identity transforms, for the tumor mask rule
+        tx = ants.read_transform(str(transforms[m]))
+        assert np.allclose(tx.parameters, [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]), m
+
+
+def test_registration_none_refuses_images_in_another_space(tmp_path):
+    inputs = _small_exam(tmp_path)
+    img = nib.load(inputs["t1ce"])
+    shifted = img.affine.copy()
+    shifted[2, 3] += 80.0  # 30 slices x 3 mm = 90 mm field of view: 10 mm left in common along z
+    moved = save_nifti(np.asanyarray(img.dataobj), shifted, tmp_path / "t1ce_elsewhere.nii.gz")
+    with pytest.raises(PreprocessError) as info:
+        _coregister({"t1": inputs["t1"], "t1ce": moved}, tmp_path, "none")
+    message = str(info.value)
+    assert f"[{SUBJECT}] {moved}:" in message and "transform is 'none'" in message, message
+    assert "z 11%" in message and "Rigid or Affine" in message, message
+    assert not (tmp_path / "coreg").exists()
+
+
+def test_tumor_mask_rule_follows_the_saved_transform(simulated_exam, tmp_path):
+    """The workflow's path: register (transforms saved), then the mask drawn on t1ce moved with
+    the t1ce transform lands on the tumor as rendered on the t1 reference grid."""
+    folder, _ = simulated_exam
+    inputs = {m: folder / f"{m}.nii.gz" for m in ("t1", "t1ce")}
+    outputs, transforms, _ = _coregister(inputs, tmp_path, "Rigid")
+    out = tmp_path / "coreg" / "tumor_mask.nii.gz"
+    transform_tumor_mask_subject(SUBJECT, folder / "t1ce_tumor.nii.gz", space="t1ce", space_image=inputs["t1ce"],
+                                 reference_image=outputs["t1"], transform=transforms["t1ce"], out=out)
+    moved, truth = read_image(out, SUBJECT), read_image(folder / "t1_tumor.nii.gz", SUBJECT)
+    assert same_grid(moved, read_image(inputs["t1"], SUBJECT))
+    assert dice(moved.numpy(), truth.numpy()) > 0.7
+    # a mask on the other series' grid is refused, naming subject and file
+    with pytest.raises(PreprocessError, match=rf"\[{SUBJECT}\] .*t1_tumor\.nii\.gz: tumor mask grid .* differs"):
+        transform_tumor_mask_subject(SUBJECT, folder / "t1_tumor.nii.gz", space="t1ce", space_image=inputs["t1ce"],
+                                     reference_image=outputs["t1"], transform=transforms["t1ce"], out=out)
+
+
+def test_tumor_mask_rule_refuses_an_empty_mask(tmp_path):
+    inputs = _small_exam(tmp_path)
+    empty = save_nifti(np.zeros((40, 40, 30)), np.diag([3.0, 3.0, 3.0, 1.0]), tmp_path / "empty.nii.gz")
+    tx = tmp_path / "id.mat"
+    ants.write_transform(ants.create_ants_transform(transform_type="AffineTransform", dimension=3), str(tx))
+    with pytest.raises(PreprocessError, match=rf"\[{SUBJECT}\] .*empty\.nii\.gz: tumor mask is empty"):
+        transform_tumor_mask_subject(SUBJECT, empty, space="t1ce", space_image=inputs["t1ce"],
+                                     reference_image=inputs["t1"], transform=tx, out=tmp_path / "t.nii.gz")
+
+
+def test_brain_extraction_none_uses_the_head_mask(simulated_exam, tmp_path):
+    folder, _ = simulated_exam
+    src = folder / "t1.nii.gz"
+    out, mask_out, report = tmp_path / "brain" / "t1.nii.gz", tmp_path / "brain" / "mask.nii.gz", tmp_path / "b.tsv"
+    extract_brain_subject(SUBJECT, {"t1": src}, {"t1": out}, reference="t1", mask_out=mask_out, report=report,
+                          backend="none", hdbet_weights=None, device="cpu")
+    img = read_image(src, SUBJECT)
+    from oncoflow.preprocess.masks import head_mask_array
+
+    mask = read_image(mask_out, SUBJECT).numpy() > 0.5
+    assert np.array_equal(mask, head_mask_array(img.numpy(), tuple(img.spacing)))
+    assert np.array_equal(read_image(out, SUBJECT).numpy(), img.numpy() * mask)
+    with open(report) as fh:
+        (row,) = list(csv.DictReader(fh, delimiter="\t"))
+    assert row["backend"] == "none" and row["flag"] == ""
+    assert float(row["brain_ml"]) > 1500  # the whole head, skull and scalp included
+
+
+@pytest.mark.shared_data
+def test_pre_registered_lgg_exam_with_the_steps_switched_off(shared_data, tmp_path):
+    """lgg_tcga: co-registered by the dataset's authors (one nominal 1 x 1 x 5 mm grid), a slab of the
+    tumor's slices only. N4 off, transform none, backend none: images go through unchanged, the
+    mask is the foreground, and the tumor crop works on it."""
+    from oncoflow.crop.tumor_crop import CropSpec, crop_subject
+
+    folder = need(shared_data, Path("lgg_tcga") / "TCGA_CS_4941")
+    raw = {m: folder / f"{m}.nii.gz" for m in ("t1", "t1ce", "flair")}
+    n4 = {m: tmp_path / "n4" / f"{m}.nii.gz" for m in raw}
+    bias_correct_subject(SUBJECT, raw, n4, shrink_factor=4, iterations=(50,), activate=False)
+    coreg, transforms, rows = _coregister(n4, tmp_path, "none", reference="t1ce")
+    for m in raw:
+        assert np.array_equal(read_image(coreg[m], SUBJECT).numpy(), read_image(raw[m], SUBJECT).numpy()), m
+    assert {r["modality"] for r in rows} == {"t1", "flair"} and all(r["transform"] == "none" for r in rows)
+    tumor = tmp_path / "coreg" / "tumor_mask.nii.gz"
+    transform_tumor_mask_subject(SUBJECT, folder / "tumor_mask.nii.gz", space="t1ce", space_image=raw["t1ce"],
+                                 reference_image=coreg["t1ce"], transform=transforms["t1ce"], out=tumor)
+    assert np.array_equal(read_image(tumor, SUBJECT).numpy() > 0.5,
+                          read_image(folder / "tumor_mask.nii.gz", SUBJECT).numpy() > 0.5)
+    brain = {m: tmp_path / "brain" / f"{m}.nii.gz" for m in raw}
+    mask, report = tmp_path / "brain" / "brain_mask.nii.gz", tmp_path / "brain" / "brain.tsv"
+    extract_brain_subject(SUBJECT, coreg, brain, reference="t1ce", mask_out=mask, report=report, backend="none",
+                          hdbet_weights=None, device="cpu")
+    stats = crop_subject(SUBJECT, brain, mask, tumor, tmp_path / "crop" / "crop.npz", CropSpec(size=32))
+    print(f"lgg_tcga TCGA_CS_4941 with the steps off: {stats}")
+    assert stats["brain_overlap"] > 0.95 and stats["tumor_ml"] > 1
+
+
+def test_n4_keeps_a_thick_slice_head_flat(tiny_cohort, tmp_path):
+    """demo012 of the tiny test cohort: 18 slices of 8.5 mm. N4 at shrink 4 fitted its field on 4.5
+    slices and turned a flat T1 into a 4:1 inferior-superior gradient (seen as a QC outlier); the
+    shrink factor is now capped so the shrunk image keeps MIN_SHRUNK_VOXELS slices."""
+    from oncoflow.ingest import ingest_subject
+    from oncoflow.preprocess.masks import head_mask_array
+    from oncoflow.preprocess.n4 import MIN_SHRUNK_VOXELS, effective_shrink
+
+    assert effective_shrink((49, 58, 18), 4) == 3 and effective_shrink((256, 224, 26), 4) == 4
+    assert effective_shrink((40, 40, 5), 4) == 1 and 18 // 4 < MIN_SHRUNK_VOXELS
+    raw = ingest_subject("demo012", tiny_cohort.parent / "dicom" / "demo012", {"t1": ["t1.*pre"]}, tmp_path / "raw",
+                         modalities=["t1"])["t1"]
+    out = tmp_path / "n4" / "t1.nii.gz"
+    bias_correct_subject("demo012", {"t1": raw}, {"t1": out}, shrink_factor=4, iterations=(50, 50, 30))
+    before, after = read_image(raw, SUBJECT), read_image(out, SUBJECT).numpy()
+    assert before.shape[2] == 18
+    head = head_mask_array(before.numpy(), tuple(before.spacing))
+    slices = np.nonzero(head.any(axis=(0, 1)))[0]
+    third = len(slices) // 3
+
+    def ratio(arr):  # mean inside the head, lower third of the slices over the upper third
+        lo, hi = slices[:third], slices[-third:]
+        return arr[..., lo][head[..., lo]].mean() / arr[..., hi][head[..., hi]].mean()
+
+    print(f"demo012 t1 lower/upper third: {ratio(before.numpy()):.2f} raw, {ratio(after):.2f} after N4")
+    assert 0.8 < ratio(after) < 1.25 and after.max() < 3 * before.numpy().max()

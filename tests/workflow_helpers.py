@@ -18,6 +18,17 @@ def base_config() -> dict[str, Any]:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
+def tiny_config() -> dict[str, Any]:
+    """The demo config cut down for tests: 3 models x 3 folds, 3 epochs, small crops."""
+    config = base_config()
+    config["crop"].update(size=32, slices=3)
+    config["models"] = [{"architecture": "resnet18", "inputs": ["t1ce", "flair", "flair+t1ce"],
+                         "epochs": 3, "batch_size": 16, "patience": 0}]
+    config["cv"].update(folds=3, val_fraction=0.34)
+    config["fusion"].update(methods=["mean", "lr"], models=["t1ce_resnet18", "flair_resnet18"])
+    return config
+
+
 def write_config(workdir: Path, config: dict[str, Any]) -> Path:
     path = workdir / "config" / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

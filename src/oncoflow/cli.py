@@ -1,4 +1,5 @@
-"""Command line: `oncoflow demo` writes the synthetic demo cohort."""
+"""Command line: `oncoflow demo` writes the synthetic demo cohort; `oncoflow verify-archive`
+checks a paper archive made by `snakemake archive`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,30 @@ def main(argv: list[str] | None = None) -> int:
                       help="multiplies voxel sizes (2 = 8x fewer voxels, for quick tests)")
     demo.add_argument("--external-fraction", type=float, default=0.0)
     demo.add_argument("--force", action="store_true", help="rewrite an existing cohort")
+    verify = sub.add_parser("verify-archive", help="restore an archive (snakemake archive) and "
+                            "re-check every checksum")
+    verify.add_argument("archive", type=Path, help="the .tar.gz")
+    verify.add_argument("--into", type=Path, default=None,
+                        help="restore here and keep it (default: a temporary folder)")
     args = parser.parse_args(argv)
+
+    if args.command == "verify-archive":
+        from oncoflow.report.archive import verify_archive
+
+        if not args.archive.is_file():
+            print(f"verify-archive: {args.archive} not found", file=sys.stderr)
+            return 2
+        result = verify_archive(args.archive, args.into)
+        for problem in result.problems:
+            print(f"FAIL {problem}", file=sys.stderr)
+        where = f" (restored in {result.root})" if args.into else ""
+        if not result.ok:
+            print(f"{args.archive}: {len(result.problems)} problem(s), {result.checked} files "
+                  f"checked{where}", file=sys.stderr)
+            return 1
+        print(f"{args.archive}: OK, {result.checked} files match MANIFEST.sha256 and "
+              f"provenance.json{where}")
+        return 0
 
     if args.command == "demo":
         from oncoflow.demo import make_demo_cohort

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-SHEET_COLUMNS = ("subject", "cohort", "dicom", "tumor_mask", "tumor_mask_space")
+SHEET_COLUMNS = ("subject", "cohort", "tumor_mask", "tumor_mask_space")
+# Where a subject's images come from: exactly one of these per subject (a sheet may have both
+# columns, one of them empty in each row).
+SOURCE_COLUMNS = ("dicom", "nifti")
 
 
 class ConfigError(ValueError):
@@ -33,13 +37,44 @@ def model_name(inputs: str, architecture: str) -> str:
 
 
 def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
-    """One ModelSpec per (models[i], inputs[j]); names like ``flair+t1ce_resnet18``."""
+    """One ModelSpec per (models[i], inputs[j]); names like ``flair+t1ce_resnet18``. Checks what
+    the schema cannot: weights for the init, the pretrain job a model names, and that its
+    architecture supports co-training / the pretraining task."""
+    from oncoflow.models.catalog import SEGMENTATION, task_unsupported
+
     known = list(config["ingest"]["modalities"])
+    pretrain = {p["name"]: (k, p) for k, p in enumerate(config.get("pretrain") or [])}
     specs: dict[str, ModelSpec] = {}
     for i, entry in enumerate(config["models"]):
-        if entry.get("init", "scratch") != "scratch" and not entry.get("weights"):
-            raise ConfigError(f"config: models[{i}].weights: init {entry['init']!r} needs a local "
+        init, arch = entry.get("init", "scratch"), entry["architecture"]
+        if init == "pretrained":
+            if entry.get("weights"):
+                raise ConfigError(f"config: models[{i}].weights: init 'pretrained' starts from the "
+                                  "workflow's own pretraining (models[].pretrained names the pretrain "
+                                  "job), not from a file; remove weights or use init: checkpoint")
+            name = entry.get("pretrained")
+            if not name:
+                raise ConfigError(f"config: models[{i}].pretrained: init 'pretrained' needs the name "
+                                  "of a pretrain job")
+            if name not in pretrain:
+                defined = ", ".join(pretrain) or "none"
+                raise ConfigError(f"config: models[{i}].pretrained: no pretrain job {name!r} "
+                                  f"(pretrain defines {defined})")
+            k, job = pretrain[name]
+            reason = task_unsupported(job.get("task", "segmentation"), arch)
+            if reason:
+                raise ConfigError(f"config: models[{i}].pretrained: pretrain[{k}] ({name!r}): {reason}")
+        elif entry.get("pretrained"):
+            raise ConfigError(f"config: models[{i}].pretrained: set, but init is {init!r} "
+                              "(use init: pretrained)")
+        elif init != "scratch" and not entry.get("weights"):
+            raise ConfigError(f"config: models[{i}].weights: init {init!r} needs a local "
                               "weights file")
+        if entry.get("cotrain_segmentation") and arch not in SEGMENTATION:
+            raise ConfigError(f"config: models[{i}].cotrain_segmentation: {arch!r} has no "
+                              f"segmentation head (ResNet family: {', '.join(SEGMENTATION)})")
+        if "seg_weight" in entry and not entry.get("cotrain_segmentation"):
+            raise ConfigError(f"config: models[{i}].seg_weight: only with cotrain_segmentation: true")
         for j, inputs in enumerate(entry["inputs"]):
             modalities = tuple(inputs.split("+"))
             unknown = [m for m in modalities if m not in known]
@@ -52,6 +87,55 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
             params = {k: v for k, v in entry.items() if k != "inputs"}
             specs[name] = ModelSpec(name, entry["architecture"], modalities, params)
     return specs
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    """One pretraining: pretrain job ``name`` applied to the backbone of model ``model`` (its
+    architecture and input channels), once per fold."""
+    name: str
+    model: str
+    architecture: str
+    modalities: tuple[str, ...]
+    params: dict[str, Any]  # the pretrain rule's params (rerun trigger)
+
+
+def expand_pretrain(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict[tuple[str, str], PretrainJob]:
+    """(pretrain name, model name) -> PretrainJob for every model with init: pretrained. A
+    pretrain entry is a recipe (source, task, schedule); the backbone it trains is the one of each
+    model that names it, so one entry serves several models (one checkpoint per model and fold)."""
+    jobs: dict[tuple[str, str], PretrainJob] = {}
+    entries = config.get("pretrain") or []
+    seen: set[str] = set()
+    for k, entry in enumerate(entries):
+        name = entry["name"]
+        if name in seen:
+            raise ConfigError(f"config: pretrain[{k}].name: {name!r} defined twice")
+        seen.add(name)
+        source = entry.get("source", "folds")
+        if source == "cohort":
+            raise ConfigError(
+                f"config: pretrain[{k}].source: 'cohort' (pretraining on another cohort's sample "
+                "sheet, processed by the same front half) is designed but not built yet; use "
+                "source: folds (each fold's own train + val patients), see config/README.md")
+        if entry.get("samples"):
+            raise ConfigError(f"config: pretrain[{k}].samples: only for source: cohort")
+        init = entry.get("init", "scratch")
+        if init != "scratch" and not entry.get("weights"):
+            raise ConfigError(f"config: pretrain[{k}].weights: init {init!r} needs a local weights file")
+    by_name = {e["name"]: e for e in entries}
+    for spec in specs.values():
+        if spec.params.get("init") != "pretrained":
+            continue
+        entry = by_name[spec.params["pretrained"]]
+        params = {"task": "segmentation", "source": "folds", "init": "scratch", "weights": None,
+                  **{k: v for k, v in entry.items() if k != "samples"},
+                  "architecture": spec.architecture, "modalities": list(spec.modalities)}
+        for key, default in (("epochs", 20), ("batch_size", 32), ("lr", 1e-3), ("weight_decay", 1e-4)):
+            params.setdefault(key, default)
+        jobs[(entry["name"], spec.name)] = PretrainJob(entry["name"], spec.name, spec.architecture,
+                                                       spec.modalities, params)
+    return jobs
 
 
 def fusion_inputs(config: dict[str, Any], specs: dict[str, ModelSpec]) -> list[str]:
@@ -72,11 +156,14 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"config: preprocess.reference: unknown modality {ref!r} "
                           f"(ingest.modalities defines {', '.join(modalities)})")
     specs = expand_models(config)
+    expand_pretrain(config, specs)
     if config.get("fusion", {}).get("methods"):
         if len(fusion_inputs(config, specs)) < 2:
             raise ConfigError("config: fusion.methods is set but fewer than two models to fuse")
     backend = config["preprocess"].get("brain_extraction", {})
-    if backend.get("backend") == "hdbet":
+    # Unset is a config error; set but not filled yet is checked when the DAG is built
+    # (oncoflow.models.weights), so that `snakemake download_models` can fill the folder first.
+    if backend.get("backend") == "hdbet" and not backend.get("hdbet_weights"):
         from oncoflow.preprocess.brain import check_hdbet_weights
 
         try:
@@ -86,7 +173,11 @@ def check_config(config: dict[str, Any]) -> None:
 
 
 def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:
-    """Read and check the sample sheet; adds ``y`` (1 = positive class) and absolute paths."""
+    """Read and check the sample sheet; adds ``y`` (1 = positive class), absolute paths and
+    ``source`` (``dicom`` or ``nifti``: which of the two columns holds the subject's images).
+
+    Both source columns are always present afterwards (empty where not used); an empty
+    ``tumor_mask`` is allowed (front-half targets only: see ``subjects_without_tumor_mask``)."""
     path = base / config["cohort"]["samples"]
     if not path.exists():
         raise ConfigError(f"config: cohort.samples: sample sheet {path} not found (for the demo, "
@@ -98,9 +189,26 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
             field = "study.label" if column == label else "sample sheet"
             raise ConfigError(f"{path}: missing column {column!r} ({field}); columns are "
                               f"{', '.join(sheet.columns)}")
+    if not any(c in sheet.columns for c in SOURCE_COLUMNS):
+        raise ConfigError(f"{path}: missing column 'dicom' or 'nifti' (where each subject's images "
+                          f"are); columns are {', '.join(sheet.columns)}")
+    for column in SOURCE_COLUMNS:
+        if column not in sheet.columns:
+            sheet[column] = ""
+    sheet = sheet.astype({c: str for c in (*SHEET_COLUMNS, *SOURCE_COLUMNS)})
+    for column in (*SHEET_COLUMNS, *SOURCE_COLUMNS):
+        sheet[column] = sheet[column].str.strip()
     dup = sheet["subject"][sheet["subject"].duplicated()].tolist()
     if dup:
         raise ConfigError(f"{path}: column 'subject': duplicate subject {dup[0]!r}")
+    both = sheet[(sheet["dicom"] != "") & (sheet["nifti"] != "")]
+    if len(both):
+        raise ConfigError(f"{path}: columns 'dicom' and 'nifti': subject {both.iloc[0]['subject']!r} "
+                          "has both; give exactly one (a DICOM folder, or a folder of <modality>.nii.gz)")
+    neither = sheet[(sheet["dicom"] == "") & (sheet["nifti"] == "")]
+    if len(neither):
+        raise ConfigError(f"{path}: columns 'dicom' and 'nifti': subject {neither.iloc[0]['subject']!r} "
+                          "has neither; give its DICOM folder or its folder of <modality>.nii.gz")
     empty = sheet["subject"][sheet[label].str.strip() == ""].tolist()
     if empty:
         raise ConfigError(f"{path}: column {label!r}: no label for subject {empty[0]!r}")
@@ -110,18 +218,43 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
         raise ConfigError(f"{path}: column {label!r}: expected two classes including study.positive "
                           f"= {positive!r}, found {values}")
     modalities = list(config["ingest"]["modalities"])
-    bad_space = sheet[~sheet["tumor_mask_space"].isin(modalities)]
+    has_mask = sheet["tumor_mask"] != ""
+    bad_space = sheet[has_mask & ~sheet["tumor_mask_space"].isin(modalities)]
     if len(bad_space):
         row = bad_space.iloc[0]
         raise ConfigError(f"{path}: column 'tumor_mask_space': subject {row['subject']!r} names "
                           f"{row['tumor_mask_space']!r}, not one of {', '.join(modalities)}")
     sheet["y"] = (sheet[label] == positive).astype(int)
+    sheet["source"] = ["dicom" if d else "nifti" for d in sheet["dicom"]]
     root = path.parent
-    for column in ("dicom", "tumor_mask"):
-        sheet[column] = [str((root / p).resolve()) for p in sheet[column]]
-        missing = sheet[[not Path(p).exists() for p in sheet[column]]]
+    for column in ("dicom", "nifti", "tumor_mask"):
+        given = sheet[column] != ""
+        sheet.loc[given, column] = [str((root / p).resolve()) for p in sheet.loc[given, column]]
+        missing = sheet[given & np.array([not Path(p).exists() for p in sheet[column]])]
         if len(missing):
             row = missing.iloc[0]
             raise ConfigError(f"{path}: column {column!r}: subject {row['subject']!r}: "
                               f"{row[column]} does not exist")
+        if column != "tumor_mask":
+            files = sheet[given & np.array([not Path(p).is_dir() for p in sheet[column]])]
+            if len(files):
+                row = files.iloc[0]
+                raise ConfigError(f"{path}: column {column!r}: subject {row['subject']!r}: "
+                                  f"{row[column]} is not a folder")
     return sheet.set_index("subject", drop=False)
+
+
+def subjects_without_tumor_mask(samples: pd.DataFrame) -> list[str]:
+    return samples.loc[samples["tumor_mask"] == "", "subject"].tolist()
+
+
+def tumor_mask_needed(samples: pd.DataFrame, subject: str) -> str:
+    """The subject's tumor mask; a ConfigError naming the subject when the sheet gives none."""
+    mask = samples.loc[subject, "tumor_mask"]
+    if not mask:
+        raise ConfigError(
+            f"sample sheet: column 'tumor_mask': subject {subject!r} has no tumor mask, which its "
+            "tumor crop (and so training) needs. Without one only the front half can be built "
+            f"(raw, n4, coreg/<modality>, brain and qc/{subject}.png targets), or remove the "
+            "subject from the sheet.")
+    return mask

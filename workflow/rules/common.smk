@@ -11,7 +11,8 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
-from oncoflow.config import check_config, expand_models, fusion_inputs, load_samples
+from oncoflow.config import check_config, expand_models, fusion_inputs, load_samples, tumor_mask_needed
+from oncoflow.models.weights import required_weights
 
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 check_config(config)
@@ -23,14 +24,22 @@ RESULTS = f"results/{STUDY}"
 MODALITIES = list(config["ingest"]["modalities"])
 REFERENCE = config["preprocess"]["reference"]
 SUBJECTS = SAMPLES["subject"].tolist()
+# Each subject's images come from exactly one of a DICOM folder (convert_dicom) or a NIfTI folder
+# (import_nifti); the two rules' wildcard constraints use these lists.
+DICOM_SUBJECTS = SAMPLES.loc[SAMPLES["source"] == "dicom", "subject"].tolist()
+NIFTI_SUBJECTS = SAMPLES.loc[SAMPLES["source"] == "nifti", "subject"].tolist()
 MODELS = expand_models(config)
 FUSED = fusion_inputs(config, MODELS) if config["fusion"]["methods"] else []
 FUSION_METHODS = config["fusion"]["methods"]
 FOLDS = list(range(config["cv"]["folds"]))
+# Pretrained weights this config reads (HD-BET folder, ImageNet/MedicalNet files): compute rules
+# only read them; `snakemake download_models` fetches missing ones on a login node (models.smk).
+WEIGHTS = required_weights(config)
 
 
 def alternation(values):
-    return "|".join(re.escape(v) for v in values)
+    """A regex matching exactly these values (nothing at all for an empty list)."""
+    return "|".join(re.escape(v) for v in values) or "(?!)"
 
 
 wildcard_constraints:
@@ -53,12 +62,45 @@ def get_dicom_dir(wildcards):
     return SAMPLES.loc[wildcards.subject, "dicom"]
 
 
+def get_nifti_dir(wildcards):
+    return SAMPLES.loc[wildcards.subject, "nifti"]
+
+
+def get_nifti_files(wildcards):
+    """The subject's <modality>.nii(.gz) files that exist (a missing one fails that subject's job,
+    naming it, instead of stopping the whole run while the DAG is built)."""
+    folder = Path(SAMPLES.loc[wildcards.subject, "nifti"])
+    return [str(p) for m in MODALITIES for p in (folder / f"{m}.nii.gz", folder / f"{m}.nii") if p.is_file()]
+
+
 def get_tumor_mask(wildcards):
-    return SAMPLES.loc[wildcards.subject, "tumor_mask"]
+    """The sheet's tumor mask; a subject without one cannot be cropped (error naming it)."""
+    return tumor_mask_needed(SAMPLES, wildcards.subject)
 
 
 def get_tumor_mask_space(wildcards):
     return SAMPLES.loc[wildcards.subject, "tumor_mask_space"]
+
+
+def get_tumor_mask_space_image(wildcards):
+    """The raw image of the modality the tumor mask was drawn on (its grid is checked)."""
+    return f"{RESULTS}/subjects/{wildcards.subject}/raw/{get_tumor_mask_space(wildcards)}.nii.gz"
+
+
+def get_tumor_mask_transform(wildcards):
+    space = get_tumor_mask_space(wildcards)
+    return f"{RESULTS}/subjects/{wildcards.subject}/coreg/{space}_to_reference.mat"
+
+
+def get_qc_tumor_mask(wildcards):
+    """QC draws the tumor when the sheet gives a mask; subjects without one get a QC all the same."""
+    if SAMPLES.loc[wildcards.subject, "tumor_mask"]:
+        return f"{RESULTS}/subjects/{wildcards.subject}/coreg/tumor_mask.nii.gz"
+    return []
+
+
+def get_qc_rows(wildcards):
+    return expand(f"{RESULTS}/qc/{{subject}}.tsv", subject=SUBJECTS)
 
 
 def get_model_crops(wildcards):
@@ -86,4 +128,31 @@ def get_all_predictions(wildcards):
 
 
 def get_final_output():
-    return [f"{RESULTS}/tables/metrics.tsv", f"{RESULTS}/provenance.json"]
+    qc = [f"{RESULTS}/qc/qc.tsv", *expand(f"{RESULTS}/qc/{{subject}}.png", subject=SUBJECTS)]
+    # tables, figures (evaluate.smk): everything `snakemake --report` shows
+    evaluation = [f"{RESULTS}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
+    figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
+                     ext=["png", "pdf"])
+    return [*evaluation, *figures, f"{RESULTS}/provenance.json", *qc]
+
+
+# Input functions that add no file (a compute job never waits on a download) but stop the run
+# while the DAG is built, before any job, when weights the job reads are missing.
+def check_brain_weights(wildcards):
+    for weights in WEIGHTS:
+        if weights.kind == "hdbet":
+            weights.check()
+    return []
+
+
+def check_model_weights(wildcards):
+    path = MODELS[wildcards.model].params.get("weights")
+    for weights in WEIGHTS:
+        if weights.kind != "hdbet" and path and weights.path == Path(path):
+            weights.check()
+    return []
+
+
+def get_weight_files():
+    """Targets of download_models: every weights file this config reads."""
+    return [str(f) for weights in WEIGHTS for f in weights.files]

@@ -9,10 +9,13 @@ rule crop_tumor:
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
     params:
         crop=get_crop_params(),
+        tumor_mask_source=get_tumor_mask,
     log:
         f"{RESULTS}/logs/crop_tumor/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/crop_tumor/{{subject}}.tsv"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,15 +1,32 @@
+# Evaluation: tables (tables/), the figures' data and the figures (figures/). Outputs wrapped in
+# report() make up `snakemake --report report.html` (captions in workflow/report/).
+from oncoflow.metrics.curves import CURVES as CURVE_TABLES
+from oncoflow.metrics.evaluate import check_evaluate_config
+
+check_evaluate_config(config["evaluate"])
+EVALUATE = config["evaluate"]
+FIGURE_KINDS = ["roc", "pr", "dca", "calibration"]  # oncoflow.report.figures.FIGURES
+
+
 rule evaluate_models:
-    """Metrics per model and cohort (pooled cross-validation test folds, external cohort) with AUC
-    confidence intervals; thresholds come from each fold's inner-validation patients."""
+    """Metrics per model and cohort (pooled cross-validation test folds, external cohort) and per
+    fold, with AUC confidence intervals; thresholds come from each fold's inner-validation
+    patients."""
     input:
         predictions=get_all_predictions,
     output:
-        metrics=f"{RESULTS}/tables/metrics.tsv",
+        metrics=report(f"{RESULTS}/tables/metrics.tsv", caption="../report/metrics.rst", category="Tables",
+                       labels={"table": "metrics per model and cohort"}),
         metrics_md=f"{RESULTS}/tables/metrics.md",
         metrics_tex=f"{RESULTS}/tables/metrics.tex",
+        metrics_per_fold=report(f"{RESULTS}/tables/metrics_per_fold.tsv", caption="../report/metrics_per_fold.rst",
+                                category="Tables", labels={"table": "metrics per fold"}),
+        metrics_per_fold_md=f"{RESULTS}/tables/metrics_per_fold.md",
+        metrics_per_fold_tex=f"{RESULTS}/tables/metrics_per_fold.tex",
         predictions=f"{RESULTS}/tables/predictions.tsv",
     params:
-        evaluate=config["evaluate"],
+        evaluate={k: EVALUATE[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
+        seed=config["cv"]["seed"],
     log:
         f"{RESULTS}/logs/evaluate_models/evaluate_models.log",
     benchmark:
@@ -24,22 +41,117 @@ rule evaluate_models:
         "../scripts/evaluate_models.py"
 
 
+rule compare_models:
+    """Paired DeLong tests between every two models on the same patients (cv pooled, external),
+    p-values corrected for multiple comparisons within each cohort."""
+    input:
+        predictions=f"{RESULTS}/tables/predictions.tsv",
+    output:
+        comparisons=report(f"{RESULTS}/tables/comparisons.tsv", caption="../report/comparisons.rst",
+                           category="Tables", labels={"table": "pairwise DeLong comparisons"}),
+        comparisons_md=f"{RESULTS}/tables/comparisons.md",
+        comparisons_tex=f"{RESULTS}/tables/comparisons.tex",
+    params:
+        correction=EVALUATE["correction"],
+        level=EVALUATE["ci_level"],
+    log:
+        f"{RESULTS}/logs/compare_models/compare_models.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compare_models/compare_models.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/compare_models.py"
+
+
+rule compute_curves:
+    """The figures' data per model and cohort: ROC points and bootstrap band, precision-recall,
+    decision curves (net benefit) and binned calibration."""
+    input:
+        predictions=f"{RESULTS}/tables/predictions.tsv",
+    output:
+        **{name: f"{RESULTS}/figures/{name}.tsv" for name in CURVE_TABLES},
+    params:
+        dca_range=EVALUATE["dca_range"],
+        dca_step=EVALUATE["dca_step"],
+        calibration_bins=EVALUATE["calibration_bins"],
+        calibration_strategy=EVALUATE["calibration_strategy"],
+        level=EVALUATE["ci_level"],
+        n_boot=EVALUATE["n_boot"],
+        seed=config["cv"]["seed"],
+    log:
+        f"{RESULTS}/logs/compute_curves/compute_curves.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compute_curves/compute_curves.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/compute_curves.py"
+
+
+rule plot_curves:
+    """ROC (with a bootstrap band), precision-recall, decision and calibration curves: one figure
+    per kind, a panel per cohort, all models; PNG for the report, PDF for the paper."""
+    input:
+        **{name: f"{RESULTS}/figures/{name}.tsv" for name in CURVE_TABLES},
+        metrics=f"{RESULTS}/tables/metrics.tsv",
+    output:
+        roc_png=report(f"{RESULTS}/figures/roc.png", caption="../report/roc.rst", category="Figures",
+                       labels={"figure": "ROC curves"}),
+        pr_png=report(f"{RESULTS}/figures/pr.png", caption="../report/pr.rst", category="Figures",
+                      labels={"figure": "precision-recall curves"}),
+        dca_png=report(f"{RESULTS}/figures/dca.png", caption="../report/dca.rst", category="Figures",
+                       labels={"figure": "decision curves"}),
+        calibration_png=report(f"{RESULTS}/figures/calibration.png", caption="../report/calibration.rst",
+                               category="Figures", labels={"figure": "calibration"}),
+        **{f"{kind}_pdf": f"{RESULTS}/figures/{kind}.pdf" for kind in FIGURE_KINDS},
+    log:
+        f"{RESULTS}/logs/plot_curves/plot_curves.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plot_curves/plot_curves.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/plot_curves.py"
+
+
 rule write_provenance:
-    """What made the tables: resolved config, code version, package versions, input checksums."""
+    """The results folder's manifest: resolved config, sample sheet and input checksums (each
+    DICOM folder as one digest), weights, git commit, package versions, seeds, hardware, and the
+    wall time of every rule (from the benchmark files)."""
     input:
         samples=config["cohort"]["samples"],
         metrics=f"{RESULTS}/tables/metrics.tsv",
+        predictions=f"{RESULTS}/tables/predictions.tsv",
         splits=f"{RESULTS}/folds/splits.tsv",
     output:
         f"{RESULTS}/provenance.json",
     params:
         config=config,
         repo=str(REPO),
+        config_files=[str(f) for f in workflow.configfiles],
+        subjects={s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in SAMPLES.iterrows()},
+        weights=get_weight_files(),
+        envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
+        benchmarks=f"{RESULTS}/benchmarks",
+        cache=f"{RESULTS}/logs/write_provenance/checksum_cache.tsv",
     log:
         f"{RESULTS}/logs/write_provenance/write_provenance.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_provenance/write_provenance.tsv"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=500,
         runtime=5,

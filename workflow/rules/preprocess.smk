@@ -1,5 +1,10 @@
+# Every step writes its folder whatever the config switches say (subjects/<s>/{n4,coreg,brain}), so
+# the results layout is the same for brain and non-brain, raw and pre-registered cohorts.
+
+
 rule correct_bias:
-    """N4 bias-field correction of every modality inside its head mask."""
+    """N4 bias-field correction of every modality inside its head mask (preprocess.n4.activate:
+    false copies the images unchanged)."""
     input:
         **per_modality("raw"),
     output:
@@ -10,6 +15,8 @@ rule correct_bias:
         f"{RESULTS}/logs/correct_bias/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/correct_bias/{{subject}}.tsv"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=2000,
@@ -21,23 +28,25 @@ rule correct_bias:
 
 
 rule register_modalities:
-    """Rigid/affine mutual-information registration of every modality onto the reference; the
-    tumor mask follows from its own modality's space."""
+    """Rigid/affine mutual-information registration of every modality onto the reference (or, with
+    transform none, resampling onto its grid after a same-space check); each modality's transform
+    is kept for the tumor mask."""
     input:
         **per_modality("n4"),
-        tumor_mask=get_tumor_mask,
     output:
         **per_modality("coreg"),
-        tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
+        **{f"{m}_transform": f"{RESULTS}/subjects/{{subject}}/coreg/{m}_to_reference.mat" for m in MODALITIES},
         report=f"{RESULTS}/subjects/{{subject}}/coreg/registration.tsv",
     params:
+        modalities=MODALITIES,
         reference=REFERENCE,
-        tumor_mask_space=get_tumor_mask_space,
         registration=config["preprocess"]["registration"],
     log:
         f"{RESULTS}/logs/register_modalities/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/register_modalities/{{subject}}.tsv"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=3000,
@@ -48,10 +57,40 @@ rule register_modalities:
         "../scripts/register_modalities.py"
 
 
+rule transform_tumor_mask:
+    """The sample sheet's tumor mask, checked against its own modality's grid, onto the reference
+    grid with that modality's transform (a subject without a mask stops here, naming it)."""
+    input:
+        tumor_mask=get_tumor_mask,
+        space_image=get_tumor_mask_space_image,
+        transform=get_tumor_mask_transform,
+        reference=f"{RESULTS}/subjects/{{subject}}/coreg/{REFERENCE}.nii.gz",
+    output:
+        tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
+    params:
+        space=get_tumor_mask_space,
+    log:
+        f"{RESULTS}/logs/transform_tumor_mask/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/transform_tumor_mask/{{subject}}.tsv"
+    group:
+        "subject"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/preprocess.yaml"
+    script:
+        "../scripts/transform_tumor_mask.py"
+
+
 rule extract_brain:
-    """Brain mask on the reference modality, applied to every co-registered modality."""
+    """Brain mask on the reference modality, applied to every co-registered modality (backend none:
+    the head/foreground mask)."""
     input:
         **per_modality("coreg"),
+        weights=check_brain_weights,
     output:
         **per_modality("brain"),
         mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
@@ -64,6 +103,8 @@ rule extract_brain:
         f"{RESULTS}/logs/extract_brain/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_brain/{{subject}}.tsv"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=6000,

@@ -24,12 +24,23 @@ rule split_folds:
         "../scripts/split_folds.py"
 
 
+def get_pretrained_checkpoint(wildcards):
+    """init: pretrained: the fold's own pretrain_model checkpoint (pretrain.smk); else nothing."""
+    params = MODELS[wildcards.model].params
+    if params.get("init") != "pretrained":
+        return []
+    return [f"{RESULTS}/pretrain/{params['pretrained']}/{wildcards.model}/fold{wildcards.fold}/checkpoint.pt"]
+
+
 rule train_model:
     """One CNN on one fold: trained on the fold's training patients, best epoch by inner-validation
-    AUC, patient-level predictions for every role."""
+    AUC, patient-level predictions for every role. Optionally starts from the fold's pretrained
+    backbone and co-trains a tumor-segmentation head."""
     input:
         crops=get_model_crops,
         splits=f"{RESULTS}/folds/splits.tsv",
+        weights=check_model_weights,
+        pretrained=get_pretrained_checkpoint,
     output:
         checkpoint=f"{RESULTS}/models/{{model}}/fold{{fold}}/checkpoint.pt",
         history=f"{RESULTS}/models/{{model}}/fold{{fold}}/history.tsv",

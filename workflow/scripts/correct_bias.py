@@ -1,5 +1,4 @@
-"""Rule correct_bias: N4 of every modality of one subject."""
-import sys
+"""Rule correct_bias: N4 of every modality of one subject (copied unchanged when switched off)."""
 from pathlib import Path
 
 from oncoflow.runtime import start_job
@@ -15,4 +14,5 @@ bias_correct_subject(
     {m: Path(sm.output[m]) for m in modalities},
     shrink_factor=sm.params.n4["shrink_factor"],
     iterations=tuple(sm.params.n4["iterations"]),
+    activate=sm.params.n4["activate"],
 )

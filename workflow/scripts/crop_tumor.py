@@ -18,6 +18,7 @@ stats = crop_subject(
     Path(sm.input.tumor_mask),
     Path(sm.output.crop),
     CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"]),
+    tumor_mask_source=Path(sm.params.tumor_mask_source),
 )
 pd.DataFrame([{"subject": sm.wildcards.subject, **stats}]).to_csv(sm.output.report, sep="\t", index=False)
 print(f"{sm.wildcards.subject}: crop {stats}", file=sys.stderr)

@@ -1,5 +1,4 @@
-"""Rule register_modalities: every modality onto the reference grid; tumor mask follows."""
-import sys
+"""Rule register_modalities: every modality onto the reference grid, with its transform."""
 from pathlib import Path
 
 from oncoflow.runtime import start_job
@@ -8,16 +7,14 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 from oncoflow.preprocess.subject import coregister_subject
 
-modalities = [k for k in sm.output.keys() if k not in ("tumor_mask", "report")]
+modalities = list(sm.params.modalities)
 coregister_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
     {m: Path(sm.output[m]) for m in modalities},
     reference=sm.params.reference,
-    tumor_mask=Path(sm.input.tumor_mask),
-    tumor_mask_space=sm.params.tumor_mask_space,
-    tumor_mask_out=Path(sm.output.tumor_mask),
     report=Path(sm.output.report),
     transform=sm.params.registration["transform"],
     iterations=tuple(sm.params.registration["iterations"]),
+    transforms_out={m: Path(sm.output[f"{m}_transform"]) for m in modalities},
 )

@@ -1,4 +1,4 @@
-"""Rule write_provenance: resolved config, git commit, versions and checksums beside the tables."""
+"""Rule write_provenance: the manifest (provenance.json) beside the tables."""
 import sys
 from pathlib import Path
 
@@ -8,5 +8,13 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 from oncoflow.report.provenance import write_provenance
 
-write_provenance(Path(sm.output[0]), config=sm.params.config, repo=Path(sm.params.repo),
-                 inputs={k: Path(v) for k, v in sm.input.items()})
+p = sm.params
+record = write_provenance(
+    Path(sm.output[0]), config=p.config, repo=Path(p.repo),
+    inputs={k: Path(v) for k, v in sm.input.items()}, subjects=p.subjects,
+    config_files=[Path(f) for f in p.config_files], weights=[Path(f) for f in p.weights],
+    env_files=[Path(f) for f in p.envs],
+    benchmarks=Path(p.benchmarks), threads=sm.threads, cache=Path(p.cache),
+)
+print(f"{record['subjects']['files']} input files, {record['subjects']['bytes']} bytes, "
+      f"{len(record['rule_times'])} rules timed", file=sys.stderr)

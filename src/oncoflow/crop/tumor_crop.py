@@ -67,20 +67,25 @@ def crop_subject(
     tumor_mask: Path,
     out: Path,
     spec: CropSpec = CropSpec(),
+    *,
+    tumor_mask_source: Path | None = None,
 ) -> dict[str, float]:
+    """``tumor_mask_source``: the sample sheet's mask that ``tumor_mask`` was carried from, named in
+    errors about the tumor mask (the file a user has to fix)."""
+    source = f" (the sample sheet's tumor mask {tumor_mask_source} on the reference grid)" if tumor_mask_source else ""
     brain, _, brain_affine = _load(brain_mask)
     brain = brain > 0.5
     tumor, zooms, tumor_affine = _load(tumor_mask)
     tumor = tumor > 0.5
     mismatch = _grid_mismatch("tumor mask", tumor.shape, tumor_affine, brain.shape, brain_affine)
     if mismatch:
-        raise CropError(subject, tumor_mask, mismatch)
+        raise CropError(subject, tumor_mask, mismatch + source)
     if not tumor.any():
-        raise CropError(subject, tumor_mask, "tumor mask is empty")
+        raise CropError(subject, tumor_mask, "tumor mask is empty" + source)
     overlap = float((tumor & brain).sum() / tumor.sum())
     if overlap < spec.min_brain_overlap:
         raise CropError(subject, tumor_mask, f"only {overlap:.0%} of the tumor lies inside the brain "
-                        "mask: wrong mask, wrong space, or failed brain extraction")
+                        f"mask{source}: wrong mask, wrong space, or failed brain extraction (see qc/{subject}.png)")
     xs, ys, zs = np.nonzero(tumor)
     centre = np.array([(xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2])
     extent_mm = max((xs.max() - xs.min() + 1) * zooms[0], (ys.max() - ys.min() + 1) * zooms[1])

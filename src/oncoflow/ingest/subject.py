@@ -124,6 +124,37 @@ def ingest_nifti(subject: str, nifti_by_modality: dict[str, Path], out_dir: Path
         return _publish(stage, out_dir, list(nifti_by_modality), subject)
 
 
+def find_nifti_files(subject: str, folder: Path, modalities: list[str]) -> dict[str, Path]:
+    """``folder/<modality>.nii.gz`` (or ``.nii``) for every modality; an IngestError naming the
+    subject, every missing file and what the folder holds otherwise. Other files are ignored."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise IngestError(f"NIfTI folder not found: {folder}", subject=subject)
+    found: dict[str, Path] = {}
+    problems = []
+    for modality in modalities:
+        candidates = [folder / f"{modality}{ext}" for ext in (".nii.gz", ".nii")]
+        present = [c for c in candidates if c.is_file()]
+        if len(present) > 1:
+            problems.append(f"both {present[0].name} and {present[1].name} for modality {modality!r}")
+        elif not present:
+            problems.append(f"modality {modality!r} is missing: no {candidates[0]}")
+        else:
+            found[modality] = present[0]
+    if problems:
+        held = sorted(p.name for p in folder.iterdir() if p.name.endswith((".nii", ".nii.gz")))
+        raise IngestError("; ".join(problems) + f" (the folder holds {', '.join(held) or 'no NIfTI file'}; "
+                          f"expected <modality>.nii.gz for {', '.join(modalities)})", subject=subject)
+    return found
+
+
+def ingest_nifti_folder(subject: str, folder: Path, out_dir: Path, *, modalities: list[str]) -> dict[str, Path]:
+    """Conversion-free ingest: ``folder/<modality>.nii.gz`` -> out_dir, as ``ingest_nifti``."""
+    files = find_nifti_files(subject, folder, modalities)
+    _log(subject, f"NIfTI folder {folder}: " + ", ".join(f"{m} <- {p.name}" for m, p in files.items()))
+    return ingest_nifti(subject, files, out_dir)
+
+
 def _check_image(path: Path, subject: str, what: str, *, load_data: bool) -> None:
     """One 3D volume with a usable affine (and, if asked, voxel data that reads to the end)."""
     try:

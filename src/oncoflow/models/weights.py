@@ -12,6 +12,8 @@ Sources:
   (state dict; the file name carries the first hex digits of its SHA-256).
 - MedicalNet (``models[].init: medicalnet``, a file): Tencent's 23-dataset weights from their
   Hugging Face repositories (the files MONAI's ``get_pretrained_resnet_medicalnet`` fetches).
+The same two for ``pretrain[].init`` (for the architecture of each model using that pretraining).
+``models[].init: checkpoint`` / ``pretrained`` read checkpoints that runs make: never downloaded.
 """
 
 from __future__ import annotations
@@ -91,6 +93,25 @@ def required_weights(config: dict[str, Any]) -> list[Weights]:
         if path in found and found[path].url != urls[arch]:
             raise ValueError(f"config: models[{i}].weights: {path} is also used for other weights")
         found[path] = Weights(init, f"models[{i}].weights", urls[arch], path, (path,))
+    # A pretrain job may itself start from ImageNet / MedicalNet weights: those of the architecture
+    # of each model that names it (models[].init: pretrained).
+    users: dict[str, set[str]] = {}
+    for entry in config.get("models", []):
+        if entry.get("init") == "pretrained" and entry.get("pretrained"):
+            users.setdefault(entry["pretrained"], set()).add(entry.get("architecture"))
+    for k, job in enumerate(config.get("pretrain") or []):
+        init = job.get("init", "scratch")
+        urls = {"imagenet": IMAGENET_URLS, "medicalnet": MEDICALNET_URLS}.get(init)
+        if urls is None or not job.get("weights"):
+            continue
+        path = Path(job["weights"])
+        for arch in sorted(users.get(job.get("name"), ())):
+            if arch not in urls:
+                raise ValueError(f"config: pretrain[{k}]: no {init} weights for {arch!r}, a model "
+                                 f"that starts from it (available for {', '.join(urls)})")
+            if path in found and found[path].url != urls[arch]:
+                raise ValueError(f"config: pretrain[{k}].weights: {path} is also used for other weights")
+            found[path] = Weights(init, f"pretrain[{k}].weights", urls[arch], path, (path,))
     return list(found.values())
 
 
@@ -115,7 +136,7 @@ def download(url: str, dest: Path, *, timeout: float = 60.0) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     digest.update(block)
                     out.write(block)

@@ -1,7 +1,10 @@
 """Model zoo: torchvision 2D classifiers and MONAI 3D ResNets, with a single logit output.
 
 Pretrained weights always come from a local file (compute nodes have no internet):
-torchvision's own state-dict format for 2D, MedicalNet's format for 3D ResNets.
+torchvision's own state-dict format for 2D, MedicalNet's format for 3D ResNets, or an oncoflow
+checkpoint: a whole model (init: checkpoint) or the backbone of one made by the workflow's
+pretrain_model rule (init: pretrained; ``load_backbone``). ``segmentation=True`` adds a tumor
+segmentation head (oncoflow.models.segmentation) for co-training.
 """
 
 from __future__ import annotations
@@ -11,18 +14,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-ARCH_2D = ("alexnet", "googlenet", "resnet18", "resnet50", "vgg16")
-ARCH_3D = ("resnet10_3d", "resnet18_3d", "vgg16_3d", "msresnet10_3d")
-# MedicalNet publishes weights for these (init: medicalnet).
-MEDICALNET = ("resnet10_3d", "resnet18_3d")
-ARCHITECTURES = ARCH_2D + ARCH_3D
-INITS = ("scratch", "imagenet", "medicalnet", "checkpoint")
+from oncoflow.models.catalog import (  # noqa: F401  (re-exported: tests and callers import them here)
+    ARCH_2D,
+    ARCH_3D,
+    ARCHITECTURES,
+    INITS,
+    MEDICALNET,
+    SEGMENTATION,
+    spatial_dims,
+)
 
-
-def spatial_dims(architecture: str) -> int:
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; choose from {ARCHITECTURES}")
-    return 3 if architecture in ARCH_3D else 2
+SEG_PREFIX = "seg_head."
 
 
 def _first_conv(model: nn.Module) -> tuple[nn.Module, str]:
@@ -66,10 +68,13 @@ def _replace_head(model: nn.Module, architecture: str) -> None:
 
 
 def build_model(
-    architecture: str, in_channels: int, *, init: str = "scratch", weights: Path | None = None
+    architecture: str, in_channels: int, *, init: str = "scratch", weights: Path | None = None,
+    segmentation: bool = False,
 ) -> nn.Module:
     """A binary classifier returning one logit per input. ``init`` is scratch, imagenet (2D,
-    torchvision state dict at ``weights``), medicalnet (3D) or checkpoint (an oncoflow checkpoint)."""
+    torchvision state dict at ``weights``), medicalnet (3D), checkpoint (a whole oncoflow
+    checkpoint) or pretrained (the backbone of a pretrain_model checkpoint; the classification head
+    starts fresh). ``segmentation`` adds a segmentation head (ResNet family; CoTrainNet)."""
     dims = spatial_dims(architecture)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {INITS}")
@@ -77,8 +82,14 @@ def build_model(
         raise ValueError(f"init {init!r} does not apply to the {dims}D {architecture}")
     if init == "medicalnet" and architecture not in MEDICALNET:
         raise ValueError(f"MedicalNet publishes no weights for {architecture}; use one of {MEDICALNET}")
+    if init == "pretrained" and weights is None:
+        raise ValueError("init 'pretrained' needs a local weights file: the pretrain_model "
+                         "checkpoint (models[].pretrained names the pretrain job)")
     if init in ("imagenet", "medicalnet", "checkpoint") and weights is None:
         raise ValueError(f"init {init!r} needs a local weights file (models[].weights)")
+    if segmentation and architecture not in SEGMENTATION:
+        raise ValueError(f"{architecture!r} has no segmentation head (ResNet family: "
+                         f"{', '.join(SEGMENTATION)})")
     if dims == 2:
         import torchvision.models as tvm
 
@@ -121,7 +132,55 @@ def build_model(
                 raise ValueError(f"{weights} is not a MedicalNet {architecture} checkpoint: "
                                  f"missing {missing[:3]}, unexpected {unexpected[:3]}")
         adapt_input_channels(model, in_channels)
+    if segmentation:
+        from oncoflow.models.segmentation import CoTrainNet
+
+        model = CoTrainNet(model, architecture)
     if init == "checkpoint":
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("model", state))
+        state = state.get("model", state)
+        own = model.state_dict()
+        # A co-trained checkpoint into a plain model: its segmentation head is not needed; a plain
+        # one into a co-training model: the head starts fresh. Everything else must fit exactly.
+        state = {k: v for k, v in state.items() if not k.startswith(SEG_PREFIX) or k in own}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if [k for k in missing if not k.startswith(SEG_PREFIX)] or unexpected:
+            raise ValueError(f"{weights} does not fit this {architecture}: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
+    elif init == "pretrained":
+        load_backbone(model, weights, architecture)
     return model
+
+
+def classifier_head(model: nn.Module) -> str:
+    """State-dict prefix of the classification head: the last linear layer (``fc.`` for ResNets
+    and GoogLeNet, ``classifier.6.`` for AlexNet / VGG16, ``classifier.4.`` for vgg16_3d)."""
+    linear = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linear[-1] + "."
+
+
+def load_backbone(model: nn.Module, path: Path, architecture: str) -> list[str]:
+    """Load a pretrain_model checkpoint into ``model``: every tensor but the classification head
+    (whose pretext-task or untrained weights are dropped: it keeps its fresh initialisation); the
+    segmentation head too when both have one (the same tumor-segmentation task). Returns the keys
+    loaded. The checkpoint must come from the same architecture and input channels."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise ValueError(f"{path} is not an oncoflow checkpoint (no 'model' state dict)")
+    if ckpt.get("architecture", architecture) != architecture:
+        raise ValueError(f"{path} was pretrained for {ckpt['architecture']!r}, not {architecture!r}")
+    state = ckpt["model"]
+    own = model.state_dict()
+    head = classifier_head(model)
+    backbone = [k for k in own if not k.startswith(head) and not k.startswith(SEG_PREFIX)]
+    missing = [k for k in backbone if k not in state]
+    if missing:
+        raise ValueError(f"{path} lacks {len(missing)} tensors of this {architecture} backbone "
+                         f"(first: {missing[:3]})")
+    take = backbone + [k for k in own if k.startswith(SEG_PREFIX) and k in state]
+    for k in take:
+        if state[k].shape != own[k].shape:
+            raise ValueError(f"{path}: {k} has shape {tuple(state[k].shape)}, this model "
+                             f"{tuple(own[k].shape)} (other input channels?)")
+    model.load_state_dict({k: state[k] for k in take}, strict=False)
+    return take

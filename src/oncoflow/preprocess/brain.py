@@ -3,7 +3,9 @@
 - ``deepbet``: deepbet's two TorchScript models ship inside its wheel (MIT), so it needs no download
   and runs on a whole head with skull. Dice 0.972 against HD-BET on a real TCGA T1CE (benchmarks/).
 - ``hdbet``: HD-BET 2 (nnU-Net) from a local weights folder; fails at once if the folder lacks them.
-Both see the image resampled to 1 mm isotropic (what they were trained on) and the mask is resampled
+- ``none``: no brain extraction (non-brain studies, skull-stripped cohorts): the "brain" mask is the
+  head/foreground mask of oncoflow.preprocess.masks, and the brain-plausibility checks do not apply.
+deepbet and hdbet see the image resampled to 1 mm isotropic (what they were trained on) and the mask is resampled
 back onto the input grid.
 """
 
@@ -21,7 +23,7 @@ from scipy import ndimage, stats
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.masks import head_mask_array
 
-BACKENDS = ("deepbet", "hdbet")
+BACKENDS = ("deepbet", "hdbet", "none")
 # HD-BET 2.0 weights: nnU-Net's trained-model folder layout (fold "all").
 HDBET_WEIGHT_FILES = ("dataset.json", "plans.json", "fold_all/checkpoint_final.pth")
 # Adult brain (with CSF) is 1.0-2.0 L; outside this a mask is flagged in QC, not silently used.
@@ -79,6 +81,8 @@ def extract_brain(
     device: str = "cpu",
 ) -> BrainResult:
     """Brain mask on the grid of ``img`` (a whole-head image, ideally bias-corrected)."""
+    if backend == "none":
+        return foreground_mask(img, subject=subject, path=path)
     iso = ants.resample_image(img, (1.0, 1.0, 1.0), use_voxels=False, interp_type=0)
     if backend == "deepbet":
         try:
@@ -112,6 +116,17 @@ def extract_brain(
         shell_contrast=contrast,
         problems=tuple(problems),
     )
+
+
+def foreground_mask(img: ants.ANTsImage, *, subject: str, path: object) -> BrainResult:
+    """Backend ``none``: the head/foreground mask stands in for the brain (no plausibility checks:
+    it is not meant to be a brain)."""
+    mask_arr = head_mask_array(img.numpy(), tuple(float(s) for s in img.spacing))
+    if not mask_arr.any():
+        raise PreprocessError(subject, path, "no foreground found for the mask (backend none)")
+    volume = float(mask_arr.sum()) * float(np.prod(img.spacing)) / 1000.0
+    return BrainResult(mask=img.new_image_like(mask_arr.astype("float32")), volume_ml=volume,
+                       backend="none", plausible=True)
 
 
 def _ants_to_nib(img: ants.ANTsImage, tmp: Path) -> nib.Nifti1Image:

@@ -8,6 +8,11 @@ import ants
 import numpy as np
 
 TRANSFORMS = ("Rigid", "Affine")
+# `none`: the images are already co-registered (a pre-registered cohort, or series of one session
+# without motion); they are only resampled onto the reference grid, once their fields of view are
+# checked to lie in the same physical space.
+NO_TRANSFORM = "none"
+MIN_FOV_OVERLAP = 0.5  # per axis: share of the reference's extent the other image must cover
 
 
 @dataclass
@@ -55,6 +60,39 @@ def register_to_reference(
             ants.image_similarity(fixed, warped, metric_type="MattesMutualInformation")
         ),
     )
+
+
+def identity_transform() -> ants.ANTsTransform:
+    return ants.create_ants_transform(transform_type="AffineTransform", dimension=3)
+
+
+def physical_box(img: ants.ANTsImage) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned (LPS mm) bounding box of the image's field of view (voxel edges)."""
+    shape = np.asarray(img.shape, float)
+    corners = np.array([[i, j, k] for i in (-0.5, shape[0] - 0.5) for j in (-0.5, shape[1] - 0.5)
+                        for k in (-0.5, shape[2] - 0.5)])
+    points = np.asarray(img.origin) + (corners * np.asarray(img.spacing)) @ np.asarray(img.direction).T
+    return points.min(0), points.max(0)
+
+
+def fov_overlap(reference: ants.ANTsImage, other: ants.ANTsImage) -> np.ndarray:
+    """Per physical axis (x, y, z), the share of the reference's field of view that ``other`` covers."""
+    (lo_r, hi_r), (lo_o, hi_o) = physical_box(reference), physical_box(other)
+    shared = np.clip(np.minimum(hi_r, hi_o) - np.maximum(lo_r, lo_o), 0, None)
+    return shared / np.maximum(hi_r - lo_r, 1e-6)
+
+
+def same_space_problem(reference: ants.ANTsImage, other: ants.ANTsImage) -> str | None:
+    """Why ``other`` cannot be taken as already registered to ``reference`` (None when it can):
+    its field of view must cover at least MIN_FOV_OVERLAP of the reference's along each axis."""
+    overlap = fov_overlap(reference, other)
+    if (overlap >= MIN_FOV_OVERLAP).all():
+        return None
+    (lo_r, hi_r), (lo_o, hi_o) = physical_box(reference), physical_box(other)
+    axes = ", ".join(f"{a} {o:.0%}" for a, o in zip("xyz", overlap))
+    return (f"field of view covers only {axes} of the reference's (needs {MIN_FOV_OVERLAP:.0%} along "
+            f"each axis): box {np.round(lo_o, 1).tolist()}..{np.round(hi_o, 1).tolist()} mm vs "
+            f"{np.round(lo_r, 1).tolist()}..{np.round(hi_r, 1).tolist()} mm")
 
 
 def apply_to_mask(

@@ -10,6 +10,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 ROLES = ("train", "val", "test", "external")
+# The patients of a fold whose images (never labels) label-free pretraining may use.
+PRETRAIN_ROLES = ("train", "val")
 
 
 class FoldError(ValueError):
@@ -64,3 +66,28 @@ def check_no_leakage(splits: pd.DataFrame) -> None:
     tested = splits[splits["role"] == "test"].groupby("subject").size()
     if (tested != 1).any():
         raise FoldError(f"subjects tested more than once: {tested[tested != 1].index.tolist()[:5]}")
+
+
+def pretrain_subjects(splits: pd.DataFrame, fold: int) -> list[str]:
+    """The fold's training and inner-validation patients, in table order: all that in-domain
+    pretraining for this fold may see (never its test patients, never an external cohort)."""
+    part = splits[splits["fold"] == fold]
+    if part.empty:
+        raise FoldError(f"no fold {fold} in the splits table (folds {sorted(splits['fold'].unique())})")
+    return part.loc[part["role"].isin(PRETRAIN_ROLES), "subject"].tolist()
+
+
+def check_pretrain_inputs(subjects: list[str], splits: pd.DataFrame, fold: int) -> None:
+    """The subjects a pretraining job was given must be exactly the fold's train + val patients:
+    a test or external patient is an error naming it and its role."""
+    part = splits[splits["fold"] == fold].set_index("subject")
+    allowed = set(pretrain_subjects(splits, fold))
+    for s in subjects:
+        if s not in allowed:
+            role = part.at[s, "role"] if s in part.index else "not in the splits table"
+            raise FoldError(f"pretraining for fold {fold} was given subject {s!r} (role: {role}); "
+                            f"it may only see the fold's {' and '.join(PRETRAIN_ROLES)} patients")
+    missing = sorted(allowed - set(subjects))
+    if missing:
+        raise FoldError(f"pretraining for fold {fold} lacks {len(missing)} of the fold's train/val "
+                        f"patients (first: {missing[:3]}): splits.tsv and the rule's inputs disagree")

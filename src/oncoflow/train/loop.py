@@ -1,5 +1,7 @@
 """Training one model on one fold: seeded, early-stopped on inner-validation AUC, CUDA + AMP when
-available, per-epoch history, patient-level predictions for every role."""
+available, per-epoch history, patient-level predictions for every role. Optionally co-trains a
+tumor-segmentation head (loss = classification BCE + seg_weight * (Dice + BCE) against the crop's
+tumor mask); predictions always come from the classification logit alone."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
+from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 
@@ -39,6 +42,8 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     device: str = "auto"
+    cotrain_segmentation: bool = False
+    seg_weight: float = 0.5
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -57,16 +62,23 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random in-plane flips and a mild per-sample intensity scale."""
+def augment_batch(
+    x: torch.Tensor, generator: torch.Generator, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Random in-plane flips and a mild per-sample intensity scale; a tumor mask gets the same
+    flips. The random draws do not depend on the mask (same augmentation with and without)."""
     n = x.shape[0]
     flip_h = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     flip_w = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     x = x.clone()
     x[flip_h] = x[flip_h].flip(-2)
     x[flip_w] = x[flip_w].flip(-1)
+    if mask is not None:
+        mask = mask.clone()
+        mask[flip_h] = mask[flip_h].flip(-2)
+        mask[flip_w] = mask[flip_w].flip(-1)
     scale = (1 + 0.1 * (torch.rand(n, generator=generator) - 0.5)).to(x.device)
-    return x * scale.view(-1, *([1] * (x.dim() - 1)))
+    return x * scale.view(-1, *([1] * (x.dim() - 1))), mask
 
 
 @torch.no_grad()
@@ -107,12 +119,18 @@ def train_fold(
     dims = spatial_dims(cfg.architecture)
     fold_rows = splits[splits["fold"] == fold].set_index("subject")
     roles = {r: fold_rows.index[fold_rows["role"] == r].tolist() for r in ("train", "val")}
+    cotrain = cfg.cotrain_segmentation
     data = {r: build_samples({s: crops[s] for s in subs}, cfg.modalities, dims=dims,
-                             slices=cfg.slices, depth=cfg.depth) for r, subs in roles.items()}
+                             slices=cfg.slices, depth=cfg.depth, masks=cotrain and r == "train")
+            for r, subs in roles.items()}
     y_train = fold_rows.loc[data["train"].subjects, "label"].to_numpy()[data["train"].subject_index]
     y_val = fold_rows.loc[data["val"].subjects, "label"].to_numpy()
 
-    model = build_model(cfg.architecture, len(cfg.modalities), init=cfg.init, weights=cfg.weights)
+    model = build_model(cfg.architecture, len(cfg.modalities), init=cfg.init, weights=cfg.weights,
+                        segmentation=cotrain)
+    if cfg.init == "pretrained":
+        print(f"{model_name} fold {fold}: backbone from {cfg.weights} (classification head fresh)",
+              file=sys.stderr, flush=True)
     model.to(device)
     n_pos, n_neg = int(y_train.sum()), int(len(y_train) - y_train.sum())
     pos_weight = torch.tensor(n_neg / max(n_pos, 1)) if cfg.imbalance == "weighted_loss" else None
@@ -121,28 +139,41 @@ def train_fold(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
     generator = torch.Generator().manual_seed(cfg.seed + fold)
-    dataset = TensorDataset(torch.from_numpy(data["train"].x), torch.from_numpy(y_train.astype(np.float32)))
+    tensors = [torch.from_numpy(data["train"].x), torch.from_numpy(y_train.astype(np.float32))]
+    if cotrain:
+        tensors.append(torch.from_numpy(data["train"].mask))
+    dataset = TensorDataset(*tensors)
     sampler = None
     if cfg.imbalance == "balanced_sampler":
         w = np.where(y_train == 1, 1.0 / max(n_pos, 1), 1.0 / max(n_neg, 1))
         sampler = WeightedRandomSampler(torch.from_numpy(w), len(w), generator=generator)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
-                        sampler=sampler, generator=generator, drop_last=len(dataset) > cfg.batch_size)
+                        sampler=sampler, generator=generator, drop_last=len(dataset) > cfg.batch_size,
+                        pin_memory=device.type == "cuda")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     history, best_auc, best_epoch, stale = [], -np.inf, -1, 0
     for epoch in range(cfg.epochs):
         model.train()
-        start, wait, losses = time.perf_counter(), 0.0, []
+        start, wait, losses, parts, seen = time.perf_counter(), 0.0, [], [], 0
         t_data = time.perf_counter()
-        for xb, yb in loader:
+        for batch in loader:
             wait += time.perf_counter() - t_data
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            seen += len(batch[0])
+            xb, yb = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+            mb = batch[2].to(device, non_blocking=True) if cotrain else None
             if cfg.augment:
-                xb = augment_batch(xb, generator)
+                xb, mb = augment_batch(xb, generator, mb)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
-                loss = criterion(model(xb).squeeze(1).float(), yb)
+                if cotrain:
+                    logit, seg = model.forward_with_segmentation(xb)
+                    cls_loss = criterion(logit.squeeze(1).float(), yb)
+                    seg_loss, dice = dice_bce_loss(seg, mb)
+                    loss = cls_loss + cfg.seg_weight * seg_loss
+                    parts.append((float(cls_loss.detach()), float(seg_loss.detach()), float(dice)))
+                else:
+                    loss = criterion(model(xb).squeeze(1).float(), yb)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -154,17 +185,24 @@ def train_fold(
         elapsed = time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_auc": val_auc,
                         "seconds": round(elapsed, 3), "data_wait_share": round(wait / elapsed, 4),
-                        "samples_per_s": round(len(dataset) / elapsed, 1)})
+                        "samples_per_s": round(seen / elapsed, 1)})  # drop_last: seen <= len(dataset)
+        if cotrain:  # extra columns, after the usual ones
+            cls_l, seg_l, dice = np.mean(parts, axis=0)
+            history[-1].update(cls_loss=float(cls_l), seg_loss=float(seg_l), seg_dice=float(dice))
         score = val_auc if np.isfinite(val_auc) else -float(np.mean(losses))
         if score > best_auc:
             best_auc, best_epoch, stale = score, epoch, 0
-            torch.save({"model": model.state_dict(), "epoch": epoch, "val_auc": val_auc,
-                        "architecture": cfg.architecture, "modalities": cfg.modalities},
-                       out_dir / "checkpoint.pt")
+            ckpt = {"model": model.state_dict(), "epoch": epoch, "val_auc": val_auc,
+                    "architecture": cfg.architecture, "modalities": cfg.modalities}
+            if cotrain:
+                ckpt["cotrain_segmentation"] = True
+            torch.save(ckpt, out_dir / "checkpoint.pt")
         else:
             stale += 1
+        seg_note = (f" (classification {history[-1]['cls_loss']:.4f}, segmentation "
+                    f"{history[-1]['seg_loss']:.4f}, Dice {history[-1]['seg_dice']:.3f})" if cotrain else "")
         print(f"{model_name} fold {fold} epoch {epoch + 1}/{cfg.epochs}: loss "
-              f"{history[-1]['train_loss']:.4f} val AUC {val_auc:.3f} ({elapsed:.1f} s)",
+              f"{history[-1]['train_loss']:.4f}{seg_note} val AUC {val_auc:.3f} ({elapsed:.1f} s)",
               file=sys.stderr, flush=True)
         if cfg.patience and stale >= cfg.patience:
             break

@@ -1,0 +1,266 @@
+"""Per-subject and cohort quality control of the preprocessing (what a user looks at first).
+
+- ``subject_qc``: one row of numbers for a subject (registration mutual information before/after per
+  modality, brain volume and plausibility flag, tumor volume and the fraction inside the brain,
+  per-modality coverage and intensity statistics inside the brain) and the subject-level flags.
+- ``plot_montage``: every co-registered modality through the tumor centre (or the brain's, without a
+  tumor mask) in three orthogonal slices, brain outline in cyan, tumor outline in magenta, flags in red.
+- ``summarize_cohort``: the rows of all subjects plus cohort-level outlier flags, ``flag`` first.
+
+All images are read on the reference grid (coreg/, brain/), in closest-canonical (RAS) orientation.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+# Subject-level thresholds.
+MIN_COVERAGE = 0.9  # share of the brain where a modality has signal (field of view, registration)
+MIN_TUMOR_IN_BRAIN = 0.9  # crop_tumor refuses below 0.5; QC warns earlier
+MI_TOLERANCE = 0.01  # ANTs Mattes MI is negative, lower is better: flag a rise above this
+# Cohort-level outliers: robust z-score (median / 1.4826 MAD) beyond OUTLIER_Z *and* at least a
+# minimum distance from the median (a very homogeneous cohort has a tiny MAD), with enough subjects.
+OUTLIER_Z = 3.5
+MIN_COHORT = 5
+MIN_BRAIN_DEVIATION_ML = 200.0
+MIN_MI_DEVIATION = 0.15  # about half of what a registration gains (TCGA-FG-6692: 0.25-0.30)
+MIN_CV_DEVIATION = 0.15  # sd/mean inside the brain, e.g. a bias correction gone wrong
+
+
+@dataclass
+class SubjectQC:
+    row: dict[str, object]
+    flags: list[str] = field(default_factory=list)
+    centre: tuple[int, int, int] = (0, 0, 0)  # voxel (canonical) the montage slices go through
+
+
+def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    img = nib.as_closest_canonical(nib.load(path))
+    return np.asarray(img.dataobj, dtype=np.float32), np.asarray(img.header.get_zooms()[:3], float)
+
+
+def _read_tsv(path: Path | None) -> pd.DataFrame:
+    if path is None or not Path(path).is_file():
+        return pd.DataFrame()
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def subject_qc(
+    subject: str,
+    images: dict[str, Path],
+    brain_mask: Path,
+    *,
+    reference: str,
+    registration: Path | None = None,
+    brain_report: Path | None = None,
+    tumor_mask: Path | None = None,
+) -> SubjectQC:
+    """Numbers and flags of one subject; ``images`` are the co-registered (coreg/) modalities."""
+    brain, zooms = _load(brain_mask)
+    brain = brain > 0.5
+    voxel_ml = float(np.prod(zooms)) / 1000.0
+    flags: list[str] = []
+    row: dict[str, object] = {"subject": subject, "reference": reference}
+
+    report = _read_tsv(brain_report)
+    backend = report["backend"].iloc[0] if "backend" in report else ""
+    row["brain_backend"] = backend
+    row["brain_ml"] = round(float(brain.sum()) * voxel_ml, 1)
+    brain_flag = report["flag"].iloc[0] if "flag" in report else ""
+    row["brain_flag"] = brain_flag
+    if brain_flag:
+        flags.append(brain_flag)
+    if not brain.any():
+        flags.append("brain mask is empty")
+
+    if tumor_mask is not None:
+        tumor = _load(tumor_mask)[0] > 0.5
+        row["tumor_ml"] = round(float(tumor.sum()) * voxel_ml, 2)
+        inside = float((tumor & brain).sum() / tumor.sum()) if tumor.any() else float("nan")
+        row["tumor_in_brain"] = round(inside, 3) if tumor.any() else ""
+        if not tumor.any():
+            flags.append("tumor mask is empty")
+        elif inside < MIN_TUMOR_IN_BRAIN:
+            flags.append(f"only {inside:.0%} of the tumor lies inside the brain mask")
+        centre_mask = tumor if tumor.any() else brain
+    else:
+        row["tumor_ml"] = ""
+        row["tumor_in_brain"] = ""
+        centre_mask = brain
+    centre = tuple(int(round(c)) for c in np.argwhere(centre_mask).mean(0)) if centre_mask.any() else tuple(
+        s // 2 for s in brain.shape)
+
+    reg = _read_tsv(registration)
+    reg = reg.set_index("modality") if "modality" in reg else reg
+    for modality, path in images.items():
+        arr = _load(path)[0]
+        before = after = float("nan")
+        if modality != reference and modality in reg.index:
+            before, after = _number(reg.at[modality, "mi_before"]), _number(reg.at[modality, "mi_after"])
+        row[f"mi_before_{modality}"] = "" if np.isnan(before) else round(before, 4)
+        row[f"mi_after_{modality}"] = "" if np.isnan(after) else round(after, 4)
+        if after > before + MI_TOLERANCE:
+            flags.append(f"{modality}: registration lowered the mutual information (MI {before:.3f} -> {after:.3f})")
+        values = arr[brain]
+        if values.size:
+            coverage = float(np.mean(values != 0))
+            p1, p99 = np.percentile(values, [1, 99])
+            stats = {"coverage": round(coverage, 3), "mean": round(float(values.mean()), 2),
+                     "sd": round(float(values.std()), 2), "p1": round(float(p1), 2), "p99": round(float(p99), 2)}
+            if coverage < MIN_COVERAGE:
+                flags.append(f"{modality}: no signal in {1 - coverage:.0%} of the brain "
+                             "(field of view or registration)")
+            if float(values.std()) == 0.0:
+                flags.append(f"{modality}: constant inside the brain")
+        else:
+            stats = {k: "" for k in ("coverage", "mean", "sd", "p1", "p99")}
+        row.update({f"{k}_{modality}": v for k, v in stats.items()})
+    row["flag"] = "; ".join(flags)
+    return SubjectQC(row=row, flags=flags, centre=centre)
+
+
+def _robust_z(values: pd.Series) -> pd.Series:
+    x = pd.to_numeric(values, errors="coerce")
+    median = x.median()
+    mad = 1.4826 * (x - median).abs().median()
+    if not np.isfinite(mad) or mad == 0:
+        return pd.Series(0.0, index=values.index)
+    return (x - median) / mad
+
+
+def _outliers(values: pd.Series, min_deviation: float, *, both_sides: bool) -> tuple[pd.Index, float]:
+    """Rows far from the cohort's median (robust z and an absolute floor); and the median."""
+    x = pd.to_numeric(values, errors="coerce")
+    z, median = _robust_z(values), x.median()
+    deviation = (x - median).abs() if both_sides else x - median
+    far = (z.abs() if both_sides else z) > OUTLIER_Z
+    return values.index[far & (deviation >= min_deviation)], median
+
+
+def summarize_cohort(rows: list[pd.DataFrame], modalities: list[str]) -> pd.DataFrame:
+    """One row per subject, ``flag`` gathering subject and cohort-level findings, flagged first.
+    Adds ``cv_<modality>`` (sd/mean inside the brain)."""
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["subject", "flag"])
+    table["flag"] = ["" if pd.isna(v) else str(v) for v in table["flag"]]
+    for modality in modalities:
+        if f"sd_{modality}" in table and f"mean_{modality}" in table:
+            sd, mean = (pd.to_numeric(table[f"{k}_{modality}"], errors="coerce") for k in ("sd", "mean"))
+            table[f"cv_{modality}"] = (sd / mean.where(mean != 0)).round(3)
+    extra: dict[int, list[str]] = {i: [] for i in table.index}
+    if len(table) >= MIN_COHORT:
+        far, median = _outliers(table["brain_ml"], MIN_BRAIN_DEVIATION_ML, both_sides=True)
+        for i in far:
+            extra[i].append(f"brain volume {float(table.at[i, 'brain_ml']):.0f} mL is a cohort outlier "
+                            f"(median {median:.0f} mL)")
+        for modality in modalities:
+            checks = ((f"mi_after_{modality}", MIN_MI_DEVIATION, "MI after registration"),  # higher is worse
+                      (f"cv_{modality}", MIN_CV_DEVIATION, "intensity spread in the brain (sd/mean)"))
+            for column, floor, what in checks:
+                if column not in table or pd.to_numeric(table[column], errors="coerce").isna().all():
+                    continue
+                far, median = _outliers(table[column], floor, both_sides=False)
+                for i in far:
+                    extra[i].append(f"{modality}: {what} {float(table.at[i, column]):.3f} is a cohort "
+                                    f"outlier (median {median:.3f})")
+    table["flag"] = ["; ".join(filter(None, [table.at[i, "flag"], *extra[i]])) for i in table.index]
+    table.insert(1, "flag", table.pop("flag"))
+    table.insert(2, "n_flags", [len(f.split("; ")) if f else 0 for f in table["flag"]])
+    return table.sort_values(["n_flags", "subject"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+# --- montage ----------------------------------------------------------------------------------------------
+
+
+def _window(arr: np.ndarray, brain: np.ndarray) -> tuple[float, float]:
+    values = arr[brain] if brain.any() else arr[arr != 0]
+    if values.size == 0:
+        return float(arr.min()), float(arr.max()) + 1e-6
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
+def _views(arr: np.ndarray, centre: tuple[int, int, int], zooms: np.ndarray):
+    """(name, 2D array to show with origin lower, aspect) for axial, coronal, sagittal."""
+    i, j, k = centre
+    return [
+        ("axial", arr[:, :, k].T, zooms[1] / zooms[0]),
+        ("coronal", arr[:, j, :].T, zooms[2] / zooms[0]),
+        ("sagittal", arr[i, :, :].T, zooms[2] / zooms[1]),
+    ]
+
+
+def plot_montage(
+    qc: SubjectQC,
+    images: dict[str, Path],
+    brain_mask: Path,
+    out: Path,
+    *,
+    tumor_mask: Path | None = None,
+    dpi: int = 90,
+) -> None:
+    """PNG: a row per modality, three orthogonal slices through ``qc.centre``; outlines of the brain
+    mask (cyan) and tumor (magenta); subject ID and numbers in the title, flags in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    brain, zooms = _load(brain_mask)
+    brain = brain > 0.5
+    tumor = _load(tumor_mask)[0] > 0.5 if tumor_mask is not None else None
+    row = qc.row
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(9.0, 2.7 * n + 1.4), squeeze=False,
+                             gridspec_kw={"hspace": 0.12, "wspace": 0.02})
+    for r, (modality, path) in enumerate(images.items()):
+        arr, _ = _load(path)
+        lo, hi = _window(arr, brain)
+        brain_views = _views(brain.astype(np.float32), qc.centre, zooms)
+        tumor_views = _views(tumor.astype(np.float32), qc.centre, zooms) if tumor is not None else None
+        for c, (view, image, aspect) in enumerate(_views(arr, qc.centre, zooms)):
+            ax = axes[r, c]
+            ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="lower", aspect=aspect,
+                      interpolation="nearest")
+            if brain_views[c][1].any():
+                ax.contour(brain_views[c][1], levels=[0.5], colors="cyan", linewidths=0.8)
+            if tumor_views is not None and tumor_views[c][1].any():
+                ax.contour(tumor_views[c][1], levels=[0.5], colors="magenta", linewidths=0.9)
+            ax.text(0.98, 0.03, "A" if view == "sagittal" else "R", transform=ax.transAxes, ha="right",
+                    va="bottom", color="yellow", fontsize=8)  # which side is which (neurological view)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(view, fontsize=9)
+        mi = row.get(f"mi_after_{modality}", "")
+        label = modality + (" (reference)" if modality == row.get("reference") else
+                            (f"\nMI {row.get(f'mi_before_{modality}')} -> {mi}" if mi != "" else ""))
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    if row.get("tumor_in_brain", "") != "":
+        tumor_text = f"tumor (magenta) {row['tumor_ml']} mL, {float(row['tumor_in_brain']):.0%} in the brain"
+    else:
+        tumor_text = "tumor mask empty" if tumor_mask is not None else "no tumor mask"
+    fig.suptitle(f"{row['subject']}", fontsize=13, fontweight="bold", y=0.995)
+    subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL | {tumor_text} | "
+                f"slices through voxel {qc.centre}")
+    flags = "\n".join(textwrap.wrap("FLAGS: " + "; ".join(qc.flags), 110)) if qc.flags else "no flags"
+    fig.text(0.5, 1 - 0.45 / fig.get_figheight(), subtitle, ha="center", va="top", fontsize=8.5)
+    fig.text(0.5, 1 - 0.7 / fig.get_figheight(), flags, ha="center", va="top", fontsize=9,
+             color="red" if qc.flags else "green", fontweight="bold" if qc.flags else "normal")
+    lines = flags.count("\n") + 1
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.01, top=1 - (0.95 + 0.17 * lines) / fig.get_figheight())
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi, metadata={"Software": None})
+    plt.close(fig)

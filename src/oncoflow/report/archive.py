@@ -1,0 +1,178 @@
+"""One .tar.gz for a paper (rule archive), and checking one (`oncoflow verify-archive`).
+
+Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
+
+  MANIFEST.sha256      sha256 and path of every other member (``sha256sum -c`` reads it)
+  provenance.json      the results folder's manifest (config, input checksums, versions, ...)
+  tables/              metrics.{tsv,md,tex}, predictions.tsv
+  folds/splits.tsv     the fold assignment
+  figures/, report.*   when the results folder has them
+  config/              the config file(s) as given, and resolved.json (with every default)
+  samples/             the sample sheet
+  envs/, pyproject.toml  the software environment (pinned conda envs, Python pins)
+
+The archive is byte-for-byte reproducible from the same files (sorted members, fixed timestamps
+and owners), so its own checksum can be quoted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+MANIFEST = "MANIFEST.sha256"
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def collect(members: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
+    """Expand folders into their files (arcname/relative path); drop what does not exist."""
+    out: dict[str, Path | bytes] = {}
+    for name, source in members.items():
+        if isinstance(source, bytes):
+            out[name] = source
+        elif source.is_dir():
+            for path in sorted(p for p in source.rglob("*") if p.is_file()):
+                out[f"{name}/{path.relative_to(source).as_posix()}"] = path
+        elif source.is_file():
+            out[name] = source
+    return out
+
+
+def write_archive(out: Path, members: Mapping[str, Path | bytes], *, root: str) -> dict[str, str]:
+    """Write ``out`` (.tar.gz) with ``members`` (arcname -> file, folder or bytes) under ``root/``
+    plus MANIFEST.sha256; returns arcname -> sha256."""
+    files = collect(members)
+    if MANIFEST in files:
+        raise ValueError(f"{MANIFEST} is written by write_archive")
+    checksums = {name: _sha256_bytes(src) if isinstance(src, bytes) else _sha256_file(src)
+                 for name, src in files.items()}
+    manifest = "".join(f"{checksums[name]}  {name}\n" for name in sorted(checksums)).encode()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in [MANIFEST, *sorted(files)]:
+            data = manifest if name == MANIFEST else files[name]
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, 0, "", ""
+            if isinstance(data, bytes):
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                info.size = data.stat().st_size
+                with open(data, "rb") as fh:
+                    tar.addfile(info, fh)
+    tmp.replace(out)
+    return checksums
+
+
+@dataclass
+class Verification:
+    root: Path
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.checked > 0
+
+
+def _safe_extract(tar_path: Path, into: Path) -> None:
+    with tarfile.open(tar_path, "r:gz") as tar:
+        try:
+            tar.extractall(into, filter="data")
+        except TypeError:  # Python without extraction filters: refuse unsafe names ourselves
+            for member in tar.getmembers():
+                if member.name.startswith("/") or ".." in Path(member.name).parts or not (member.isfile() or member.isdir()):
+                    raise ValueError(f"{tar_path}: unsafe member {member.name!r}")
+            tar.extractall(into)
+
+
+def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
+    """Restore ``tar_path`` (into ``into``, or a temporary folder) and re-check it: every file
+    against MANIFEST.sha256 (missing, changed, or not listed), and provenance.json's recorded
+    checksums against the archived sample sheet, config files and tables."""
+    holder = None
+    if into is None:
+        holder = tempfile.TemporaryDirectory(prefix="oncoflow-verify-")
+        into = Path(holder.name)
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        _safe_extract(tar_path, into)
+        roots = [p for p in into.iterdir() if (p / MANIFEST).is_file()]
+        if len(roots) != 1:
+            return Verification(into, problems=[f"{tar_path}: no single <study>/{MANIFEST} inside"])
+        root = roots[0]
+        result = Verification(root)
+        listed: dict[str, str] = {}
+        for number, line in enumerate((root / MANIFEST).read_text().splitlines(), 1):
+            digest, sep, name = line.partition("  ")
+            if not sep or len(digest) != 64:
+                result.problems.append(f"{MANIFEST}:{number}: malformed line {line!r}")
+                continue
+            listed[name] = digest
+        present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
+        for name in sorted(set(listed) - present):
+            result.problems.append(f"missing: {name}")
+        for name in sorted(present - set(listed)):
+            result.problems.append(f"not in {MANIFEST}: {name}")
+        for name in sorted(set(listed) & present):
+            result.checked += 1
+            if _sha256_file(root / name) != listed[name]:
+                result.problems.append(f"checksum mismatch: {name}")
+        result.problems.extend(_check_provenance(root, listed))
+        return result
+    finally:
+        if holder is not None:
+            holder.cleanup()
+
+
+def _check_provenance(root: Path, listed: Mapping[str, str]) -> list[str]:
+    """The manifest's own record of the sample sheet, config files and tables must match the
+    archived copies (so the tables are the ones that provenance describes)."""
+    path = root / "provenance.json"
+    if not path.is_file():
+        return ["missing: provenance.json"]
+    record = json.loads(path.read_text())
+    problems = []
+    by_digest = {digest: name for name, digest in listed.items()}
+    expected = []
+    if record.get("sample_sheet"):
+        expected.append(("sample sheet", record["sample_sheet"], "samples/"))
+    for key in ("metrics", "predictions", "splits"):
+        if key in (record.get("inputs") or {}):
+            expected.append((key, record["inputs"][key], ""))
+    for entry in record.get("config_files") or []:
+        expected.append(("config file", entry, "config/"))
+    for what, entry, folder in expected:
+        name = by_digest.get(entry.get("sha256"))
+        if name is None or not name.startswith(folder):
+            problems.append(f"provenance.json: {what} {entry.get('path')} (sha256 {entry.get('sha256', '')[:12]}…) "
+                            "is not in the archive")
+    return problems
+
+
+def format_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

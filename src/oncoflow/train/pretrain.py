@@ -1,0 +1,150 @@
+"""In-domain, label-free pretraining of a model's backbone on one fold's own patients.
+
+Only the fold's training and inner-validation patients are read (``pretrain_subjects``): never a
+test patient of that fold, never an external cohort, and never a label. Tasks:
+
+- ``segmentation``: the crop's tumor mask, Dice + BCE, through the same segmentation head that
+  co-training uses (ResNet family; 2D: every slice of the crop, 3D: the volume at ``depth``).
+- ``tumor_slice`` (2D): does a slice hold tumor? Every slice of the crop; the crop's margin slices
+  (crop.margin_mm above and below the tumor) are the negatives; positive-class weighted BCE.
+
+No early stopping (there is no label to select on): the checkpoint is the last epoch's. It holds
+the state dict, the architecture, modalities, task and the subjects it saw, so that a reviewer (and
+a test) can check that no test patient reached it. ``oncoflow.models.zoo.load_backbone`` loads it
+into the classifier with a fresh classification head.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from oncoflow.models.catalog import task_unsupported
+from oncoflow.models.segmentation import dice_bce_loss
+from oncoflow.models.zoo import build_model, spatial_dims
+from oncoflow.train.data import build_samples
+from oncoflow.train.folds import pretrain_subjects
+from oncoflow.train.loop import augment_batch, pick_device, seed_everything
+
+HISTORY_COLUMNS = ("epoch", "loss", "score", "seconds", "data_wait_share", "samples_per_s")
+
+
+@dataclass
+class PretrainConfig:
+    task: str
+    architecture: str
+    modalities: list[str]
+    init: str = "scratch"  # of the pretraining itself: scratch, imagenet or medicalnet
+    weights: Path | None = None
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    depth: int = 16
+    seed: int = 0
+    augment: bool = True
+    device: str = "auto"
+
+
+def pretrain_fold(
+    cfg: PretrainConfig,
+    crops: dict[str, Path],
+    splits: pd.DataFrame,
+    *,
+    fold: int,
+    out_dir: Path,
+    name: str = "pretrain",
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Pretrain on the fold's train + val patients (crops of other subjects may be passed: they are
+    never opened). Writes checkpoint.pt and history.tsv into ``out_dir``; returns the history.
+    History ``score``: mean soft Dice (segmentation) or accuracy (tumor_slice) on the batches."""
+    reason = task_unsupported(cfg.task, cfg.architecture)
+    if reason:
+        raise ValueError(reason)
+    torch.set_num_threads(threads)
+    seed_everything(cfg.seed + fold)
+    device = pick_device(cfg.device)
+    dims = spatial_dims(cfg.architecture)
+    subjects = pretrain_subjects(splits, fold)
+    missing = [s for s in subjects if s not in crops]
+    if missing:
+        raise KeyError(f"no crop for fold {fold}'s train/val patients {missing[:3]}")
+    data = build_samples({s: crops[s] for s in subjects}, cfg.modalities, dims=dims, slices=0,
+                         depth=cfg.depth, masks=True, all_slices=True)
+    segmentation = cfg.task == "segmentation"
+    model = build_model(cfg.architecture, len(cfg.modalities), init=cfg.init, weights=cfg.weights,
+                        segmentation=segmentation).to(device)
+    if segmentation:
+        target = torch.from_numpy(data.mask)
+        criterion = None
+    else:
+        has_tumor = data.mask.reshape(len(data.mask), -1).any(axis=1)
+        n_pos, n_neg = int(has_tumor.sum()), int((~has_tumor).sum())
+        if not n_pos or not n_neg:
+            raise ValueError(f"tumor_slice pretraining needs slices with and without tumor; the fold's "
+                             f"crops have {n_pos} with and {n_neg} without (crop.margin_mm > 0 adds "
+                             "tumor-free slices above and below the tumor)")
+        target = torch.from_numpy(has_tumor.astype(np.float32))
+        criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(n_neg / n_pos, device=device))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    generator = torch.Generator().manual_seed(cfg.seed + fold)
+    dataset = TensorDataset(torch.from_numpy(data.x), target)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+                        drop_last=len(dataset) > cfg.batch_size, pin_memory=device.type == "cuda")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{name} fold {fold}: {cfg.task} pretraining of {cfg.architecture} on {len(subjects)} "
+          f"train/val patients ({len(dataset)} samples)", file=sys.stderr, flush=True)
+
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        start, wait, losses, scores, seen = time.perf_counter(), 0.0, [], [], 0
+        t_data = time.perf_counter()
+        for xb, tb in loader:
+            wait += time.perf_counter() - t_data
+            seen += len(xb)
+            xb, tb = xb.to(device, non_blocking=True), tb.to(device, non_blocking=True)
+            if cfg.augment:
+                xb, flipped = augment_batch(xb, generator, tb if segmentation else None)
+                tb = flipped if segmentation else tb
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=device.type == "cuda"):
+                if segmentation:
+                    _, seg = model.forward_with_segmentation(xb)
+                    loss, score = dice_bce_loss(seg, tb)
+                else:
+                    logit = model(xb).squeeze(1).float()
+                    loss = criterion(logit, tb)
+                    score = ((logit > 0).float() == tb).float().mean()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(float(loss.detach()))
+            scores.append(float(score))
+            t_data = time.perf_counter()
+        scheduler.step()
+        elapsed = time.perf_counter() - start
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "score": float(np.mean(scores)),
+                        "seconds": round(elapsed, 3), "data_wait_share": round(wait / elapsed, 4),
+                        "samples_per_s": round(seen / elapsed, 1)})
+        print(f"{name} fold {fold} epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['loss']:.4f} "
+              f"{'Dice' if segmentation else 'accuracy'} {history[-1]['score']:.3f} ({elapsed:.1f} s)",
+              file=sys.stderr, flush=True)
+    torch.save({"model": model.state_dict(), "architecture": cfg.architecture,
+                "modalities": list(cfg.modalities), "task": cfg.task, "pretrain": name, "fold": fold,
+                "epochs": cfg.epochs, "subjects": subjects},
+               out_dir / "checkpoint.pt")
+    out = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    out.to_csv(out_dir / "history.tsv", sep="\t", index=False)
+    return out

@@ -1,0 +1,36 @@
+# `snakemake archive`: one .tar.gz for a paper (layout: src/oncoflow/report/archive.py).
+
+
+rule archive:
+    """Tables, figures, QC summary and report (when present), the manifest, config, sample sheet
+    and env files in one reproducible .tar.gz with a MANIFEST.sha256; check it with
+    `oncoflow verify-archive`."""
+    input:
+        final=get_final_output(),
+        provenance=f"{RESULTS}/provenance.json",
+        splits=f"{RESULTS}/folds/splits.tsv",
+        samples=config["cohort"]["samples"],
+        config_files=[str(f) for f in workflow.configfiles],
+        envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
+        pyproject=str(REPO / "pyproject.toml"),
+    output:
+        f"{RESULTS}/archive/{STUDY}.tar.gz",
+    params:
+        root=STUDY,
+        config=config,
+        # archive name -> path, each included when present (the report: `snakemake --report`)
+        folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "report.html",
+                                                       "report.zip")},
+    log:
+        f"{RESULTS}/logs/archive/archive.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/archive/archive.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/archive_results.py"

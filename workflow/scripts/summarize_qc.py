@@ -1,0 +1,18 @@
+"""Rule summarize_qc: the cohort QC table (qc/qc.tsv), flagged subjects first."""
+import sys
+
+from oncoflow.runtime import start_job
+
+sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
+
+import pandas as pd
+
+from oncoflow.preprocess.qc import summarize_cohort
+
+rows = [pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in sm.input.rows]
+table = summarize_cohort(rows, list(sm.params.modalities))
+table.to_csv(sm.output.table, sep="\t", index=False)
+flagged = table[table["n_flags"] > 0]
+print(f"{len(table)} subjects, {len(flagged)} flagged", file=sys.stderr)
+for _, row in flagged.iterrows():
+    print(f"  {row['subject']}: {row['flag']}", file=sys.stderr)
