@@ -221,7 +221,8 @@ patient, 3D models on the crop resampled to 16 slices.
   of the fold ({plain2d['epochs']} epochs 2D, {plain3d['epochs']} epochs 3D).
 - Co-training the segmentation head changes the best training-step rate by
   {-overhead('resnet18'):+.0f} % (2D) and {-overhead('resnet10_3d'):+.0f} % (3D): the head adds three 1x1 convolutions,
-  the upsampling and a Dice + BCE loss to a ResNet step, which is within the noise here.
+  the upsampling and a Dice + BCE loss to a ResNet step: a few percent at most (repeated runs
+  on this shared machine scatter by about as much).
 
 ## Pretraining (`pretrain_fold`, the `pretrain_model` rule)
 
