@@ -92,7 +92,8 @@ def test_profile_is_found_from_the_repository_root_and_reads_site_settings(monke
     monkeypatch.setenv("ONCOFLOW_GPU_MODEL", "a100")
     site = yte.process_yaml(config_file.open(), require_use_yte=True)
     assert site["default-resources"] == {"slurm_account": "lab123"}
-    assert site["set-resources"] == {"train_model": {"slurm_partition": "gpu", "gpu_model": "a100"}}
+    gpu = {"slurm_partition": "gpu", "gpu_model": "a100"}
+    assert site["set-resources"] == {"train_model": gpu, "pretrain_model": gpu}
 
 
 @pytest.fixture(scope="module")
