@@ -22,6 +22,7 @@ import sklearn
 from sklearn.metrics import roc_auc_score
 
 from oncoflow.metrics import auc_ci
+from oncoflow.report.provenance import cpu_model
 
 N, PREV, N_BOOT, N_NAIVE, REPEATS = 10_000, 0.3, 2_000, 200, 5
 OUT = Path(__file__).with_name("metrics.md")
@@ -48,14 +49,6 @@ def timed(f, repeats: int) -> list[float]:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,20 +35,13 @@ from oncoflow.models.zoo import build_model
 from oncoflow.train.data import build_samples
 from oncoflow.train.folds import make_folds
 from oncoflow.train.loop import TrainConfig, train_fold
+from oncoflow.report.provenance import cpu_model
 from oncoflow.train.pretrain import PretrainConfig, pretrain_fold
 
 OUT = Path(__file__).with_name("training.md")
 SIZE, CROP_DEPTH = 64, 20
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_cohort(root: Path, n: int, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Path]]:

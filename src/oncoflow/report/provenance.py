@@ -131,16 +131,19 @@ def subject_inputs(subjects: Mapping[str, Mapping[str, str]], *, threads: int = 
             "sha256": total.hexdigest()}
 
 
-def hardware() -> dict[str, Any]:
-    """Where this manifest was written (under SLURM: that job's node, named with the job id)."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def hardware() -> dict[str, Any]:
+    """Where this manifest was written (under SLURM: that job's node, named with the job id)."""
+    cpu = cpu_model()
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
