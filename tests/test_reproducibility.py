@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from workflow_helpers import SNAKEMAKE, REPO, planned_jobs, run_snakemake, tiny_config, write_config
+from workflow_helpers import SNAKEMAKE, REPO, changed_config, planned_jobs, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -88,12 +88,9 @@ def test_config_change_reruns_exactly_what_it_affects(finished_run: Path, change
     mutate, readers, check = CHANGES[change]
     config = tiny_config()
     mutate(config)
-    write_config(finished_run, config)
-    try:
+    with changed_config(finished_run, config):
         result = run_snakemake(finished_run, "-n", "--cores", "2")
         forced = run_snakemake(finished_run, "-n", "--cores", "2", "--forcerun", *readers) if readers else None
-    finally:
-        write_config(finished_run, tiny_config())
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     jobs = planned_jobs(result.stdout)
     jobs.pop("all", None)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_helpers import planned_jobs, run_snakemake, tiny_config, write_config
+from workflow_helpers import changed_config, planned_jobs, run_snakemake, tiny_config
 
 PREPROCESSING = {"convert_dicom", "correct_bias", "register_modalities", "transform_tumor_mask", "extract_brain",
                  "crop_tumor", "plot_qc_montage"}
@@ -64,11 +64,8 @@ def test_second_run_has_nothing_to_do(finished_run: Path) -> None:
 def test_training_hyperparameter_reruns_training_only(finished_run: Path) -> None:
     config = tiny_config()
     config["models"][0]["epochs"] = 4
-    write_config(finished_run, config)
-    try:
+    with changed_config(finished_run, config):
         result = run_snakemake(finished_run, "-n", "--cores", "2")
-    finally:
-        write_config(finished_run, tiny_config())
     jobs = planned_jobs(result.stdout)
     assert jobs.get("train_model") == 9, result.stdout[-3000:]
     assert {"fuse_predictions", "evaluate_models", "write_provenance"} <= set(jobs)
@@ -78,11 +75,8 @@ def test_training_hyperparameter_reruns_training_only(finished_run: Path) -> Non
 def test_preprocessing_option_reruns_preprocessing_and_what_follows(finished_run: Path) -> None:
     config = copy.deepcopy(tiny_config())
     config["preprocess"]["registration"]["transform"] = "Affine"
-    write_config(finished_run, config)
-    try:
+    with changed_config(finished_run, config):
         result = run_snakemake(finished_run, "-n", "--cores", "2")
-    finally:
-        write_config(finished_run, tiny_config())
     jobs = planned_jobs(result.stdout)
     assert jobs.get("register_modalities") == 14
     assert "convert_dicom" not in jobs and "correct_bias" not in jobs

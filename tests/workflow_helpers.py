@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,16 @@ def write_config(workdir: Path, config: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+@contextmanager
+def changed_config(workdir: Path, config: dict[str, Any]) -> Iterator[None]:
+    """Run the block with ``config`` written to the workdir, then restore ``tiny_config()``."""
+    write_config(workdir, config)
+    try:
+        yield
+    finally:
+        write_config(workdir, tiny_config())
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
