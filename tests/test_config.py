@@ -198,3 +198,17 @@ def test_schema_accepts_the_preprocessing_switches() -> None:
         config["preprocess"][key].update(value)
         with pytest.raises(Exception, match=list(value.values())[0]):
             validate(config, str(SCHEMA))
+
+
+def test_tag_tells_apart_two_variants_of_one_model() -> None:
+    config = valid_config()
+    scratch = {"architecture": "resnet18", "inputs": ["flair", "flair+t1ce"]}
+    config["models"] = [scratch, {**scratch, "init": "checkpoint", "weights": "w.pt"}]
+    with pytest.raises(ConfigError, match=r"models\[1\]\.inputs\[0\]: model 'flair_resnet18' "
+                       r"defined twice \(give one of the entries a distinct models\[\]\.tag\)"):
+        expand_models(config)
+    config["models"][1]["tag"] = "ckpt"
+    validate(config, str(SCHEMA), set_default=True)
+    assert list(expand_models(config)) == ["flair_resnet18", "flair+t1ce_resnet18",
+                                           "flair_resnet18_ckpt", "flair+t1ce_resnet18_ckpt"]
+    assert "tag" not in expand_models(valid_config())["flair_resnet18"].params

@@ -1,5 +1,6 @@
-"""Command line: `oncoflow demo` writes the synthetic demo cohort; `oncoflow verify-archive`
-checks a paper archive made by `snakemake archive`."""
+"""Command line: `oncoflow demo` writes the synthetic demo cohort; `oncoflow cohort-sheet` writes
+the sample sheet of a public cohort; `oncoflow verify-archive` checks a paper archive made by
+`snakemake archive`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
                       help="multiplies voxel sizes (2 = 8x fewer voxels, for quick tests)")
     demo.add_argument("--external-fraction", type=float, default=0.0)
     demo.add_argument("--force", action="store_true", help="rewrite an existing cohort")
+    sheet = sub.add_parser("cohort-sheet", help="write the sample sheet of a public cohort from "
+                           "its own folder layout (e.g. lgg_tcga)")
+    sheet.add_argument("cohort", choices=["lgg_tcga"])
+    sheet.add_argument("--data", type=Path, required=True, help="the cohort's folder")
+    sheet.add_argument("--out", type=Path, required=True, help="the sample sheet (.tsv) to write")
     verify = sub.add_parser("verify-archive", help="restore an archive (snakemake archive) and "
                             "re-check every checksum")
     verify.add_argument("archive", type=Path, help="the .tar.gz")
@@ -43,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.archive}: OK, {result.checked} files match MANIFEST.sha256 and "
               f"provenance.json{where}")
+        return 0
+
+    if args.command == "cohort-sheet":
+        from oncoflow.cohorts import COHORTS
+
+        path = COHORTS[args.cohort](args.data, args.out)
+        print(f"wrote {path}", file=sys.stderr)
         return 0
 
     if args.command == "demo":

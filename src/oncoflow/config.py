@@ -32,8 +32,10 @@ class ModelSpec:
     params: dict[str, Any]  # every hyper-parameter, as the train rule's params (rerun trigger)
 
 
-def model_name(inputs: str, architecture: str) -> str:
-    return f"{inputs}_{architecture}"
+def model_name(inputs: str, architecture: str, tag: str | None = None) -> str:
+    """``flair+t1ce_resnet18``; a ``tag`` tells apart variants of one architecture and input
+    (e.g. ``flair_resnet18_indomain`` beside ``flair_resnet18``)."""
+    return f"{inputs}_{architecture}" + (f"_{tag}" if tag else "")
 
 
 def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
@@ -81,9 +83,10 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
             if unknown:
                 raise ConfigError(f"config: models[{i}].inputs[{j}]: unknown modality "
                                   f"{unknown[0]!r} (ingest.modalities defines {', '.join(known)})")
-            name = model_name(inputs, entry["architecture"])
+            name = model_name(inputs, entry["architecture"], entry.get("tag"))
             if name in specs:
-                raise ConfigError(f"config: models[{i}].inputs[{j}]: model {name!r} defined twice")
+                raise ConfigError(f"config: models[{i}].inputs[{j}]: model {name!r} defined twice "
+                                  "(give one of the entries a distinct models[].tag)")
             params = {k: v for k, v in entry.items() if k != "inputs"}
             specs[name] = ModelSpec(name, entry["architecture"], modalities, params)
     return specs
