@@ -7,7 +7,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo config, unless a config is given with --configfile: that one then stands alone (Snakemake
+# would otherwise merge it into this one, keeping e.g. the demo's modalities next to the study's).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -61,6 +61,26 @@ def test_second_run_has_nothing_to_do(finished_run: Path) -> None:
     assert planned_jobs(result.stdout) == {}, result.stdout[-3000:]
 
 
+def test_configfile_on_the_command_line_replaces_the_default_config(finished_run: Path, tmp_path: Path) -> None:
+    """`--configfile config/studies/x.yaml` runs that study alone: Snakemake's default merge
+    would keep the default config's other modalities and models beside the study's."""
+    import yaml
+
+    config = tiny_config()
+    config["study"]["name"] = "two_modalities"
+    config["ingest"]["modalities"] = {m: config["ingest"]["modalities"][m] for m in ("t1ce", "flair")}
+    config["preprocess"]["reference"] = "t1ce"
+    config["models"][0]["inputs"] = ["flair"]
+    config["fusion"] = {"methods": []}
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump(config))
+    result = run_snakemake(finished_run, "-n", "--cores", "2", "--configfile", str(study))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "results/two_modalities/subjects/" in result.stdout
+    assert "/raw/flair.nii.gz" in result.stdout and "/raw/t2.nii.gz" not in result.stdout
+    assert "t1ce_resnet18" not in result.stdout
+
+
 def test_training_hyperparameter_reruns_training_only(finished_run: Path) -> None:
     config = tiny_config()
     config["models"][0]["epochs"] = 4
