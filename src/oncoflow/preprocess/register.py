@@ -23,8 +23,15 @@ class Registration:
     similarity_after: float
 
 
+MIN_MI_VOXELS = 4  # ITK's RecursiveGaussianImageFilter needs 4 voxels per axis
+
+
 def mattes_mi(fixed: ants.ANTsImage, moving: ants.ANTsImage) -> float:
-    """ANTs' Mattes mutual information after resampling ``moving`` onto ``fixed`` (no transform)."""
+    """ANTs' Mattes mutual information after resampling ``moving`` onto ``fixed`` (no transform);
+    NaN for a grid under 4 voxels along an axis (e.g. a 3-slice tumor-only export), where ITK's
+    smoothing cannot run: the metric is a QC figure, not worth failing the subject for."""
+    if min(fixed.shape) < MIN_MI_VOXELS:
+        return float("nan")
     on_grid = ants.resample_image_to_target(moving, fixed, interp_type="linear")
     return float(ants.image_similarity(fixed, on_grid, metric_type="MattesMutualInformation"))
 
