@@ -107,14 +107,20 @@ def get_model_crops(wildcards):
     return expand(f"{RESULTS}/subjects/{{subject}}/crop/crop.npz", subject=SUBJECTS)
 
 
+def crop_config():
+    """config["crop"] without the default region, so tumor-crop runs keep the params they had
+    before whole-brain crops existed (a params change reruns a job)."""
+    return {k: v for k, v in config["crop"].items() if not (k == "region" and v == "tumor")}
+
+
 def get_crop_params():
     """Only what shapes the cached crops (slices/depth are chosen at training time)."""
-    return {k: config["crop"][k] for k in ("size", "margin_mm")}
+    return {k: v for k, v in crop_config().items() if k in ("size", "margin_mm", "region")}
 
 
 def get_model_params(wildcards):
     spec = MODELS[wildcards.model]
-    return {"modalities": list(spec.modalities), **spec.params, "crop": config["crop"], "seed": config["cv"]["seed"]}
+    return {"modalities": list(spec.modalities), **spec.params, "crop": crop_config(), "seed": config["cv"]["seed"]}
 
 
 def get_fusion_inputs(wildcards):

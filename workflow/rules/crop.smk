@@ -1,5 +1,6 @@
 rule crop_tumor:
-    """Tumor-centred crops of every modality, normalised inside the brain, cached as arrays."""
+    """Tumor-centred (crop.region: tumor) or whole-brain crops of every modality, normalised inside
+    the brain, cached as arrays."""
     input:
         **per_modality("brain"),
         brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",

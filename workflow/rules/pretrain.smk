@@ -39,7 +39,7 @@ def get_pretrain_crops(wildcards):
 
 def get_pretrain_params(wildcards):
     job = get_pretrain_job(wildcards)
-    return {**job.params, "crop": config["crop"], "seed": config["cv"]["seed"]}
+    return {**job.params, "crop": crop_config(), "seed": config["cv"]["seed"]}
 
 
 def check_pretrain_weights(wildcards):

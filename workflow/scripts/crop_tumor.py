@@ -1,4 +1,4 @@
-"""Rule crop_tumor: tumor-centred, brain-normalised crops of every modality as one .npz."""
+"""Rule crop_tumor: tumor-centred (or whole-brain), brain-normalised crops of every modality as one .npz."""
 import sys
 from pathlib import Path
 
@@ -17,7 +17,8 @@ stats = crop_subject(
     Path(sm.input.brain_mask),
     Path(sm.input.tumor_mask),
     Path(sm.output.crop),
-    CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"]),
+    CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"],
+             region=sm.params.crop.get("region", "tumor")),
     tumor_mask_source=Path(sm.params.tumor_mask_source),
 )
 pd.DataFrame([{"subject": sm.wildcards.subject, **stats}]).to_csv(sm.output.report, sep="\t", index=False)
