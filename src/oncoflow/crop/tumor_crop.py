@@ -74,25 +74,33 @@ def crop_subject(
     subject: str,
     images: dict[str, Path],
     brain_mask: Path,
-    tumor_mask: Path,
+    tumor_mask: Path | None,
     out: Path,
     spec: CropSpec = CropSpec(),
     *,
     tumor_mask_source: Path | None = None,
 ) -> dict[str, float]:
     """``tumor_mask_source``: the sample sheet's mask that ``tumor_mask`` was carried from, named in
-    errors about the tumor mask (the file a user has to fix)."""
+    errors about the tumor mask (the file a user has to fix). ``tumor_mask`` None (a subject
+    without tumor, e.g. a normal head for pretraining): only with region brain; the crop's tumor
+    arrays are then all zero."""
     source = f" (the sample sheet's tumor mask {tumor_mask_source} on the reference grid)" if tumor_mask_source else ""
-    brain, _, brain_affine = _load(brain_mask)
+    brain, brain_zooms, brain_affine = _load(brain_mask)
     brain = brain > 0.5
-    tumor, zooms, tumor_affine = _load(tumor_mask)
-    tumor = tumor > 0.5
-    mismatch = _grid_mismatch("tumor mask", tumor.shape, tumor_affine, brain.shape, brain_affine)
-    if mismatch:
-        raise CropError(subject, tumor_mask, mismatch + source)
-    if not tumor.any():
-        raise CropError(subject, tumor_mask, "tumor mask is empty" + source)
-    overlap = float((tumor & brain).sum() / tumor.sum())
+    if tumor_mask is None:
+        if spec.region != "brain":
+            raise CropError(subject, brain_mask, "no tumor mask: only a whole-brain crop (region "
+                            "brain) can be made without one")
+        tumor, zooms = np.zeros_like(brain), brain_zooms
+    else:
+        tumor, zooms, tumor_affine = _load(tumor_mask)
+        tumor = tumor > 0.5
+        mismatch = _grid_mismatch("tumor mask", tumor.shape, tumor_affine, brain.shape, brain_affine)
+        if mismatch:
+            raise CropError(subject, tumor_mask, mismatch + source)
+        if not tumor.any():
+            raise CropError(subject, tumor_mask, "tumor mask is empty" + source)
+    overlap = float((tumor & brain).sum() / tumor.sum()) if tumor.any() else float("nan")
     if overlap < spec.min_brain_overlap:
         raise CropError(subject, tumor_mask, f"only {overlap:.0%} of the tumor lies inside the brain "
                         f"mask{source}: wrong mask, wrong space, or failed brain extraction (see qc/{subject}.png)")
