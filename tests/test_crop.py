@@ -192,6 +192,32 @@ def test_voxel_order_on_disk_does_not_change_the_crop(scene, cropped, tmp_path):
         np.testing.assert_allclose(arrays[key], reference[key], atol=1e-5, err_msg=key)
 
 
+def test_whole_brain_region_holds_the_whole_brain_and_the_tumor_off_centre(scene, tmp_path):
+    """region brain (whole-brain models): field of view = the brain's bounding box + margins, every
+    brain slice, nothing of the brain cut off; the tumor mask comes along where it lies."""
+    paths = write_scene(scene, tmp_path / "nifti")
+    spec = CropSpec(size=48, margin_mm=6.0, region="brain")
+    stats, arrays = run_crop(paths, tmp_path / "crop.npz", spec, modalities=("t1",))
+    brain = scene["brain"] > 0
+    idx = np.nonzero(brain)
+    extent_mm = max((np.ptp(idx[0]) + 1) * VOXEL[0], (np.ptp(idx[1]) + 1) * VOXEL[1])
+    assert stats["fov_mm"] == pytest.approx(extent_mm + 2 * 6.0)
+    margin = int(np.ceil(6.0 / VOXEL[2]))
+    brain_slices = np.ptp(idx[2]) + 1
+    assert arrays["image_t1"].shape == (min(brain_slices + 2 * margin, SHAPE[2]), 48, 48)
+    # every brain voxel's slice made it, and the crop's border (skull/air) is zero: no brain cut off
+    t1 = arrays["image_t1"]
+    assert np.all(t1[:, 0, :] == 0) and np.all(t1[:, -1, :] == 0)
+    assert np.all(t1[:, :, 0] == 0) and np.all(t1[:, :, -1] == 0)
+    # the tumor (x = +50 mm, i.e. right of centre) is in the crop, off its centre
+    _, ix, _ = np.nonzero(arrays["tumor"])
+    assert arrays["tumor_area"].sum() > 0 and ix.mean() > 48 * 0.7
+    tumor_crop_ml = arrays["tumor"].sum() * float(arrays["pixel_mm"]) ** 2 * VOXEL[2] / 1000
+    assert tumor_crop_ml == pytest.approx(stats["tumor_ml"], rel=0.15)
+    with pytest.raises(ValueError, match="crop region 'head'"):
+        CropSpec(region="head")
+
+
 def test_crop_size_and_margin_follow_the_spec(scene, tmp_path):
     paths = write_scene(scene, tmp_path / "nifti")
     spec = CropSpec(size=32, margin_mm=4.0)

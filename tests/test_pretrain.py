@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers_train import synthetic_cohort
+from helpers_train import synthetic_cohort, write_crop
 from oncoflow.models.zoo import build_model, classifier_head, load_backbone
 from oncoflow.train.folds import FoldError, check_pretrain_inputs, make_folds, pretrain_subjects
 from oncoflow.train.loop import TrainConfig, seed_everything, train_fold
-from oncoflow.train.pretrain import HISTORY_COLUMNS, PretrainConfig, pretrain_fold
+from oncoflow.train.pretrain import HISTORY_COLUMNS, PretrainConfig, pretrain_cohort, pretrain_fold, rotate_batch
 
 torch.set_num_threads(1)
 
@@ -47,7 +47,7 @@ def pretrained(cohort):
     safe, forbidden = guarded(crops, splits, FOLD)
     out = {}
     for task, arch, epochs in (("segmentation", "resnet18", 4), ("tumor_slice", "resnet18", 2),
-                               ("segmentation", "resnet10_3d", 3)):
+                               ("segmentation", "resnet10_3d", 3), ("rotation", "resnet18", 1)):
         cfg = PretrainConfig(task=task, architecture=arch, modalities=["t1c"], epochs=epochs,
                              batch_size=16, depth=8, seed=0, device="cpu")
         history = pretrain_fold(cfg, safe, splits, fold=FOLD, out_dir=root / task / arch, name="p")
@@ -70,8 +70,12 @@ def test_only_train_and_val_patients_reach_pretraining(cohort, pretrained):
 
 
 def test_pretext_tasks_learn(pretrained):
+    """(rotation learns on anatomy-like crops: test_rotation_pretext_learns; these crops' round
+    tumors in noise look the same turned.)"""
     runs, _ = pretrained
     for (task, arch), (path, history) in runs.items():
+        if task == "rotation":
+            continue
         assert list(history.columns) == list(HISTORY_COLUMNS)
         on_disk = pd.read_csv(path.parent / "history.tsv", sep="\t")
         pd.testing.assert_frame_equal(on_disk, history, check_dtype=False)
@@ -88,6 +92,7 @@ def test_pretext_tasks_learn(pretrained):
 @pytest.mark.parametrize("task,arch,segmentation", [("segmentation", "resnet18", False),
                                                     ("segmentation", "resnet18", True),
                                                     ("tumor_slice", "resnet18", False),
+                                                    ("rotation", "resnet18", False),
                                                     ("segmentation", "resnet10_3d", False)])
 def test_backbone_transfers_and_head_is_fresh(pretrained, task, arch, segmentation):
     runs, _ = pretrained
@@ -191,3 +196,56 @@ def test_load_backbone_returns_what_it_loaded(pretrained):
     keys = load_backbone(model, path, "resnet18")
     assert not any(k.startswith("fc.") for k in keys) and "conv1.weight" in keys
     assert set(keys) == {k for k in model.state_dict() if not k.startswith("fc.")}
+
+
+def test_rotation_turns_each_sample_in_plane_and_returns_its_quarter_turns():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    turned, k = rotate_batch(x, torch.Generator().manual_seed(3))
+    assert turned.shape == x.shape and k.dtype == torch.long and set(k.tolist()) <= {0, 1, 2, 3}
+    for i in range(2):
+        assert torch.equal(turned[i], torch.rot90(x[i], int(k[i]), dims=(-2, -1)))
+    ks = rotate_batch(torch.zeros(400, 1, 4, 4), torch.Generator().manual_seed(0))[1]
+    assert np.bincount(ks.numpy(), minlength=4).min() > 70  # all four turns drawn
+
+
+def test_rotation_pretext_learns(tmp_path):
+    """Head-like crops (an off-centre ellipse, brighter towards the front) have an orientation:
+    the 4-way rotation task is learnt (chance: 0.25)."""
+    rng = np.random.default_rng(0)
+    crops = {}
+    yy, xx = np.mgrid[:32, :32]
+    for i in range(12):
+        head = ((yy - 17) / 13) ** 2 + ((xx - 16) / 10) ** 2 <= 1
+        img = np.where(head, 1.0 + (32 - yy) / 16, 0.0) + rng.normal(0, 0.3, (32, 32))
+        stack = np.repeat(img[None], 4, axis=0).astype(np.float32)
+        crops[f"head{i:02d}"] = write_crop(tmp_path / f"head{i:02d}.npz", {"t1c": stack},
+                                           np.zeros_like(stack, dtype=bool))
+    cfg = PretrainConfig(task="rotation", architecture="resnet18", modalities=["t1c"], epochs=6,
+                         batch_size=16, depth=4, seed=0, device="cpu", lr=3e-3)
+    history = pretrain_cohort(cfg, crops, out_dir=tmp_path / "ckpt", name="heads")
+    print(f"\nrotation accuracy per epoch: {history['score'].round(2).tolist()}")
+    assert history["score"].iloc[-2:].mean() > 0.9  # wrong targets would stay near 0.25
+    assert history["loss"].iloc[-1] < 0.5 * history["loss"].iloc[0]
+
+
+def test_cohort_pretraining_reads_every_subject_of_that_cohort_and_no_mask(tmp_path, cohort):
+    """source: cohort: one checkpoint from all crops passed (another cohort's), task rotation needs
+    no tumor mask (the masks are blanked here), and a classifier starts from its backbone."""
+    root, crops, _ = cohort
+    other = {}
+    for subject, path in list(crops.items())[:8]:
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        arrays["tumor"][:] = 0
+        arrays["tumor_area"][:] = 0
+        other[f"head{subject}"] = tmp_path / f"head{subject}.npz"
+        np.savez(other[f"head{subject}"], **arrays)
+    cfg = PretrainConfig(task="rotation", architecture="resnet10_3d", modalities=["t1c"], epochs=2,
+                         batch_size=4, depth=8, seed=0, device="cpu")
+    history = pretrain_cohort(cfg, other, out_dir=tmp_path / "ckpt", name="normalheads")
+    ckpt = torch.load(tmp_path / "ckpt" / "checkpoint.pt", weights_only=True)
+    assert ckpt["subjects"] == sorted(other) and ckpt["fold"] == "cohort" and ckpt["task"] == "rotation"
+    assert ckpt["model"][classifier_head(build_model("resnet10_3d", 1)) + "weight"].shape[0] == 4
+    assert len(history) == 2 and np.isfinite(history["loss"]).all()
+    model = build_model("resnet10_3d", 1, init="pretrained", weights=tmp_path / "ckpt" / "checkpoint.pt")
+    assert torch.equal(model.state_dict()["conv1.weight"], ckpt["model"]["conv1.weight"])

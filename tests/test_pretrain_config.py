@@ -66,7 +66,7 @@ def test_pretrain_jobs_one_per_model_that_uses_them():
     ([{"name": "seg"}], {"architecture": "vgg16"}, r"models\[1\]\.pretrained: pretrain\[0\] \('seg'\): task 'segmentation' needs a segmentation head"),
     ([{"name": "seg", "task": "tumor_slice"}], {"architecture": "resnet10_3d"}, r"task 'tumor_slice' classifies 2D slices"),
     ([{"name": "seg"}, {"name": "seg"}], {}, r"pretrain\[1\]\.name: 'seg' defined twice"),
-    ([{"name": "seg", "source": "cohort", "samples": "other.tsv"}], {}, r"pretrain\[0\]\.source: 'cohort' .* designed but not built yet"),
+    ([{"name": "seg", "source": "cohort"}], {}, r"pretrain\[0\]\.samples: source 'cohort' needs the other cohort's sample sheet"),
     ([{"name": "seg", "samples": "other.tsv"}], {}, r"pretrain\[0\]\.samples: only for source: cohort"),
     ([{"name": "seg", "init": "imagenet"}], {}, r"pretrain\[0\]\.weights: init 'imagenet' needs a local weights file"),
     ([{"name": "seg"}], {"init": "scratch", "pretrained": None, "cotrain_segmentation": True, "architecture": "alexnet"},
@@ -85,8 +85,8 @@ def test_schema_rejects_unknown_pretrain_keys_and_values():
     config["pretrain"] = [{"name": "seg", "tasks": "segmentation"}]
     with pytest.raises(Exception, match="tasks"):
         validate(copy.deepcopy(config), str(SCHEMA))
-    config["pretrain"] = [{"name": "seg", "task": "rotation"}]
-    with pytest.raises(Exception, match="rotation"):
+    config["pretrain"] = [{"name": "seg", "task": "jigsaw"}]
+    with pytest.raises(Exception, match="jigsaw"):
         validate(copy.deepcopy(config), str(SCHEMA))
     config["pretrain"] = [{"task": "segmentation"}]
     with pytest.raises(Exception, match="name"):

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -121,3 +122,89 @@ def test_pretrained_cotraining_model_runs(finished_run: Path, tmp_path: Path) ->
         assert f"backbone from results/demo/pretrain/tumorseg/{MODEL}/fold{fold}/checkpoint.pt" in log
         assert (results / f"logs/pretrain_model/tumorseg_{MODEL}_fold{fold}.log").exists()
         assert (results / f"benchmarks/pretrain_model/tumorseg_{MODEL}_fold{fold}.tsv").exists()
+
+
+def head_cohort(workdir: Path, n: int = 3) -> Path:
+    """A pretraining cohort sheet: n demo subjects under new IDs (head01...), tumor masks removed
+    (as for normal heads), written next to the study's sheet."""
+    sheet = pd.read_csv(workdir / "data/demo/samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    heads = sheet[sheet["cohort"] != "external"].head(n).copy()
+    heads["subject"] = [f"head{i + 1:02d}" for i in range(n)]
+    heads["cohort"] = "normal"
+    heads["tumor_mask"] = heads["tumor_mask_space"] = ""
+    path = workdir / "data/demo/heads.tsv"
+    heads.drop(columns=[c for c in heads.columns if c == "label"]).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def cohort_pretrain_config(heads: Path) -> dict:
+    config = tiny_config()
+    config["pretrain"] = [{"name": "heads", "source": "cohort", "samples": str(heads),
+                           "task": "rotation", "epochs": 1, "batch_size": 16}]
+    config["models"].append({"architecture": "resnet18", "inputs": ["t2"], "init": "pretrained",
+                             "pretrained": "heads", "epochs": 1, "batch_size": 16, "patience": 0})
+    return config
+
+
+def test_cohort_pretraining_reads_only_that_cohort_and_serves_every_fold(tmp_path: Path, tiny_cohort: Path) -> None:
+    """pretrain source: cohort: the other cohort's subjects go through the front half (a whole-brain
+    crop without tumor mask), one pretraining reads exactly their crops, every fold's train_model
+    starts from that one checkpoint; none of them enters the folds."""
+    shutil.copytree(tiny_cohort.parent, tmp_path / "data" / "demo")
+    heads = head_cohort(tmp_path)
+    write_config(tmp_path, cohort_pretrain_config(heads))
+    targets = [f"results/demo/models/{MODEL}/fold{k}/predictions.tsv" for k in range(3)]
+    result = run_snakemake(tmp_path, "-n", "--cores", "2", *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout)
+    assert jobs["pretrain_model_on_cohort"] == 1 and "pretrain_model" not in jobs
+    assert jobs["crop_brain"] == 3 and jobs["crop_tumor"] == 14 and jobs["train_model"] == 3
+    (job,) = dry_run_jobs(result.stdout, "pretrain_model_on_cohort")
+    assert crop_subjects(job["input"]) == {"head01", "head02", "head03"}
+    assert "splits.tsv" not in job["input"]
+    for job in dry_run_jobs(result.stdout, "train_model"):
+        assert re.findall(r"results/demo/pretrain/[^,]+", job["input"]) == [
+            f"results/demo/pretrain/heads/{MODEL}/cohort/checkpoint.pt"]
+        assert not crop_subjects(job["input"]) & {"head01", "head02", "head03"}
+    (split,) = dry_run_jobs(result.stdout, "split_folds")
+    assert "head01" not in split["input"]
+
+
+def test_cohort_sheet_errors_stop_before_any_job(tmp_path: Path, tiny_cohort: Path) -> None:
+    shutil.copytree(tiny_cohort.parent, tmp_path / "data" / "demo")
+    heads = head_cohort(tmp_path)
+    sheet = pd.read_csv(heads, sep="\t", dtype=str, keep_default_na=False)
+    config = cohort_pretrain_config(heads)
+    config["pretrain"][0]["task"] = "segmentation"
+    write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "-n", "--cores", "1")
+    assert result.returncode != 0
+    assert "subject 'head01' has no tumor mask, which pretrain[0] task 'segmentation' needs" in result.stdout + result.stderr
+    sheet.loc[0, "subject"] = "demo001"
+    sheet.to_csv(heads, sep="\t", index=False)
+    write_config(tmp_path, cohort_pretrain_config(heads))
+    result = run_snakemake(tmp_path, "-n", "--cores", "1")
+    assert result.returncode != 0
+    assert "'demo001' is also in the study's sample sheet (pretrain[0])" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_cohort_pretrained_model_runs(finished_run: Path, tmp_path: Path) -> None:
+    """On a copy of the finished tiny run, fold 0: the head cohort's front half, its rotation
+    pretraining and the model's training run; the checkpoint saw exactly the head subjects."""
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    heads = head_cohort(workdir)
+    write_config(workdir, cohort_pretrain_config(heads))
+    targets = [f"results/demo/models/{MODEL}/fold0/predictions.tsv"]
+    args = ("--rerun-triggers", "mtime", "--cores", "2", *targets)
+    result = run_snakemake(workdir, *args)
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = workdir / "results/demo"
+    ckpt = torch.load(results / f"pretrain/heads/{MODEL}/cohort/checkpoint.pt", weights_only=True)
+    assert ckpt["subjects"] == ["head01", "head02", "head03"] and ckpt["task"] == "rotation"
+    with np.load(results / "subjects/head01/crop/crop.npz") as crop:
+        assert crop["tumor"].sum() == 0 and crop["image_t2"].any()
+    log = (results / f"logs/train_model/{MODEL}_fold0.log").read_text()
+    assert f"backbone from results/demo/pretrain/heads/{MODEL}/cohort/checkpoint.pt" in log
+    assert (results / f"benchmarks/pretrain_model_on_cohort/heads_{MODEL}.tsv").exists()

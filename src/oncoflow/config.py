@@ -116,12 +116,10 @@ def expand_pretrain(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict
             raise ConfigError(f"config: pretrain[{k}].name: {name!r} defined twice")
         seen.add(name)
         source = entry.get("source", "folds")
-        if source == "cohort":
-            raise ConfigError(
-                f"config: pretrain[{k}].source: 'cohort' (pretraining on another cohort's sample "
-                "sheet, processed by the same front half) is designed but not built yet; use "
-                "source: folds (each fold's own train + val patients), see config/README.md")
-        if entry.get("samples"):
+        if source == "cohort" and not entry.get("samples"):
+            raise ConfigError(f"config: pretrain[{k}].samples: source 'cohort' needs the other "
+                              "cohort's sample sheet")
+        if source == "folds" and entry.get("samples"):
             raise ConfigError(f"config: pretrain[{k}].samples: only for source: cohort")
         init = entry.get("init", "scratch")
         if init != "scratch" and not entry.get("weights"):
@@ -132,7 +130,7 @@ def expand_pretrain(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict
             continue
         entry = by_name[spec.params["pretrained"]]
         params = {"task": "segmentation", "source": "folds", "init": "scratch", "weights": None,
-                  **{k: v for k, v in entry.items() if k != "samples"},
+                  **{k: v for k, v in entry.items() if k != "samples" or v},
                   "architecture": spec.architecture, "modalities": list(spec.modalities)}
         for key, default in (("epochs", 20), ("batch_size", 32), ("lr", 1e-3), ("weight_decay", 1e-4)):
             params.setdefault(key, default)
@@ -185,12 +183,64 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
     if not path.exists():
         raise ConfigError(f"config: cohort.samples: sample sheet {path} not found (for the demo, "
                           "run `oncoflow demo` first, or use `make demo`)")
-    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     label = config["study"]["label"]
-    for column in (*SHEET_COLUMNS, label):
+    sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label")
+    empty = sheet["subject"][sheet[label].str.strip() == ""].tolist()
+    if empty:
+        raise ConfigError(f"{path}: column {label!r}: no label for subject {empty[0]!r}")
+    positive = str(config["study"]["positive"])
+    values = sorted(sheet[label].unique())
+    if positive not in values or len(values) != 2:
+        raise ConfigError(f"{path}: column {label!r}: expected two classes including study.positive "
+                          f"= {positive!r}, found {values}")
+    sheet["y"] = (sheet[label] == positive).astype(int)
+    return sheet
+
+
+def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Path = Path(".")) -> pd.DataFrame:
+    """The subjects of every ``pretrain`` job with ``source: cohort`` (their own sample sheets, no
+    label), checked like the study's sheet, plus a ``pretrain`` column naming the job. They go
+    through the same front half (ingest, N4, registration, brain extraction, crop) but never into
+    folds or evaluation; an ID shared with the study's sheet (or between two such sheets) is an
+    error, since outputs are named by subject."""
+    frames = []
+    owner: dict[str, str] = {s: "the study's sample sheet" for s in study["subject"]}
+    modalities = list(config["ingest"]["modalities"])
+    for k, entry in enumerate(config.get("pretrain") or []):
+        if entry.get("source", "folds") != "cohort":
+            continue
+        path = base / entry["samples"]
+        if not path.exists():
+            raise ConfigError(f"config: pretrain[{k}].samples: sample sheet {path} not found")
+        sheet = _read_sheet(path, modalities)
+        if entry.get("task", "segmentation") != "rotation":
+            no_mask = subjects_without_tumor_mask(sheet)
+            if no_mask:
+                raise ConfigError(f"{path}: column 'tumor_mask': subject {no_mask[0]!r} has no tumor "
+                                  f"mask, which pretrain[{k}] task {entry.get('task', 'segmentation')!r} "
+                                  "needs (task rotation needs none)")
+        for subject in sheet["subject"]:
+            if subject in owner:
+                raise ConfigError(f"{path}: column 'subject': {subject!r} is also in {owner[subject]} "
+                                  f"(pretrain[{k}]); outputs are named by subject, so IDs must be unique")
+            owner[subject] = f"pretrain[{k}]'s sheet {path}"
+        sheet["pretrain"] = entry["name"]
+        frames.append(sheet)
+    columns = [*study.columns.drop("y", errors="ignore"), "pretrain"]
+    if not frames:
+        return pd.DataFrame(columns=columns).set_index("subject", drop=False)
+    return pd.concat(frames)
+
+
+def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
+                field: str = "sample sheet") -> pd.DataFrame:
+    """A sample sheet's common checks: columns, unique subjects, one image source per subject,
+    the tumor mask's space, and that every path exists (made absolute, relative to the sheet)."""
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    for column in (*SHEET_COLUMNS, *extra):
         if column not in sheet.columns:
-            field = "study.label" if column == label else "sample sheet"
-            raise ConfigError(f"{path}: missing column {column!r} ({field}); columns are "
+            where = field if column in extra else "sample sheet"
+            raise ConfigError(f"{path}: missing column {column!r} ({where}); columns are "
                               f"{', '.join(sheet.columns)}")
     if not any(c in sheet.columns for c in SOURCE_COLUMNS):
         raise ConfigError(f"{path}: missing column 'dicom' or 'nifti' (where each subject's images "
@@ -212,22 +262,12 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
     if len(neither):
         raise ConfigError(f"{path}: columns 'dicom' and 'nifti': subject {neither.iloc[0]['subject']!r} "
                           "has neither; give its DICOM folder or its folder of <modality>.nii.gz")
-    empty = sheet["subject"][sheet[label].str.strip() == ""].tolist()
-    if empty:
-        raise ConfigError(f"{path}: column {label!r}: no label for subject {empty[0]!r}")
-    positive = str(config["study"]["positive"])
-    values = sorted(sheet[label].unique())
-    if positive not in values or len(values) != 2:
-        raise ConfigError(f"{path}: column {label!r}: expected two classes including study.positive "
-                          f"= {positive!r}, found {values}")
-    modalities = list(config["ingest"]["modalities"])
     has_mask = sheet["tumor_mask"] != ""
     bad_space = sheet[has_mask & ~sheet["tumor_mask_space"].isin(modalities)]
     if len(bad_space):
         row = bad_space.iloc[0]
         raise ConfigError(f"{path}: column 'tumor_mask_space': subject {row['subject']!r} names "
                           f"{row['tumor_mask_space']!r}, not one of {', '.join(modalities)}")
-    sheet["y"] = (sheet[label] == positive).astype(int)
     sheet["source"] = ["dicom" if d else "nifti" for d in sheet["dicom"]]
     root = path.parent
     for column in ("dicom", "nifti", "tumor_mask"):

@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
 from snakemake.utils import validate
 
 REPO = Path(workflow.basedir)
@@ -11,7 +12,14 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
-from oncoflow.config import check_config, expand_models, fusion_inputs, load_samples, tumor_mask_needed
+from oncoflow.config import (
+    check_config,
+    expand_models,
+    fusion_inputs,
+    load_pretrain_samples,
+    load_samples,
+    tumor_mask_needed,
+)
 from oncoflow.models.weights import required_weights
 
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
@@ -24,10 +32,17 @@ RESULTS = f"results/{STUDY}"
 MODALITIES = list(config["ingest"]["modalities"])
 REFERENCE = config["preprocess"]["reference"]
 SUBJECTS = SAMPLES["subject"].tolist()
+# Subjects of other cohorts that only pretrain (pretrain[].source: cohort): the same front half,
+# never folds or evaluation. FRONT holds every subject whose images the front half processes.
+PRETRAIN_SAMPLES = load_pretrain_samples(config, SAMPLES)
+validate(PRETRAIN_SAMPLES, REPO / "workflow/schemas/samples.schema.yaml")
+FRONT = pd.concat([SAMPLES, PRETRAIN_SAMPLES]) if len(PRETRAIN_SAMPLES) else SAMPLES
 # Each subject's images come from exactly one of a DICOM folder (convert_dicom) or a NIfTI folder
 # (import_nifti); the two rules' wildcard constraints use these lists.
-DICOM_SUBJECTS = SAMPLES.loc[SAMPLES["source"] == "dicom", "subject"].tolist()
-NIFTI_SUBJECTS = SAMPLES.loc[SAMPLES["source"] == "nifti", "subject"].tolist()
+DICOM_SUBJECTS = FRONT.loc[FRONT["source"] == "dicom", "subject"].tolist()
+NIFTI_SUBJECTS = FRONT.loc[FRONT["source"] == "nifti", "subject"].tolist()
+# Pretraining-cohort subjects without a tumor mask get a whole-brain crop (crop_brain).
+MASKLESS_SUBJECTS = PRETRAIN_SAMPLES.loc[PRETRAIN_SAMPLES["tumor_mask"] == "", "subject"].tolist()
 MODELS = expand_models(config)
 FUSED = fusion_inputs(config, MODELS) if config["fusion"]["methods"] else []
 FUSION_METHODS = config["fusion"]["methods"]
@@ -43,7 +58,7 @@ def alternation(values):
 
 
 wildcard_constraints:
-    subject=alternation(SUBJECTS),
+    subject=alternation(FRONT["subject"].tolist()),
     model=alternation(MODELS),
     method=alternation(FUSION_METHODS or ["mean"]),
     fold=r"\d+",
@@ -59,27 +74,27 @@ def per_modality(stage, subject="{subject}"):
 
 
 def get_dicom_dir(wildcards):
-    return SAMPLES.loc[wildcards.subject, "dicom"]
+    return FRONT.loc[wildcards.subject, "dicom"]
 
 
 def get_nifti_dir(wildcards):
-    return SAMPLES.loc[wildcards.subject, "nifti"]
+    return FRONT.loc[wildcards.subject, "nifti"]
 
 
 def get_nifti_files(wildcards):
     """The subject's <modality>.nii(.gz) files that exist (a missing one fails that subject's job,
     naming it, instead of stopping the whole run while the DAG is built)."""
-    folder = Path(SAMPLES.loc[wildcards.subject, "nifti"])
+    folder = Path(FRONT.loc[wildcards.subject, "nifti"])
     return [str(p) for m in MODALITIES for p in (folder / f"{m}.nii.gz", folder / f"{m}.nii") if p.is_file()]
 
 
 def get_tumor_mask(wildcards):
     """The sheet's tumor mask; a subject without one cannot be cropped (error naming it)."""
-    return tumor_mask_needed(SAMPLES, wildcards.subject)
+    return tumor_mask_needed(FRONT, wildcards.subject)
 
 
 def get_tumor_mask_space(wildcards):
-    return SAMPLES.loc[wildcards.subject, "tumor_mask_space"]
+    return FRONT.loc[wildcards.subject, "tumor_mask_space"]
 
 
 def get_tumor_mask_space_image(wildcards):
@@ -94,7 +109,7 @@ def get_tumor_mask_transform(wildcards):
 
 def get_qc_tumor_mask(wildcards):
     """QC draws the tumor when the sheet gives a mask; subjects without one get a QC all the same."""
-    if SAMPLES.loc[wildcards.subject, "tumor_mask"]:
+    if FRONT.loc[wildcards.subject, "tumor_mask"]:
         return f"{RESULTS}/subjects/{wildcards.subject}/coreg/tumor_mask.nii.gz"
     return []
 
@@ -107,14 +122,20 @@ def get_model_crops(wildcards):
     return expand(f"{RESULTS}/subjects/{{subject}}/crop/crop.npz", subject=SUBJECTS)
 
 
+def crop_config():
+    """config["crop"] without the default region, so tumor-crop runs keep the params they had
+    before whole-brain crops existed (a params change reruns a job)."""
+    return {k: v for k, v in config["crop"].items() if not (k == "region" and v == "tumor")}
+
+
 def get_crop_params():
     """Only what shapes the cached crops (slices/depth are chosen at training time)."""
-    return {k: config["crop"][k] for k in ("size", "margin_mm")}
+    return {k: v for k, v in crop_config().items() if k in ("size", "margin_mm", "region")}
 
 
 def get_model_params(wildcards):
     spec = MODELS[wildcards.model]
-    return {"modalities": list(spec.modalities), **spec.params, "crop": config["crop"], "seed": config["cv"]["seed"]}
+    return {"modalities": list(spec.modalities), **spec.params, "crop": crop_config(), "seed": config["cv"]["seed"]}
 
 
 def get_fusion_inputs(wildcards):

@@ -1,5 +1,6 @@
 rule crop_tumor:
-    """Tumor-centred crops of every modality, normalised inside the brain, cached as arrays."""
+    """Tumor-centred (crop.region: tumor) or whole-brain crops of every modality, normalised inside
+    the brain, cached as arrays."""
     input:
         **per_modality("brain"),
         brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
@@ -7,6 +8,8 @@ rule crop_tumor:
     output:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
+    wildcard_constraints:
+        subject=alternation([s for s in FRONT["subject"] if s not in MASKLESS_SUBJECTS]),
     params:
         crop=get_crop_params(),
         tumor_mask_source=get_tumor_mask,
@@ -14,6 +17,36 @@ rule crop_tumor:
         f"{RESULTS}/logs/crop_tumor/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/crop_tumor/{{subject}}.tsv"
+    group:
+        "subject"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/preprocess.yaml"
+    script:
+        "../scripts/crop_tumor.py"
+
+
+rule crop_brain:
+    """Whole-brain crops of a pretraining-cohort subject without tumor mask (e.g. a normal head,
+    pretrain[].task: rotation): the same arrays as crop_tumor, with an all-zero tumor mask."""
+    input:
+        **per_modality("brain"),
+        brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
+    output:
+        crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
+        report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
+    wildcard_constraints:
+        subject=alternation(MASKLESS_SUBJECTS),
+    params:
+        crop={**get_crop_params(), "region": "brain"},
+        tumor_mask_source="",
+    log:
+        f"{RESULTS}/logs/crop_brain/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/crop_brain/{{subject}}.tsv"
     group:
         "subject"
     threads: 1

@@ -129,7 +129,7 @@ rule plot_curves:
 
 rule write_provenance:
     """The results folder's manifest: resolved config, sample sheet and input checksums (each
-    DICOM folder as one digest), weights, git commit, package versions, seeds, hardware, and the
+    DICOM folder as one digest; pretraining cohorts' subjects too), weights, git commit, package versions, seeds, hardware, and the
     wall time of every rule (from the benchmark files)."""
     input:
         samples=config["cohort"]["samples"],
@@ -142,7 +142,7 @@ rule write_provenance:
         config=config,
         repo=str(REPO),
         config_files=[str(f) for f in workflow.configfiles],
-        subjects={s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in SAMPLES.iterrows()},
+        subjects={s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in FRONT.iterrows()},
         weights=get_weight_files(),
         envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
         benchmarks=f"{RESULTS}/benchmarks",

@@ -1,12 +1,15 @@
-# In-domain, label-free pretraining (config `pretrain`): one checkpoint per (pretrain job, model
+# Label-free pretraining (config `pretrain`). source folds: one checkpoint per (pretrain job, model
 # that starts from it, fold), made from the crops of that fold's train + val patients only.
-# train_model loads its backbone (models[].init: pretrained; see train.smk).
+# source cohort: one checkpoint per (pretrain job, model) from another cohort's subjects, which
+# every fold starts from. train_model loads its backbone (models[].init: pretrained; train.smk).
 from functools import cache
 
 from oncoflow.config import expand_pretrain
 from oncoflow.train.folds import make_folds, pretrain_subjects
 
 PRETRAIN_JOBS = expand_pretrain(config, MODELS)
+FOLD_PRETRAIN = sorted({p for (p, _), job in PRETRAIN_JOBS.items() if job.params["source"] == "folds"})
+COHORT_PRETRAIN = sorted({p for (p, _), job in PRETRAIN_JOBS.items() if job.params["source"] == "cohort"})
 
 
 @cache
@@ -37,9 +40,15 @@ def get_pretrain_crops(wildcards):
     return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in subjects]
 
 
+def get_cohort_pretrain_crops(wildcards):
+    get_pretrain_job(wildcards)
+    subjects = PRETRAIN_SAMPLES.loc[PRETRAIN_SAMPLES["pretrain"] == wildcards.pretrain, "subject"]
+    return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in subjects]
+
+
 def get_pretrain_params(wildcards):
     job = get_pretrain_job(wildcards)
-    return {**job.params, "crop": config["crop"], "seed": config["cv"]["seed"]}
+    return {**job.params, "crop": crop_config(), "seed": config["cv"]["seed"]}
 
 
 def check_pretrain_weights(wildcards):
@@ -64,7 +73,7 @@ rule pretrain_model:
     params:
         pretrain=get_pretrain_params,
     wildcard_constraints:
-        pretrain=alternation(sorted({p for p, _ in PRETRAIN_JOBS})),
+        pretrain=alternation(FOLD_PRETRAIN),
     log:
         f"{RESULTS}/logs/pretrain_model/{{pretrain}}_{{model}}_fold{{fold}}.log",
     benchmark:
@@ -78,3 +87,31 @@ rule pretrain_model:
         "../../envs/train.yaml"
     script:
         "../scripts/pretrain_model.py"
+
+
+rule pretrain_model_on_cohort:
+    """Label-free pretraining of one model's backbone on another cohort's subjects (pretrain[].
+    source: cohort, e.g. glioblastoma or normal heads); one checkpoint that every fold starts from."""
+    input:
+        crops=get_cohort_pretrain_crops,
+        weights=check_pretrain_weights,
+    output:
+        checkpoint=f"{RESULTS}/pretrain/{{pretrain}}/{{model}}/cohort/checkpoint.pt",
+        history=f"{RESULTS}/pretrain/{{pretrain}}/{{model}}/cohort/history.tsv",
+    params:
+        pretrain=get_pretrain_params,
+    wildcard_constraints:
+        pretrain=alternation(COHORT_PRETRAIN),
+    log:
+        f"{RESULTS}/logs/pretrain_model_on_cohort/{{pretrain}}_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain_model_on_cohort/{{pretrain}}_{{model}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/pretrain_model_on_cohort.py"

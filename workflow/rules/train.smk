@@ -25,11 +25,14 @@ rule split_folds:
 
 
 def get_pretrained_checkpoint(wildcards):
-    """init: pretrained: the fold's own pretrain_model checkpoint (pretrain.smk); else nothing."""
+    """init: pretrained: the fold's own pretrain_model checkpoint, or the one made on another
+    cohort (pretrain_model_on_cohort; pretrain.smk); else nothing."""
     params = MODELS[wildcards.model].params
     if params.get("init") != "pretrained":
         return []
-    return [f"{RESULTS}/pretrain/{params['pretrained']}/{wildcards.model}/fold{wildcards.fold}/checkpoint.pt"]
+    job = PRETRAIN_JOBS[(params["pretrained"], wildcards.model)]
+    where = "cohort" if job.params["source"] == "cohort" else f"fold{wildcards.fold}"
+    return [f"{RESULTS}/pretrain/{params['pretrained']}/{wildcards.model}/{where}/checkpoint.pt"]
 
 
 rule train_model:

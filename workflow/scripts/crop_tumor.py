@@ -1,4 +1,5 @@
-"""Rule crop_tumor: tumor-centred, brain-normalised crops of every modality as one .npz."""
+"""Rules crop_tumor and crop_brain: tumor-centred (or whole-brain), brain-normalised crops of every
+modality as one .npz (crop_brain: a subject without tumor mask)."""
 import sys
 from pathlib import Path
 
@@ -15,10 +16,11 @@ stats = crop_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
     Path(sm.input.brain_mask),
-    Path(sm.input.tumor_mask),
+    Path(sm.input.tumor_mask) if "tumor_mask" in sm.input.keys() else None,
     Path(sm.output.crop),
-    CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"]),
-    tumor_mask_source=Path(sm.params.tumor_mask_source),
+    CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"],
+             region=sm.params.crop.get("region", "tumor")),
+    tumor_mask_source=Path(sm.params.tumor_mask_source) if sm.params.tumor_mask_source else None,
 )
 pd.DataFrame([{"subject": sm.wildcards.subject, **stats}]).to_csv(sm.output.report, sep="\t", index=False)
 print(f"{sm.wildcards.subject}: crop {stats}", file=sys.stderr)

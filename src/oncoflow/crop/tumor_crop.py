@@ -1,8 +1,10 @@
-"""Tumor-centred crops cached as arrays, so training never re-reads NIfTI files.
+"""Tumor-centred (or whole-brain) crops cached as arrays, so training never re-reads NIfTI files.
 
-The crop keeps the native slices (axial after canonical reorientation) that hold tumor plus a
-margin, and resamples each slice in-plane onto a square grid around the tumor. 2D models take the
-k slices with the most tumor; 3D models resample the depth to a fixed size (see oncoflow.train.data).
+Region ``tumor``: the crop keeps the native slices (axial after canonical reorientation) that hold
+tumor plus a margin, and resamples each slice in-plane onto a square grid around the tumor.
+Region ``brain``: the same, around the brain mask's bounding box (whole-brain models; the tumor
+mask is still carried for co-training and slice choice). 2D models take the k slices with the most
+tumor; 3D models resample the depth to a fixed size (see oncoflow.train.data).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ class CropSpec:
     margin_mm: float = 10.0
     min_fov_mm: float = 40.0  # small tumors still get context
     min_brain_overlap: float = 0.5  # fraction of the tumor that must lie inside the brain mask
+    region: str = "tumor"  # or "brain": the field of view is the brain mask's bounding box
+
+    def __post_init__(self) -> None:
+        if self.region not in REGIONS:
+            raise ValueError(f"crop region {self.region!r}: expected one of {', '.join(REGIONS)}")
+
+
+REGIONS = ("tumor", "brain")
 
 
 def load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -64,29 +74,39 @@ def crop_subject(
     subject: str,
     images: dict[str, Path],
     brain_mask: Path,
-    tumor_mask: Path,
+    tumor_mask: Path | None,
     out: Path,
     spec: CropSpec = CropSpec(),
     *,
     tumor_mask_source: Path | None = None,
 ) -> dict[str, float]:
     """``tumor_mask_source``: the sample sheet's mask that ``tumor_mask`` was carried from, named in
-    errors about the tumor mask (the file a user has to fix)."""
+    errors about the tumor mask (the file a user has to fix). ``tumor_mask`` None (a subject
+    without tumor, e.g. a normal head for pretraining): only with region brain; the crop's tumor
+    arrays are then all zero."""
     source = f" (the sample sheet's tumor mask {tumor_mask_source} on the reference grid)" if tumor_mask_source else ""
-    brain, _, brain_affine = _load(brain_mask)
+    brain, brain_zooms, brain_affine = _load(brain_mask)
     brain = brain > 0.5
-    tumor, zooms, tumor_affine = _load(tumor_mask)
-    tumor = tumor > 0.5
-    mismatch = _grid_mismatch("tumor mask", tumor.shape, tumor_affine, brain.shape, brain_affine)
-    if mismatch:
-        raise CropError(subject, tumor_mask, mismatch + source)
-    if not tumor.any():
-        raise CropError(subject, tumor_mask, "tumor mask is empty" + source)
-    overlap = float((tumor & brain).sum() / tumor.sum())
+    if tumor_mask is None:
+        if spec.region != "brain":
+            raise CropError(subject, brain_mask, "no tumor mask: only a whole-brain crop (region "
+                            "brain) can be made without one")
+        tumor, zooms = np.zeros_like(brain), brain_zooms
+    else:
+        tumor, zooms, tumor_affine = _load(tumor_mask)
+        tumor = tumor > 0.5
+        mismatch = _grid_mismatch("tumor mask", tumor.shape, tumor_affine, brain.shape, brain_affine)
+        if mismatch:
+            raise CropError(subject, tumor_mask, mismatch + source)
+        if not tumor.any():
+            raise CropError(subject, tumor_mask, "tumor mask is empty" + source)
+    overlap = float((tumor & brain).sum() / tumor.sum()) if tumor.any() else float("nan")
     if overlap < spec.min_brain_overlap:
         raise CropError(subject, tumor_mask, f"only {overlap:.0%} of the tumor lies inside the brain "
                         f"mask{source}: wrong mask, wrong space, or failed brain extraction (see qc/{subject}.png)")
-    xs, ys, zs = np.nonzero(tumor)
+    if spec.region == "brain" and not brain.any():
+        raise CropError(subject, brain_mask, f"brain mask is empty (see qc/{subject}.png)")
+    xs, ys, zs = np.nonzero(tumor if spec.region == "tumor" else brain)
     centre = np.array([(xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2])
     extent_mm = max((xs.max() - xs.min() + 1) * zooms[0], (ys.max() - ys.min() + 1) * zooms[1])
     fov_mm = max(extent_mm + 2 * spec.margin_mm, spec.min_fov_mm)

@@ -14,11 +14,12 @@ SEGMENTATION = ("resnet18", "resnet50", "resnet10_3d", "resnet18_3d", "msresnet1
 # init: pretrained loads the backbone of a checkpoint made by the workflow's pretrain_model rule.
 INITS = ("scratch", "imagenet", "medicalnet", "checkpoint", "pretrained")
 PRETRAIN_INITS = ("scratch", "imagenet", "medicalnet")
-# Label-free pretext tasks on a crop: its tumor mask (segmentation), or whether a 2D slice holds
-# tumor (tumor_slice: the crop's margin slices are the negatives).
-PRETRAIN_TASKS = ("segmentation", "tumor_slice")
-# folds: each fold's own training + inner-validation patients; cohort: another cohort (designed,
-# not built yet: see config/README.md).
+# Label-free pretext tasks on a crop: its tumor mask (segmentation), whether a 2D slice holds
+# tumor (tumor_slice: the crop's margin slices are the negatives), or which of 0/90/180/270
+# degrees the crop was turned in-plane (rotation: needs no tumor mask, e.g. normal heads).
+PRETRAIN_TASKS = ("segmentation", "tumor_slice", "rotation")
+# folds: each fold's own training + inner-validation patients; cohort: another cohort's sample
+# sheet (e.g. glioblastoma, or normal heads), one checkpoint that every fold starts from.
 PRETRAIN_SOURCES = ("folds", "cohort")
 
 

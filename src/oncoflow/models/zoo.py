@@ -159,6 +159,14 @@ def classifier_head(model: nn.Module) -> str:
     return linear[-1] + "."
 
 
+def set_head_outputs(model: nn.Module, outputs: int) -> None:
+    """Give the classification head ``outputs`` logits (a multi-class pretext task); the head is
+    dropped again when the backbone is loaded into a classifier (load_backbone)."""
+    head = classifier_head(model)[:-1]
+    old = model.get_submodule(head)
+    _set_module(model, head, nn.Linear(old.in_features, outputs))
+
+
 def load_backbone(model: nn.Module, path: Path, architecture: str) -> list[str]:
     """Load a pretrain_model checkpoint into ``model``: every tensor but the classification head
     (whose pretext-task or untrained weights are dropped: it keeps its fresh initialisation); the
