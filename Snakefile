@@ -1,6 +1,7 @@
 # oncoflow: clinical MRI exams -> tumor-status predictions -> paper-ready evaluation tables.
 # Stages (one rule file each, one package folder each): ingest -> preprocess -> crop -> train ->
-# fuse -> evaluate. Configure in config/config.yaml (documented in config/README.md).
+# fuse -> evaluate; radiomics studies branch off after preprocess (superres -> radiomics).
+# Configure in config/config.yaml (documented in config/README.md).
 
 from snakemake.utils import min_version
 
@@ -25,6 +26,8 @@ include: "workflow/rules/qc.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/fuse.smk"
+include: "workflow/rules/superres.smk"
+include: "workflow/rules/radiomics.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/archive.smk"

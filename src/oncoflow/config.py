@@ -158,6 +158,10 @@ def check_config(config: dict[str, Any]) -> None:
                           f"(ingest.modalities defines {', '.join(modalities)})")
     specs = expand_models(config)
     expand_pretrain(config, specs)
+    check_radiomics_config(config)
+    if not specs and not radiomics_active(config):
+        raise ConfigError("config: models is empty and radiomics.activate is false: nothing to train "
+                          "or evaluate (add a models entry or set radiomics.activate: true)")
     if config.get("fusion", {}).get("methods"):
         if len(fusion_inputs(config, specs)) < 2:
             raise ConfigError("config: fusion.methods is set but fewer than two models to fuse")
@@ -171,6 +175,68 @@ def check_config(config: dict[str, Any]) -> None:
             check_hdbet_weights(backend.get("hdbet_weights"))
         except FileNotFoundError as exc:
             raise ConfigError(f"config: preprocess.brain_extraction.hdbet_weights: {exc}") from exc
+
+
+def radiomics_active(config: dict[str, Any]) -> bool:
+    return bool((config.get("radiomics") or {}).get("activate"))
+
+
+def radiomics_modality(config: dict[str, Any]) -> str:
+    return (config.get("radiomics") or {}).get("modality") or config["preprocess"]["reference"]
+
+
+def radiomics_models(config: dict[str, Any]) -> list[str]:
+    """``radiomics_<variant>`` per variant, and with clinical covariates ``clinical`` and
+    ``combined_<variant>`` (oncoflow.radiomics.models); empty when the branch is off."""
+    if not radiomics_active(config):
+        return []
+    from oncoflow.radiomics.models import radiomics_model_names
+
+    rad = config["radiomics"]
+    return radiomics_model_names(list(rad.get("variants", ["original"])), list(rad.get("clinical", [])))
+
+
+def check_radiomics_config(config: dict[str, Any]) -> None:
+    """Cross-references of the radiomics and superres sections (schema-valid config)."""
+    if not radiomics_active(config):
+        return
+    rad = config["radiomics"]
+    modalities = list(config["ingest"]["modalities"])
+    modality = radiomics_modality(config)
+    if modality not in modalities:
+        raise ConfigError(f"config: radiomics.modality: unknown modality {modality!r} "
+                          f"(ingest.modalities defines {', '.join(modalities)})")
+    settings = rad.get("settings") or {}
+    if settings.get("normalisation") == "standardisation" and settings.get("lower_bound", 0.0) >= 0:
+        raise ConfigError("config: radiomics.settings.lower_bound: with normalisation 'standardisation' "
+                          "intensities are z-scores; a lower bound >= 0 would drop half of the tumor "
+                          "(use e.g. -3 with bin_width 0.1)")
+    chosen = set((config.get("fusion") or {}).get("models") or [])
+    clash = chosen & set(radiomics_models(config))
+    if clash:
+        raise ConfigError(f"config: fusion.models: {sorted(clash)[0]!r} is a radiomics model; late fusion "
+                          "combines CNN models (the radiomics branch has its own combined model)")
+    if "sr" in rad.get("variants", []):
+        sr = config.get("superres") or {}
+        checkpoint = sr.get("checkpoint")
+        if checkpoint and not Path(checkpoint).is_file():
+            raise ConfigError(f"config: superres.checkpoint: {checkpoint} not found (null trains the "
+                              "generator on the cohort)")
+
+
+def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> None:
+    """The clinical covariates are sheet columns; every subject needs a tumor mask (features are
+    computed inside it)."""
+    if not radiomics_active(config):
+        return
+    for column in config["radiomics"].get("clinical", []):
+        if column not in samples.columns:
+            raise ConfigError(f"config: radiomics.clinical: sample sheet has no column {column!r} "
+                              f"(columns are {', '.join(c for c in samples.columns if c not in ('y', 'source'))})")
+        if column == config["study"]["label"]:
+            raise ConfigError(f"config: radiomics.clinical: {column!r} is the label column (study.label)")
+    for subject in subjects_without_tumor_mask(samples):
+        tumor_mask_needed(samples, subject)
 
 
 def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:

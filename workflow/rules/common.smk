@@ -14,10 +14,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.e
 
 from oncoflow.config import (
     check_config,
+    check_radiomics_samples,
     expand_models,
     fusion_inputs,
     load_pretrain_samples,
     load_samples,
+    radiomics_models,
     tumor_mask_needed,
 )
 from oncoflow.models.weights import required_weights
@@ -26,6 +28,7 @@ validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 check_config(config)
 SAMPLES = load_samples(config)
 validate(SAMPLES, REPO / "workflow/schemas/samples.schema.yaml")
+check_radiomics_samples(config, SAMPLES)
 
 STUDY = config["study"]["name"]
 RESULTS = f"results/{STUDY}"
@@ -47,6 +50,10 @@ MODELS = expand_models(config)
 FUSED = fusion_inputs(config, MODELS) if config["fusion"]["methods"] else []
 FUSION_METHODS = config["fusion"]["methods"]
 FOLDS = list(range(config["cv"]["folds"]))
+# Radiomics branch (radiomics.smk, superres.smk): model names such as radiomics_original, clinical,
+# combined_sr; empty when radiomics.activate is false.
+RADIOMICS_MODELS = radiomics_models(config)
+RADIOMICS_VARIANTS = list(config["radiomics"]["variants"]) if RADIOMICS_MODELS else []
 # Pretrained weights this config reads (HD-BET folder, ImageNet/MedicalNet files): compute rules
 # only read them; `snakemake download_models` fetches missing ones on a login node (models.smk).
 WEIGHTS = required_weights(config)
@@ -62,6 +69,8 @@ wildcard_constraints:
     model=alternation(MODELS),
     method=alternation(FUSION_METHODS or ["mean"]),
     fold=r"\d+",
+    radmodel=alternation(RADIOMICS_MODELS),
+    variant=alternation(RADIOMICS_VARIANTS),
 
 
 def subject_dir(stage):
@@ -145,7 +154,9 @@ def get_fusion_inputs(wildcards):
 def get_all_predictions(wildcards):
     single = expand(f"{RESULTS}/models/{{model}}/fold{{fold}}/predictions.tsv", model=MODELS, fold=FOLDS)
     fused = expand(f"{RESULTS}/models/fusion_{{method}}/fold{{fold}}/predictions.tsv", method=FUSION_METHODS, fold=FOLDS)
-    return single + fused
+    radiomics = expand(f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv", radmodel=RADIOMICS_MODELS,
+                       fold=FOLDS)
+    return single + fused + radiomics
 
 
 def get_final_output():
@@ -154,7 +165,8 @@ def get_final_output():
     evaluation = [f"{RESULTS}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
     figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
                      ext=["png", "pdf"])
-    return [*evaluation, *figures, f"{RESULTS}/provenance.json", *qc]
+    superres = [f"{RESULTS}/superres/quality.tsv"] if "sr" in RADIOMICS_VARIANTS else []
+    return [*evaluation, *figures, f"{RESULTS}/provenance.json", *qc, *superres]
 
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run

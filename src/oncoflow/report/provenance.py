@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
-            "torchvision", "monai", "scikit-learn", "numpy", "scipy", "pandas",
+            "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
             "snakemake-executor-plugin-slurm")
 BLOCK = 1 << 20
 

@@ -1,0 +1,159 @@
+"""Per-fold radiomics, clinical and combined models, written like the CNNs' predictions.
+
+Model names: ``radiomics_<variant>`` (the LASSO rad-score of the features of one image variant,
+``original`` or ``sr``), ``clinical`` (logistic regression on the clinical covariates of the sample
+sheet) and ``combined_<variant>`` (logistic regression on that variant's rad-score and the clinical
+covariates: a nomogram). Every parameter (imputation, scaling, filters, LASSO, regressions) is
+fitted on the fold's ``train`` patients only; ``val``, ``test`` and ``external`` patients are only
+predicted (val serves the evaluation's threshold, as for the CNNs).
+
+The combined model is fitted on out-of-fold rad-scores of the training patients (each from a
+rad-score fitted without that patient), so it does not over-trust the in-sample rad-score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from oncoflow.radiomics.selection import SelectionSettings, fit_radscore, out_of_fold_scores
+
+FIT_ROLE = "train"
+PREDICTION_COLUMNS = ["subject", "fold", "model", "role", "y_true", "probability"]
+
+
+class RadiomicsModelError(ValueError):
+    pass
+
+
+def radiomics_model_names(variants: list[str], clinical: list[str]) -> list[str]:
+    names = [f"radiomics_{v}" for v in variants]
+    if clinical:
+        names += ["clinical", *[f"combined_{v}" for v in variants]]
+    return names
+
+
+def parse_model(name: str) -> tuple[str, str | None]:
+    """(kind, variant): ``radiomics_sr`` -> (radiomics, sr); ``clinical`` -> (clinical, None)."""
+    if name == "clinical":
+        return "clinical", None
+    kind, _, variant = name.partition("_")
+    if kind not in ("radiomics", "combined") or not variant:
+        raise RadiomicsModelError(f"unknown radiomics model {name!r}")
+    return kind, variant
+
+
+@dataclass
+class ClinicalEncoder:
+    """Imputation (training median / mode) and encoding of the clinical covariates. A column whose
+    non-blank training values are all numbers with more than two distinct values is numeric;
+    otherwise it is categorical (one-hot, first training category as reference)."""
+    numeric: dict[str, float]
+    categorical: dict[str, tuple[str, list[str]]]  # column -> (mode, categories)
+    imputed: dict[str, int]
+
+    @classmethod
+    def fit(cls, table: pd.DataFrame, columns: list[str]) -> ClinicalEncoder:
+        numeric, categorical, imputed = {}, {}, {}
+        for c in columns:
+            raw = table[c].astype(str).str.strip()
+            given = raw[raw != ""]
+            if given.empty:
+                raise RadiomicsModelError(f"radiomics.clinical: column {c!r} is blank for every training patient")
+            values = pd.to_numeric(given, errors="coerce")
+            if values.notna().all() and values.nunique() > 2:
+                numeric[c] = float(values.median())
+            else:
+                cats = sorted(given.unique())
+                mode = given.value_counts().sort_index().idxmax()
+                categorical[c] = (mode, cats)
+            imputed[c] = int((raw == "").sum())
+        return cls(numeric, categorical, imputed)
+
+    def transform(self, table: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for c, median in self.numeric.items():
+            raw = table[c].astype(str).str.strip()
+            values = pd.to_numeric(raw.where(raw != ""), errors="coerce")
+            bad = raw[(raw != "") & values.isna()]
+            if len(bad):
+                raise RadiomicsModelError(f"radiomics.clinical: column {c!r}: subject {bad.index[0]!r} has "
+                                          f"non-numeric value {bad.iloc[0]!r}")
+            out[c] = values.fillna(median).to_numpy(dtype=float)
+        for c, (mode, cats) in self.categorical.items():
+            raw = table[c].astype(str).str.strip().replace("", mode)
+            for cat in cats[1:]:
+                out[f"{c}={cat}"] = (raw == cat).to_numpy(dtype=float)
+        return pd.DataFrame(out, index=table.index)
+
+
+def _standardise(train: pd.DataFrame, other: pd.DataFrame):
+    mean, sd = train.mean(), train.std(ddof=0).replace(0, 1.0)
+    return (train - mean) / sd, (other - mean) / sd, mean, sd
+
+
+def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, clinical: list[str],
+             settings: SelectionSettings, features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(predictions, coefficients) of model ``name`` in ``fold``.
+
+    ``splits``: folds/splits.tsv; ``sheet``: the sample sheet indexed by subject (clinical
+    columns); ``features``: the variant's features.tsv (radiomics and combined models)."""
+    kind, variant = parse_model(name)
+    part = splits[splits["fold"] == fold].set_index("subject")
+    if part.empty:
+        raise RadiomicsModelError(f"no fold {fold} in the splits table")
+    subjects = part.index.tolist()
+    train = part.index[part["role"] == FIT_ROLE].tolist()
+    y = part["label"].astype(int)
+    coefs: list[pd.DataFrame] = []
+    if kind in ("radiomics", "combined"):
+        if features is None:
+            raise RadiomicsModelError(f"{name}: needs the {variant} features table")
+        feats = features.set_index("subject")
+        missing = [s for s in subjects if s not in feats.index]
+        if missing:
+            raise RadiomicsModelError(f"{name}: subject {missing[0]!r} has no row in the {variant} features table")
+        feats = feats.loc[subjects]
+        rad = fit_radscore(feats.loc[train], y.loc[train].to_numpy(), settings)
+        table = rad.coefficients()
+        table.insert(0, "block", "radscore")
+        coefs.append(table)
+        score = pd.Series(rad.score(feats), index=subjects)
+    if kind == "radiomics":
+        probability = 1.0 / (1.0 + np.exp(-score.to_numpy()))
+    else:
+        missing = [c for c in clinical if c not in sheet.columns]
+        if missing:
+            raise RadiomicsModelError(f"radiomics.clinical: sample sheet has no column {missing[0]!r}")
+        encoder = ClinicalEncoder.fit(sheet.loc[train], clinical)
+        design = encoder.transform(sheet.loc[subjects])
+        if kind == "combined":
+            oof = pd.Series(out_of_fold_scores(feats.loc[train], y.loc[train].to_numpy(), settings, rad.c),
+                            index=train)
+            design.insert(0, "radscore", score)
+            fit_design = design.loc[train].copy()
+            fit_design["radscore"] = oof  # out-of-fold rad-scores for fitting; in-sample score to predict
+        else:
+            fit_design = design.loc[train]
+        z_train, z_all, mean, sd = _standardise(fit_design, design)
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(z_train.to_numpy(), y.loc[train].to_numpy())
+        probability = model.predict_proba(z_all.to_numpy())[:, 1]
+        rows = [{"block": kind, "term": t, "status": "selected", "coefficient": float(c), "train_mean": float(mean[t]),
+                 "train_sd": float(sd[t])} for t, c in zip(design.columns, model.coef_[0])]
+        rows.append({"block": kind, "term": "(intercept)", "status": "selected",
+                     "coefficient": float(model.intercept_[0]), "train_mean": np.nan, "train_sd": np.nan})
+        for c, n in encoder.imputed.items():
+            fill = encoder.numeric.get(c, encoder.categorical.get(c, ("",))[0])
+            rows.append({"block": kind, "term": f"(imputed {c})", "status": f"{n} training patient(s) blank",
+                         "coefficient": np.nan, "train_mean": np.nan, "train_sd": np.nan, "fill": str(fill)})
+        coefs.append(pd.DataFrame(rows))
+    preds = pd.DataFrame({"subject": subjects, "fold": fold, "model": name, "role": part["role"].to_numpy(),
+                          "y_true": y.to_numpy(), "probability": probability})
+    coef_table = pd.concat(coefs, ignore_index=True)
+    coef_table.insert(0, "fold", fold)
+    coef_table.insert(1, "model", name)
+    coef_table.insert(2, "n_train", len(train))
+    return preds[PREDICTION_COLUMNS], coef_table
