@@ -27,6 +27,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/fuse.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/methods.smk"
 include: "workflow/rules/archive.smk"
 
 

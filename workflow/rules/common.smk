@@ -133,7 +133,7 @@ def get_final_output():
     evaluation = [f"{RESULTS}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
     figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
                      ext=["png", "pdf"])
-    return [*evaluation, *figures, f"{RESULTS}/provenance.json", *qc]
+    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc]
 
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run
