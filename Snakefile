@@ -30,6 +30,7 @@ include: "workflow/rules/superres.smk"
 include: "workflow/rules/radiomics.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/methods.smk"
 include: "workflow/rules/archive.smk"
 
 

@@ -107,7 +107,7 @@ def test_snakemake_archive_for_a_paper(finished_run: Path, capsys) -> None:
     assert {MANIFEST, "provenance.json", "tables/metrics.tsv", "tables/metrics.md", "tables/metrics.tex",
             "tables/predictions.tsv", "folds/splits.tsv", "samples/samples.tsv", "config/config.yaml",
             "config/resolved.json", "envs/train.yaml", "pyproject.toml"} <= names
-    assert any(n.startswith("figures/") for n in names) and "qc/qc.tsv" in names
+    assert any(n.startswith("figures/") for n in names) and "qc/qc.tsv" in names and "methods.md" in names
     assert tar.stat().st_size < 5_000_000  # tables and figures, not images or checkpoints
 
     assert oncoflow(["verify-archive", str(tar), "--into", str(finished_run / "restored")]) == 0

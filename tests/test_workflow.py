@@ -43,11 +43,14 @@ def test_every_stage_wrote_its_outputs_logs_and_benchmarks(finished_run: Path) -
     assert {"flag", "mi_after_t2", "brain_ml", "tumor_in_brain", "p99_flair"} <= set(qc.columns)
     splits = pd.read_csv(results / "folds/splits.tsv", sep="\t")
     assert set(splits["role"]) == {"train", "val", "test", "external"}
-    for rule in (*PREPROCESSING, "train_model", "fuse_predictions", "evaluate_models"):
+    for rule in (*PREPROCESSING, "train_model", "fuse_predictions", "evaluate_models", "write_methods"):
         assert list((results / "logs" / rule).glob("*.log")), rule
         assert list((results / "benchmarks" / rule).glob("*.tsv")), rule
     provenance = (results / "provenance.json").read_text()
     assert '"sha256"' in provenance and '"torch"' in provenance
+    methods = (results / "methods.md").read_text()
+    assert "14 patients" not in methods and "12 patients (" in methods and "external cohort of 2" in methods
+    assert "`flair+t1ce_resnet18`" in methods and "## References" in methods
 
 
 def test_no_identifier_reaches_the_results(finished_run: Path) -> None:

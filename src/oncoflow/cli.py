@@ -1,6 +1,6 @@
-"""Command line: `oncoflow demo` writes the synthetic demo cohort; `oncoflow cohort-sheet` writes
-the sample sheet of a public cohort; `oncoflow verify-archive` checks a paper archive made by
-`snakemake archive`."""
+"""Command line: `oncoflow demo` writes the synthetic demo cohort (with `--study`, one shaped like a
+study config); `oncoflow cohort-sheet` writes the sample sheet of a public cohort; `oncoflow
+verify-archive` checks a paper archive made by `snakemake archive`."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="oncoflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="write the deterministic synthetic demo cohort")
-    demo.add_argument("--out", type=Path, default=Path("data/demo"))
-    demo.add_argument("--subjects", type=int, default=40)
+    demo.add_argument("--study", default=None, help="a cohort shaped like config/studies/<study>.yaml "
+                      "(its modalities, label column, class balance, external cohort; the liver "
+                      "phantom for hcc_tace_radiomics_sr); default: the demo cohort")
+    demo.add_argument("--out", type=Path, default=None, help="default data/demo, or data/<study>")
+    demo.add_argument("--subjects", type=int, default=None, help="default 40")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--voxel-scale", type=float, default=1.0,
                       help="multiplies voxel sizes (2 = 8x fewer voxels, for quick tests)")
-    demo.add_argument("--external-fraction", type=float, default=0.0)
+    demo.add_argument("--external-fraction", type=float, default=None,
+                      help="default 0, or the study shape's")
     demo.add_argument("--force", action="store_true", help="rewrite an existing cohort")
     sheet = sub.add_parser("cohort-sheet", help="write the sample sheet of a public cohort from "
                            "its own folder layout (e.g. lgg_tcga)")
@@ -59,16 +63,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "demo":
-        from oncoflow.demo import make_demo_cohort
+        from oncoflow.demo import STUDY_SHAPES, make_demo_cohort
 
-        sheet = args.out / "samples.tsv"
+        shape = None
+        if args.study is not None:
+            if args.study not in STUDY_SHAPES:
+                print(f"demo: --study {args.study!r}: no such study shape (choose from "
+                      f"{', '.join(STUDY_SHAPES)})", file=sys.stderr)
+                return 2
+            shape = STUDY_SHAPES[args.study]
+        out = args.out or Path("data") / (shape.name if shape else "demo")
+        subjects = args.subjects or (shape.subjects if shape else 40)
+        external = args.external_fraction
+        if external is None:
+            external = shape.external_fraction if shape else 0.0
+        sheet = out / "samples.tsv"
         if sheet.exists() and not args.force:
             print(f"{sheet} exists; keeping it (--force to rewrite)", file=sys.stderr)
             return 0
         start = time.time()
-        sheet = make_demo_cohort(args.out, args.subjects, args.seed, voxel_scale=args.voxel_scale,
-                                 external_fraction=args.external_fraction)
-        print(f"wrote {sheet} ({args.subjects} subjects) in {time.time() - start:.0f} s",
+        sheet = make_demo_cohort(out, subjects, args.seed, voxel_scale=args.voxel_scale,
+                                 external_fraction=external, shape=shape)
+        print(f"wrote {sheet} ({subjects} subjects) in {time.time() - start:.0f} s",
               file=sys.stderr)
     return 0
 

@@ -19,8 +19,8 @@ rule archive:
         root=STUDY,
         config=config,
         # archive name -> path, each included when present (the report: `snakemake --report`)
-        folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "report.html",
-                                                       "report.zip")},
+        folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "methods.md",
+                                                       "report.html", "report.zip")},
     log:
         f"{RESULTS}/logs/archive/archive.log",
     benchmark:

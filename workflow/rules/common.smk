@@ -166,7 +166,7 @@ def get_final_output():
     figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
                      ext=["png", "pdf"])
     superres = [f"{RESULTS}/superres/quality.tsv"] if "sr" in RADIOMICS_VARIANTS else []
-    return [*evaluation, *figures, f"{RESULTS}/provenance.json", *qc, *superres]
+    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc, *superres]
 
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run

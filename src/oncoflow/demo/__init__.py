@@ -2,11 +2,14 @@
 
 from .cohort import PROTOCOLS, SAMPLE_COLUMNS, SeriesProtocol, SimulatedSubject, make_demo_cohort, simulate_subject
 from .dicom_writer import dcm2niix_orientation, write_dicom_series
+from .studies import STUDY_SHAPES, StudyShape
 
 __all__ = [
     "PROTOCOLS",
     "SAMPLE_COLUMNS",
+    "STUDY_SHAPES",
     "SeriesProtocol",
+    "StudyShape",
     "SimulatedSubject",
     "dcm2niix_orientation",
     "make_demo_cohort",

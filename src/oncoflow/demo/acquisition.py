@@ -23,7 +23,9 @@ __all__ = [
     "draw_subject_transform",
     "draw_motion",
     "draw_geometry",
+    "grid_coords",
     "render_series",
+    "scanner_effects",
 ]
 
 # MNI brains are ~7% larger than typical native brains.
@@ -112,7 +114,7 @@ def _bias_field(rng: np.random.Generator, world: list[np.ndarray], max_amp: floa
     return 1.0 + poly * np.float32(max_amp / max(float(np.abs(poly).max()), 1e-6))
 
 
-def _grid_coords(matrix: np.ndarray, shape: tuple[int, ...], start: tuple[int, ...] = (0, 0, 0)) -> list[np.ndarray]:
+def grid_coords(matrix: np.ndarray, shape: tuple[int, ...], start: tuple[int, ...] = (0, 0, 0)) -> list[np.ndarray]:
     """Coordinates ``matrix @ (i, j, k, 1)`` over a voxel box, one float32 array per axis."""
     axes = [np.arange(s0, s0 + n, dtype=np.float64) for s0, n in zip(start, shape)]
     grids = np.meshgrid(*axes, indexing="ij", sparse=True)
@@ -145,7 +147,7 @@ def render_series(
     shape = geometry.shape
     to_phantom_mm = np.linalg.inv(phantom_to_world) @ geometry.affine  # series voxel -> MNI mm
     to_phantom_vox = np.linalg.inv(phantom.affine) @ to_phantom_mm
-    signal = _sample(phantom.contrasts[modality], _grid_coords(to_phantom_vox, shape))
+    signal = _sample(phantom.contrasts[modality], grid_coords(to_phantom_vox, shape))
     mask = np.zeros(shape, dtype=np.uint8) if with_mask else None
 
     # Tumor + edema only inside a box of series voxels around the tumor centre.
@@ -156,18 +158,26 @@ def render_series(
     if np.all(hi > lo):
         box = tuple(slice(a, b) for a, b in zip(lo, hi))
         sub = tuple(int(b - a) for a, b in zip(lo, hi))
-        pts = np.stack([c.ravel() for c in _grid_coords(to_phantom_mm, sub, tuple(lo))], 1).astype(np.float64)
-        parenchyma = _sample(phantom.parenchyma, _grid_coords(to_phantom_vox, sub, tuple(lo))).ravel()
+        pts = np.stack([c.ravel() for c in grid_coords(to_phantom_mm, sub, tuple(lo))], 1).astype(np.float64)
+        parenchyma = _sample(phantom.parenchyma, grid_coords(to_phantom_vox, sub, tuple(lo))).ravel()
         fields = tumor_fields(tumor, pts)
         blended = composite(tumor, modality, signal[box].ravel(), parenchyma, fields)
         signal[box] = blended.reshape(sub)
         if mask is not None:
             mask[box] = (fields["rho"] < 1.0).reshape(sub)
 
-    world = [np.broadcast_to(w, shape) for w in _grid_coords(geometry.affine, shape)]
+    return scanner_effects(rng, signal, geometry, noise_sigma=noise_sigma, bias_amp=bias_amp), mask
+
+
+def scanner_effects(
+    rng: np.random.Generator, signal: np.ndarray, geometry: SeriesGeometry, *, noise_sigma: float, bias_amp: float
+) -> np.ndarray:
+    """A noise-free float32 image on ``geometry`` as the scanner returns it: times a smooth bias
+    field, with Rician noise (the magnitude of a complex signal with Gaussian noise in both channels)."""
+    shape = geometry.shape
+    world = [np.broadcast_to(w, shape) for w in grid_coords(geometry.affine, shape)]
     signal *= _bias_field(rng, world, bias_amp * rng.uniform(0.5, 1.0))
-    # Rician noise: magnitude of complex signal with Gaussian noise in both channels.
     sigma = np.float32(noise_sigma * rng.uniform(0.8, 1.25))
     real = signal + sigma * rng.standard_normal(shape, dtype=np.float32)
     imag = sigma * rng.standard_normal(shape, dtype=np.float32)
-    return np.hypot(real, imag).astype(np.float32), mask
+    return np.hypot(real, imag).astype(np.float32)

@@ -8,6 +8,9 @@ Layout written under ``out_dir``::
     dicom/<subject>/[DICOM/]IMxxxxxx 4 MR series mixed in one folder, opaque names
     masks/<subject>_tumor.nii.gz     uint8 tumor mask on the t1ce grid (dcm2niix layout)
 
+With a study shape (``studies.py``, ``oncoflow demo --study``) the sheet has that study's label
+column, modalities and class balance; the liver study's subjects come from ``abdomen.py``.
+
 Everything derives from ``seed`` via ``numpy.random.SeedSequence``; UIDs are hashed
 from the generator parameters, dates/times are fixed, so reruns are byte-identical.
 """
@@ -24,14 +27,17 @@ import nibabel as nib
 import numpy as np
 from pydicom.uid import generate_uid
 
+from .abdomen import Lesion, draw_abdomen_geometry, draw_lesion, render_abdomen
 from .acquisition import SeriesGeometry, draw_geometry, draw_motion, draw_subject_transform, render_series
 from .dicom_writer import dcm2niix_orientation, write_dicom_series
 from .phantom import load_phantom
+from .studies import StudyShape, draw_labels
 from .tumor import Tumor, draw_tumor
 
 __all__ = [
     "PROTOCOLS",
     "SAMPLE_COLUMNS",
+    "ABDOMEN_PROTOCOL",
     "SeriesProtocol",
     "SimulatedSeries",
     "SimulatedSubject",
@@ -70,6 +76,12 @@ PROTOCOLS: tuple[SeriesProtocol, ...] = (
         "RepetitionTime": "550", "EchoTime": "10", "EchoTrainLength": "1", "FlipAngle": "90",
         "ContrastBolusAgent": "GADOBUTROL 7.5 ML", "ContrastBolusRoute": "IV"}),
 )
+
+# The liver study shape: one arterial-phase series (3D fat-suppressed gradient echo).
+ABDOMEN_PROTOCOL = SeriesProtocol("arterial", "AX LAVA ARTERIAL", 6, 9, {
+    "ScanningSequence": "GR", "SequenceVariant": ["SK", "SP"], "ScanOptions": "FAST_GEMS",
+    "RepetitionTime": "3.9", "EchoTime": "1.8", "EchoTrainLength": "1", "FlipAngle": "12",
+    "ContrastBolusAgent": "GADOTERATE 15 ML", "ContrastBolusRoute": "IV"})
 
 # Two fake sites; the "external" cohort is scanned at the second one (mild domain shift).
 _SITES: dict[str, dict[str, Any]] = {
@@ -110,13 +122,15 @@ class SimulatedSubject:
     cohort: str
     age: int
     sex: str
-    tumor: Tumor
+    tumor: Tumor | Lesion
     series: list[SimulatedSeries]
     patient: dict[str, str]
     study: dict[str, Any]
     start: dt.datetime
     file_names: list[str]
     nested: bool
+    covariates: dict[str, float] = field(default_factory=dict)  # clinical columns of the sheet
+    organ_mask: np.ndarray | None = None  # abdomen: the liver on the mask-space grid
 
     def by_modality(self, modality: str) -> SimulatedSeries:
         return next(s for s in self.series if s.protocol.modality == modality)
@@ -129,34 +143,12 @@ def _balanced_labels(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.permutation(labels)
 
 
-def _age_years(birth: dt.date, on: dt.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-def simulate_subject(
-    idx: int,
-    label: int,
-    *,
-    seed: int = 0,
-    voxel_scale: float = 1.0,
-    cohort: str = "train",
-    ids: tuple[int, int] | None = None,
-) -> SimulatedSubject:
-    """Render subject number ``idx`` (0-based) in memory; deterministic in its arguments.
-
-    ``ids`` = (MRN number, accession number); derived from ``idx`` when omitted.
-    """
-    phantom = load_phantom()
-    subject = f"demo{idx + 1:03d}"
-    rng_meta, rng_tumor, rng_pose, rng_files, *rng_series = (
-        np.random.default_rng(s) for s in np.random.SeedSequence([seed, idx]).spawn(4 + len(PROTOCOLS))
-    )
-    site = _SITES[cohort]
-    mrn, accession = ids if ids is not None else (1_000_000 + idx, 10_000_000 + idx)
-
-    # Clinical covariates: IDH-mutant-like (label 1) patients are younger on average.
+def _patient_and_study(
+    rng_meta: np.random.Generator, idx: int, site: dict[str, Any], mrn: int, accession: int, mean_age: float,
+) -> tuple[dict[str, str], dict[str, Any], dt.datetime, int, str]:
+    """Fake DICOM patient and study modules; the age is drawn around ``mean_age`` (years)."""
     sex = "M" if rng_meta.random() < 0.55 else "F"
-    target_age = float(np.clip(rng_meta.normal(45.0 if label == 1 else 58.0, 13.0), 19, 88))
+    target_age = float(np.clip(rng_meta.normal(mean_age, 13.0), 19, 88))
     study_date = _EPOCH + dt.timedelta(days=int(rng_meta.integers(0, 1400)))
     birth = study_date - dt.timedelta(days=int(target_age * 365.25))
     age = _age_years(birth, study_date)
@@ -177,11 +169,56 @@ def simulate_subject(
         "StudyID": f"{accession % 100000}",
         **site["dicom"],
     }
+    return patient, study, start, age, sex
 
+
+def _file_names(rng_files: np.random.Generator, series: list[SimulatedSeries]) -> tuple[list[str], bool]:
+    """Opaque file names, shuffled across series; some exports use a nested subfolder."""
+    n_files = sum(s.pixels.shape[2] for s in series)
+    names = [f"IM{v:06d}" for v in 1 + rng_files.choice(999_999, size=n_files, replace=False)]
+    return names, bool(rng_files.random() < 0.3)
+
+
+def _age_years(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def simulate_subject(
+    idx: int,
+    label: int,
+    *,
+    seed: int = 0,
+    voxel_scale: float = 1.0,
+    cohort: str = "train",
+    ids: tuple[int, int] | None = None,
+    modalities: tuple[str, ...] | None = None,
+    body: str = "head",
+) -> SimulatedSubject:
+    """Render subject number ``idx`` (0-based) in memory; deterministic in its arguments.
+
+    ``ids`` = (MRN number, accession number); derived from ``idx`` when omitted. ``modalities``:
+    render only these series (default: all four); the others' random draws are skipped, not shifted.
+    ``body: abdomen``: the liver study shape instead (``_simulate_abdomen``; ``modalities`` unused).
+    """
+    subject = f"demo{idx + 1:03d}"
+    if body == "abdomen":
+        return _simulate_abdomen(subject, idx, label, seed, voxel_scale, cohort, ids)
+    phantom = load_phantom()
+    rng_meta, rng_tumor, rng_pose, rng_files, *rng_series = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, idx]).spawn(4 + len(PROTOCOLS))
+    )
+    site = _SITES[cohort]
+    mrn, accession = ids if ids is not None else (1_000_000 + idx, 10_000_000 + idx)
+
+    # IDH-mutant-like (label 1) patients are younger on average.
+    patient, study, start, age, sex = _patient_and_study(rng_meta, idx, site, mrn, accession,
+                                                         45.0 if label == 1 else 58.0)
     tumor = draw_tumor(rng_tumor, phantom, label)
     head_to_world = draw_subject_transform(rng_pose, phantom)
     series = []
     for proto, rng in zip(PROTOCOLS, rng_series):
+        if modalities is not None and proto.modality not in modalities:
+            continue
         geom = draw_geometry(rng, voxel_scale)
         motion = draw_motion(rng)
         vol, mask = render_series(
@@ -192,15 +229,35 @@ def simulate_subject(
         pixels = np.clip(np.rint(vol * gain), 0, 4095).astype(np.uint16)
         series.append(SimulatedSeries(proto, geom, pixels, mask))  # type: ignore[arg-type]
 
-    # Opaque file names, shuffled across series; some exports use a nested subfolder.
-    n_files = sum(s.pixels.shape[2] for s in series)
-    names = [f"IM{v:06d}" for v in 1 + rng_files.choice(999_999, size=n_files, replace=False)]
-    nested = bool(rng_files.random() < 0.3)
+    names, nested = _file_names(rng_files, series)
     return SimulatedSubject(subject, int(label), cohort, age, sex, tumor, series, patient, study, start, names, nested)
 
 
-def _write_subject(out_dir: Path, sim: SimulatedSubject, uid_key: list[str]) -> None:
-    """Write the subject's DICOM folder and its t1ce tumor mask."""
+def _simulate_abdomen(
+    subject: str, idx: int, label: int, seed: int, voxel_scale: float, cohort: str, ids: tuple[int, int] | None,
+) -> SimulatedSubject:
+    """The liver study shape: one arterial-phase series with a liver lesion (``abdomen.py``) and the
+    covariates ``tumor_diameter`` (mm) and ``arterial_enhancement`` (lesion / liver ratio)."""
+    rng_meta, rng_lesion, rng_files, rng_series = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, idx, 5]).spawn(4)
+    )
+    site = _SITES[cohort]
+    mrn, accession = ids if ids is not None else (1_000_000 + idx, 10_000_000 + idx)
+    patient, study, start, age, sex = _patient_and_study(rng_meta, idx, site, mrn, accession, 62.0)
+    lesion = draw_lesion(rng_lesion, label)
+    geom = draw_abdomen_geometry(rng_series, voxel_scale)
+    image, mask, liver = render_abdomen(rng_series, lesion, geom, noise_sigma=site["noise"], bias_amp=site["bias"])
+    pixels = np.clip(np.rint(image * rng_series.uniform(900.0, 1300.0)), 0, 4095).astype(np.uint16)
+    series = [SimulatedSeries(ABDOMEN_PROTOCOL, geom, pixels, mask)]
+    names, nested = _file_names(rng_files, series)
+    covariates = {"tumor_diameter": round(lesion.diameter_mm, 1),
+                  "arterial_enhancement": round(lesion.enhancement, 2)}
+    return SimulatedSubject(subject, int(label), cohort, age, sex, lesion, series, patient, study, start, names,
+                            nested, covariates, liver)
+
+
+def _write_subject(out_dir: Path, sim: SimulatedSubject, uid_key: list[str], mask_space: str = MASK_SPACE) -> None:
+    """Write the subject's DICOM folder and its tumor mask (on the ``mask_space`` series grid)."""
     subj_dir = out_dir / "dicom" / sim.subject
     if subj_dir.exists():
         shutil.rmtree(subj_dir)  # never mix with files of an earlier run
@@ -228,7 +285,7 @@ def _write_subject(out_dir: Path, sim: SimulatedSubject, uid_key: list[str]) -> 
         )
         offset += nk
 
-    ser = sim.by_modality(MASK_SPACE)
+    ser = sim.by_modality(mask_space)
     data, affine = dcm2niix_orientation(ser.mask, ser.geometry.affine)
     img = nib.Nifti1Image(data.astype(np.uint8), affine)
     img.set_qform(affine, code=1)
@@ -276,11 +333,15 @@ def make_demo_cohort(
     *,
     voxel_scale: float = 1.0,
     external_fraction: float = 0.0,
+    shape: StudyShape | None = None,
 ) -> Path:
     """Write a synthetic clinical cohort under ``out_dir``; return the sample sheet path.
 
     ``voxel_scale`` multiplies all voxel sizes (2 gives tiny, fast volumes);
     the last ``round(external_fraction * n_subjects)`` subjects form the external cohort.
+    ``shape`` (``oncoflow.demo.studies``): a cohort shaped like a study config (its modalities,
+    label column and class balance; the abdominal phantom for ``body: abdomen``); without it, the
+    default demo (four modalities, balanced ``label``).
     """
     if n_subjects < 1:
         raise ValueError("n_subjects must be >= 1")
@@ -293,39 +354,85 @@ def make_demo_cohort(
     (out_dir / "dicom").mkdir(parents=True, exist_ok=True)
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1_000_003]))
-    labels = _balanced_labels(rng, n_subjects)
+    n_ext = int(round(external_fraction * n_subjects))
+    if shape is None:
+        labels = _balanced_labels(rng, n_subjects)
+    else:
+        labels = draw_labels(rng, n_subjects, n_ext, shape.positive_fraction)
     mrns = 1_000_000 + rng.choice(9_000_000, size=n_subjects, replace=False)
     accessions = 10_000_000 + rng.choice(90_000_000, size=n_subjects, replace=False)
-    n_ext = int(round(external_fraction * n_subjects))
     uid_key = ["oncoflow-demo", str(seed), str(n_subjects), repr(float(voxel_scale)), repr(float(external_fraction))]
+    if shape is not None:
+        uid_key.append(shape.name)
+    mask_space = shape.mask_space if shape else MASK_SPACE
+    covariates = ["tumor_diameter", "arterial_enhancement"] if shape and shape.body == "abdomen" else []
 
     f = "{:.4f}".format
     sheet_rows: list[list[Any]] = []
     truth_rows: list[list[Any]] = []
     for i in range(n_subjects):
-        sim = simulate_subject(
-            i, int(labels[i]), seed=seed, voxel_scale=voxel_scale,
-            cohort="external" if i >= n_subjects - n_ext else "train", ids=(int(mrns[i]), int(accessions[i])),
-        )
-        _write_subject(out_dir, sim, uid_key)
-        t = sim.tumor
+        kwargs: dict[str, Any] = dict(seed=seed, voxel_scale=voxel_scale, ids=(int(mrns[i]), int(accessions[i])),
+                                      cohort="external" if i >= n_subjects - n_ext else "train")
+        if shape is not None:
+            kwargs.update(modalities=shape.modalities, body=shape.body)
+        sim = simulate_subject(i, int(labels[i]), **kwargs)
+        _write_subject(out_dir, sim, uid_key, mask_space)
         sheet_rows.append([sim.subject, sim.label, sim.cohort, f"dicom/{sim.subject}",
-                           f"masks/{sim.subject}_tumor.nii.gz", MASK_SPACE, sim.age, sim.sex])
-        truth_rows.append([
-            sim.subject, sim.label, sim.cohort, int(t.ambiguous), f(t.aggressiveness), f(t.enhancement),
-            f(t.necrosis), f(t.mismatch), f(t.edema_scale), f(t.mean_radius), *[f(c) for c in t.centre],
-            int(sim.by_modality(MASK_SPACE).mask.sum()),
-            *["x".join(str(v) for v in ser.geometry.shape) for ser in sim.series],
-            *["x".join(f"{v:.3f}" for v in ser.geometry.voxel_size) for ser in sim.series],
-        ])
+                           f"masks/{sim.subject}_tumor.nii.gz", mask_space, sim.age, sim.sex,
+                           *[sim.covariates[c] for c in covariates]])
+        truth_rows.append(_truth_row(sim, mask_space, f))
 
     sheet = out_dir / "samples.tsv"
-    _write_tsv(sheet, list(SAMPLE_COLUMNS), sheet_rows)
-    modalities = [p.modality for p in PROTOCOLS]
-    _write_tsv(out_dir / "truth.tsv", [
-        "subject", "label", "cohort", "ambiguous", "aggressiveness", "enhancement", "necrosis", "mismatch",
-        "edema_scale", "radius_mm", "centre_x_mm", "centre_y_mm", "centre_z_mm", "mask_voxels",
-        *[f"{m}_shape" for m in modalities], *[f"{m}_voxel_mm" for m in modalities],
-    ], truth_rows)
-    (out_dir / "README.md").write_text(_readme(n_subjects, seed, voxel_scale, external_fraction, n_ext), encoding="utf-8")
+    columns = [shape.label if shape and c == "label" else c for c in SAMPLE_COLUMNS]
+    _write_tsv(sheet, [*columns, *covariates], sheet_rows)
+    modalities = [s.protocol.modality for s in sim.series]
+    if shape is not None and shape.body == "abdomen":
+        header = ["subject", "label", "cohort", "ambiguous", "aggressiveness", "enhancement", "necrosis",
+                  "radius_mm", "centre_x_mm", "centre_y_mm", "centre_z_mm", "mask_voxels"]
+    else:
+        header = ["subject", "label", "cohort", "ambiguous", "aggressiveness", "enhancement", "necrosis",
+                  "mismatch", "edema_scale", "radius_mm", "centre_x_mm", "centre_y_mm", "centre_z_mm", "mask_voxels"]
+    _write_tsv(out_dir / "truth.tsv", [*header, *[f"{m}_shape" for m in modalities],
+                                       *[f"{m}_voxel_mm" for m in modalities]], truth_rows)
+    readme = _readme(n_subjects, seed, voxel_scale, external_fraction, n_ext)
+    if covariates:  # the abdomen: none of the head description applies
+        readme = readme.split("\n* Anatomy")[0]
+    if shape is not None:
+        readme += _shape_readme(shape, [*columns, *covariates], labels, n_ext)
+    (out_dir / "README.md").write_text(readme, encoding="utf-8")
     return sheet
+
+
+def _truth_row(sim: SimulatedSubject, mask_space: str, f: Any) -> list[Any]:
+    """Generator ground truth of one subject (truth.tsv; not read by the pipeline)."""
+    t = sim.tumor
+    if isinstance(t, Lesion):
+        phenotype = [f(t.enhancement), f(t.necrosis), f(t.radius)]
+    else:
+        phenotype = [f(t.enhancement), f(t.necrosis), f(t.mismatch), f(t.edema_scale), f(t.mean_radius)]
+    return [
+        sim.subject, sim.label, sim.cohort, int(t.ambiguous), f(t.aggressiveness), *phenotype,
+        *[f(c) for c in t.centre], int(sim.by_modality(mask_space).mask.sum()),
+        *["x".join(str(v) for v in ser.geometry.shape) for ser in sim.series],
+        *["x".join(f"{v:.3f}" for v in ser.geometry.voxel_size) for ser in sim.series],
+    ]
+
+
+def _shape_readme(shape: StudyShape, columns: list[str], labels: np.ndarray, n_ext: int) -> str:
+    n = len(labels)
+    body = ("an abdominal phantom (body outline, fat, muscle, liver, spleen, kidneys, aorta, spine) "
+            "with one liver lesion, a single arterial-phase series (AX LAVA ARTERIAL); label 1 "
+            "(responder-like): smaller lesion, strong homogeneous arterial enhancement; label 0: "
+            "larger, weaker enhancement, non-enhancing core. `tumor_diameter` (mm) and "
+            "`arterial_enhancement` (lesion/liver signal ratio) come from the lesion"
+            if shape.body == "abdomen" else
+            f"the head phantom above, series {', '.join(shape.modalities)} only (the sheet's `label` "
+            f"column is called `{shape.label}`)")
+    return f"""
+## Study shape `{shape.name}`
+
+Shaped like `config/studies/{shape.name}.yaml`: {body}. The class is in column
+`{shape.label}` ({int(labels.sum())} of {n} subjects are 1; target share {shape.positive_fraction:g},
+in the internal and the external cohort alike); {n_ext} external subject(s). Sheet columns:
+{", ".join(columns)}. Tumor masks are on the `{shape.mask_space}` grid.
+"""

@@ -22,7 +22,7 @@ import numpy as np
 
 from .phantom import MODALITIES, Phantom
 
-__all__ = ["AMBIGUOUS_FRACTION", "Tumor", "draw_tumor", "tumor_fields", "composite"]
+__all__ = ["AMBIGUOUS_FRACTION", "Latent", "Tumor", "composite", "draw_aggressiveness", "draw_tumor", "tumor_fields"]
 
 AMBIGUOUS_FRACTION = 0.15
 
@@ -36,13 +36,20 @@ MISMATCH_FLAIR = 0.55  # removed from the FLAIR centre, times ``mismatch``
 
 
 @dataclass(frozen=True)
-class Tumor:
-    """Geometry (MNI mm) and phenotype of one subject's tumor."""
+class Latent:
+    """What every synthetic lesion has: its label, whether its phenotype ignores the label
+    (``ambiguous``), the latent aggressiveness that drives the phenotype, and its centre."""
 
     label: int
     ambiguous: bool
     aggressiveness: float
     centre: np.ndarray  # (3,) mm
+
+
+@dataclass(frozen=True)
+class Tumor(Latent):
+    """Geometry (MNI mm) and phenotype of one subject's tumor."""
+
     rotation: np.ndarray  # (3, 3), columns = ellipsoid axes
     radii: np.ndarray  # (3,) mm
     waves: np.ndarray  # (n, 3) wave vectors (rad/mm) perturbing the boundary
@@ -97,11 +104,7 @@ def draw_tumor(rng: np.random.Generator, phantom: Phantom, label: int) -> Tumor:
     vox = cand[rng.integers(len(cand))].astype(float) + rng.uniform(-0.5, 0.5, size=3)
     centre = (phantom.affine @ np.r_[vox, 1.0])[:3]
 
-    ambiguous = bool(rng.random() < AMBIGUOUS_FRACTION)
-    if ambiguous:  # phenotype unrelated to the label
-        a = rng.uniform(0.0, 1.0)
-    else:
-        a = rng.uniform(0.55, 1.0) if label == 0 else rng.uniform(0.0, 0.45)
+    ambiguous, a = draw_aggressiveness(rng, label)
 
     def feat(lo: float, hi: float) -> float:
         """Map a (jittered) aggressiveness ramp lo..hi onto 0..1."""
@@ -126,6 +129,15 @@ def draw_tumor(rng: np.random.Generator, phantom: Phantom, label: int) -> Tumor:
         mismatch=1.0 - feat(0.1, 0.6),
         edema_scale=float(1.15 + 0.9 * np.clip(a + rng.normal(0, 0.1), 0, 1)),
     )
+
+
+def draw_aggressiveness(rng: np.random.Generator, label: int) -> tuple[bool, float]:
+    """(ambiguous, a): a in [0.55, 1] for label 0, [0, 0.45] for label 1, or, for about
+    AMBIGUOUS_FRACTION of subjects, anywhere in [0, 1] whatever the label."""
+    ambiguous = bool(rng.random() < AMBIGUOUS_FRACTION)
+    if ambiguous:  # phenotype unrelated to the label
+        return ambiguous, rng.uniform(0.0, 1.0)
+    return ambiguous, rng.uniform(0.55, 1.0) if label == 0 else rng.uniform(0.0, 0.45)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

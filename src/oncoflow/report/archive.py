@@ -6,7 +6,7 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
   provenance.json      the results folder's manifest (config, input checksums, versions, ...)
   tables/              metrics.{tsv,md,tex}, predictions.tsv
   folds/splits.tsv     the fold assignment
-  figures/, report.*   when the results folder has them
+  figures/, methods.md, report.*   when the results folder has them
   config/              the config file(s) as given, and resolved.json (with every default)
   samples/             the sample sheet
   envs/, pyproject.toml  the software environment (pinned conda envs, Python pins)

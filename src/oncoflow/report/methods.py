@@ -1,0 +1,381 @@
+"""methods.md: a methods section written from the resolved config of a run (rule write_methods).
+
+Every sentence comes from a config value, the cohort's counts or the recorded software versions:
+a step that is switched off is either not described or said not to be applied, never described as
+done. References are numbered in order of first citation; only cited ones are listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name
+from oncoflow.models.catalog import ARCH_3D
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REFERENCES: dict[str, str] = {
+    "dcm2niix": "Li X, Morgan PS, Ashburner J, Smith J, Rorden C. The first step for neuroimaging data "
+                "analysis: DICOM to NIfTI conversion. J Neurosci Methods. 2016;264:47-56.",
+    "n4": "Tustison NJ, Avants BB, Cook PA, et al. N4ITK: improved N3 bias correction. IEEE Trans Med "
+          "Imaging. 2010;29(6):1310-1320.",
+    "ants": "Avants BB, Tustison NJ, Song G, et al. A reproducible evaluation of ANTs similarity metric "
+            "performance in brain image registration. NeuroImage. 2011;54(3):2033-2044.",
+    "deepbet": "Fisch L, Zumdick S, Barkhau C, et al. deepbet: Fast brain extraction of T1-weighted MRI "
+               "using Convolutional Neural Networks. Comput Biol Med. 2024;179:108845.",
+    "hdbet": "Isensee F, Schell M, Pflueger I, et al. Automated brain extraction of multisequence MRI "
+             "using artificial neural networks. Hum Brain Mapp. 2019;40(17):4952-4964.",
+    "alexnet": "Krizhevsky A, Sutskever I, Hinton GE. ImageNet classification with deep convolutional "
+               "neural networks. Adv Neural Inf Process Syst. 2012;25:1097-1105.",
+    "googlenet": "Szegedy C, Liu W, Jia Y, et al. Going deeper with convolutions. Proc IEEE CVPR. 2015:1-9.",
+    "resnet": "He K, Zhang X, Ren S, Sun J. Deep residual learning for image recognition. Proc IEEE CVPR. "
+              "2016:770-778.",
+    "vgg": "Simonyan K, Zisserman A. Very deep convolutional networks for large-scale image recognition. "
+           "ICLR. 2015. arXiv:1409.1556.",
+    "imagenet": "Deng J, Dong W, Socher R, et al. ImageNet: a large-scale hierarchical image database. "
+                "Proc IEEE CVPR. 2009:248-255.",
+    "medicalnet": "Chen S, Ma K, Zheng Y. Med3D: transfer learning for 3D medical image analysis. "
+                  "arXiv:1904.00625. 2019.",
+    "fcn": "Long J, Shelhamer E, Darrell T. Fully convolutional networks for semantic segmentation. Proc "
+           "IEEE CVPR. 2015:3431-3440.",
+    "adamw": "Loshchilov I, Hutter F. Decoupled weight decay regularization. ICLR. 2019.",
+    "cosine": "Loshchilov I, Hutter F. SGDR: stochastic gradient descent with warm restarts. ICLR. 2017.",
+    "platt": "Platt JC. Probabilistic outputs for support vector machines and comparisons to regularized "
+             "likelihood methods. In: Advances in Large Margin Classifiers. MIT Press; 1999:61-74.",
+    "youden": "Youden WJ. Index for rating diagnostic tests. Cancer. 1950;3(1):32-35.",
+    "delong": "DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or more correlated "
+              "receiver operating characteristic curves: a nonparametric approach. Biometrics. "
+              "1988;44(3):837-845.",
+    "bootstrap": "Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall; 1993.",
+    "holm": "Holm S. A simple sequentially rejective multiple test procedure. Scand J Stat. "
+            "1979;6(2):65-70.",
+    "fdr_bh": "Benjamini Y, Hochberg Y. Controlling the false discovery rate: a practical and powerful "
+              "approach to multiple testing. J R Stat Soc B. 1995;57(1):289-300.",
+    "dca": "Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating prediction "
+           "models. Med Decis Making. 2006;26(6):565-574.",
+    "brier": "Brier GW. Verification of forecasts expressed in terms of probability. Mon Weather Rev. "
+             "1950;78(1):1-3.",
+    "pytorch": "Paszke A, Gross S, Massa F, et al. PyTorch: an imperative style, high-performance deep "
+               "learning library. Adv Neural Inf Process Syst. 2019;32:8024-8035.",
+    "torchvision": "Marcel S, Rodriguez Y. Torchvision the machine-vision package of torch. Proc ACM "
+                   "Multimedia. 2010:1485-1488.",
+    "monai": "Cardoso MJ, Li W, Brown R, et al. MONAI: an open-source framework for deep learning in "
+             "healthcare. arXiv:2211.02701. 2022.",
+    "sklearn": "Pedregosa F, Varoquaux G, Gramfort A, et al. Scikit-learn: machine learning in Python. "
+               "J Mach Learn Res. 2011;12:2825-2830.",
+    "snakemake": "Mölder F, Jablonski KP, Letcher B, et al. Sustainable data analysis with Snakemake. "
+                 "F1000Research. 2021;10:33.",
+}
+
+ARCHITECTURES: dict[str, tuple[str, tuple[str, ...]]] = {  # name, references
+    "alexnet": ("AlexNet", ("alexnet",)),
+    "googlenet": ("GoogLeNet (Inception v1)", ("googlenet",)),
+    "resnet18": ("ResNet-18", ("resnet",)),
+    "resnet50": ("ResNet-50", ("resnet",)),
+    "vgg16": ("VGG-16", ("vgg",)),
+    "resnet10_3d": ("3D ResNet-10 (MedicalNet layout)", ("resnet", "medicalnet")),
+    "resnet18_3d": ("3D ResNet-18 (MedicalNet layout)", ("resnet", "medicalnet")),
+    "vgg16_3d": ("3D VGG-16", ("vgg",)),
+    "msresnet10_3d": ("multi-scale 3D ResNet-10 (two branches: the crop and the crop at half "
+                      "resolution)", ("resnet", "medicalnet")),
+}
+CORRECTIONS = {"holm": ("Holm's method", "holm"), "bonferroni": ("the Bonferroni correction", None),
+               "fdr_bh": ("the Benjamini-Hochberg false discovery rate", "fdr_bh")}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Counts for the cohort paragraph (from folds/splits.tsv and the sample sheet)."""
+
+    internal: int
+    internal_positive: int
+    external: int = 0
+    external_positive: int = 0
+    dicom: int = 0  # subjects whose images came as DICOM (the rest as NIfTI)
+
+
+def cohort_counts(splits: "pd.DataFrame", dicom: int) -> Cohort:
+    """Counts from folds/splits.tsv (subject, fold, role, label): fold 0 holds every subject once."""
+    first = splits[splits["fold"] == splits["fold"].min()]
+    internal = first[first["role"] != "external"]
+    external = first[first["role"] == "external"]
+    return Cohort(len(internal), int(internal["label"].sum()), len(external), int(external["label"].sum()), dicom)
+
+
+class _Citations:
+    """Numbers references in order of first use."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+
+    def __call__(self, *keys: str) -> str:
+        numbers = []
+        for key in keys:
+            if key not in self.order:
+                self.order.append(key)
+            numbers.append(self.order.index(key) + 1)
+        return "[" + ", ".join(str(n) for n in numbers) + "]"
+
+    def listing(self) -> str:
+        return "\n".join(f"{i}. {REFERENCES[k]}" for i, k in enumerate(self.order, 1))
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _version(software: Mapping[str, str | None], name: str) -> str:
+    return f" {software[name]}" if software.get(name) else ""
+
+
+def _list(values: list[int]) -> str:
+    return "/".join(str(v) for v in values)
+
+
+def _cohort(config: dict[str, Any], cohort: Cohort) -> str:
+    label, positive = config["study"]["label"], config["study"]["positive"]
+    text = (f"The study (`{config['study']['name']}`) predicts `{label}` = {positive} (the positive class) "
+            f"from MRI. The internal cohort comprised {cohort.internal} patients ({cohort.internal_positive} "
+            f"positive, {cohort.internal - cohort.internal_positive} negative).")
+    if cohort.external:
+        text += (f" An external cohort of {cohort.external} patients ({cohort.external_positive} positive) "
+                 "was never used for training, model selection or thresholds and was evaluated separately.")
+    return text
+
+
+def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str | None], cite: _Citations) -> str:
+    pre = config["preprocess"]
+    modalities = list(config["ingest"]["modalities"])
+    total = cohort.internal + cohort.external
+    parts = []
+    if cohort.dicom:
+        who = "All patients'" if cohort.dicom == total else f"{cohort.dicom} patients'"
+        parts.append(f"{who} DICOM series were converted to NIfTI with dcm2niix{_version(software, 'dcm2niix')} "
+                     f"{cite('dcm2niix')}, de-identified, and assigned to the modalities {_join(modalities)} "
+                     "by regular expressions on their series descriptions.")
+    if cohort.dicom < total:
+        who = "All patients'" if not cohort.dicom else f"{total - cohort.dicom} patients'"
+        parts.append(f"{who} images ({_join(modalities)}) were provided as NIfTI; their voxels and geometry "
+                     "were used unchanged and their header text was blanked.")
+    n4, reg = pre["n4"], pre["registration"]
+    ants = f"ANTsPy{_version(software, 'antspyx')}"
+    if n4["activate"]:
+        parts.append(f"Intensity non-uniformity was corrected with N4 {cite('n4')} ({ants}; shrink factor "
+                     f"{n4['shrink_factor']}, {_list(n4['iterations'])} iterations at {len(n4['iterations'])} "
+                     "fitting levels).")
+    else:
+        parts.append("No bias-field correction was applied.")
+    if reg["transform"] == "none":
+        parts.append(f"The images were already co-registered: each modality was resampled onto the grid of "
+                     f"the {pre['reference']} image without a transform.")
+    else:
+        its = reg["iterations"]
+        shrinks = _list([4, 2, 1][: len(its)])
+        parts.append(f"Each modality was registered onto the {pre['reference']} image with a "
+                     f"{reg['transform'].lower()} transform maximising Mattes mutual information "
+                     f"({ants} {cite('ants')}; {_list(its)} iterations at shrink factors {shrinks}); the "
+                     "tumor mask followed the registration of the modality it was drawn on.")
+    backend = pre["brain_extraction"]["backend"]
+    if backend == "deepbet":
+        parts.append(f"The brain was extracted with deepbet{_version(software, 'deepbet')} {cite('deepbet')}.")
+    elif backend == "hdbet":
+        parts.append(f"The brain was extracted with HD-BET {cite('hdbet')}.")
+    else:
+        parts.append("No brain extraction was applied; the foreground mask of the reference image "
+                     "(Otsu threshold, closed and hole-filled) was used for intensity normalisation.")
+    return " ".join(parts)
+
+
+def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
+    crop = config["crop"]
+    where = "brain" if config["preprocess"]["brain_extraction"]["backend"] != "none" else "foreground"
+    text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels with a margin of "
+            f"{crop['margin_mm']:g} mm around the tumor's bounding box were normalised within the {where} mask.")
+    dims = {3 if s.architecture in ARCH_3D else 2 for s in specs.values()}
+    if 2 in dims:
+        text += (f" 2D models were trained on the {crop['slices']} axial slices with the largest tumor area; a "
+                 "patient's probability was the mean over those slices.")
+    if 3 in dims:
+        text += f" 3D models read the crop resampled to a depth of {crop['depth']} slices."
+    return text
+
+
+def _init(params: dict[str, Any], cite: _Citations) -> str:
+    """Where training started, as "from ..." (citing only what applies)."""
+    init = params.get("init", "scratch")
+    if init == "imagenet":
+        return f"from ImageNet {cite('imagenet')} weights (torchvision)"
+    if init == "medicalnet":
+        return f"from MedicalNet weights {cite('medicalnet')}"
+    if init == "checkpoint":
+        return "from an earlier checkpoint"
+    if init == "pretrained":
+        return f"from the backbone of the in-domain pretraining `{params['pretrained']}` (above)"
+    return "from random initialisation"
+
+
+def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
+    text = (f"AdamW {cite('adamw')} (learning rate {entry['lr']:g}, weight decay {entry['weight_decay']:g}) with "
+            f"cosine decay {cite('cosine')}, batch size {entry['batch_size']}, "
+            f"{'up to ' if entry['patience'] else ''}{entry['epochs']} epochs")
+    if entry["patience"]:
+        text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation AUC"
+    text += "; the epoch with the best inner-validation AUC was kept."
+    return text + {
+        "weighted_loss": " Class imbalance was handled by weighting the positive class in the loss by the "
+                         "training fold's negative/positive ratio.",
+        "balanced_sampler": " Class imbalance was handled by class-balanced sampling of the training batches.",
+        "none": " No class-imbalance correction was used."}[entry["imbalance"]]
+
+
+def _models(config: dict[str, Any], cite: _Citations) -> str:
+    parts = []
+    shared = len({_schedule(entry, lambda *keys: "") for entry in config["models"]}) == 1
+    for entry in config["models"]:
+        names = [model_name(x, entry["architecture"], entry.get("tag")) for x in entry["inputs"]]
+        arch, refs = ARCHITECTURES[entry["architecture"]]
+        stacks = [x for x in entry["inputs"] if "+" in x]
+        singles = [x for x in entry["inputs"] if "+" not in x]
+        on = []
+        if singles:
+            on.append(f"each of {_join(singles)}" if len(singles) > 1 else singles[0])
+        if stacks:
+            on.append(f"the early-fusion channel stack{'s' if len(stacks) > 1 else ''} {_join(stacks)}")
+        article = "An" if arch[0] in "AEIOU" else "A"
+        text = (f"{article} {arch} {cite(*refs)} was trained {_init(entry, cite)} on {' and on '.join(on)} "
+                f"(models {_join([f'`{n}`' for n in names])}).")
+        if entry.get("cotrain_segmentation"):
+            text += (f" It was trained jointly with a tumor-segmentation head (FCN-style {cite('fcn')}, on the "
+                     f"layer 2-4 features; loss = classification BCE + {entry.get('seg_weight', 0.5):g} x "
+                     "(Dice + BCE) against the tumor mask); predictions used the classification output alone.")
+        parts.append(text if shared else f"{text} Optimisation: {_schedule(entry, cite)}")
+    if shared:
+        every = "Every model" if len(config["models"]) > 1 else "Optimisation"
+        parts.append(f"{every}: {_schedule(config['models'][0], cite)}")
+    parts.append("Training images were augmented with random flips of the two in-plane axes and a random "
+                 "intensity scaling of up to ±5%.")
+    return " ".join(parts)
+
+
+def _pretraining(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Citations) -> str:
+    jobs = expand_pretrain(config, specs)
+    parts = []
+    for entry in config.get("pretrain") or []:
+        users = sorted(model for (name, model) in jobs if name == entry["name"])
+        if not users:
+            continue
+        task = {"segmentation": "segmenting the tumor in the crop (Dice + BCE)",
+                "tumor_slice": "classifying whether a 2D slice of the crop holds tumor"}[entry["task"]]
+        start = _init(entry, cite)
+        parts.append(
+            f"In-domain pretraining `{entry['name']}`: for each fold, the backbone of "
+            f"{_join([f'`{u}`' for u in users])} was first pretrained {start} on a label-free "
+            f"task, {task}, using only the images of that fold's training and inner-validation patients (never "
+            f"its test patients, never the external cohort, no labels); AdamW (learning rate {entry['lr']:g}, "
+            f"weight decay {entry['weight_decay']:g}) with cosine decay, batch size {entry['batch_size']}, "
+            f"{entry['epochs']} epochs, the last epoch kept. The classifier then started from that backbone.")
+    return " ".join(parts)
+
+
+def _validation(config: dict[str, Any], cohort: Cohort) -> str:
+    cv = config["cv"]
+    uses = ["epoch selection"]
+    if config["evaluate"]["threshold"] == "youden":
+        uses.append("the decision threshold")
+    if set(config["fusion"]["methods"]) - {"mean"}:
+        uses.append("stacking fusion")
+    text = (f"Patients were split into {cv['folds']} stratified, patient-level cross-validation folds (seed "
+            f"{cv['seed']}). Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
+            f"formed an inner-validation set used for {_join(uses)}; every internal patient was predicted "
+            "once, by the model of the fold that held it out.")
+    if cohort.external:
+        text += f" External patients were scored with the mean probability of the {cv['folds']} fold models."
+    return text
+
+
+def _fusion(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Citations) -> str:
+    methods = config["fusion"]["methods"]
+    if not methods:
+        return ""
+    fused = fusion_inputs(config, specs)
+    how = {"mean": lambda: "the mean of the models' probabilities", "lr": lambda: "logistic regression",
+           "svm": lambda: f"a linear support vector machine with Platt-scaled probabilities {cite('platt')}"}
+    text = f"Late fusion combined {_join([f'`{m}`' for m in fused])} by {_join([how[m]() for m in methods])}"
+    stacking = [m for m in methods if m != "mean"]
+    if stacking:
+        text += ("; the stacking models were fitted on the logits of the inner-validation patients' "
+                 "out-of-sample predictions within each fold and never saw the fold's test patients")
+    return text + "."
+
+
+def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations) -> str:
+    ev = config["evaluate"]
+    level = f"{ev['ci_level']:.0%}"
+    if ev["threshold"] == "youden":
+        parts = [f"Binary predictions used the threshold maximising Youden's J {cite('youden')} on each "
+                 "fold's inner-validation patients."]
+    else:
+        parts = [f"Binary predictions used a fixed probability threshold of {ev['threshold']:g}."]
+    if ev["ci_method"] == "delong":
+        parts.append(f"AUCs are reported with {level} confidence intervals by DeLong's method {cite('delong')}.")
+    else:
+        parts.append(f"AUCs are reported with {level} stratified bootstrap percentile confidence intervals "
+                     f"({ev['n_boot']} resamples) {cite('bootstrap')}.")
+    if n_models > 1:
+        text = f"Models were compared pairwise on the same patients with DeLong's test {cite('delong')}"
+        if ev["correction"] == "none":
+            text += ", without correction for multiple comparisons."
+        else:
+            name, ref = CORRECTIONS[ev["correction"]]
+            text += f", the p-values corrected by {name}{' ' + cite(ref) if ref else ''} within each cohort."
+        parts.append(text)
+    lo, hi = ev["dca_range"]
+    parts.append(f"Decision curves {cite('dca')} give the net benefit for threshold probabilities {lo:g} to {hi:g} "
+                 f"in steps of {ev['dca_step']:g}. Calibration is shown in {ev['calibration_bins']} "
+                 f"{'equal-count' if ev['calibration_strategy'] == 'quantile' else 'equal-width'} bins with the "
+                 f"Brier score {cite('brier')}.")
+    return " ".join(parts)
+
+
+def _software(config: dict[str, Any], specs: dict[str, ModelSpec], software: Mapping[str, str | None],
+              git: Mapping[str, Any], python: str | None, cite: _Citations) -> str:
+    commit = git.get("commit")
+    where = f" (git commit {commit[:12]}{', with uncommitted changes' if git.get('dirty') else ''})" if commit else ""
+    tools = [f"Snakemake{_version(software, 'snakemake')} {cite('snakemake')}",
+             f"PyTorch{_version(software, 'torch')} {cite('pytorch')}"]
+    if any(s.architecture not in ARCH_3D for s in specs.values()):
+        tools.append(f"torchvision{_version(software, 'torchvision')} {cite('torchvision')}")
+    if any(s.architecture in ARCH_3D for s in specs.values()):
+        tools.append(f"MONAI{_version(software, 'monai')} {cite('monai')}")
+    tools.append(f"scikit-learn{_version(software, 'scikit-learn')} {cite('sklearn')}")
+    py = f" on Python {python}" if python else ""
+    return (f"The analysis ran with oncoflow{_version(software, 'oncoflow')}{where}, {_join(tools)}{py}; "
+            "the resolved configuration, input checksums and all package versions are in provenance.json.")
+
+
+def render_methods(
+    config: dict[str, Any],
+    cohort: Cohort,
+    *,
+    software: Mapping[str, str | None],
+    git: Mapping[str, Any] | None = None,
+    python: str | None = None,
+) -> str:
+    """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in)."""
+    cite = _Citations()
+    specs = expand_models(config)
+    fused = config["fusion"]["methods"]
+    sections = [
+        ("Cohort", _cohort(config, cohort)),
+        ("Image preprocessing", _images(config, cohort, software, cite) + " " + _crops(config, specs)),
+        ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite)]))),
+        ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),
+        ("Statistics", _evaluation(config, len(specs) + len(fused), cite)),
+        ("Software", _software(config, specs, software, git or {}, python, cite)),
+    ]
+    body = "\n\n".join(f"**{title}.** {text}" for title, text in sections)
+    return (f"# Methods: {config['study']['name']}\n\n"
+            "<!-- Written by oncoflow (rule write_methods) from the resolved config of this run. -->\n\n"
+            f"{body}\n\n## References\n\n{cite.listing()}\n")

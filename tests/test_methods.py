@@ -1,0 +1,105 @@
+"""methods.md (oncoflow.report.methods): written from the resolved config, so changed values show
+and steps that are switched off are not described as done."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pandas as pd
+import yaml
+from snakemake.utils import validate
+from workflow_helpers import REPO, tiny_config
+
+from oncoflow.report.methods import REFERENCES, Cohort, cohort_counts, render_methods
+
+SOFTWARE = {"oncoflow": "0.1.0", "snakemake": "9.1.0", "dcm2niix": "1.0.2", "torch": "2.13.0",
+            "torchvision": "0.28.0", "monai": "1.6.1", "scikit-learn": "1.9.1", "antspyx": "0.6.1",
+            "deepbet": "1.0.2"}
+COHORT = Cohort(internal=40, internal_positive=18, external=10, external_positive=4, dicom=50)
+
+
+def resolved(config: dict[str, Any]) -> dict[str, Any]:
+    config = copy.deepcopy(config)
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return config
+
+
+def render(config: dict[str, Any], cohort: Cohort = COHORT) -> str:
+    return render_methods(resolved(config), cohort, software=SOFTWARE, git={"commit": "0123456789abcdef"},
+                          python="3.12.3")
+
+
+def references(text: str) -> list[str]:
+    return text.split("## References", 1)[1].strip().splitlines()
+
+
+def assert_references_numbered_in_reading_order(text: str) -> None:
+    cited = references(text)
+    assert len(cited) == len(set(cited)) and all(line.split(". ", 1)[1] in REFERENCES.values() for line in cited)
+    numbers = [int(n) for group in re.findall(r"\[([\d, ]+)\]", text.split("## References")[0])
+               for n in group.split(",")]
+    assert list(dict.fromkeys(numbers)) == list(range(1, len(cited) + 1))
+
+
+def test_demo_config_describes_every_step_with_its_values() -> None:
+    text = render(tiny_config())
+    for phrase in ("40 patients (18 positive, 22 negative)", "external cohort of 10 patients",
+                   "dcm2niix 1.0.2", "N4", "40/30 iterations at 2 fitting levels", "rigid transform",
+                   "100/50 iterations at shrink factors 4/2", "deepbet 1.0.2", "32 x 32 pixels",
+                   "the 3 axial slices", "ResNet-18", "`flair+t1ce_resnet18`", "from random initialisation",
+                   "learning rate 0.001", "batch size 16", "3 epochs", "3 stratified, patient-level",
+                   "seed 42", "34%", "logistic regression", "Youden's J", "95% confidence intervals by DeLong",
+                   "Holm's method", "0.05 to 0.95", "5 equal-count bins", "commit 0123456789ab",
+                   "Snakemake 9.1.0", "torchvision 0.28.0"):
+        assert phrase in text, phrase
+    assert "early stopping" not in text  # patience 0
+    assert "3D models" not in text and "MONAI" not in text and "support vector" not in text
+    assert_references_numbered_in_reading_order(text)
+    for key in ("dcm2niix", "n4", "deepbet", "resnet", "delong", "youden", "dca", "snakemake", "holm"):
+        assert REFERENCES[key] in text, key
+    for key in ("platt", "hdbet", "imagenet", "medicalnet", "monai", "fcn", "bootstrap"):
+        assert REFERENCES[key] not in text, key
+
+
+def test_switched_off_steps_are_not_described_and_changed_values_show() -> None:
+    config = tiny_config()
+    config["preprocess"]["n4"]["activate"] = False
+    config["preprocess"]["registration"]["transform"] = "none"
+    config["preprocess"]["brain_extraction"]["backend"] = "none"
+    config["models"] = [{"architecture": "resnet10_3d", "inputs": ["t1ce+flair"], "init": "medicalnet",
+                         "weights": "w.pth", "epochs": 7, "lr": 0.02, "patience": 4, "imbalance": "balanced_sampler"}]
+    config["fusion"] = {"methods": []}
+    config["cv"].update(folds=4, seed=7)
+    config["evaluate"].update(ci_method="bootstrap", n_boot=500, ci_level=0.9, threshold=0.4, correction="none")
+    text = render(config, Cohort(30, 6, dicom=0))
+    for phrase in ("No bias-field correction was applied", "already co-registered",
+                   "No brain extraction was applied", "3D ResNet-10", "MedicalNet", "depth of 16 slices",
+                   "learning rate 0.02", "up to 7 epochs", "after 4 epochs", "class-balanced sampling",
+                   "4 stratified", "seed 7", "90% stratified bootstrap", "500 resamples",
+                   "fixed probability threshold of 0.4", "provided as NIfTI", "MONAI 1.6.1"):
+        assert phrase in text, phrase
+    for absent in ("dcm2niix", "Intensity non-uniformity", "Mattes", "deepbet", "axial slices",
+                   "Late fusion", "stacking", "decision threshold", "DeLong's test", "Youden", "external",
+                   "torchvision", "Holm"):
+        assert absent not in text, absent
+    for key in ("dcm2niix", "n4", "ants", "deepbet", "youden", "platt", "holm", "delong"):
+        assert REFERENCES[key] not in text, key
+
+
+def test_every_study_config_renders() -> None:
+    for path in sorted((REPO / "config/studies").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        if "models" not in config:  # hcc_tace_radiomics_sr: waits for the radiomics sections (#7)
+            continue
+        text = render(config)
+        assert text.startswith(f"# Methods: {config['study']['name']}")
+        assert_references_numbered_in_reading_order(text)
+
+
+def test_cohort_counts_from_the_splits_table() -> None:
+    splits = pd.DataFrame({"subject": list("abcdeabcde"), "fold": [0] * 5 + [1] * 5,
+                           "role": ["train", "val", "test", "external", "external"] * 2,
+                           "label": [1, 0, 1, 1, 0] * 2})
+    assert cohort_counts(splits, dicom=5) == Cohort(3, 2, 2, 1, 5)

@@ -1,0 +1,27 @@
+# methods.md: a methods section for the paper, written from the resolved config of this run
+# (oncoflow.report.methods), with the software versions recorded in provenance.json.
+
+
+rule write_methods:
+    """Every step that ran with its parameters (folds, seeds, statistics), software versions and the
+    references to cite; a step switched off in the config is not described as done."""
+    input:
+        provenance=f"{RESULTS}/provenance.json",
+        splits=f"{RESULTS}/folds/splits.tsv",
+    output:
+        f"{RESULTS}/methods.md",
+    params:
+        config=config,
+        dicom=int((SAMPLES["source"] == "dicom").sum()),
+    log:
+        f"{RESULTS}/logs/write_methods/write_methods.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/write_methods/write_methods.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/write_methods.py"

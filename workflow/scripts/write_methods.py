@@ -1,0 +1,17 @@
+"""Rule write_methods: methods.md, a methods section written from the resolved config."""
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from oncoflow.runtime import start_job
+
+sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
+
+from oncoflow.report.methods import cohort_counts, render_methods
+
+provenance = json.loads(Path(sm.input.provenance).read_text())
+cohort = cohort_counts(pd.read_csv(sm.input.splits, sep="\t"), dicom=sm.params.dicom)
+text = render_methods(sm.params.config, cohort, software=provenance["software"], git=provenance["git"],
+                      python=provenance.get("python"))
+Path(sm.output[0]).write_text(text, encoding="utf-8")
