@@ -4,6 +4,7 @@ and steps that are switched off are not described as done."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 import re
 from typing import Any
 
@@ -103,3 +104,32 @@ def test_cohort_counts_from_the_splits_table() -> None:
                            "role": ["train", "val", "test", "external", "external"] * 2,
                            "label": [1, 0, 1, 1, 0] * 2})
     assert cohort_counts(splits, dicom=5) == Cohort(3, 2, 2, 1, 5)
+
+
+def test_radiomics_study_and_cohort_pretraining_are_described_as_configured() -> None:
+    """The HCC study (no CNN) gets the radiomics / super-resolution paragraph and no CNN training
+    sentence; a cohort rotation pretraining is described as such, not as per-fold."""
+    import yaml
+    from snakemake.utils import validate
+
+    from oncoflow.report.methods import Cohort, render_methods
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config/studies/hcc_tace_radiomics_sr.yaml").read_text())
+    validate(config, str(root / "workflow/schemas/config.schema.yaml"), set_default=True)
+    text = render_methods(config, Cohort(40, 20, 0, 0, 0), software={})
+    assert "MIRP from the `arterial` image" in text and "super-resolution x2 along z" in text
+    assert "`tumor_diameter` and `arterial_enhancement`" in text
+    assert "augmented with random flips" not in text
+    config["superres"]["checkpoint"] = "sr.pt"
+    assert "loaded from a local checkpoint" in render_methods(config, Cohort(40, 20, 0, 0, 0), software={})
+    config["radiomics"]["variants"] = ["original"]
+    assert "super-resolution" not in render_methods(config, Cohort(40, 20, 0, 0, 0), software={})
+
+    lgg = yaml.safe_load((root / "config/studies/lgg_radiogenomics.yaml").read_text())
+    lgg["pretrain"] = [{"name": "heads", "source": "cohort", "samples": "heads.tsv", "task": "rotation"}]
+    lgg["models"][1]["pretrained"] = "heads"
+    validate(lgg, str(root / "workflow/schemas/config.schema.yaml"), set_default=True)
+    text = render_methods(lgg, Cohort(110, 24, 0, 0, 0), software={})
+    assert "in-plane rotation" in text and "every subject of a separate cohort" in text
+    assert "for each fold using only" not in text

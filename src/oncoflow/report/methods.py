@@ -231,6 +231,8 @@ def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
 
 
 def _models(config: dict[str, Any], cite: _Citations) -> str:
+    if not config.get("models"):
+        return ""  # radiomics-only study: no CNN, no augmentation
     parts = []
     shared = len({_schedule(entry, lambda *keys: "") for entry in config["models"]}) == 1
     for entry in config["models"]:
@@ -267,15 +269,55 @@ def _pretraining(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Cit
         if not users:
             continue
         task = {"segmentation": "segmenting the tumor in the crop (Dice + BCE)",
-                "tumor_slice": "classifying whether a 2D slice of the crop holds tumor"}[entry["task"]]
+                "tumor_slice": "classifying whether a 2D slice of the crop holds tumor",
+                "rotation": "predicting the crop's in-plane rotation (0, 90, 180 or 270 degrees; "
+                            "4-way cross-entropy)"}[entry["task"]]
         start = _init(entry, cite)
+        if entry.get("source", "folds") == "cohort":
+            data = ("using every subject of a separate cohort (its own sample sheet, processed by the "
+                    "same preprocessing; none of them in the study cohort), one checkpoint for all folds")
+        else:
+            data = ("for each fold using only the images of that fold's training and inner-validation "
+                    "patients (never its test patients, never the external cohort, no labels)")
         parts.append(
-            f"In-domain pretraining `{entry['name']}`: for each fold, the backbone of "
+            f"Pretraining `{entry['name']}`: the backbone of "
             f"{_join([f'`{u}`' for u in users])} was first pretrained {start} on a label-free "
-            f"task, {task}, using only the images of that fold's training and inner-validation patients (never "
-            f"its test patients, never the external cohort, no labels); AdamW (learning rate {entry['lr']:g}, "
+            f"task, {task}, {data}; AdamW (learning rate {entry['lr']:g}, "
             f"weight decay {entry['weight_decay']:g}) with cosine decay, batch size {entry['batch_size']}, "
             f"{entry['epochs']} epochs, the last epoch kept. The classifier then started from that backbone.")
+    return " ".join(parts)
+
+
+def _radiomics(config: dict[str, Any]) -> str:
+    """Radiomics, super-resolution, clinical and combined models (config radiomics / superres)."""
+    rad = config.get("radiomics") or {}
+    if not rad.get("activate"):
+        return ""
+    st, sel = rad["settings"], rad["selection"]
+    spacing = (f"resampled to {'x'.join(f'{v:g}' for v in st['resampled_spacing'])} mm"
+               if st.get("resampled_spacing") else "on the native grid")
+    norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
+    parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
+             f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
+             f"{norm}, discretised with a fixed bin width of {st['bin_width']:g} from {st['lower_bound']:g}."]
+    if "sr" in rad["variants"]:
+        sr = config["superres"]
+        how = ("loaded from a local checkpoint" if sr.get("checkpoint") else
+               f"trained by the workflow without labels on the cohort's own volumes degraded x{sr['factor']} "
+               f"({sr['epochs']} epochs), its quality measured (PSNR, SSIM) against linear and B-spline "
+               f"interpolation on {sr['heldout_fraction']:.0%} held-out subjects")
+        parts.append(f"Features were also extracted after 3D super-resolution x{sr['factor']} along "
+                     f"{_join(sr['axes'])} by a generative adversarial network (residual 3D generator on top "
+                     f"of linear interpolation, 3D patch discriminator, L1 + adversarial loss), {how}.")
+    parts.append(f"Within each fold, on the training patients only: median imputation, a variance filter "
+                 f"(threshold {sel['variance_threshold']:g}), standardisation, a correlation filter "
+                 f"(|r| > {sel['correlation_threshold']:g}) and L1-penalised (LASSO) logistic regression with "
+                 f"its penalty chosen by {sel['inner_folds']}-fold inner cross-validation; its linear "
+                 "predictor is the rad-score.")
+    if rad.get("clinical"):
+        parts.append(f"A clinical logistic model used {_join([f'`{c}`' for c in rad['clinical']])} "
+                     "(missing values imputed from the training patients), and a combined model the "
+                     "rad-score with these covariates.")
     return " ".join(parts)
 
 
@@ -370,7 +412,8 @@ def render_methods(
     sections = [
         ("Cohort", _cohort(config, cohort)),
         ("Image preprocessing", _images(config, cohort, software, cite) + " " + _crops(config, specs)),
-        ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite)]))),
+        ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
+                                          _radiomics(config)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),
         ("Statistics", _evaluation(config, len(specs) + len(fused), cite)),
         ("Software", _software(config, specs, software, git or {}, python, cite)),
