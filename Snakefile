@@ -31,6 +31,7 @@ include: "workflow/rules/radiomics.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/methods.smk"
+include: "workflow/rules/reporting.smk"
 include: "workflow/rules/archive.smk"
 
 

@@ -19,7 +19,7 @@ rule archive:
         root=STUDY,
         config=config,
         # archive name -> path, each included when present (the report: `snakemake --report`)
-        folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "methods.md",
+        folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting",
                                                        "report.html", "report.zip")},
     log:
         f"{RESULTS}/logs/archive/archive.log",

@@ -23,6 +23,7 @@ from oncoflow.config import (
     tumor_mask_needed,
 )
 from oncoflow.models.weights import required_weights
+from oncoflow.report.reporting import reporting_targets
 
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 check_config(config)
@@ -166,7 +167,8 @@ def get_final_output():
     figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
                      ext=["png", "pdf"])
     superres = [f"{RESULTS}/superres/quality.tsv"] if "sr" in RADIOMICS_VARIANTS else []
-    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc, *superres]
+    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc, *superres,
+            *reporting_targets(RESULTS, config)]
 
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run

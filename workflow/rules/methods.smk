@@ -9,7 +9,9 @@ rule write_methods:
         provenance=f"{RESULTS}/provenance.json",
         splits=f"{RESULTS}/folds/splits.tsv",
     output:
-        f"{RESULTS}/methods.md",
+        md=f"{RESULTS}/methods.md",
+        html=report(f"{RESULTS}/methods.html", caption="../report/methods.rst", category="Methods",
+                    labels={"document": "methods.md of this run"}),
     params:
         config=config,
         dicom=int((SAMPLES["source"] == "dicom").sum()),

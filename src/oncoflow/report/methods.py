@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name
+from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name, radiomics_models
 from oncoflow.models.catalog import ARCH_3D
 
 if TYPE_CHECKING:
@@ -183,12 +183,16 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
     elif backend == "hdbet":
         parts.append(f"The brain was extracted with HD-BET {cite('hdbet')}.")
     else:
+        use = ("for intensity normalisation of the crops" if expand_models(config)
+               else "only to outline the body in the quality-control montages")
         parts.append("No brain extraction was applied; the foreground mask of the reference image "
-                     "(Otsu threshold, closed and hole-filled) was used for intensity normalisation.")
+                     f"(Otsu threshold, closed and hole-filled) was used {use}.")
     return " ".join(parts)
 
 
 def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
+    if not specs:
+        return ""  # no CNN (rule crop_tumor is not planned): radiomics reads the uncropped images
     crop = config["crop"]
     where = "brain" if config["preprocess"]["brain_extraction"]["backend"] != "none" else "foreground"
     text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels with a margin of "
@@ -299,7 +303,8 @@ def _radiomics(config: dict[str, Any]) -> str:
     norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
     parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
              f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
-             f"{norm}, discretised with a fixed bin width of {st['bin_width']:g} from {st['lower_bound']:g}."]
+             f"{norm}, discretised with a fixed bin width of {st['bin_width']:g} from {st['lower_bound']:g}. "
+             f"{_radiomics_source(config)}"]
     if "sr" in rad["variants"]:
         sr = config["superres"]
         how = ("loaded from a local checkpoint" if sr.get("checkpoint") else
@@ -308,7 +313,8 @@ def _radiomics(config: dict[str, Any]) -> str:
                f"interpolation on {sr['heldout_fraction']:.0%} held-out subjects")
         parts.append(f"Features were also extracted after 3D super-resolution x{sr['factor']} along "
                      f"{_join(sr['axes'])} by a generative adversarial network (residual 3D generator on top "
-                     f"of linear interpolation, 3D patch discriminator, L1 + adversarial loss), {how}.")
+                     f"of linear interpolation, 3D patch discriminator, L1 + adversarial loss), {how}."
+                     f"{_superres_subjects(config)}")
     parts.append(f"Within each fold, on the training patients only: median imputation, a variance filter "
                  f"(threshold {sel['variance_threshold']:g}), standardisation, a correlation filter "
                  f"(|r| > {sel['correlation_threshold']:g}) and L1-penalised (LASSO) logistic regression with "
@@ -323,14 +329,15 @@ def _radiomics(config: dict[str, Any]) -> str:
 
 def _validation(config: dict[str, Any], cohort: Cohort) -> str:
     cv = config["cv"]
-    uses = ["epoch selection"]
+    uses = ["epoch selection"] if expand_models(config) else []
     if config["evaluate"]["threshold"] == "youden":
         uses.append("the decision threshold")
     if set(config["fusion"]["methods"]) - {"mean"}:
         uses.append("stacking fusion")
+    used = f" used for {_join(uses)}" if uses else ", on which no model was fitted"
     text = (f"Patients were split into {cv['folds']} stratified, patient-level cross-validation folds (seed "
             f"{cv['seed']}). Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
-            f"formed an inner-validation set used for {_join(uses)}; every internal patient was predicted "
+            f"formed an inner-validation set{used}; every internal patient was predicted "
             "once, by the model of the fold that held it out.")
     if cohort.external:
         text += f" External patients were scored with the mean probability of the {cv['folds']} fold models."
@@ -397,6 +404,62 @@ def _software(config: dict[str, Any], specs: dict[str, ModelSpec], software: Map
             "the resolved configuration, input checksums and all package versions are in provenance.json.")
 
 
+# --- Sentences added for issue #14 (what every study's evaluation does; radiomics inputs) --------
+
+
+def _n_models(config: dict[str, Any]) -> int:
+    """Every model that evaluate_models scores and compare_models compares: CNNs, late fusions and
+    the radiomics / clinical / combined models."""
+    return len(expand_models(config)) + len(config["fusion"]["methods"]) + len(radiomics_models(config))
+
+
+def _single_model(config: dict[str, Any]) -> str:
+    """compare_models runs for every study; with one model its table is empty, and that is said."""
+    return "With a single model, no pairwise comparison was made." if _n_models(config) == 1 else ""
+
+
+def _radiomics_source(config: dict[str, Any]) -> str:
+    """Which image radiomics reads (subjects/<s>/coreg/: after N4 and resampling, before any
+    brain extraction, crop or normalisation)."""
+    n4 = "bias-corrected, " if config["preprocess"]["n4"]["activate"] else ""
+    return (f"The features were read from the {n4}co-registered image on its full field of view: not "
+            "brain-extracted, not cropped and not intensity-normalised beyond the setting above.")
+
+
+def _superres_subjects(config: dict[str, Any]) -> str:
+    """The GAN's training images come from internal patients who are also cross-validation test
+    patients (oncoflow.superres.degrade.split_subjects): label-free, but it must be said."""
+    sr = config["superres"]
+    if sr.get("checkpoint"):
+        return ""
+    cap = f" (at most {sr['max_train_subjects']})" if sr.get("max_train_subjects") else ""
+    return (f" The generator was trained on the images of internal patients{cap} who are also "
+            "cross-validation test patients; it never read a label, but its training saw those test "
+            "patients' images. External patients' images were not used for it.")
+
+
+def _pooling(config: dict[str, Any], cohort: Cohort) -> str:
+    """How the cross-validated and external metrics are formed (oncoflow.metrics.evaluate)."""
+    text = ("The cross-validated AUC was computed once on the pooled out-of-fold predictions of all "
+            "internal patients (each predicted by the one fold model that never saw it), not averaged over "
+            "folds; sensitivity, specificity and the other threshold metrics applied each patient's own "
+            "fold threshold; per-fold metrics are reported separately.")
+    if cohort.external:
+        text += (f" External patients (scored with the mean of the fold models' probabilities) were "
+                 f"classified at the mean of the {config['cv']['folds']} fold thresholds.")
+    return text
+
+
+def _quality_and_reporting(config: dict[str, Any]) -> str:
+    """Rules plot_qc_montage / summarize_qc and the reporting rules (oncoflow.report.reporting)."""
+    return ("Every subject's preprocessed images were inspected as a montage of three orthogonal slices with "
+            "the masks outlined, and automatic quality-control flags (empty or misplaced masks, lowered "
+            "registration similarity, missing signal, cohort outliers) were tabulated; flagged subjects were "
+            "kept and are listed in the participant flow. The participant flow, the characteristics of "
+            "each cohort and fold, the misclassified patients of each model and the filled reporting "
+            "checklists are written to the reporting folder of the run.")
+
+
 def render_methods(
     config: dict[str, Any],
     cohort: Cohort,
@@ -411,11 +474,14 @@ def render_methods(
     fused = config["fusion"]["methods"]
     sections = [
         ("Cohort", _cohort(config, cohort)),
-        ("Image preprocessing", _images(config, cohort, software, cite) + " " + _crops(config, specs)),
+        ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
+                                                       _crops(config, specs)]))),
         ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
                                           _radiomics(config)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),
-        ("Statistics", _evaluation(config, len(specs) + len(fused), cite)),
+        ("Statistics", " ".join(filter(None, [_pooling(config, cohort), _evaluation(config, _n_models(config), cite),
+                                              _single_model(config)]))),
+        ("Quality control and reporting", _quality_and_reporting(config)),
         ("Software", _software(config, specs, software, git or {}, python, cite)),
     ]
     body = "\n\n".join(f"**{title}.** {text}" for title, text in sections)

@@ -1,0 +1,298 @@
+"""Filled reporting checklists (CLAIM 2020, TRIPOD+AI 2024): each item is ``filled`` (a sentence
+written from this run and the path of the evidence file, relative to the results folder),
+``author`` (only the authors can say: ethics, funding, intended use, ...) or ``not applicable``
+(with the reason). Item numbers and topics: oncoflow.report.checklist_items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+
+from oncoflow.config import expand_models
+from oncoflow.report.checklist_items import CHECKLISTS
+
+FILLED, AUTHOR, NA = "filled", "author", "not applicable"
+CHECKLIST_COLUMNS = ["item", "section", "topic", "status", "text", "evidence"]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the checklists cite, all from the run's config and records."""
+
+    config: dict[str, Any]
+    n_internal: int
+    n_internal_positive: int
+    n_external: int
+    n_flagged: int
+    models: list[str]
+    n_failures: int
+
+    @property
+    def cnn(self) -> bool:
+        return bool(expand_models(self.config))
+
+    @property
+    def external(self) -> bool:
+        return self.n_external > 0
+
+
+def run_facts(config: dict[str, Any], splits: pd.DataFrame, qc: pd.DataFrame, metrics: pd.DataFrame,
+              failures: pd.DataFrame) -> RunFacts:
+    first = splits[splits["fold"] == splits["fold"].min()]
+    internal, external = first[first["role"] != "external"], first[first["role"] == "external"]
+    return RunFacts(config, len(internal), int(internal["label"].sum()), len(external),
+                    int((qc["flag"].fillna("") != "").sum()), list(dict.fromkeys(metrics["model"])), len(failures))
+
+
+Entry = tuple[str, str, str]  # status, text, evidence
+Rule = Callable[[RunFacts], Entry]
+
+
+def _author(why: str) -> Rule:
+    return lambda f: (AUTHOR, why, "")
+
+
+def _design(f: RunFacts) -> Entry:
+    ext = " and an external test cohort" if f.external else ""
+    return (FILLED, f"Development of {len(f.models)} models with {f.config['cv']['folds']}-fold patient-level "
+                    f"cross-validation{ext}.", "methods.md")
+
+
+def _sources(f: RunFacts) -> Entry:
+    ext = f"; external: {f.n_external} patients" if f.external else ""
+    return (FILLED, f"Sample sheet {f.config['cohort']['samples']}: {f.n_internal} internal patients "
+                    f"({f.n_internal_positive} positive){ext}.", "provenance.json (sample sheet checksum)")
+
+
+def _preprocessing(f: RunFacts) -> Entry:
+    return FILLED, "Conversion, bias correction, registration, masking and crops/features as run.", "methods.md"
+
+
+def _elements(f: RunFacts) -> Entry:
+    study = f.config["study"]
+    clinical = f.config.get("radiomics", {}).get("clinical") or []
+    extra = f"; clinical covariates {', '.join(clinical)}" if clinical else ""
+    return (FILLED, f"Outcome column `{study['label']}` (positive = {study['positive']}); image inputs "
+                    f"{', '.join(f.config['ingest']['modalities'])}{extra}.", "provenance.json (resolved config)")
+
+
+def _deid(f: RunFacts) -> Entry:
+    return FILLED, "DICOM converted with dcm2niix and de-identified; NIfTI header text blanked.", "methods.md"
+
+
+def _missing(f: RunFacts) -> Entry:
+    clinical = f.config.get("radiomics", {}).get("clinical") or []
+    text = "A missing image or mask stops the run naming the subject (no imputation of images)"
+    if clinical:
+        text += "; missing clinical values were imputed with the training patients' median within each fold"
+    return FILLED, text + ".", "methods.md"
+
+
+def _partitions(f: RunFacts) -> Entry:
+    cv = f.config["cv"]
+    return (FILLED, f"{cv['folds']} stratified folds (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
+                    "fold as inner validation; every internal patient tested once.", "folds/splits.tsv")
+
+
+def _disjoint(f: RunFacts) -> Entry:
+    return FILLED, "Partitions are disjoint at the patient level (one row per patient per fold).", "folds/splits.tsv"
+
+
+def _model(f: RunFacts) -> Entry:
+    return FILLED, f"Models: {', '.join(f.models)}.", "methods.md"
+
+
+def _software(f: RunFacts) -> Entry:
+    return FILLED, "Package versions, git commit and environment files are recorded.", "provenance.json"
+
+
+def _init(f: RunFacts) -> Entry:
+    if not f.cnn:
+        return NA, "No neural-network classifier: logistic models fitted from scratch in each fold.", "methods.md"
+    return FILLED, "Initialisation per model (random, ImageNet, MedicalNet or pretraining) as configured.", "methods.md"
+
+
+def _training(f: RunFacts) -> Entry:
+    return FILLED, "Optimiser, learning rate, batch size, epochs, augmentation / feature selection as run.", "methods.md"
+
+
+def _selection(f: RunFacts) -> Entry:
+    how = ("the epoch with the best inner-validation AUC" if f.cnn else
+           "the LASSO penalty chosen by inner cross-validation on the training patients")
+    return FILLED, f"Final model per fold: {how}.", "methods.md"
+
+
+def _ensemble(f: RunFacts) -> Entry:
+    parts = []
+    if f.config["fusion"]["methods"]:
+        parts.append(f"late fusion ({', '.join(f.config['fusion']['methods'])})")
+    if f.external:
+        parts.append("external patients scored by the mean of the fold models")
+    if not parts:
+        return NA, "No ensembling: each patient is scored by one fold model.", ""
+    return FILLED, "Ensembling: " + "; ".join(parts) + ".", "methods.md"
+
+
+def _metrics(f: RunFacts) -> Entry:
+    return FILLED, "AUC, sensitivity, specificity, PPV, NPV, Brier score, decision and calibration curves.", \
+        "tables/metrics.tsv"
+
+
+def _uncertainty(f: RunFacts) -> Entry:
+    ev = f.config["evaluate"]
+    return (FILLED, f"{ev['ci_level']:.0%} CIs ({ev['ci_method']}); pairwise DeLong tests with {ev['correction']} "
+                    "correction.", "tables/comparisons.tsv")
+
+
+def _external(f: RunFacts) -> Entry:
+    if not f.external:
+        return NA, "No external cohort in this study's config (cohort.external is empty).", ""
+    return FILLED, f"External cohort of {f.n_external} patients, never used for training or thresholds.", \
+        "tables/metrics.tsv"
+
+
+def _flow(f: RunFacts) -> Entry:
+    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subjects QC-flagged and kept.", "reporting/flow.tsv"
+
+
+def _characteristics(f: RunFacts) -> Entry:
+    return FILLED, "Label, age, sex and clinical columns per cohort and test fold, with tests.", \
+        "reporting/characteristics.tsv"
+
+
+def _performance(f: RunFacts) -> Entry:
+    return FILLED, "Pooled cross-validation" + (" and external" if f.external else "") + \
+        " metrics per model, and per fold.", "tables/metrics.tsv; tables/metrics_per_fold.tsv"
+
+
+def _failures(f: RunFacts) -> Entry:
+    return FILLED, f"{f.n_failures} misclassifications (model x patient) listed with QC flags and montages.", \
+        "reporting/failures.md"
+
+
+def _code(f: RunFacts) -> Entry:
+    return (AUTHOR, "Code: oncoflow at the git commit in provenance.json; the data-availability statement and "
+                    "the repository link are the authors'.", "provenance.json")
+
+
+def _imbalance(f: RunFacts) -> Entry:
+    if not f.cnn:
+        return AUTHOR, "No class-imbalance correction is configured for the logistic models; say so.", ""
+    kinds = sorted({m.get("imbalance", "weighted_loss") for m in f.config["models"]})
+    return FILLED, f"Class imbalance handling: {', '.join(kinds)}.", "methods.md"
+
+
+def _output(f: RunFacts) -> Entry:
+    thr = f.config["evaluate"]["threshold"]
+    how = "Youden's J on each fold's inner-validation patients" if thr == "youden" else f"fixed at {thr}"
+    return FILLED, f"Output: probability of the positive class; threshold {how}.", "tables/predictions.tsv"
+
+
+def _train_vs_eval(f: RunFacts) -> Entry:
+    if not f.external:
+        return NA, "Internal cross-validation only: development and test patients come from one sheet.", ""
+    return FILLED, "External patients went through the same preprocessing; compare their characteristics.", \
+        "reporting/characteristics.tsv"
+
+
+def _events(f: RunFacts) -> Entry:
+    return FILLED, f"{f.n_internal} internal patients, {f.n_internal_positive} with the outcome; per fold and role " \
+                   "in the flow table.", "reporting/flow.tsv"
+
+
+def _specification(f: RunFacts) -> Entry:
+    what = "fold checkpoints (models/<model>/fold<k>/checkpoint.pt)" if f.cnn else \
+        "fold coefficients (models/<model>/fold<k>/coefficients.tsv)"
+    return FILLED, f"The fitted models are the {what}.", "models/"
+
+
+def _predictors(f: RunFacts) -> Entry:
+    return _elements(f)
+
+
+def _poor_inputs(f: RunFacts) -> Entry:
+    return FILLED, "Automatic QC flags each subject's images (kept and listed); unreadable inputs stop the run.", \
+        "qc/qc.tsv"
+
+
+def _no_updating(f: RunFacts) -> Entry:
+    return NA, "No model updating or recalibration was configured.", ""
+
+
+AUTHOR_ONLY = "Only the authors can state this."
+RULES: dict[str, dict[str, Rule]] = {
+    "claim": {
+        "1": _author("Title: name the AI method."), "2": _author("Abstract."),
+        "3": _author("Clinical background and intended role."), "4": _author("Objectives and hypotheses."),
+        "5": _author("Prospective or retrospective collection."), "6": _design, "7": _sources,
+        "8": _author("Inclusion and exclusion criteria that produced the sample sheet."), "9": _preprocessing,
+        "10": _elements, "11": _elements, "12": _deid, "13": _missing,
+        "14": _author("How the label was established."), "15": _author("Why this reference standard."),
+        "16": _author("Who drew the tumor masks and assigned labels; qualifications."),
+        "17": _author("Annotation software."), "18": _author("Inter-/intra-rater variability of labels and masks."),
+        "19": _author("Intended sample size and its basis (the run's counts are in reporting/flow.tsv)."),
+        "20": _partitions, "21": _disjoint, "22": _model, "23": _software, "24": _init, "25": _training,
+        "26": _selection, "27": _ensemble, "28": _metrics, "29": _uncertainty,
+        "30": _author("No robustness or sensitivity analysis ran in this pipeline; describe any done elsewhere."),
+        "31": _author("No explainability method ran in this pipeline; describe any done elsewhere."),
+        "32": _external, "33": _flow, "34": _characteristics, "35": _performance, "36": _performance,
+        "37": _failures, "38": _author("Limitations."), "39": _author("Implications for practice."),
+        "40": _author("Registration number."), "41": _code, "42": _author("Funding."),
+    },
+    "tripod_ai": {
+        "1": _author("Title."), "2": _author("Abstract."), "3a": _author("Healthcare context."),
+        "3b": _author("Target population and intended users."), "3c": _author("Known health inequalities."),
+        "4": _author("Objectives."), "5a": _sources, "5b": _author("Dates of data collection."),
+        "6a": _author("Setting and centres."), "6b": _author("Eligibility criteria."),
+        "6c": _author("Treatments received."), "7": _preprocessing, "8a": _elements,
+        "8b": _author("Outcome assessors and blinding."), "8c": _author("Consistency of outcome assessment."),
+        "9a": _predictors, "9b": _preprocessing, "9c": _author("Predictor assessors and blinding."),
+        "10": _author("How the sample size was arrived at (counts: reporting/flow.tsv)."), "11": _missing,
+        "12a": _partitions, "12b": _training, "12c": _selection,
+        "12d": _author("Heterogeneity across centres was not analysed by the pipeline."), "12e": _metrics,
+        "12f": _no_updating, "12g": _output, "13": _imbalance, "14": _author("Fairness approach."),
+        "15": _output, "16": _train_vs_eval, "17": _author("Ethical approval and consent."),
+        "18a": _author("Funding."), "18b": _author("Conflicts of interest."), "18c": _author("Protocol."),
+        "18d": _author("Registration."), "18e": _author("Data sharing."), "18f": _code,
+        "19": _author("Patient and public involvement."), "20a": _flow, "20b": _characteristics,
+        "20c": _train_vs_eval, "21": _events, "22": _specification, "23a": _performance,
+        "23b": _author("No subgroup analysis ran in this pipeline."), "24": _no_updating,
+        "25": _author("Interpretation."), "26": _author("Limitations."), "27a": _poor_inputs,
+        "27b": _author("User interaction and expertise."), "27c": _author("Future research."),
+    },
+}
+
+
+def fill_checklist(name: str, facts: RunFacts) -> pd.DataFrame:
+    """checklist_<name>.tsv: every item of the checklist, in its order, with status and evidence."""
+    checklist, rules = CHECKLISTS[name], RULES[name]
+    missing = [n for n, _, _ in checklist.items if n not in rules]
+    if missing:
+        raise KeyError(f"checklist {name}: no rule for items {missing}")
+    rows = []
+    for number, section, topic in checklist.items:
+        status, text, evidence = rules[number](facts)
+        rows.append({"item": number, "section": section, "topic": topic, "status": status, "text": text,
+                     "evidence": evidence})
+    return pd.DataFrame(rows, columns=CHECKLIST_COLUMNS)
+
+
+def checklist_markdown(name: str, table: pd.DataFrame) -> str:
+    checklist = CHECKLISTS[name]
+    counts = table["status"].value_counts()
+    lines = [f"# {checklist.title}, version {checklist.version}", "",
+             f"DOI {checklist.doi}. Topics are our paraphrases; read the checklist for each item's wording.", "",
+             f"Filled from this run: {counts.get(FILLED, 0)}; left to the authors: {counts.get(AUTHOR, 0)}; "
+             f"not applicable: {counts.get(NA, 0)}.", "",
+             "| item | topic | status | from the run | evidence |", "|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        cells = [r["item"], f"{r['section']}: {r['topic']}", r["status"], r["text"], r["evidence"]]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def checklists_for(config: dict[str, Any]) -> list[str]:
+    """Every study: CLAIM and TRIPOD+AI (CLEAR for radiomics studies: not yet, see issue #14)."""
+    return list(CHECKLISTS)

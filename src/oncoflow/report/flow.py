@@ -1,0 +1,125 @@
+"""Participant flow (CLAIM 2020 item 33, TRIPOD+AI item 20a): from the sample sheet to evaluation.
+
+Every count and every exclusion reason comes from the run's own records: the sample sheet, the
+subjects' raw images, qc/qc.tsv (flags), folds/splits.tsv (fold and role) and
+tables/predictions.tsv (who was scored). oncoflow excludes nobody silently: a subject that fails
+ingestion fails the run, and QC flags are reported, not acted on; so an exclusion here means a
+record is missing, and the table says which one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+FLOW_COLUMNS = ["stage", "group", "n", "n_positive", "excluded", "reason"]
+
+
+def _row(stage: str, group: str, subjects: pd.Series, labels: pd.Series, excluded: list[str] | None = None,
+         reason: str = "") -> dict[str, object]:
+    chosen = labels[labels.index.isin(subjects)]
+    return {"stage": stage, "group": group, "n": int(len(chosen)), "n_positive": int(chosen.sum()),
+            "excluded": ", ".join(excluded or []), "reason": reason}
+
+
+def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFrame, predictions: pd.DataFrame,
+                     *, ingested: list[str], external_cohorts: list[str]) -> pd.DataFrame:
+    """flow.tsv: one row per stage and group (cohort, QC outcome, fold x role, model x cohort).
+
+    ``samples`` has ``subject``, ``cohort`` and ``y`` (1 = positive); ``ingested`` lists the subjects
+    whose raw images exist; ``qc`` is qc/qc.tsv; ``splits`` folds/splits.tsv; ``predictions``
+    tables/predictions.tsv."""
+    labels = samples.set_index("subject")["y"].astype(int)
+    listed = samples["subject"]
+    rows = [_row("listed", "sample sheet", listed, labels)]
+    for cohort, part in samples.groupby("cohort", sort=True):
+        kind = "external" if cohort in external_cohorts else "internal"
+        rows.append(_row("listed", f"{kind} cohort '{cohort}'", part["subject"], labels))
+    missing = sorted(set(listed) - set(ingested))
+    rows.append(_row("ingested", "images converted", pd.Series(sorted(set(listed) & set(ingested))), labels, missing,
+                     "no raw images in subjects/<subject>/raw/" if missing else ""))
+    flagged = qc.loc[qc["flag"].fillna("") != "", ["subject", "flag"]]
+    no_qc = sorted(set(ingested) & set(listed) - set(qc["subject"]))
+    rows.append(_row("quality control", "no flag", qc.loc[qc["flag"].fillna("") == "", "subject"], labels, no_qc,
+                     "no row in qc/qc.tsv" if no_qc else ""))
+    for _, row in flagged.iterrows():  # kept in the analysis: the flag is the reason to look
+        rows.append(_row("quality control", f"flagged (kept): {row['subject']}", pd.Series([row["subject"]]), labels,
+                         reason=str(row["flag"])))
+    not_split = sorted(set(listed) - set(splits["subject"]))
+    rows.append(_row("folds", "assigned", splits["subject"].drop_duplicates(), labels, not_split,
+                     "not in folds/splits.tsv" if not_split else ""))
+    for (fold, role), part in splits.groupby(["fold", "role"], sort=True):
+        rows.append(_row("folds", f"fold {fold} {role}", part["subject"], labels))
+    for model, part in predictions.groupby("model", sort=False):
+        for cohort, role in (("cv", "test"), ("external", "external")):
+            expected = set(splits.loc[splits["role"] == role, "subject"])
+            if not expected:
+                continue
+            scored = set(part.loc[part["role"] == role, "subject"])
+            lost = sorted(expected - scored)
+            rows.append(_row("evaluated", f"{model} ({cohort})", pd.Series(sorted(scored)), labels, lost,
+                             "no prediction in tables/predictions.tsv" if lost else ""))
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)
+
+
+def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
+    """A top-down flow diagram: listed -> ingested -> QC -> folds -> evaluated, exclusions on the side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def count(stage: str, group: str) -> dict[str, object]:
+        return flow[(flow["stage"] == stage) & (flow["group"] == group)].iloc[0].to_dict()
+
+    listed, ingested = count("listed", "sample sheet"), count("ingested", "images converted")
+    clean = count("quality control", "no flag")
+    flagged = flow[flow["group"].str.startswith("flagged")]
+    assigned = count("folds", "assigned")
+    cohorts = flow[(flow["stage"] == "listed") & (flow["group"] != "sample sheet")]
+    evaluated = flow[flow["stage"] == "evaluated"]
+    folds = flow[(flow["stage"] == "folds") & (flow["group"] != "assigned")]
+    per_fold: dict[str, list[str]] = {}
+    for group, n in zip(folds["group"], folds["n"]):
+        _, fold, role = group.split(" ", 2)
+        per_fold.setdefault(fold, []).append(f"{role} {n}")
+    scored: dict[str, set[int]] = {}
+    for group, n in zip(evaluated["group"], evaluated["n"]):
+        scored.setdefault(group.rsplit(" (", 1)[1].rstrip(")"), set()).add(int(n))
+    n_models = evaluated["group"].str.rsplit(" (", n=1).str[0].nunique()
+    boxes = [
+        f"Listed in the sample sheet\nn = {listed['n']} ({listed['n_positive']} positive)\n"
+        + "\n".join(f"{g}: {n}" for g, n in zip(cohorts["group"], cohorts["n"])),
+        f"Images ingested\nn = {ingested['n']}",
+        f"Quality control\nno flag: {clean['n']}   flagged and kept: {len(flagged)}",
+        f"Assigned to folds and roles: n = {assigned['n']}\n"
+        + "\n".join(f"fold {k}: {', '.join(v)}" for k, v in per_fold.items()),
+        f"Evaluated ({n_models} models)\n"
+        + "\n".join(f"{'cross-validation' if c == 'cv' else c}: n = {'/'.join(map(str, sorted(ns)))} per model"
+                    for c, ns in scored.items()),
+    ]
+    side = [
+        "",
+        f"Not ingested: {ingested['excluded'] or 'none'}",
+        "Flagged (kept): " + (", ".join(s.split(": ", 1)[1] for s in flagged["group"]) or "none"),
+        f"Not assigned: {assigned['excluded'] or 'none'}",
+        "Not scored: " + (", ".join(sorted({s for e in evaluated["excluded"] for s in e.split(', ') if s})) or "none"),
+    ]
+    fig, ax = plt.subplots(figsize=(9, 1.3 * len(boxes)))
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, len(boxes))
+    for i, (text, note) in enumerate(zip(boxes, side)):
+        y = len(boxes) - i - 0.5
+        ax.text(0.33, y, text, ha="center", va="center", fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "#eef3fb", "edgecolor": "#3b5b92"})
+        if note:
+            ax.text(0.8, y, "\n".join(note[k:k + 40] for k in range(0, len(note), 40)), ha="center", va="center",
+                    fontsize=8, color="#8a1c1c",
+                    bbox={"boxstyle": "round", "facecolor": "#fbeeee", "edgecolor": "#8a1c1c"})
+        if i:
+            ax.annotate("", xy=(0.33, y + 0.22), xytext=(0.33, y + 0.78), arrowprops={"arrowstyle": "->"})
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)

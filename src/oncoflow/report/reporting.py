@@ -1,0 +1,81 @@
+"""The reporting folder (results/<study>/reporting/): one function per rule, paths in, files out.
+
+- participant flow (flow.tsv, flow.png)          oncoflow.report.flow
+- characteristics by partition (characteristics.tsv/.md)   oncoflow.report.characteristics
+- failure analysis (failures.tsv/.md)             oncoflow.report.failures
+- filled checklists (checklist_<name>.tsv/.md)    oncoflow.report.checklists
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from oncoflow.config import load_samples
+from oncoflow.report.characteristics import characteristics_table
+from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
+from oncoflow.report.failures import failures_markdown, misclassified
+from oncoflow.report.flow import participant_flow, plot_flow
+
+
+def _tsv(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"subject": str})
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns) + "\n"
+    return head + "".join("| " + " | ".join(str(v).replace("|", "/") for v in row) + " |\n"
+                          for row in df.itertuples(index=False))
+
+
+def ingested_subjects(results: str | Path, subjects: list[str]) -> list[str]:
+    """Subjects whose raw images were written (subjects/<subject>/raw/ holds a NIfTI)."""
+    return [s for s in subjects if any((Path(results) / "subjects" / s / "raw").glob("*.nii.gz"))]
+
+
+def write_participant_flow(config: dict[str, Any], *, qc: str, splits: str, predictions: str, results: str,
+                           tsv: str, png: str) -> None:
+    samples = load_samples(config)
+    flow = participant_flow(samples, _tsv(qc), _tsv(splits), _tsv(predictions),
+                            ingested=ingested_subjects(results, samples["subject"].tolist()),
+                            external_cohorts=list(config["cohort"]["external"]))
+    flow.to_csv(tsv, sep="\t", index=False)
+    plot_flow(flow, png)
+
+
+def write_characteristics(config: dict[str, Any], *, splits: str, tsv: str, md: str) -> None:
+    samples = load_samples(config)
+    clinical = list((config.get("radiomics") or {}).get("clinical") or [])
+    table = characteristics_table(samples, _tsv(splits), label=config["study"]["label"], clinical=clinical,
+                                  external_cohorts=list(config["cohort"]["external"]))
+    table.to_csv(tsv, sep="\t", index=False)
+    Path(md).write_text("# Characteristics by partition\n\nMedian [IQR] or n (%); tests across cohorts and across "
+                        "the cross-validation test folds (Fisher/chi-square, Mann-Whitney/Kruskal-Wallis).\n\n"
+                        + _markdown_table(table), encoding="utf-8")
+
+
+def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str) -> None:
+    failures = misclassified(_tsv(predictions), _tsv(qc))
+    failures.to_csv(tsv, sep="\t", index=False)
+    m = _tsv(metrics)
+    Path(md).write_text(failures_markdown(failures, {(r.model, r.cohort): int(r.n) for r in m.itertuples()}),
+                        encoding="utf-8")
+
+
+def write_checklist(name: str, config: dict[str, Any], *, splits: str, qc: str, metrics: str, failures: str,
+                    tsv: str, md: str) -> None:
+    facts = run_facts(config, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures))
+    table = fill_checklist(name, facts)
+    table.to_csv(tsv, sep="\t", index=False)
+    Path(md).write_text(checklist_markdown(name, table), encoding="utf-8")
+
+
+def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
+    """The reporting folder's files for rule all (and so for the report and the archive)."""
+    from oncoflow.report.checklists import checklists_for
+
+    folder = f"{results}/reporting"
+    return [f"{folder}/flow.tsv", f"{folder}/flow.png", f"{folder}/characteristics.tsv", f"{folder}/failures.tsv",
+            *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md"))]

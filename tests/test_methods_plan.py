@@ -1,0 +1,159 @@
+"""methods.md against the plan, both ways, for the demo config and every shipped study: each rule
+family in a dry run of the study (shrunk as in test_studies) is described with its settings, and
+a step whose rule is not planned is not described. A new rule family fails here until methods.py
+describes it (or it is listed in NOT_A_METHOD with the reason)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import validate
+from test_studies import SCHEMA, STUDY_SHAPES, shrink, study_config, tiny_cohort_for
+from workflow_helpers import planned_jobs, run_snakemake, tiny_config
+
+from oncoflow.report.methods import Cohort, _n_models, render_methods
+
+Config = dict[str, Any]
+Phrases = Callable[[Config], list[str]]
+
+# rule -> phrases methods.md must contain when the rule is planned (given the config's settings)
+DESCRIBED: dict[str, Phrases] = {
+    "convert_dicom": lambda c: ["dcm2niix", "de-identified"],
+    "import_nifti": lambda c: ["provided as NIfTI"],
+    "correct_bias": lambda c: (["N4", f"shrink factor {c['preprocess']['n4']['shrink_factor']}"]
+                               if c["preprocess"]["n4"]["activate"] else ["No bias-field correction"]),
+    "register_modalities": lambda c: (["already co-registered"] if c["preprocess"]["registration"]["transform"] == "none"
+                                      else ["registered onto", "Mattes mutual information"]),
+    "transform_tumor_mask": lambda c: (["already co-registered"] if c["preprocess"]["registration"]["transform"] == "none"
+                                       else ["tumor mask followed the registration"]),
+    "extract_brain": lambda c: (["No brain extraction"] if c["preprocess"]["brain_extraction"]["backend"] == "none"
+                                else ["brain was extracted"]),
+    "crop_tumor": lambda c: ["Tumor-centred crops", f"{c['crop']['size']} x {c['crop']['size']} pixels"],
+    "split_folds": lambda c: [f"{c['cv']['folds']} stratified, patient-level cross-validation folds",
+                              f"seed {c['cv']['seed']}"],
+    "train_model": lambda c: ["was trained", "epochs", "inner-validation AUC", "augmented"],
+    "pretrain_model": lambda c: ["Pretraining `", "label-free task"],
+    "fuse_predictions": lambda c: ["Late fusion"],
+    "train_superres": lambda c: ["super-resolution", "also cross-validation test patients", "never read a label"],
+    "apply_superres": lambda c: ["after 3D super-resolution"],
+    "evaluate_superres": lambda c: ["PSNR, SSIM"],
+    "extract_radiomics": lambda c: ["Radiomic features", "MIRP", f"bin width of {c['radiomics']['settings']['bin_width']:g}",
+                                    "not cropped"],
+    "fit_radiomics_model": lambda c: ["LASSO", "training patients only"],
+    "evaluate_models": lambda c: ["pooled out-of-fold predictions", "AUCs are reported", "fold threshold"],
+    "compare_models": lambda c: (["compared pairwise", "DeLong's test"] if _n_models(c) > 1
+                                 else ["no pairwise comparison"]),
+    "compute_curves": lambda c: ["Decision curves", "Calibration is shown"],
+    "plot_curves": lambda c: ["Decision curves"],
+    "write_provenance": lambda c: ["provenance.json"],
+    "plot_qc_montage": lambda c: ["montage of three orthogonal slices"],
+    "summarize_qc": lambda c: ["quality-control flags"],
+    "write_participant_flow": lambda c: ["participant flow"],
+    "write_characteristics": lambda c: ["characteristics of each cohort and fold"],
+    "write_failures": lambda c: ["misclassified patients"],
+    "write_checklist": lambda c: ["reporting checklists"],
+}
+# rule -> phrases methods.md must NOT contain when the rule is not planned
+ONLY_IF_PLANNED: dict[str, list[str]] = {
+    "convert_dicom": ["dcm2niix", "DICOM series"],
+    "import_nifti": ["provided as NIfTI"],
+    "crop_tumor": ["Tumor-centred crops", "normalised within the", "axial slices", "3D models read"],
+    "train_model": ["epoch selection", "the epoch with the best", "was trained from", "augmented", "early stopping", "AdamW"],
+    "pretrain_model": ["Pretraining `", "pretrained"],
+    "fuse_predictions": ["Late fusion", "stacking"],
+    "train_superres": ["super-resolution", "generator"],
+    "extract_radiomics": ["Radiomic", "MIRP", "rad-score"],
+    "fit_radiomics_model": ["LASSO", "clinical logistic model"],
+}
+NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results"}
+
+
+def sheet_cohort(config: Config) -> Cohort:
+    """The methods' counts from the sample sheet the dry run read."""
+    sheet = pd.read_csv(config["cohort"]["samples"], sep="\t", dtype=str).fillna("")
+    y = sheet[config["study"]["label"]] == str(config["study"]["positive"])
+    external = sheet["cohort"].isin(config["cohort"]["external"])
+    dicom = int((sheet.get("dicom", pd.Series([""] * len(sheet))) != "").sum())
+    return Cohort(int((~external).sum()), int((y & ~external).sum()), int(external.sum()), int((y & external).sum()),
+                  dicom)
+
+
+def plan_and_methods(config: Config, workdir: Path) -> tuple[dict[str, int], str]:
+    configfile = workdir / "study.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(configfile))
+    assert result.returncode == 0, result.stderr[-3000:]
+    resolved = copy.deepcopy(config)
+    validate(resolved, str(SCHEMA), set_default=True)
+    text = render_methods(resolved, sheet_cohort(resolved), software={})
+    return planned_jobs(result.stdout), text
+
+
+def check_both_ways(config: Config, jobs: dict[str, int], text: str) -> None:
+    resolved = copy.deepcopy(config)
+    validate(resolved, str(SCHEMA), set_default=True)
+    undescribed = sorted(set(jobs) - set(DESCRIBED) - set(NOT_A_METHOD))
+    assert not undescribed, f"rules planned but not known to the methods check: {undescribed}"
+    for rule in jobs:
+        for phrase in DESCRIBED.get(rule, lambda c: [])(resolved):
+            assert phrase in text, f"rule {rule} is planned but methods.md lacks {phrase!r}"
+    for rule, phrases in ONLY_IF_PLANNED.items():
+        if rule not in jobs:
+            for phrase in phrases:
+                assert phrase not in text, f"rule {rule} is not planned but methods.md says {phrase!r}"
+
+
+def demo_config(workdir: Path) -> Config:
+    from oncoflow.demo import make_demo_cohort
+
+    sheet = make_demo_cohort(workdir / "data", 8, seed=5, voxel_scale=4.0, external_fraction=0.25)
+    config = tiny_config()
+    config["cohort"]["samples"] = str(sheet)
+    return config
+
+
+def study_plan_config(name: str, workdir: Path) -> Config:
+    n = 12 if STUDY_SHAPES[name].external_fraction else 8
+    sheet = tiny_cohort_for(name, workdir, n, positives=0.5, voxel_scale=4.0)  # only the sheet is read
+    config = shrink(study_config(name), sheet, workdir / "weights", write_weights=False)
+    if name == "lgg_radiogenomics":  # the demo is DICOM of a whole head, masks on t1ce
+        config["preprocess"]["reference"] = "t1ce"
+    return config
+
+
+@pytest.mark.parametrize("name", ["demo", *sorted(STUDY_SHAPES)])
+def test_methods_describe_exactly_the_planned_rules(name: str, tmp_path: Path) -> None:
+    config = demo_config(tmp_path) if name == "demo" else study_plan_config(name, tmp_path)
+    jobs, text = plan_and_methods(config, tmp_path)
+    check_both_ways(config, jobs, text)
+
+
+def test_hcc_methods_name_the_delong_comparisons_and_no_epochs(tmp_path: Path) -> None:
+    config = study_plan_config("hcc_tace_radiomics_sr", tmp_path)
+    jobs, text = plan_and_methods(config, tmp_path)
+    assert "train_model" not in jobs and "compare_models" in jobs
+    assert "DeLong's test" in text and "Holm's method" in text
+    assert "epoch selection" not in text and "crops" not in text.replace("not cropped", "")
+    assert "normalisation within" not in text and "for intensity normalisation" not in text
+
+
+def test_the_check_fails_on_a_described_step_that_is_not_planned() -> None:
+    """The check can fail: methods claiming CNN training for a plan without train_model."""
+    config = tiny_config()
+    text = render_methods(_resolved(config), Cohort(10, 5, dicom=10), software={})
+    with pytest.raises(AssertionError, match="is not planned but methods.md says"):
+        check_both_ways(config, {"split_folds": 1, "convert_dicom": 10}, text)
+    with pytest.raises(AssertionError, match="not known to the methods check"):
+        check_both_ways(config, {"segment_liver": 1}, text)
+
+
+def _resolved(config: Config) -> Config:
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA), set_default=True)
+    return config

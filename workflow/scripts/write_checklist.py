@@ -1,0 +1,9 @@
+"""Rule write_checklist: reporting/checklist_<name>.tsv and .md."""
+from oncoflow.runtime import start_job
+
+sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
+
+from oncoflow.report.reporting import write_checklist
+
+write_checklist(sm.wildcards.checklist, sm.params.config, splits=sm.input.splits, qc=sm.input.qc,
+                metrics=sm.input.metrics, failures=sm.input.failures, tsv=sm.output.tsv, md=sm.output.md)

@@ -1,0 +1,9 @@
+"""Rule write_participant_flow: reporting/flow.tsv and flow.png."""
+from oncoflow.runtime import start_job
+
+sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
+
+from oncoflow.report.reporting import write_participant_flow
+
+write_participant_flow(sm.params.config, qc=sm.input.qc, splits=sm.input.splits, predictions=sm.input.predictions,
+                       results=sm.params.results, tsv=sm.output.tsv, png=sm.output.png)
