@@ -86,11 +86,11 @@ TRIPOD_AI_2024 = Checklist("tripod_ai", "TRIPOD+AI", "2024 (27 items with sub-it
 6c | Methods: participants | treatments received
 7 | Methods: data preparation | data preprocessing and quality checks
 8a | Methods: outcome | outcome definition and timing
-8b | Methods: outcome | outcome assessors and blinding
-8c | Methods: outcome | consistency of the outcome assessment
+8b | Methods: outcome | qualifications of outcome assessors
+8c | Methods: outcome | blinding of outcome assessment
 9a | Methods: predictors | choice of predictors
 9b | Methods: predictors | predictor definitions and measurement
-9c | Methods: predictors | predictor assessors and blinding
+9c | Methods: predictors | qualifications of predictor assessors
 10 | Methods: sample size | how the sample size was arrived at
 11 | Methods: missing data | handling of missing data
 12a | Methods: analysis | how the data were used (development, evaluation)
@@ -117,8 +117,8 @@ TRIPOD_AI_2024 = Checklist("tripod_ai", "TRIPOD+AI", "2024 (27 items with sub-it
 20c | Results: participants | development versus evaluation data
 21 | Results: model development | participants and outcome events per analysis
 22 | Results: model specification | full model specification
-23a | Results: model performance | performance with confidence intervals
-23b | Results: model performance | performance in subgroups
+23a | Results: model performance | performance with confidence intervals, key subgroups
+23b | Results: model performance | heterogeneity of performance across clusters
 24 | Results: model updating | results of updating
 25 | Discussion | interpretation
 26 | Discussion | limitations
@@ -127,15 +127,80 @@ TRIPOD_AI_2024 = Checklist("tripod_ai", "TRIPOD+AI", "2024 (27 items with sub-it
 27c | Discussion | future research and generalisability
 """))
 
-CHECKLISTS = {c.name: c for c in (CLAIM_2020, TRIPOD_AI_2024)}
+CLEAR_2023 = Checklist("clear", "CLEAR: CheckList for EvaluAtion of Radiomics research", "v1.0, 2023 (58 items)",
+                       "10.1186/s13244-023-01415-8", _items("""
+1 | Title | radiomics named in the title
+2 | Abstract | structured abstract
+3 | Keywords | radiomics keywords
+4 | Introduction | scientific or clinical background
+5 | Introduction | why a radiomic approach
+6 | Introduction | objectives
+7 | Methods: study design | checklists followed
+8 | Methods: study design | ethics, consent, data protection
+9 | Methods: study design | sample size or power
+10 | Methods: study design | retrospective or prospective
+11 | Methods: study design | eligibility criteria
+12 | Methods: study design | flowchart of the technical pipeline
+13 | Methods: data | data source
+14 | Methods: data | overlap with earlier studies
+15 | Methods: data | how the data were split
+16 | Methods: data | imaging protocol
+17 | Methods: data | non-radiomic predictors
+18 | Methods: data | reference standard
+19 | Methods: segmentation | segmentation strategy
+20 | Methods: segmentation | who segmented
+21 | Methods: pre-processing | image pre-processing
+22 | Methods: pre-processing | resampling
+23 | Methods: pre-processing | discretisation
+24 | Methods: pre-processing | image types
+25 | Methods: feature extraction | extraction software and version
+26 | Methods: feature extraction | feature classes
+27 | Methods: feature extraction | number of features
+28 | Methods: feature extraction | defaults for other parameters
+29 | Methods: data preparation | missing data
+30 | Methods: data preparation | class imbalance
+31 | Methods: data preparation | segmentation reliability
+32 | Methods: data preparation | feature scaling
+33 | Methods: data preparation | dimension reduction
+34 | Methods: modeling | algorithm
+35 | Methods: modeling | training and tuning
+36 | Methods: modeling | confounders
+37 | Methods: modeling | model selection
+38 | Methods: evaluation | internal or external testing
+39 | Methods: evaluation | metrics and why
+40 | Methods: evaluation | uncertainty
+41 | Methods: evaluation | statistical comparison of models
+42 | Methods: evaluation | comparison with non-radiomic and combined models
+43 | Methods: evaluation | interpretability
+44 | Results | characteristics across partitions
+45 | Results | participant flow
+46 | Results | feature statistics
+47 | Results | model performance
+48 | Results | comparison with non-radiomic and combined models
+49 | Discussion | main findings
+50 | Discussion | earlier work
+51 | Discussion | practical implications
+52 | Discussion | strengths and limitations
+53 | Open science | images and segmentations shared (not essential)
+54 | Open science | radiomic features shared
+55 | Open science | pre-processing code or settings shared
+56 | Open science | modeling code shared
+57 | Open science | final model files shared
+58 | Open science | ready-to-use system shared (not essential)
+"""))
+
+CHECKLISTS = {c.name: c for c in (CLAIM_2020, TRIPOD_AI_2024, CLEAR_2023)}
 
 # Where the numbering was checked (the `search` tool, 2026-11-30); see tests/test_checklists.py.
 VERIFIED = {
-    "claim": "items 1-10b layout: CLAIM table in the BMJ Health Care Inform article (informatics.bmj.com, Table 4); "
+    "claim": "items 1-10 against the CLAIM table in the BMJ Health Care Inform article (informatics.bmj.com, Table 4); "
              "items 33 (flow), 34 (characteristics by partition), 41 (protocol/data/code), 42 (funding) and the total "
-             "of 42: Gao et al., J Evid Based Med 2026, doi:10.1111/jebm.70141; PMC8017414 (the 2020 paper)",
-    "tripod_ai": "items 1-6c: the TRIPOD+AI table reproduced at skills.sh (tripod-check); 27 items: "
-                 "tripod-statement.org/scope; last item 27c: TRIPOD+AI adherence tool summary (thedosenews.com). "
-                 "Sub-items 7-27c follow the BMJ 2024 paper (doi 10.1136/bmj-2023-078378) as recalled, NOT yet "
-                 "checked against a readable copy of its table: check before relying on them",
+             "of 42: Gao et al., J Evid Based Med 2026, doi:10.1111/jebm.70141; the 2020 paper is PMC8017414. "
+             "Items 11-32 and 35-40 follow the 2020 paper's order as recalled: not each checked against its table",
+    "tripod_ai": "every number 1-27c against a public filled TRIPOD+AI checklist that quotes the BMJ 2024 item text "
+                 "(found with the find_string tool); 27 items: tripod-statement.org/scope; items 1-6c also against "
+                 "the table at skills.sh (tripod-check)",
+    "clear": "all 58 against a public Markdown copy of the CLEAR table (itself checked against PMC10160267 Table 1; "
+             "found with find_string); items 7-13 against clearchecklist.github.io/clear_checklist/CLEAR-S.html and "
+             "item 53 (first Open Science item, 53-58) against radiomic.github.io/CLEAR-E3",
 }

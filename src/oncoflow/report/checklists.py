@@ -153,6 +153,11 @@ def _external(f: RunFacts) -> Entry:
         "tables/metrics.tsv"
 
 
+def _external_or_cv(f: RunFacts) -> Entry:
+    ext = f" and on the external cohort of {f.n_external} patients" if f.external else "; no external cohort"
+    return FILLED, f"Internal testing by {f.config['cv']['folds']}-fold cross-validation{ext}.", "folds/splits.tsv"
+
+
 def _flow(f: RunFacts) -> Entry:
     return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subjects QC-flagged and kept.", "reporting/flow.tsv"
 
@@ -221,6 +226,99 @@ def _no_updating(f: RunFacts) -> Entry:
     return NA, "No model updating or recalibration was configured.", ""
 
 
+def _radiomics_settings(f: RunFacts) -> dict[str, Any]:
+    return f.config["radiomics"]["settings"]
+
+
+def _rad_variants(f: RunFacts) -> list[str]:
+    return list(f.config["radiomics"]["variants"])
+
+
+def _segmentation(f: RunFacts) -> Entry:
+    return (AUTHOR, "3D lesion masks from the sample sheet (tumor_mask column), carried onto the reference grid; "
+                    "who drew them, how, and with which software is the authors'.", "provenance.json (mask checksums)")
+
+
+def _preprocessing_radiomics(f: RunFacts) -> Entry:
+    n4 = "N4 bias correction" if f.config["preprocess"]["n4"]["activate"] else "no bias correction"
+    return FILLED, f"{n4}; resampled onto the reference image; features read uncropped.", "methods.md"
+
+
+def _resampling(f: RunFacts) -> Entry:
+    spacing = _radiomics_settings(f).get("resampled_spacing")
+    text = f"Resampled to {spacing} mm." if spacing else "Native grid, no resampling before extraction."
+    if "sr" in _rad_variants(f):
+        text += f" Variant sr: x{f.config['superres']['factor']} super-resolution along {', '.join(f.config['superres']['axes'])}."
+    return FILLED, text, "radiomics/original/settings.json"
+
+
+def _discretisation(f: RunFacts) -> Entry:
+    st = _radiomics_settings(f)
+    return FILLED, f"Fixed bin width {st['bin_width']:g} from {st['lower_bound']:g}.", "radiomics/original/settings.json"
+
+
+def _image_types(f: RunFacts) -> Entry:
+    return FILLED, f"Image variants: {', '.join(_rad_variants(f))} (no filtered images).", "radiomics/"
+
+
+def _extraction(f: RunFacts) -> Entry:
+    return FILLED, "MIRP; its version is recorded beside the features.", "radiomics/original/settings.json"
+
+
+def _classes(f: RunFacts) -> Entry:
+    return FILLED, "Shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM (IBSI).", "radiomics/original/features.tsv"
+
+
+def _n_features(f: RunFacts) -> Entry:
+    return FILLED, "One row per patient, one column per feature.", "radiomics/original/features.tsv"
+
+
+def _defaults(f: RunFacts) -> Entry:
+    return FILLED, "Every extraction setting, defaults included, is written beside the features.", \
+        "radiomics/original/settings.json"
+
+
+def _scaling(f: RunFacts) -> Entry:
+    return FILLED, "Standardisation fitted on each fold's training patients.", "methods.md"
+
+
+def _reduction(f: RunFacts) -> Entry:
+    sel = f.config["radiomics"]["selection"]
+    return (FILLED, f"Variance filter ({sel['variance_threshold']:g}), correlation filter (|r| > "
+                    f"{sel['correlation_threshold']:g}), LASSO, all within each training fold.",
+            "models/<model>/fold<k>/coefficients.tsv")
+
+
+def _algorithm(f: RunFacts) -> Entry:
+    return FILLED, "L1-penalised logistic regression (rad-score); logistic clinical and combined models.", "methods.md"
+
+
+def _tuning(f: RunFacts) -> Entry:
+    sel = f.config["radiomics"]["selection"]
+    return FILLED, f"Penalty from the grid {sel['c_grid']} by {sel['inner_folds']}-fold inner CV.", "methods.md"
+
+
+def _versus_clinical(f: RunFacts) -> Entry:
+    if not f.config["radiomics"].get("clinical"):
+        return NA, "No clinical covariates configured (radiomics.clinical is empty).", ""
+    return FILLED, "Clinical and combined models evaluated and compared with the radiomics models (DeLong).", \
+        "tables/comparisons.tsv"
+
+
+def _feature_statistics(f: RunFacts) -> Entry:
+    return FILLED, "Selected features and coefficients per fold.", "models/<model>/fold<k>/coefficients.tsv"
+
+
+def _features_shared(f: RunFacts) -> Entry:
+    return AUTHOR, "The feature tables exist in the results; sharing them is the authors' decision.", \
+        "radiomics/original/features.tsv"
+
+
+def _model_files(f: RunFacts) -> Entry:
+    return AUTHOR, "Fold coefficients exist in the results; sharing them is the authors' decision.", \
+        "models/<model>/fold<k>/coefficients.tsv"
+
+
 AUTHOR_ONLY = "Only the authors can state this."
 RULES: dict[str, dict[str, Rule]] = {
     "claim": {
@@ -247,8 +345,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "4": _author("Objectives."), "5a": _sources, "5b": _author("Dates of data collection."),
         "6a": _author("Setting and centres."), "6b": _author("Eligibility criteria."),
         "6c": _author("Treatments received."), "7": _preprocessing, "8a": _elements,
-        "8b": _author("Outcome assessors and blinding."), "8c": _author("Consistency of outcome assessment."),
-        "9a": _predictors, "9b": _preprocessing, "9c": _author("Predictor assessors and blinding."),
+        "8b": _author("Qualifications of whoever assessed the outcome."),
+        "8c": _author("Blinding of the outcome assessment."),
+        "9a": _predictors, "9b": _preprocessing, "9c": _author("Who drew the tumor masks; qualifications."),
         "10": _author("How the sample size was arrived at (counts: reporting/flow.tsv)."), "11": _missing,
         "12a": _partitions, "12b": _training, "12c": _selection,
         "12d": _author("Heterogeneity across centres was not analysed by the pipeline."), "12e": _metrics,
@@ -258,9 +357,32 @@ RULES: dict[str, dict[str, Rule]] = {
         "18d": _author("Registration."), "18e": _author("Data sharing."), "18f": _code,
         "19": _author("Patient and public involvement."), "20a": _flow, "20b": _characteristics,
         "20c": _train_vs_eval, "21": _events, "22": _specification, "23a": _performance,
-        "23b": _author("No subgroup analysis ran in this pipeline."), "24": _no_updating,
+        "23b": _author("Heterogeneity across centres was not analysed by the pipeline."), "24": _no_updating,
         "25": _author("Interpretation."), "26": _author("Limitations."), "27a": _poor_inputs,
         "27b": _author("User interaction and expertise."), "27c": _author("Future research."),
+    },
+    "clear": {
+        "1": _author("Title."), "2": _author("Abstract."), "3": _author("Keywords."),
+        "4": _author("Background."), "5": _author("Why radiomics."), "6": _author("Objectives."),
+        "7": _author("Name the checklists used (this file is CLEAR's, filled from the run)."),
+        "8": _author("Ethics approval, consent and data protection."), "9": _author("Sample size or power."),
+        "10": _author("Retrospective or prospective."), "11": _author("Eligibility criteria."),
+        "12": _author("A pipeline flowchart: the Snakemake rule graph (`snakemake --rulegraph`) can serve."),
+        "13": _sources, "14": _author("Overlap with earlier studies."), "15": _partitions,
+        "16": _author("Acquisition protocol (scanner, sequence parameters)."), "17": _elements, "18": _elements,
+        "19": _segmentation, "20": _author("Who segmented; number and experience."), "21": _preprocessing_radiomics,
+        "22": _resampling, "23": _discretisation, "24": _image_types, "25": _extraction, "26": _classes,
+        "27": _n_features, "28": _defaults, "29": _missing, "30": _imbalance,
+        "31": _author("No segmentation reliability analysis ran in this pipeline."), "32": _scaling,
+        "33": _reduction, "34": _algorithm, "35": _tuning,
+        "36": _author("Confounders were not modelled by the pipeline."), "37": _selection, "38": _external_or_cv,
+        "39": _metrics, "40": _uncertainty, "41": _uncertainty, "42": _versus_clinical,
+        "43": _author("No interpretability method ran in this pipeline."), "44": _characteristics, "45": _flow,
+        "46": _feature_statistics, "47": _performance, "48": _versus_clinical, "49": _author("Main findings."),
+        "50": _author("Earlier work."), "51": _author("Practical implications."),
+        "52": _author("Strengths and limitations."), "53": _author("Sharing images and masks (not essential)."),
+        "54": _features_shared, "55": _code, "56": _code, "57": _model_files,
+        "58": _author("Ready-to-use system (not essential)."),
     },
 }
 
@@ -294,5 +416,6 @@ def checklist_markdown(name: str, table: pd.DataFrame) -> str:
 
 
 def checklists_for(config: dict[str, Any]) -> list[str]:
-    """Every study: CLAIM and TRIPOD+AI (CLEAR for radiomics studies: not yet, see issue #14)."""
-    return list(CHECKLISTS)
+    """Every study: CLAIM and TRIPOD+AI; radiomics studies (radiomics.activate) also CLEAR."""
+    radiomics = bool((config.get("radiomics") or {}).get("activate"))
+    return ["claim", "tripod_ai", *(["clear"] if radiomics else [])]

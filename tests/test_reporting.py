@@ -1,0 +1,162 @@
+"""The reporting folder (oncoflow.report.{flow,characteristics,failures,checklists}): participant
+flow with exclusion reasons from the run's records, Table 1 by partition with its tests, the
+misclassified patients at each model's threshold, and checklists whose numbering matches the
+published lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from workflow_helpers import tiny_config
+
+from oncoflow.report.characteristics import characteristics_table
+from oncoflow.report.checklist_items import CHECKLISTS, VERIFIED
+from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checklist
+from oncoflow.report.failures import misclassified
+from oncoflow.report.flow import participant_flow, plot_flow
+
+# The published numbering, checked where VERIFIED says (CLAIM 2020: items 1-42, no sub-items;
+# TRIPOD+AI 2024: 27 items, several split into sub-items a-g).
+CLAIM_2020_NUMBERS = [str(i) for i in range(1, 43)]
+TRIPOD_AI_NUMBERS = ["1", "2", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b", "6c", "7", "8a", "8b", "8c", "9a", "9b",
+                     "9c", "10", "11", "12a", "12b", "12c", "12d", "12e", "12f", "12g", "13", "14", "15", "16", "17",
+                     "18a", "18b", "18c", "18d", "18e", "18f", "19", "20a", "20b", "20c", "21", "22", "23a", "23b",
+                     "24", "25", "26", "27a", "27b", "27c"]
+CLEAR_NUMBERS = [str(i) for i in range(1, 59)]
+
+
+def cohort() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """8 internal patients in 2 folds, 2 external; s3 is QC-flagged; the model never scored s8."""
+    subjects = [f"s{i}" for i in range(1, 11)]
+    samples = pd.DataFrame({"subject": subjects, "cohort": ["train"] * 8 + ["ext"] * 2,
+                            "y": [1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
+                            "age": ["50", "61", "47", "70", "55", "66", "58", "72", "49", "80"],
+                            "sex": list("MFMFMFFMFM")})
+    qc = pd.DataFrame({"subject": subjects, "flag": ["", "", "t1ce: constant inside the brain"] + [""] * 7})
+    rows = []
+    for fold in (0, 1):
+        for i, s in enumerate(subjects[:8]):
+            rows.append({"subject": s, "fold": fold, "role": "test" if i % 2 == fold else "train",
+                         "label": samples.at[i, "y"]})
+        rows += [{"subject": s, "fold": fold, "role": "external", "label": samples.at[8 + k, "y"]}
+                 for k, s in enumerate(subjects[8:])]
+    splits = pd.DataFrame(rows)
+    preds = splits[splits["subject"] != "s8"].rename(columns={"label": "y_true"}).assign(model="m", threshold=0.5)
+    preds["probability"] = [0.9 if y else 0.1 for y in preds["y_true"]]
+    preds.loc[(preds["subject"] == "s2") & (preds["role"] == "test"), "probability"] = 0.7  # a false positive
+    preds.loc[preds["subject"] == "s9", "probability"] = [0.45, 0.5]  # external mean 0.475 < mean threshold
+    preds.loc[(preds["subject"] == "s9"), "threshold"] = [0.4, 0.5]  # mean threshold 0.45 -> called positive
+    return samples, qc, splits, preds
+
+
+def test_flow_names_every_exclusion_from_the_records(tmp_path: Path) -> None:
+    samples, qc, splits, preds = cohort()
+    flow = participant_flow(samples, qc, splits, preds, ingested=[f"s{i}" for i in range(1, 10)],
+                            external_cohorts=["ext"])
+    row = flow.set_index(["stage", "group"])
+    assert row.loc[("listed", "sample sheet"), "n"] == 10 and row.loc[("listed", "sample sheet"), "n_positive"] == 5
+    assert row.loc[("ingested", "images converted"), "excluded"] == "s10"
+    assert row.loc[("quality control", "flagged (kept): s3"), "reason"] == "t1ce: constant inside the brain"
+    assert row.loc[("folds", "fold 0 test"), "n"] == 4
+    assert row.loc[("evaluated", "m (cv)"), "n"] == 7 and row.loc[("evaluated", "m (cv)"), "excluded"] == "s8"
+    assert "predictions.tsv" in row.loc[("evaluated", "m (cv)"), "reason"]
+    plot_flow(flow, tmp_path / "flow.png")
+    assert (tmp_path / "flow.png").stat().st_size > 10_000
+
+
+def test_characteristics_by_cohort_and_fold_with_tests() -> None:
+    samples, _, splits, _ = cohort()
+    samples["age"] = [str(a) for a in (50, 61, 47, 70, 55, 66, 58, 72, 49, 80)]
+    table = characteristics_table(samples.rename(columns={"y": "label"}).assign(y=samples["y"]), splits,
+                                  label="label", clinical=["tumor_diameter"], external_cohorts=["ext"])
+    assert list(table["variable"].unique()) == ["label", "age", "sex"]  # absent clinical column skipped
+    assert "internal 'train' (n=8)" in table.columns and "fold 1 test (n=4)" in table.columns
+    age = table[table["variable"] == "age"].iloc[0]
+    assert age["test across cohorts"] == "Mann-Whitney U" and age["test across folds"] == "Mann-Whitney U"
+    sex = table[table["variable"] == "sex"].iloc[0]
+    assert sex["test across cohorts"] == "Fisher's exact" and float(sex["p across cohorts"]) == pytest.approx(1.0)
+    assert age["internal 'train' (n=8)"] == "59.5 [53.8, 67.0]"
+
+
+def test_failures_at_each_models_threshold() -> None:
+    samples, qc, splits, preds = cohort()
+    failures = misclassified(preds, qc)
+    got = {(r.cohort, r.subject, r.error) for r in failures.itertuples()}
+    # s2 is a false positive in cross-validation; s9 (label 1) externally has mean p 0.475 >= mean
+    # threshold 0.45, so it is correct; s10 (label 0, p 0.1) is correct
+    assert got == {("cv", "s2", "false positive")}
+    preds.loc[preds["subject"] == "s9", "threshold"] = [0.6, 0.6]
+    failures = misclassified(preds, qc)
+    assert ("external", "s9", "false negative") in {(r.cohort, r.subject, r.error) for r in failures.itertuples()}
+    assert failures.set_index("subject").at["s2", "qc_montage"] == "qc/s2.png"
+
+
+def test_checklist_numbering_is_the_published_one() -> None:
+    assert [n for n, _, _ in CHECKLISTS["claim"].items] == CLAIM_2020_NUMBERS
+    assert [n for n, _, _ in CHECKLISTS["tripod_ai"].items] == TRIPOD_AI_NUMBERS
+    assert [n for n, _, _ in CHECKLISTS["clear"].items] == CLEAR_NUMBERS
+    sections = {n: section for n, section, _ in CHECKLISTS["clear"].items}
+    assert sections["12"] == "Methods: study design" and sections["13"] == "Methods: data"
+    assert sections["44"] == "Results" and sections["53"] == "Open science" and sections["52"] == "Discussion"
+    assert len({n.rstrip("abcdefg") for n in TRIPOD_AI_NUMBERS}) == 27
+    assert set(VERIFIED) == set(CHECKLISTS)
+    assert CHECKLISTS["claim"].doi == "10.1148/ryai.2020200029" and CHECKLISTS["tripod_ai"].doi == "10.1136/bmj-2023-078378"
+    assert CHECKLISTS["clear"].doi == "10.1186/s13244-023-01415-8"
+
+
+def test_checklists_are_filled_from_the_run_and_say_what_is_left() -> None:
+    config = tiny_config()
+    from snakemake.utils import validate
+
+    from workflow_helpers import REPO
+
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    facts = RunFacts(config, n_internal=12, n_internal_positive=7, n_external=2, n_flagged=1,
+                     models=["t1ce_resnet18", "fusion_mean"], n_failures=3)
+    claim = fill_checklist("claim", facts).set_index("item")
+    assert set(claim["status"]) <= {FILLED, AUTHOR, NA}
+    assert claim.at["33", "status"] == FILLED and claim.at["33", "evidence"] == "reporting/flow.tsv"
+    assert claim.at["32", "status"] == FILLED and claim.at["42", "status"] == AUTHOR
+    assert (claim.loc[claim["status"] == FILLED, "evidence"] != "").all()
+    no_external = fill_checklist("claim", RunFacts(config, 12, 7, 0, 0, ["m"], 0)).set_index("item")
+    assert no_external.at["32", "status"] == NA and "cohort.external" in no_external.at["32", "text"]
+
+
+def test_finished_run_writes_the_reporting_folder(finished_run: Path) -> None:
+    folder = finished_run / "results/demo/reporting"
+    flow = pd.read_csv(folder / "flow.tsv", sep="\t")
+    sheet = pd.read_csv(finished_run / "data/demo/samples.tsv", sep="\t")
+    assert flow.iloc[0]["n"] == len(sheet) and flow["excluded"].isna().all()
+    table = pd.read_csv(folder / "characteristics.tsv", sep="\t")
+    assert {"label", "age", "sex"} <= set(table["variable"])
+    failures = pd.read_csv(folder / "failures.tsv", sep="\t")
+    predictions = pd.read_csv(finished_run / "results/demo/tables/predictions.tsv", sep="\t")
+    assert set(failures["model"]) <= set(predictions["model"])
+    for name, n in (("claim", 42), ("tripod_ai", 52)):
+        checklist = pd.read_csv(folder / f"checklist_{name}.tsv", sep="\t", dtype=str)
+        assert len(checklist) == n
+        print(name, checklist["status"].value_counts().to_dict())
+    assert "pooled out-of-fold" in (finished_run / "results/demo/methods.html").read_text()
+
+
+def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
+    import yaml
+    from snakemake.utils import validate
+
+    from oncoflow.report.checklists import checklists_for
+    from workflow_helpers import REPO
+
+    config = yaml.safe_load((REPO / "config/studies/hcc_tace_radiomics_sr.yaml").read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    assert checklists_for(config) == ["claim", "tripod_ai", "clear"]
+    assert checklists_for(tiny_config()) == ["claim", "tripod_ai"]
+    facts = RunFacts(config, 40, 20, 0, 0, ["radiomics_original", "radiomics_sr", "clinical"], 5)
+    clear = fill_checklist("clear", facts).set_index("item")
+    assert clear.at["23", "status"] == FILLED and "bin width 25" in clear.at["23", "text"]
+    assert "super-resolution along z" in clear.at["22", "text"] and clear.at["42", "status"] == FILLED
+    claim = fill_checklist("claim", facts).set_index("item")
+    assert claim.at["24", "status"] == NA and claim.at["32", "status"] == NA
+    for name in ("claim", "tripod_ai", "clear"):
+        print(name, fill_checklist(name, facts)["status"].value_counts().to_dict())
