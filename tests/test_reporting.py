@@ -81,7 +81,7 @@ def test_characteristics_by_cohort_and_fold_with_tests() -> None:
 
 
 def test_failures_at_each_models_threshold() -> None:
-    samples, qc, splits, preds = cohort()
+    _, qc, _, preds = cohort()
     failures = misclassified(preds, qc)
     got = {(r.cohort, r.subject, r.error) for r in failures.itertuples()}
     # s2 is a false positive in cross-validation; s9 (label 1) externally has mean p 0.475 >= mean
@@ -109,7 +109,6 @@ def test_checklist_numbering_is_the_published_one() -> None:
 def test_checklists_are_filled_from_the_run_and_say_what_is_left() -> None:
     config = tiny_config()
     from snakemake.utils import validate
-
     from workflow_helpers import REPO
 
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
@@ -144,9 +143,9 @@ def test_finished_run_writes_the_reporting_folder(finished_run: Path) -> None:
 def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     import yaml
     from snakemake.utils import validate
+    from workflow_helpers import REPO
 
     from oncoflow.report.checklists import checklists_for
-    from workflow_helpers import REPO
 
     config = yaml.safe_load((REPO / "config/studies/hcc_tace_radiomics_sr.yaml").read_text())
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)

@@ -5,8 +5,9 @@ written from this run and the path of the evidence file, relative to the results
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -56,14 +57,14 @@ def _author(why: str) -> Rule:
 
 def _design(f: RunFacts) -> Entry:
     ext = " and an external test cohort" if f.external else ""
-    return (FILLED, f"Development of {len(f.models)} models with {f.config['cv']['folds']}-fold patient-level "
-                    f"cross-validation{ext}.", "methods.md")
+    return (FILLED, (f"Development of {len(f.models)} models with {f.config['cv']['folds']}-fold patient-level "
+                    f"cross-validation{ext}."), "methods.md")
 
 
 def _sources(f: RunFacts) -> Entry:
     ext = f"; external: {f.n_external} patients" if f.external else ""
-    return (FILLED, f"Sample sheet {f.config['cohort']['samples']}: {f.n_internal} internal patients "
-                    f"({f.n_internal_positive} positive){ext}.", "provenance.json (sample sheet checksum)")
+    return (FILLED, (f"Sample sheet {f.config['cohort']['samples']}: {f.n_internal} internal patients "
+                    f"({f.n_internal_positive} positive){ext}."), "provenance.json (sample sheet checksum)")
 
 
 def _preprocessing(f: RunFacts) -> Entry:
@@ -74,8 +75,8 @@ def _elements(f: RunFacts) -> Entry:
     study = f.config["study"]
     clinical = f.config.get("radiomics", {}).get("clinical") or []
     extra = f"; clinical covariates {', '.join(clinical)}" if clinical else ""
-    return (FILLED, f"Outcome column `{study['label']}` (positive = {study['positive']}); image inputs "
-                    f"{', '.join(f.config['ingest']['modalities'])}{extra}.", "provenance.json (resolved config)")
+    return (FILLED, (f"Outcome column `{study['label']}` (positive = {study['positive']}); image inputs "
+                    f"{', '.join(f.config['ingest']['modalities'])}{extra}."), "provenance.json (resolved config)")
 
 
 def _deid(f: RunFacts) -> Entry:
@@ -92,8 +93,8 @@ def _missing(f: RunFacts) -> Entry:
 
 def _partitions(f: RunFacts) -> Entry:
     cv = f.config["cv"]
-    return (FILLED, f"{cv['folds']} stratified folds (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
-                    "fold as inner validation; every internal patient tested once.", "folds/splits.tsv")
+    return (FILLED, (f"{cv['folds']} stratified folds (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
+                    "fold as inner validation; every internal patient tested once."), "folds/splits.tsv")
 
 
 def _disjoint(f: RunFacts) -> Entry:
@@ -142,8 +143,8 @@ def _metrics(f: RunFacts) -> Entry:
 
 def _uncertainty(f: RunFacts) -> Entry:
     ev = f.config["evaluate"]
-    return (FILLED, f"{ev['ci_level']:.0%} CIs ({ev['ci_method']}); pairwise DeLong tests with {ev['correction']} "
-                    "correction.", "tables/comparisons.tsv")
+    return (FILLED, (f"{ev['ci_level']:.0%} CIs ({ev['ci_method']}); pairwise DeLong tests with {ev['correction']} "
+                    "correction."), "tables/comparisons.tsv")
 
 
 def _external(f: RunFacts) -> Entry:
@@ -178,8 +179,8 @@ def _failures(f: RunFacts) -> Entry:
 
 
 def _code(f: RunFacts) -> Entry:
-    return (AUTHOR, "Code: oncoflow at the git commit in provenance.json; the data-availability statement and "
-                    "the repository link are the authors'.", "provenance.json")
+    return (AUTHOR, ("Code: oncoflow at the git commit in provenance.json; the data-availability statement and "
+                    "the repository link are the authors'."), "provenance.json")
 
 
 def _imbalance(f: RunFacts) -> Entry:
@@ -203,8 +204,8 @@ def _train_vs_eval(f: RunFacts) -> Entry:
 
 
 def _events(f: RunFacts) -> Entry:
-    return FILLED, f"{f.n_internal} internal patients, {f.n_internal_positive} with the outcome; per fold and role " \
-                   "in the flow table.", "reporting/flow.tsv"
+    return FILLED, (f"{f.n_internal} internal patients, {f.n_internal_positive} with the outcome; per fold and role "
+                   "in the flow table."), "reporting/flow.tsv"
 
 
 def _specification(f: RunFacts) -> Entry:
@@ -235,8 +236,8 @@ def _rad_variants(f: RunFacts) -> list[str]:
 
 
 def _segmentation(f: RunFacts) -> Entry:
-    return (AUTHOR, "3D lesion masks from the sample sheet (tumor_mask column), carried onto the reference grid; "
-                    "who drew them, how, and with which software is the authors'.", "provenance.json (mask checksums)")
+    return (AUTHOR, ("3D lesion masks from the sample sheet (tumor_mask column), carried onto the reference grid; "
+                    "who drew them, how, and with which software is the authors'."), "provenance.json (mask checksums)")
 
 
 def _preprocessing_radiomics(f: RunFacts) -> Entry:
@@ -284,8 +285,8 @@ def _scaling(f: RunFacts) -> Entry:
 
 def _reduction(f: RunFacts) -> Entry:
     sel = f.config["radiomics"]["selection"]
-    return (FILLED, f"Variance filter ({sel['variance_threshold']:g}), correlation filter (|r| > "
-                    f"{sel['correlation_threshold']:g}), LASSO, all within each training fold.",
+    return (FILLED, (f"Variance filter ({sel['variance_threshold']:g}), correlation filter (|r| > "
+                    f"{sel['correlation_threshold']:g}), LASSO, all within each training fold."),
             "models/<model>/fold<k>/coefficients.tsv")
 
 
@@ -406,8 +407,8 @@ def checklist_markdown(name: str, table: pd.DataFrame) -> str:
     counts = table["status"].value_counts()
     lines = [f"# {checklist.title}, version {checklist.version}", "",
              f"DOI {checklist.doi}. Topics are our paraphrases; read the checklist for each item's wording.", "",
-             f"Filled from this run: {counts.get(FILLED, 0)}; left to the authors: {counts.get(AUTHOR, 0)}; "
-             f"not applicable: {counts.get(NA, 0)}.", "",
+             (f"Filled from this run: {counts.get(FILLED, 0)}; left to the authors: {counts.get(AUTHOR, 0)}; "
+             f"not applicable: {counts.get(NA, 0)}."), "",
              "| item | topic | status | from the run | evidence |", "|---|---|---|---|---|"]
     for _, r in table.iterrows():
         cells = [r["item"], f"{r['section']}: {r['topic']}", r["status"], r["text"], r["evidence"]]

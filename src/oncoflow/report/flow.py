@@ -19,7 +19,7 @@ FLOW_COLUMNS = ["stage", "group", "n", "n_positive", "excluded", "reason"]
 def _row(stage: str, group: str, subjects: pd.Series, labels: pd.Series, excluded: list[str] | None = None,
          reason: str = "") -> dict[str, object]:
     chosen = labels[labels.index.isin(subjects)]
-    return {"stage": stage, "group": group, "n": int(len(chosen)), "n_positive": int(chosen.sum()),
+    return {"stage": stage, "group": group, "n": len(chosen), "n_positive": int(chosen.sum()),
             "excluded": ", ".join(excluded or []), "reason": reason}
 
 

@@ -14,7 +14,7 @@ def _inline(text: str) -> str:
 
 
 def markdown_to_html(text: str, title: str) -> str:
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
     body = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = block.strip().splitlines()

@@ -471,7 +471,6 @@ def render_methods(
     """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in)."""
     cite = _Citations()
     specs = expand_models(config)
-    fused = config["fusion"]["methods"]
     sections = [
         ("Cohort", _cohort(config, cohort)),
         ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
