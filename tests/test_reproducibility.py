@@ -84,7 +84,7 @@ CHANGES = {
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_config_change_reruns_exactly_what_it_affects(finished_run: Path, change: str) -> None:
     """The jobs a changed value plans are exactly those of forcing the rules that read it (and what
-    depends on them), plus write_provenance and write_methods, which record the config."""
+    depends on them), plus write_provenance, write_methods and write_checklist, which record the config."""
     mutate, readers, check = CHANGES[change]
     config = tiny_config()
     mutate(config)
@@ -97,7 +97,7 @@ def test_config_change_reruns_exactly_what_it_affects(finished_run: Path, change
     expected = {}
     if forced is not None:
         assert forced.returncode == 0, (forced.stdout + forced.stderr)[-3000:]
-        expected = {**planned_jobs(forced.stdout), "write_provenance": 1, "write_methods": 1}
+        expected = {**planned_jobs(forced.stdout), "write_provenance": 1, "write_methods": 1, "write_checklist": 2}
         expected.pop("all", None)
     assert jobs == expected, result.stdout[-3000:]
     assert check(jobs), jobs

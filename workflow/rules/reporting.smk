@@ -1,6 +1,7 @@
 # The reporting folder (results/<study>/reporting/): participant flow, characteristics by
 # partition (Table 1), failure analysis and filled reporting checklists (oncoflow.report.reporting).
 from oncoflow.report.checklists import checklists_for
+from oncoflow.report.reporting import sheet_settings
 
 CHECKLIST_NAMES = checklists_for(config)
 REPORTING = f"{RESULTS}/reporting"
@@ -20,7 +21,7 @@ rule write_participant_flow:
         png=report(f"{REPORTING}/flow.png", caption="../report/flow.rst", category="Reporting",
                    labels={"figure": "participant flow"}),
     params:
-        config=config,
+        settings=sheet_settings(config),
         results=RESULTS,
     log:
         f"{RESULTS}/logs/write_participant_flow/write_participant_flow.log",
@@ -47,7 +48,7 @@ rule write_characteristics:
                    category="Reporting", labels={"table": "characteristics by partition"}),
         md=f"{REPORTING}/characteristics.md",
     params:
-        config=config,
+        settings=sheet_settings(config),
     log:
         f"{RESULTS}/logs/write_characteristics/write_characteristics.log",
     benchmark:

@@ -5,4 +5,4 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 from oncoflow.report.reporting import write_characteristics
 
-write_characteristics(sm.params.config, splits=sm.input.splits, tsv=sm.output.tsv, md=sm.output.md)
+write_characteristics(sm.params.settings, splits=sm.input.splits, tsv=sm.output.tsv, md=sm.output.md)

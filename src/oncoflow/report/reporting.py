@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from oncoflow.config import load_samples
 from oncoflow.report.characteristics import characteristics_table
 from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
 from oncoflow.report.failures import failures_markdown, misclassified
@@ -30,26 +29,40 @@ def _markdown_table(df: pd.DataFrame) -> str:
                           for row in df.itertuples(index=False))
 
 
+def sheet_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of the config that the flow and Table 1 read (their rules' params: a change
+    elsewhere in the config does not rerun them)."""
+    return {"study": config["study"], "cohort": config["cohort"],
+            "clinical": list((config.get("radiomics") or {}).get("clinical") or [])}
+
+
+def read_sheet(settings: dict[str, Any]) -> pd.DataFrame:
+    """The sample sheet as text, with ``y`` = 1 for the study's positive class."""
+    sheet = pd.read_csv(settings["cohort"]["samples"], sep="\t", dtype=str, keep_default_na=False)
+    study = settings["study"]
+    return sheet.assign(y=(sheet[study["label"]] == str(study["positive"])).astype(int))
+
+
 def ingested_subjects(results: str | Path, subjects: list[str]) -> list[str]:
     """Subjects whose raw images were written (subjects/<subject>/raw/ holds a NIfTI)."""
     return [s for s in subjects if any((Path(results) / "subjects" / s / "raw").glob("*.nii.gz"))]
 
 
-def write_participant_flow(config: dict[str, Any], *, qc: str, splits: str, predictions: str, results: str,
+def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, predictions: str, results: str,
                            tsv: str, png: str) -> None:
-    samples = load_samples(config)
+    """``settings``: :func:`sheet_settings` of the config."""
+    samples = read_sheet(settings)
     flow = participant_flow(samples, _tsv(qc), _tsv(splits), _tsv(predictions),
                             ingested=ingested_subjects(results, samples["subject"].tolist()),
-                            external_cohorts=list(config["cohort"]["external"]))
+                            external_cohorts=list(settings["cohort"]["external"]))
     flow.to_csv(tsv, sep="\t", index=False)
     plot_flow(flow, png)
 
 
-def write_characteristics(config: dict[str, Any], *, splits: str, tsv: str, md: str) -> None:
-    samples = load_samples(config)
-    clinical = list((config.get("radiomics") or {}).get("clinical") or [])
-    table = characteristics_table(samples, _tsv(splits), label=config["study"]["label"], clinical=clinical,
-                                  external_cohorts=list(config["cohort"]["external"]))
+def write_characteristics(settings: dict[str, Any], *, splits: str, tsv: str, md: str) -> None:
+    """``settings``: :func:`sheet_settings` of the config."""
+    table = characteristics_table(read_sheet(settings), _tsv(splits), label=settings["study"]["label"],
+                                  clinical=settings["clinical"], external_cohorts=list(settings["cohort"]["external"]))
     table.to_csv(tsv, sep="\t", index=False)
     Path(md).write_text("# Characteristics by partition\n\nMedian [IQR] or n (%); tests across cohorts and across "
                         "the cross-validation test folds (Fisher/chi-square, Mann-Whitney/Kruskal-Wallis).\n\n"
