@@ -17,9 +17,9 @@ from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checkl
 from oncoflow.report.failures import misclassified
 from oncoflow.report.flow import participant_flow, plot_flow
 
-# The published numbering, checked where VERIFIED says (CLAIM 2020: items 1-42, no sub-items;
+# The published numbering, checked where VERIFIED says (CLAIM 2024: items 1-44, no sub-items;
 # TRIPOD+AI 2024: 27 items, several split into sub-items a-g).
-CLAIM_2020_NUMBERS = [str(i) for i in range(1, 43)]
+CLAIM_2024_NUMBERS = [str(i) for i in range(1, 45)]
 TRIPOD_AI_NUMBERS = ["1", "2", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b", "6c", "7", "8a", "8b", "8c", "9a", "9b",
                      "9c", "10", "11", "12a", "12b", "12c", "12d", "12e", "12f", "12g", "13", "14", "15", "16", "17",
                      "18a", "18b", "18c", "18d", "18e", "18f", "19", "20a", "20b", "20c", "21", "22", "23a", "23b",
@@ -94,7 +94,9 @@ def test_failures_at_each_models_threshold() -> None:
 
 
 def test_checklist_numbering_is_the_published_one() -> None:
-    assert [n for n, _, _ in CHECKLISTS["claim"].items] == CLAIM_2020_NUMBERS
+    assert [n for n, _, _ in CHECKLISTS["claim"].items] == CLAIM_2024_NUMBERS
+    claim = {n: topic for n, _, topic in CHECKLISTS["claim"].items}
+    assert "kept apart" in claim["20"] and "failure" in claim["39"] and "characteristics" in claim["36"]
     assert [n for n, _, _ in CHECKLISTS["tripod_ai"].items] == TRIPOD_AI_NUMBERS
     assert [n for n, _, _ in CHECKLISTS["clear"].items] == CLEAR_NUMBERS
     sections = {n: section for n, section, _ in CHECKLISTS["clear"].items}
@@ -102,7 +104,7 @@ def test_checklist_numbering_is_the_published_one() -> None:
     assert sections["44"] == "Results" and sections["53"] == "Open science" and sections["52"] == "Discussion"
     assert len({n.rstrip("abcdefg") for n in TRIPOD_AI_NUMBERS}) == 27
     assert set(VERIFIED) == set(CHECKLISTS)
-    assert CHECKLISTS["claim"].doi == "10.1148/ryai.2020200029" and CHECKLISTS["tripod_ai"].doi == "10.1136/bmj-2023-078378"
+    assert CHECKLISTS["claim"].doi == "10.1148/ryai.240300" and CHECKLISTS["tripod_ai"].doi == "10.1136/bmj-2023-078378"
     assert CHECKLISTS["clear"].doi == "10.1186/s13244-023-01415-8"
 
 
@@ -116,11 +118,11 @@ def test_checklists_are_filled_from_the_run_and_say_what_is_left() -> None:
                      models=["t1ce_resnet18", "fusion_mean"], n_failures=3)
     claim = fill_checklist("claim", facts).set_index("item")
     assert set(claim["status"]) <= {FILLED, AUTHOR, NA}
-    assert claim.at["33", "status"] == FILLED and claim.at["33", "evidence"] == "reporting/flow.tsv"
-    assert claim.at["32", "status"] == FILLED and claim.at["42", "status"] == AUTHOR
+    assert claim.at["35", "status"] == FILLED and claim.at["35", "evidence"] == "reporting/flow.tsv"
+    assert claim.at["33", "status"] == FILLED and claim.at["44", "status"] == AUTHOR
     assert (claim.loc[claim["status"] == FILLED, "evidence"] != "").all()
     no_external = fill_checklist("claim", RunFacts(config, 12, 7, 0, 0, ["m"], 0)).set_index("item")
-    assert no_external.at["32", "status"] == NA and "cohort.external" in no_external.at["32", "text"]
+    assert no_external.at["33", "status"] == NA and "cohort.external" in no_external.at["33", "text"]
 
 
 def test_finished_run_writes_the_reporting_folder(finished_run: Path) -> None:
@@ -133,7 +135,7 @@ def test_finished_run_writes_the_reporting_folder(finished_run: Path) -> None:
     failures = pd.read_csv(folder / "failures.tsv", sep="\t")
     predictions = pd.read_csv(finished_run / "results/demo/tables/predictions.tsv", sep="\t")
     assert set(failures["model"]) <= set(predictions["model"])
-    for name, n in (("claim", 42), ("tripod_ai", 52)):
+    for name, n in (("claim", 44), ("tripod_ai", 52)):
         checklist = pd.read_csv(folder / f"checklist_{name}.tsv", sep="\t", dtype=str)
         assert len(checklist) == n
         print(name, checklist["status"].value_counts().to_dict())
@@ -156,6 +158,6 @@ def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     assert clear.at["23", "status"] == FILLED and "bin width 25" in clear.at["23", "text"]
     assert "super-resolution along z" in clear.at["22", "text"] and clear.at["42", "status"] == FILLED
     claim = fill_checklist("claim", facts).set_index("item")
-    assert claim.at["24", "status"] == NA and claim.at["32", "status"] == NA
+    assert claim.at["24", "status"] == NA and claim.at["33", "status"] == NA
     for name in ("claim", "tripod_ai", "clear"):
         print(name, fill_checklist(name, facts)["status"].value_counts().to_dict())

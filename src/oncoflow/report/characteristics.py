@@ -1,4 +1,4 @@
-"""Characteristics by partition (Table 1; CLAIM 2020 item 34, TRIPOD+AI item 20b).
+"""Characteristics by partition (Table 1; CLAIM 2024 item 36, TRIPOD+AI item 20b).
 
 Label, age, sex and the configured clinical columns (those that exist in the sample sheet), per
 cohort (internal / each external cohort) and per cross-validation test fold, with a test of

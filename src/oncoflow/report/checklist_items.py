@@ -26,50 +26,52 @@ def _items(text: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(rows)
 
 
-CLAIM_2020 = Checklist("claim", "CLAIM: Checklist for Artificial Intelligence in Medical Imaging", "2020 (42 items)",
-                       "10.1148/ryai.2020200029", _items("""
-1 | Title and abstract | AI method named in the title
-2 | Title and abstract | structured abstract
+CLAIM_2024 = Checklist("claim", "CLAIM: Checklist for Artificial Intelligence in Medical Imaging", "2024 update (44 items)",
+                       "10.1148/ryai.240300", _items("""
+1 | Title | AI method and its category named
+2 | Abstract | summary of design, methods, results, conclusions
 3 | Introduction | clinical background and role of the AI
-4 | Introduction | objectives and hypotheses
+4 | Introduction | aims, objectives and hypotheses
 5 | Methods: study design | prospective or retrospective
 6 | Methods: study design | study goal
 7 | Methods: data | data sources
-8 | Methods: data | eligibility criteria
-9 | Methods: data | preprocessing steps
+8 | Methods: data | inclusion and exclusion criteria
+9 | Methods: data | pre-processing
 10 | Methods: data | data subsets selected
-11 | Methods: data | definitions of data elements
-12 | Methods: data | de-identification
-13 | Methods: data | handling of missing data
-14 | Methods: ground truth | reference standard definition
-15 | Methods: ground truth | why this reference standard
-16 | Methods: ground truth | who annotated, and their qualifications
-17 | Methods: ground truth | annotation tools
-18 | Methods: ground truth | inter- and intra-rater variability
-19 | Methods: data partitions | intended sample size and its basis
-20 | Methods: data partitions | how patients were assigned to partitions
-21 | Methods: data partitions | level at which partitions are disjoint
+11 | Methods: data | de-identification
+12 | Methods: data | handling of missing data
+13 | Methods: data | image acquisition protocol
+14 | Methods: reference standard | how the reference standard was obtained
+15 | Methods: reference standard | why this reference standard
+16 | Methods: reference standard | who annotated
+17 | Methods: reference standard | annotation of the test set
+18 | Methods: reference standard | inter- and intra-rater variability
+19 | Methods: data partitions | how patients were assigned to partitions
+20 | Methods: data partitions | unit kept apart between partitions
+21 | Methods: testing data | intended sample size
 22 | Methods: model | model description
 23 | Methods: model | software and versions
 24 | Methods: model | parameter initialisation
-25 | Methods: training | training details and hyperparameters
+25 | Methods: training | training approach and hyperparameters
 26 | Methods: training | how the final model was chosen
 27 | Methods: training | ensembling
 28 | Methods: evaluation | performance metrics
-29 | Methods: evaluation | uncertainty and significance
+29 | Methods: evaluation | significance and uncertainty
 30 | Methods: evaluation | robustness or sensitivity analysis
 31 | Methods: evaluation | explainability methods
-32 | Methods: evaluation | external test data
-33 | Results: data | participant flow
-34 | Results: data | characteristics per partition
-35 | Results: model performance | performance on every partition
-36 | Results: model performance | accuracy estimates with precision
-37 | Results: model performance | failure analysis
-38 | Discussion | limitations
-39 | Discussion | implications for practice
-40 | Other information | registration
-41 | Other information | protocol, data and code access
-42 | Other information | funding
+32 | Methods: evaluation | evaluation on internal data
+33 | Methods: evaluation | testing on external data
+34 | Methods: evaluation | clinical trial registration
+35 | Results: data | patients included and excluded
+36 | Results: data | characteristics per partition
+37 | Results: model performance | metrics with statistical uncertainty
+38 | Results: model performance | diagnostic performance with precision
+39 | Results: model performance | failure analysis
+40 | Discussion | limitations
+41 | Discussion | implications for practice
+42 | Other information | protocol or technical details
+43 | Other information | availability of software, model and data
+44 | Other information | funding
 """))
 
 TRIPOD_AI_2024 = Checklist("tripod_ai", "TRIPOD+AI", "2024 (27 items with sub-items)", "10.1136/bmj-2023-078378", _items("""
@@ -189,14 +191,14 @@ CLEAR_2023 = Checklist("clear", "CLEAR: CheckList for EvaluAtion of Radiomics re
 58 | Open science | ready-to-use system shared (not essential)
 """))
 
-CHECKLISTS = {c.name: c for c in (CLAIM_2020, TRIPOD_AI_2024, CLEAR_2023)}
+CHECKLISTS = {c.name: c for c in (CLAIM_2024, TRIPOD_AI_2024, CLEAR_2023)}
 
 # Where the numbering was checked (the `search` tool, 2026-11-30); see tests/test_checklists.py.
 VERIFIED = {
-    "claim": "items 1-10 against the CLAIM table in the BMJ Health Care Inform article (informatics.bmj.com, Table 4); "
-             "items 33 (flow), 34 (characteristics by partition), 41 (protocol/data/code), 42 (funding) and the total "
-             "of 42: Gao et al., J Evid Based Med 2026, doi:10.1111/jebm.70141; the 2020 paper is PMC8017414. "
-             "Items 11-32 and 35-40 follow the 2020 paper's order as recalled: not each checked against its table",
+    "claim": "all 44 against two public copies of the CLAIM 2024 table that agree item by item (an HTML "
+             "checklist citing Tejani et al., Radiol Artif Intell 2024;6(4):e240300, and a guideline-item "
+             "ontology table listing CLAIM items 01-44; both found with find_string); item 20 also against a "
+             "CLAIM 2024 item page and a filled CLAIM 2024 checklist",
     "tripod_ai": "every number 1-27c against a public filled TRIPOD+AI checklist that quotes the BMJ 2024 item text "
                  "(found with the find_string tool); 27 items: tripod-statement.org/scope; items 1-6c also against "
                  "the table at skills.sh (tripod-check)",

@@ -1,4 +1,4 @@
-"""Filled reporting checklists (CLAIM 2020, TRIPOD+AI 2024): each item is ``filled`` (a sentence
+"""Filled reporting checklists (CLAIM 2024, TRIPOD+AI 2024, CLEAR): each item is ``filled`` (a sentence
 written from this run and the path of the evidence file, relative to the results folder),
 ``author`` (only the authors can say: ethics, funding, intended use, ...) or ``not applicable``
 (with the reason). Item numbers and topics: oncoflow.report.checklist_items."""
@@ -157,6 +157,11 @@ def _external(f: RunFacts) -> Entry:
 def _external_or_cv(f: RunFacts) -> Entry:
     ext = f" and on the external cohort of {f.n_external} patients" if f.external else "; no external cohort"
     return FILLED, f"Internal testing by {f.config['cv']['folds']}-fold cross-validation{ext}.", "folds/splits.tsv"
+
+
+def _internal(f: RunFacts) -> Entry:
+    return (FILLED, f"{f.config['cv']['folds']}-fold cross-validation; every internal patient scored once by the "
+                    "fold model that never saw it.", "tables/metrics.tsv")
 
 
 def _flow(f: RunFacts) -> Entry:
@@ -324,21 +329,26 @@ AUTHOR_ONLY = "Only the authors can state this."
 RULES: dict[str, dict[str, Rule]] = {
     "claim": {
         "1": _author("Title: name the AI method."), "2": _author("Abstract."),
-        "3": _author("Clinical background and intended role."), "4": _author("Objectives and hypotheses."),
+        "3": _author("Clinical background and intended role."), "4": _author("Aims, objectives, hypotheses."),
         "5": _author("Prospective or retrospective collection."), "6": _design, "7": _sources,
         "8": _author("Inclusion and exclusion criteria that produced the sample sheet."), "9": _preprocessing,
-        "10": _elements, "11": _elements, "12": _deid, "13": _missing,
+        "10": _elements, "11": _deid, "12": _missing,
+        "13": _author("Scanner and sequence parameters of the images."),
         "14": _author("How the label was established."), "15": _author("Why this reference standard."),
         "16": _author("Who drew the tumor masks and assigned labels; qualifications."),
-        "17": _author("Annotation software."), "18": _author("Inter-/intra-rater variability of labels and masks."),
-        "19": _author("Intended sample size and its basis (the run's counts are in reporting/flow.tsv)."),
-        "20": _partitions, "21": _disjoint, "22": _model, "23": _software, "24": _init, "25": _training,
-        "26": _selection, "27": _ensemble, "28": _metrics, "29": _uncertainty,
+        "17": _author("How the test patients' labels and masks were obtained."),
+        "18": _author("Inter-/intra-rater variability of labels and masks."),
+        "19": _partitions, "20": _disjoint,
+        "21": _author("Intended sample size and its basis (the run's counts are in reporting/flow.tsv)."),
+        "22": _model, "23": _software, "24": _init, "25": _training, "26": _selection, "27": _ensemble,
+        "28": _metrics, "29": _uncertainty,
         "30": _author("No robustness or sensitivity analysis ran in this pipeline; describe any done elsewhere."),
         "31": _author("No explainability method ran in this pipeline; describe any done elsewhere."),
-        "32": _external, "33": _flow, "34": _characteristics, "35": _performance, "36": _performance,
-        "37": _failures, "38": _author("Limitations."), "39": _author("Implications for practice."),
-        "40": _author("Registration number."), "41": _code, "42": _author("Funding."),
+        "32": _internal, "33": _external, "34": _author("Trial registration, if any."), "35": _flow,
+        "36": _characteristics, "37": _performance, "38": _performance, "39": _failures,
+        "40": _author("Limitations."), "41": _author("Implications for practice."),
+        "42": _author("Where the protocol can be read (methods.md and provenance.json give the technical details)."),
+        "43": _code, "44": _author("Funding."),
     },
     "tripod_ai": {
         "1": _author("Title."), "2": _author("Abstract."), "3a": _author("Healthcare context."),

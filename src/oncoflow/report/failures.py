@@ -1,4 +1,4 @@
-"""Failure analysis (CLAIM 2020 item 37): the misclassified patients of each model at its
+"""Failure analysis (CLAIM 2024 item 39): the misclassified patients of each model at its
 threshold (each patient's own fold threshold for the pooled cross-validation, the mean of the fold
 thresholds for the external ensemble; oncoflow.metrics.evaluate), with their QC flags and the path
 of their QC montage, so that the author can look at each one."""

@@ -1,4 +1,4 @@
-"""Participant flow (CLAIM 2020 item 33, TRIPOD+AI item 20a): from the sample sheet to evaluation.
+"""Participant flow (CLAIM 2024 item 35, TRIPOD+AI item 20a): from the sample sheet to evaluation.
 
 Every count and every exclusion reason comes from the run's own records: the sample sheet, the
 subjects' raw images, qc/qc.tsv (flags), folds/splits.tsv (fold and role) and
