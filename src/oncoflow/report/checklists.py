@@ -160,8 +160,8 @@ def _external_or_cv(f: RunFacts) -> Entry:
 
 
 def _internal(f: RunFacts) -> Entry:
-    return (FILLED, f"{f.config['cv']['folds']}-fold cross-validation; every internal patient scored once by the "
-                    "fold model that never saw it.", "tables/metrics.tsv")
+    return (FILLED, (f"{f.config['cv']['folds']}-fold cross-validation; every internal patient scored once by the "
+                    "fold model that never saw it."), "tables/metrics.tsv")
 
 
 def _flow(f: RunFacts) -> Entry:
