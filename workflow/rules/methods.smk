@@ -10,20 +10,24 @@ rule write_methods:
         splits=f"{RESULTS}/folds/splits.tsv",
     output:
         md=f"{RESULTS}/methods.md",
-        html=report(f"{RESULTS}/methods.html", caption="../report/methods.rst", category="Methods",
-                    labels={"document": "methods.md of this run"}),
-    params:
-        config=config,
-        dicom=int((SAMPLES["source"] == "dicom").sum()),
+        html=report(
+            f"{RESULTS}/methods.html",
+            caption="../report/methods.rst",
+            category="Methods",
+            labels={"document": "methods.md of this run"},
+        ),
     log:
         f"{RESULTS}/logs/write_methods/write_methods.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_methods/write_methods.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        config=config,
+        dicom=int((SAMPLES["source"] == "dicom").sum()),
     script:
         "../scripts/write_methods.py"

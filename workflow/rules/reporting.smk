@@ -16,24 +16,32 @@ rule write_participant_flow:
         splits=f"{RESULTS}/folds/splits.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
     output:
-        tsv=report(f"{REPORTING}/flow.tsv", caption="../report/flow.rst", category="Reporting",
-                   labels={"table": "participant flow"}),
-        png=report(f"{REPORTING}/flow.png", caption="../report/flow.rst", category="Reporting",
-                   labels={"figure": "participant flow"}),
-    params:
-        settings=sheet_settings(config),
-        results=RESULTS,
+        tsv=report(
+            f"{REPORTING}/flow.tsv",
+            caption="../report/flow.rst",
+            category="Reporting",
+            labels={"table": "participant flow"},
+        ),
+        png=report(
+            f"{REPORTING}/flow.png",
+            caption="../report/flow.rst",
+            category="Reporting",
+            labels={"figure": "participant flow"},
+        ),
     log:
         f"{RESULTS}/logs/write_participant_flow/write_participant_flow.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_participant_flow/write_participant_flow.tsv"
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        settings=sheet_settings(config),
+        results=RESULTS,
     script:
         "../scripts/write_participant_flow.py"
 
@@ -44,22 +52,26 @@ rule write_characteristics:
         samples=config["cohort"]["samples"],
         splits=f"{RESULTS}/folds/splits.tsv",
     output:
-        tsv=report(f"{REPORTING}/characteristics.tsv", caption="../report/characteristics.rst",
-                   category="Reporting", labels={"table": "characteristics by partition"}),
+        tsv=report(
+            f"{REPORTING}/characteristics.tsv",
+            caption="../report/characteristics.rst",
+            category="Reporting",
+            labels={"table": "characteristics by partition"},
+        ),
         md=f"{REPORTING}/characteristics.md",
-    params:
-        settings=sheet_settings(config),
     log:
         f"{RESULTS}/logs/write_characteristics/write_characteristics.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_characteristics/write_characteristics.tsv"
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        settings=sheet_settings(config),
     script:
         "../scripts/write_characteristics.py"
 
@@ -71,20 +83,24 @@ rule write_failures:
         metrics=f"{RESULTS}/tables/metrics.tsv",
         qc=f"{RESULTS}/qc/qc.tsv",
     output:
-        tsv=report(f"{REPORTING}/failures.tsv", caption="../report/failures.rst", category="Reporting",
-                   labels={"table": "failure analysis"}),
+        tsv=report(
+            f"{REPORTING}/failures.tsv",
+            caption="../report/failures.rst",
+            category="Reporting",
+            labels={"table": "failure analysis"},
+        ),
         md=f"{REPORTING}/failures.md",
     log:
         f"{RESULTS}/logs/write_failures/write_failures.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_failures/write_failures.tsv"
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
     script:
         "../scripts/write_failures.py"
 
@@ -101,23 +117,28 @@ rule write_checklist:
         characteristics=f"{REPORTING}/characteristics.tsv",
         methods=f"{RESULTS}/methods.md",
     output:
-        tsv=report(f"{REPORTING}/checklist_{{checklist}}.tsv", caption="../report/checklist.rst",
-                   category="Reporting", subcategory="Checklists", labels={"checklist": "{checklist}"}),
+        tsv=report(
+            f"{REPORTING}/checklist_{{checklist}}.tsv",
+            caption="../report/checklist.rst",
+            category="Reporting",
+            subcategory="Checklists",
+            labels={"checklist": "{checklist}"},
+        ),
         md=f"{REPORTING}/checklist_{{checklist}}.md",
-    params:
-        config=config,
-    wildcard_constraints:
-        checklist=alternation(CHECKLIST_NAMES),
     log:
         f"{RESULTS}/logs/write_checklist/{{checklist}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_checklist/{{checklist}}.tsv"
+    wildcard_constraints:
+        checklist=alternation(CHECKLIST_NAMES),
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        config=config,
     script:
         "../scripts/write_checklist.py"
