@@ -53,7 +53,7 @@ def test_report_builds(finished_run: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     html = report.read_text()
     for expected in ("metrics.tsv", "metrics_per_fold.tsv", "comparisons.tsv", "roc.png", "dca.png",
-                     "calibration.png", "pr.png", "pointwise", "Youden", "demo001.png", "qc.tsv",
+                     "calibration.png", "pr.png", "pointwise", "demo001.png", "qc.tsv",
                      "methods.html", "flow.png",
                      "characteristics.tsv", "failures.tsv", "checklist_claim.tsv", "checklist_tripod_ai.tsv"):
         assert expected in html, expected
