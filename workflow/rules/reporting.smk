@@ -15,6 +15,7 @@ rule write_participant_flow:
         qc=f"{RESULTS}/qc/qc.tsv",
         splits=f"{RESULTS}/folds/splits.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
+        raw=expand(f"{RESULTS}/subjects/{{subject}}/raw/{REFERENCE}.nii.gz", subject=SUBJECTS),
     output:
         tsv=report(
             f"{REPORTING}/flow.tsv",
@@ -41,7 +42,7 @@ rule write_participant_flow:
         runtime=5,
     params:
         settings=sheet_settings(config),
-        results=RESULTS,
+        subjects=SUBJECTS,  # in the order of input.raw
     script:
         "../scripts/write_participant_flow.py"
 

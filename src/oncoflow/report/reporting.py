@@ -43,17 +43,20 @@ def read_sheet(settings: dict[str, Any]) -> pd.DataFrame:
     return sheet.assign(y=(sheet[study["label"]] == str(study["positive"])).astype(int))
 
 
-def ingested_subjects(results: str | Path, subjects: list[str]) -> list[str]:
-    """Subjects whose raw images were written (subjects/<subject>/raw/ holds a NIfTI)."""
-    return [s for s in subjects if any((Path(results) / "subjects" / s / "raw").glob("*.nii.gz"))]
+def ingested_subjects(subjects: list[str], raw_images: list[str]) -> list[str]:
+    """Subjects whose raw reference image was written (``raw_images`` in the order of ``subjects``)."""
+    if len(subjects) != len(raw_images):
+        raise ValueError(f"{len(subjects)} subjects but {len(raw_images)} raw images")
+    return [s for s, path in zip(subjects, raw_images) if Path(path).is_file()]
 
 
-def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, predictions: str, results: str,
-                           tsv: str, png: str) -> None:
-    """``settings``: :func:`sheet_settings` of the config."""
+def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, predictions: str,
+                           raw_images: list[str], subjects: list[str], tsv: str, png: str) -> None:
+    """``settings``: :func:`sheet_settings` of the config; ``raw_images``: each subject's raw
+    reference image (subjects/<subject>/raw/), in the order of ``subjects``."""
     samples = read_sheet(settings)
     flow = participant_flow(samples, _tsv(qc), _tsv(splits), _tsv(predictions),
-                            ingested=ingested_subjects(results, samples["subject"].tolist()),
+                            ingested=ingested_subjects(subjects, raw_images),
                             external_cohorts=list(settings["cohort"]["external"]))
     flow.to_csv(tsv, sep="\t", index=False)
     plot_flow(flow, png)
