@@ -16,6 +16,7 @@ from oncoflow.report.checklist_items import CHECKLISTS, VERIFIED
 from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checklist
 from oncoflow.report.failures import misclassified
 from oncoflow.report.flow import participant_flow, plot_flow
+from oncoflow.report.reporting import ingested_subjects
 
 # The published numbering, checked where VERIFIED says (CLAIM 2024: items 1-44, no sub-items;
 # TRIPOD+AI 2024: 27 items, several split into sub-items a-g).
@@ -64,6 +65,8 @@ def test_flow_names_every_exclusion_from_the_records(tmp_path: Path) -> None:
     assert "predictions.tsv" in row.loc[("evaluated", "m (cv)"), "reason"]
     plot_flow(flow, tmp_path / "flow.png")
     assert (tmp_path / "flow.png").stat().st_size > 10_000
+    (tmp_path / "s1.nii.gz").write_bytes(b"x")
+    assert ingested_subjects(["s1", "s2"], [str(tmp_path / "s1.nii.gz"), str(tmp_path / "s2.nii.gz")]) == ["s1"]
 
 
 def test_characteristics_by_cohort_and_fold_with_tests() -> None:
