@@ -68,7 +68,14 @@ def _sources(f: RunFacts) -> Entry:
 
 
 def _preprocessing(f: RunFacts) -> Entry:
-    return FILLED, "Conversion, bias correction, registration, masking and crops/features as run.", "methods.md"
+    pre = f.config["preprocess"]
+    steps = ["N4 bias correction" if pre["n4"]["activate"] else "no bias correction",
+             "no registration (resampled)" if pre["registration"]["transform"] == "none"
+             else f"{pre['registration']['transform']} registration to {pre['reference']}",
+             f"brain extraction: {pre['brain_extraction']['backend']}"]
+    if f.cnn:
+        steps.append(f"{f.config['crop']['size']}-pixel tumor crops")
+    return FILLED, "; ".join(steps) + ".", "methods.md"
 
 
 def _elements(f: RunFacts) -> Entry:
@@ -77,6 +84,11 @@ def _elements(f: RunFacts) -> Entry:
     extra = f"; clinical covariates {', '.join(clinical)}" if clinical else ""
     return (FILLED, (f"Outcome column `{study['label']}` (positive = {study['positive']}); image inputs "
                     f"{', '.join(f.config['ingest']['modalities'])}{extra}."), "provenance.json (resolved config)")
+
+
+def _subsets(f: RunFacts) -> Entry:
+    return (FILLED, (f"Series used: {', '.join(f.config['ingest']['modalities'])}; every subject of the sample "
+                     "sheet enters the analysis (no subset drawn)."), "reporting/flow.tsv")
 
 
 def _deid(f: RunFacts) -> Entry:
@@ -112,11 +124,17 @@ def _software(f: RunFacts) -> Entry:
 def _init(f: RunFacts) -> Entry:
     if not f.cnn:
         return NA, "No neural-network classifier: logistic models fitted from scratch in each fold.", "methods.md"
-    return FILLED, "Initialisation per model (random, ImageNet, MedicalNet or pretraining) as configured.", "methods.md"
+    inits = sorted({f"{m['architecture']}: {m['init']}" for m in f.config["models"]})
+    return FILLED, f"Initialisation: {', '.join(inits)}.", "methods.md"
 
 
 def _training(f: RunFacts) -> Entry:
-    return FILLED, "Optimiser, learning rate, batch size, epochs, augmentation / feature selection as run.", "methods.md"
+    if not f.cnn:
+        sel = f.config["radiomics"]["selection"]
+        return FILLED, f"LASSO penalty grid {sel['c_grid']}, {sel['inner_folds']}-fold inner CV.", "methods.md"
+    runs = sorted({f"{m['architecture']}: lr {m['lr']:g}, batch {m['batch_size']}, "
+                   f"{m['epochs']} epochs, {m['imbalance']}" for m in f.config["models"]})
+    return FILLED, "; ".join(runs) + "; flips and intensity scaling as augmentation.", "methods.md"
 
 
 def _selection(f: RunFacts) -> Entry:
@@ -191,7 +209,7 @@ def _code(f: RunFacts) -> Entry:
 def _imbalance(f: RunFacts) -> Entry:
     if not f.cnn:
         return AUTHOR, "No class-imbalance correction is configured for the logistic models; say so.", ""
-    kinds = sorted({m.get("imbalance", "weighted_loss") for m in f.config["models"]})
+    kinds = sorted({m["imbalance"] for m in f.config["models"]})
     return FILLED, f"Class imbalance handling: {', '.join(kinds)}.", "methods.md"
 
 
@@ -332,7 +350,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "3": _author("Clinical background and intended role."), "4": _author("Aims, objectives, hypotheses."),
         "5": _author("Prospective or retrospective collection."), "6": _design, "7": _sources,
         "8": _author("Inclusion and exclusion criteria that produced the sample sheet."), "9": _preprocessing,
-        "10": _elements, "11": _deid, "12": _missing,
+        "10": _subsets, "11": _deid, "12": _missing,
         "13": _author("Scanner and sequence parameters of the images."),
         "14": _author("How the label was established."), "15": _author("Why this reference standard."),
         "16": _author("Who drew the tumor masks and assigned labels; qualifications."),
