@@ -14,9 +14,9 @@ rule archive:
         envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
         pyproject=str(REPO / "pyproject.toml"),
     output:
-        f"{RESULTS}/archive/{STUDY}.tar.gz",
+        f"{RESULTS}/archive/{PLAN.study}.tar.gz",
     params:
-        root=STUDY,
+        root=PLAN.study,
         config=config,
         # archive name -> path, each included when present (the report: `snakemake --report`)
         folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "methods.md",

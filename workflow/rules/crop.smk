@@ -9,9 +9,9 @@ rule crop_tumor:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
     wildcard_constraints:
-        subject=alternation([s for s in FRONT["subject"] if s not in MASKLESS_SUBJECTS]),
+        subject=alternation(PLAN.tumor_crop_subjects),
     params:
-        crop=get_crop_params(),
+        crop=PLAN.crop_params,
         tumor_mask_source=get_tumor_mask,
     log:
         f"{RESULTS}/logs/crop_tumor/{{subject}}.log",
@@ -39,9 +39,9 @@ rule crop_brain:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
     wildcard_constraints:
-        subject=alternation(MASKLESS_SUBJECTS),
+        subject=alternation(PLAN.maskless_subjects),
     params:
-        crop={**get_crop_params(), "region": "brain"},
+        crop={**PLAN.crop_params, "region": "brain"},
         tumor_mask_source="",
     log:
         f"{RESULTS}/logs/crop_brain/{{subject}}.log",

@@ -1,11 +1,5 @@
 # Evaluation: tables (tables/), the figures' data and the figures (figures/). Outputs wrapped in
 # report() make up `snakemake --report report.html` (captions in workflow/report/).
-from oncoflow.metrics.curves import CURVES as CURVE_TABLES
-from oncoflow.metrics.evaluate import check_evaluate_config
-
-check_evaluate_config(config["evaluate"])
-EVALUATE = config["evaluate"]
-FIGURE_KINDS = ["roc", "pr", "dca", "calibration"]  # oncoflow.report.figures.FIGURES
 
 
 rule evaluate_models:
@@ -25,8 +19,8 @@ rule evaluate_models:
         metrics_per_fold_tex=f"{RESULTS}/tables/metrics_per_fold.tex",
         predictions=f"{RESULTS}/tables/predictions.tsv",
     params:
-        evaluate={k: EVALUATE[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
-        seed=config["cv"]["seed"],
+        evaluate=PLAN.evaluate_params,
+        seed=PLAN.seed,
     log:
         f"{RESULTS}/logs/evaluate_models/evaluate_models.log",
     benchmark:
@@ -52,8 +46,8 @@ rule compare_models:
         comparisons_md=f"{RESULTS}/tables/comparisons.md",
         comparisons_tex=f"{RESULTS}/tables/comparisons.tex",
     params:
-        correction=EVALUATE["correction"],
-        level=EVALUATE["ci_level"],
+        correction=config["evaluate"]["correction"],
+        level=config["evaluate"]["ci_level"],
     log:
         f"{RESULTS}/logs/compare_models/compare_models.log",
     benchmark:
@@ -74,15 +68,15 @@ rule compute_curves:
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
     output:
-        **{name: f"{RESULTS}/figures/{name}.tsv" for name in CURVE_TABLES},
+        **{name: f"{RESULTS}/figures/{name}.tsv" for name in PLAN.curve_tables},
     params:
-        dca_range=EVALUATE["dca_range"],
-        dca_step=EVALUATE["dca_step"],
-        calibration_bins=EVALUATE["calibration_bins"],
-        calibration_strategy=EVALUATE["calibration_strategy"],
-        level=EVALUATE["ci_level"],
-        n_boot=EVALUATE["n_boot"],
-        seed=config["cv"]["seed"],
+        dca_range=config["evaluate"]["dca_range"],
+        dca_step=config["evaluate"]["dca_step"],
+        calibration_bins=config["evaluate"]["calibration_bins"],
+        calibration_strategy=config["evaluate"]["calibration_strategy"],
+        level=config["evaluate"]["ci_level"],
+        n_boot=config["evaluate"]["n_boot"],
+        seed=PLAN.seed,
     log:
         f"{RESULTS}/logs/compute_curves/compute_curves.log",
     benchmark:
@@ -101,7 +95,7 @@ rule plot_curves:
     """ROC (with a bootstrap band), precision-recall, decision and calibration curves: one figure
     per kind, a panel per cohort, all models; PNG for the report, PDF for the paper."""
     input:
-        **{name: f"{RESULTS}/figures/{name}.tsv" for name in CURVE_TABLES},
+        **{name: f"{RESULTS}/figures/{name}.tsv" for name in PLAN.curve_tables},
         metrics=f"{RESULTS}/tables/metrics.tsv",
     output:
         roc_png=report(f"{RESULTS}/figures/roc.png", caption="../report/roc.rst", category="Figures",
@@ -112,7 +106,7 @@ rule plot_curves:
                        labels={"figure": "decision curves"}),
         calibration_png=report(f"{RESULTS}/figures/calibration.png", caption="../report/calibration.rst",
                                category="Figures", labels={"figure": "calibration"}),
-        **{f"{kind}_pdf": f"{RESULTS}/figures/{kind}.pdf" for kind in FIGURE_KINDS},
+        **{f"{kind}_pdf": f"{RESULTS}/figures/{kind}.pdf" for kind in PLAN.figure_kinds},
     log:
         f"{RESULTS}/logs/plot_curves/plot_curves.log",
     benchmark:
@@ -142,7 +136,7 @@ rule write_provenance:
         config=config,
         repo=str(REPO),
         config_files=[str(f) for f in workflow.configfiles],
-        subjects={s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in FRONT.iterrows()},
+        subjects=PLAN.provenance_subjects,
         weights=get_weight_files(),
         envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
         benchmarks=f"{RESULTS}/benchmarks",

@@ -12,7 +12,7 @@ rule convert_dicom:
         **per_modality("raw"),
         series=f"{RESULTS}/subjects/{{subject}}/raw/series.tsv",
     wildcard_constraints:
-        subject=alternation(DICOM_SUBJECTS),
+        subject=alternation(PLAN.subjects_from("dicom")),
     params:
         rules=config["ingest"]["modalities"],
     log:
@@ -41,7 +41,7 @@ rule import_nifti:
         **per_modality("raw"),
         series=f"{RESULTS}/subjects/{{subject}}/raw/series.tsv",
     wildcard_constraints:
-        subject=alternation(NIFTI_SUBJECTS),
+        subject=alternation(PLAN.subjects_from("nifti")),
     params:
         modalities=MODALITIES,
     log:

@@ -12,7 +12,7 @@ rule write_methods:
         f"{RESULTS}/methods.md",
     params:
         config=config,
-        dicom=int((SAMPLES["source"] == "dicom").sum()),
+        dicom=PLAN.dicom_count,
     log:
         f"{RESULTS}/logs/write_methods/write_methods.log",
     benchmark:

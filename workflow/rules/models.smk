@@ -1,17 +1,15 @@
 # Pretrained weights for offline compute nodes. `snakemake download_models` (target in the
 # Snakefile) runs these rules on the machine Snakemake runs on (local rules: a login node under
 # --profile slurm), since compute nodes have no internet; every other rule only reads the weights.
-HDBET_WEIGHTS = [w for w in WEIGHTS if w.kind == "hdbet"]
-FILE_WEIGHTS = {str(w.path): w for w in WEIGHTS if w.kind != "hdbet"}
 
 
 rule fetch_hdbet_weights:
     """HD-BET 2.0 weights (nnU-Net model folder) from HD-BET's release zip into
     preprocess.brain_extraction.hdbet_weights."""
     output:
-        [str(f) for w in HDBET_WEIGHTS for f in w.files],
+        PLAN.weight_files("hdbet"),
     params:
-        urls=[w.url for w in HDBET_WEIGHTS],
+        urls=[w.url for w in PLAN.weights if w.kind == "hdbet"],
     log:
         f"{RESULTS}/logs/fetch_weights/hdbet.log",
     benchmark:
@@ -32,9 +30,9 @@ rule fetch_pretrained_weights:
     output:
         "{weights}",
     wildcard_constraints:
-        weights=alternation(FILE_WEIGHTS) if FILE_WEIGHTS else "(?!)",
+        weights=alternation(PLAN.file_weights),
     params:
-        urls=lambda wildcards: [FILE_WEIGHTS[wildcards.weights].url],
+        urls=get_weight_urls,
     log:
         f"{RESULTS}/logs/fetch_weights/{{weights}}.log",
     benchmark:

@@ -1,25 +1,6 @@
 # Radiomics branch (config `radiomics`): IBSI features (MIRP) of one co-registered modality inside
 # the tumor mask, per image variant (original, sr), then per fold the LASSO rad-score, clinical and
 # combined models, written as models/<name>/fold<k>/predictions.tsv for the evaluation stage.
-RADIOMICS = config["radiomics"]
-RAD_MODALITY = RADIOMICS["modality"] or REFERENCE
-RAD_STAGE = {"original": "coreg", "sr": "superres"}
-
-
-def get_radiomics_images(wildcards):
-    """Every subject's image and tumor mask of the variant (co-registered, or at x2)."""
-    stage = RAD_STAGE[wildcards.variant]
-    return {
-        "images": expand(f"{RESULTS}/subjects/{{subject}}/{stage}/{RAD_MODALITY}.nii.gz", subject=SUBJECTS),
-        "tumor_masks": expand(f"{RESULTS}/subjects/{{subject}}/{stage}/tumor_mask.nii.gz", subject=SUBJECTS),
-    }
-
-
-def get_radiomics_features(wildcards):
-    """The variant's features table (radiomics_* and combined_*); none for the clinical model."""
-    if wildcards.radmodel == "clinical":
-        return []
-    return f"{RESULTS}/radiomics/{wildcards.radmodel.split('_', 1)[1]}/features.tsv"
 
 
 rule extract_radiomics:
@@ -33,10 +14,10 @@ rule extract_radiomics:
         features=f"{RESULTS}/radiomics/{{variant}}/features.tsv",
         settings=f"{RESULTS}/radiomics/{{variant}}/settings.json",
     params:
-        subjects=SUBJECTS,
-        settings=RADIOMICS["settings"],
-        modality=RAD_MODALITY,
-        superres=lambda wildcards: config["superres"] if wildcards.variant == "sr" else None,
+        subjects=PLAN.subjects,
+        settings=config["radiomics"]["settings"],
+        modality=PLAN.radiomics_modality,
+        superres=get_radiomics_superres,
     log:
         f"{RESULTS}/logs/extract_radiomics/{{variant}}.log",
     benchmark:
@@ -63,8 +44,8 @@ rule fit_radiomics_model:
         predictions=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv",
         coefficients=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/coefficients.tsv",
     params:
-        clinical=RADIOMICS["clinical"],
-        selection=RADIOMICS["selection"],
+        clinical=config["radiomics"]["clinical"],
+        selection=config["radiomics"]["selection"],
         seed=config["cv"]["seed"],
     log:
         f"{RESULTS}/logs/fit_radiomics_model/{{radmodel}}_fold{{fold}}.log",

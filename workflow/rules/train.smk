@@ -24,17 +24,6 @@ rule split_folds:
         "../scripts/split_folds.py"
 
 
-def get_pretrained_checkpoint(wildcards):
-    """init: pretrained: the fold's own pretrain_model checkpoint, or the one made on another
-    cohort (pretrain_model_on_cohort; pretrain.smk); else nothing."""
-    params = MODELS[wildcards.model].params
-    if params.get("init") != "pretrained":
-        return []
-    job = PRETRAIN_JOBS[(params["pretrained"], wildcards.model)]
-    where = "cohort" if job.params["source"] == "cohort" else f"fold{wildcards.fold}"
-    return [f"{RESULTS}/pretrain/{params['pretrained']}/{wildcards.model}/{where}/checkpoint.pt"]
-
-
 rule train_model:
     """One CNN on one fold: trained on the fold's training patients, best epoch by inner-validation
     AUC, patient-level predictions for every role. Optionally starts from the fold's pretrained
