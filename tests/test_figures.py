@@ -64,7 +64,7 @@ def test_panels_lines_and_legends(tmp_path, pooled):
     assert [t.get_text() for t in dca.axes[0].get_legend().get_texts()][:2] == ["treat all", "treat none"]
     # same colour for a model in every figure
     colors = model_colors(list(dict.fromkeys(metrics["model"])))
-    line = next(l for l in dca.axes[0].get_lines() if l.get_label() == "flair_resnet18")
+    line = next(ln for ln in dca.axes[0].get_lines() if ln.get_label() == "flair_resnet18")
     assert tuple(line.get_color()) == tuple(colors["flair_resnet18"])
     # without an external cohort: one panel
     internal = pooled[pooled["role"] != "external"]
@@ -82,7 +82,7 @@ def test_undefined_curves_are_explained_not_drawn(tmp_path, pooled):
     ext = fig.axes[1]
     texts = [t.get_text() for t in ext.texts]
     assert any("roc undefined: only negatives" in t for t in texts)
-    assert [l.get_label() for l in ext.get_lines()] == ["chance"]  # no model curve
+    assert [ln.get_label() for ln in ext.get_lines()] == ["chance"]  # no model curve
 
 
 def test_bad_requests_raise(tmp_path, pooled):

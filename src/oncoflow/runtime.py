@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 THREAD_VARIABLES = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -18,3 +19,9 @@ def start_job(snakemake: Any) -> Any:
     for name in THREAD_VARIABLES:
         os.environ[name] = str(snakemake.threads)
     return snakemake
+
+
+def export_pythonpath(src: Path) -> None:
+    """Put the checkout's ``src`` first on PYTHONPATH, so that scripts import this package, also
+    inside per-rule conda envs (called once by workflow/rules/common.smk)."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))

@@ -1,7 +1,6 @@
 # Config and sample-sheet validation, the study plan, wildcard constraints and input functions.
 # Every derived list and params value lives in PLAN (oncoflow.config.StudyPlan); rule files only
 # read from it, and the input functions below are thin lookups into it.
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,9 +10,11 @@ from snakemake.utils import validate
 REPO = Path(workflow.basedir)
 # Scripts import the package from this checkout, also inside per-rule conda envs.
 sys.path.insert(0, str(REPO / "src"))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
 from oncoflow.config import RADIOMICS_STAGE, StudyPlan, tumor_mask_needed
+from oncoflow.runtime import export_pythonpath
+
+export_pythonpath(REPO / "src")
 
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 

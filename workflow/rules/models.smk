@@ -8,19 +8,19 @@ rule fetch_hdbet_weights:
     preprocess.brain_extraction.hdbet_weights."""
     output:
         PLAN.weight_files("hdbet"),
-    params:
-        urls=[w.url for w in PLAN.weights if w.kind == "hdbet"],
     log:
         f"{RESULTS}/logs/fetch_weights/hdbet.log",
     benchmark:
         f"{RESULTS}/benchmarks/fetch_weights/hdbet.tsv"
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=60,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        urls=[w.url for w in PLAN.weights if w.kind == "hdbet"],
     script:
         "../scripts/fetch_weights.py"
 
@@ -29,20 +29,20 @@ rule fetch_pretrained_weights:
     """One ImageNet (torchvision) or MedicalNet weights file into the path models[].weights names."""
     output:
         "{weights}",
-    wildcard_constraints:
-        weights=alternation(PLAN.file_weights),
-    params:
-        urls=get_weight_urls,
     log:
         f"{RESULTS}/logs/fetch_weights/{{weights}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/fetch_weights/{{weights}}.tsv"
+    wildcard_constraints:
+        weights=alternation(PLAN.file_weights),
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=60,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        urls=get_weight_urls,
     script:
         "../scripts/fetch_weights.py"

@@ -14,21 +14,21 @@ rule pretrain_model:
     output:
         checkpoint=f"{RESULTS}/pretrain/{{pretrain}}/{{model}}/fold{{fold}}/checkpoint.pt",
         history=f"{RESULTS}/pretrain/{{pretrain}}/{{model}}/fold{{fold}}/history.tsv",
-    params:
-        pretrain=get_pretrain_params,
-    wildcard_constraints:
-        pretrain=alternation(PLAN.pretrain_names("folds")),
     log:
         f"{RESULTS}/logs/pretrain_model/{{pretrain}}_{{model}}_fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain_model/{{pretrain}}_{{model}}_fold{{fold}}.tsv"
+    wildcard_constraints:
+        pretrain=alternation(PLAN.pretrain_names("folds")),
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        pretrain=get_pretrain_params,
     script:
         "../scripts/pretrain_model.py"
 
@@ -42,20 +42,20 @@ rule pretrain_model_on_cohort:
     output:
         checkpoint=f"{RESULTS}/pretrain/{{pretrain}}/{{model}}/cohort/checkpoint.pt",
         history=f"{RESULTS}/pretrain/{{pretrain}}/{{model}}/cohort/history.tsv",
-    params:
-        pretrain=get_pretrain_params,
-    wildcard_constraints:
-        pretrain=alternation(PLAN.pretrain_names("cohort")),
     log:
         f"{RESULTS}/logs/pretrain_model_on_cohort/{{pretrain}}_{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain_model_on_cohort/{{pretrain}}_{{model}}.tsv"
+    wildcard_constraints:
+        pretrain=alternation(PLAN.pretrain_names("cohort")),
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        pretrain=get_pretrain_params,
     script:
         "../scripts/pretrain_model_on_cohort.py"

@@ -13,21 +13,21 @@ rule extract_radiomics:
     output:
         features=f"{RESULTS}/radiomics/{{variant}}/features.tsv",
         settings=f"{RESULTS}/radiomics/{{variant}}/settings.json",
+    log:
+        f"{RESULTS}/logs/extract_radiomics/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract_radiomics/{{variant}}.tsv"
+    conda:
+        "../../envs/radiomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
     params:
         subjects=PLAN.subjects,
         settings=config["radiomics"]["settings"],
         modality=PLAN.radiomics_modality,
         superres=get_radiomics_superres,
-    log:
-        f"{RESULTS}/logs/extract_radiomics/{{variant}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/extract_radiomics/{{variant}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=60,
-    conda:
-        "../../envs/radiomics.yaml"
     script:
         "../scripts/extract_radiomics.py"
 
@@ -43,19 +43,19 @@ rule fit_radiomics_model:
     output:
         predictions=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv",
         coefficients=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/coefficients.tsv",
-    params:
-        clinical=config["radiomics"]["clinical"],
-        selection=config["radiomics"]["selection"],
-        seed=config["cv"]["seed"],
     log:
         f"{RESULTS}/logs/fit_radiomics_model/{{radmodel}}_fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/fit_radiomics_model/{{radmodel}}_fold{{fold}}.tsv"
+    conda:
+        "../../envs/radiomics.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/radiomics.yaml"
+    params:
+        clinical=config["radiomics"]["clinical"],
+        selection=config["radiomics"]["selection"],
+        seed=config["cv"]["seed"],
     script:
         "../scripts/fit_radiomics_model.py"

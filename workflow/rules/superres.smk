@@ -12,20 +12,20 @@ rule train_superres:
         generator=f"{RESULTS}/superres/generator.pt",
         history=f"{RESULTS}/superres/history.tsv",
         subjects=f"{RESULTS}/superres/subjects.tsv",
-    params:
-        superres=config["superres"],
-        train=PLAN.sr_train,
-        heldout=PLAN.sr_heldout,
     log:
         f"{RESULTS}/logs/train_superres/train_superres.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_superres/train_superres.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        superres=config["superres"],
+        train=PLAN.sr_train,
+        heldout=PLAN.sr_heldout,
     script:
         "../scripts/train_superres.py"
 
@@ -37,22 +37,26 @@ rule evaluate_superres:
         generator=f"{RESULTS}/superres/generator.pt",
         images=expand(f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz", subject=PLAN.sr_heldout),
     output:
-        quality=report(f"{RESULTS}/superres/quality.tsv", caption="../report/superres_quality.rst",
-                       category="Super-resolution", labels={"table": "PSNR / SSIM on held-out subjects"}),
+        quality=report(
+            f"{RESULTS}/superres/quality.tsv",
+            caption="../report/superres_quality.rst",
+            category="Super-resolution",
+            labels={"table": "PSNR / SSIM on held-out subjects"},
+        ),
         quality_md=f"{RESULTS}/superres/quality.md",
-    params:
-        axes=config["superres"]["axes"],
-        subjects=PLAN.sr_heldout,
     log:
         f"{RESULTS}/logs/evaluate_superres/evaluate_superres.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_superres/evaluate_superres.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        axes=config["superres"]["axes"],
+        subjects=PLAN.sr_heldout,
     script:
         "../scripts/evaluate_superres.py"
 
@@ -67,17 +71,17 @@ rule apply_superres:
     output:
         image=f"{RESULTS}/subjects/{{subject}}/superres/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/superres/tumor_mask.nii.gz",
-    params:
-        axes=config["superres"]["axes"],
     log:
         f"{RESULTS}/logs/apply_superres/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/apply_superres/{{subject}}.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        axes=config["superres"]["axes"],
     script:
         "../scripts/apply_superres.py"

@@ -5,21 +5,21 @@ rule split_folds:
         samples=config["cohort"]["samples"],
     output:
         splits=f"{RESULTS}/folds/splits.tsv",
+    log:
+        f"{RESULTS}/logs/split_folds/split_folds.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/split_folds/split_folds.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         cv=config["cv"],
         label=config["study"]["label"],
         positive=config["study"]["positive"],
         external=config["cohort"]["external"],
-    log:
-        f"{RESULTS}/logs/split_folds/split_folds.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/split_folds/split_folds.tsv"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
     script:
         "../scripts/split_folds.py"
 
@@ -37,18 +37,18 @@ rule train_model:
         checkpoint=f"{RESULTS}/models/{{model}}/fold{{fold}}/checkpoint.pt",
         history=f"{RESULTS}/models/{{model}}/fold{{fold}}/history.tsv",
         predictions=f"{RESULTS}/models/{{model}}/fold{{fold}}/predictions.tsv",
-    params:
-        model=get_model_params,
     log:
         f"{RESULTS}/logs/train_model/{{model}}_fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_model/{{model}}_fold{{fold}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        model=get_model_params,
     script:
         "../scripts/train_model.py"

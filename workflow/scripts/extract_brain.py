@@ -1,5 +1,4 @@
 """Rule extract_brain: brain mask on the reference modality, applied to all modalities."""
-import sys
 from pathlib import Path
 
 from oncoflow.runtime import start_job

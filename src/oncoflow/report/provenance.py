@@ -19,7 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",

@@ -152,7 +152,7 @@ def train_fold(
                         pin_memory=device.type == "cuda")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    history, best_auc, best_epoch, stale = [], -np.inf, -1, 0
+    history, best_auc, stale = [], -np.inf, 0
     for epoch in range(cfg.epochs):
         model.train()
         start, wait, losses, parts, seen = time.perf_counter(), 0.0, [], [], 0
@@ -191,7 +191,7 @@ def train_fold(
             history[-1].update(cls_loss=float(cls_l), seg_loss=float(seg_l), seg_dice=float(dice))
         score = val_auc if np.isfinite(val_auc) else -float(np.mean(losses))
         if score > best_auc:
-            best_auc, best_epoch, stale = score, epoch, 0
+            best_auc, stale = score, 0
             ckpt = {"model": model.state_dict(), "epoch": epoch, "val_auc": val_auc,
                     "architecture": cfg.architecture, "modalities": cfg.modalities}
             if cotrain:
