@@ -100,6 +100,29 @@ def get_model_crops(wildcards):
     return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in PLAN.subjects]
 
 
+# Params that name what a job's inputs hold (scripts get subjects and modalities typed instead of
+# guessing them from paths or keys). They take `input`, so Snakemake counts them as derived from
+# the inputs: the input trigger covers them and finished jobs are not rerun for them.
+def input_modalities(wildcards, input):
+    """The modalities of a per_modality() input, in config order."""
+    return MODALITIES
+
+
+def input_subjects(wildcards, input):
+    """The subjects of get_model_crops, in the same order."""
+    return PLAN.subjects
+
+
+def pretrain_input_subjects(wildcards, input):
+    """The subjects of get_pretrain_crops, in the same order."""
+    return PLAN.fold_pretrain_subjects[int(wildcards.fold)]
+
+
+def cohort_pretrain_input_subjects(wildcards, input):
+    """The subjects of get_cohort_pretrain_crops, in the same order."""
+    return PLAN.cohort_pretrain_subjects(wildcards.pretrain)
+
+
 def get_model_params(wildcards):
     return PLAN.model_params(wildcards.model)
 

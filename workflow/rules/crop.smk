@@ -25,6 +25,7 @@ rule crop_tumor:
     params:
         crop=PLAN.crop_params,
         tumor_mask_source=get_tumor_mask,
+        modalities=input_modalities,
     script:
         "../scripts/crop_tumor.py"
 
@@ -55,5 +56,6 @@ rule crop_brain:
     params:
         crop={**PLAN.crop_params, "region": "brain"},
         tumor_mask_source="",
+        modalities=input_modalities,
     script:
         "../scripts/crop_tumor.py"

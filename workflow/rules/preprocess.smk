@@ -23,6 +23,7 @@ rule correct_bias:
         runtime=15,
     params:
         n4=config["preprocess"]["n4"],
+        modalities=input_modalities,
     script:
         "../scripts/correct_bias.py"
 
@@ -111,5 +112,6 @@ rule extract_brain:
         reference=REFERENCE,
         backend=config["preprocess"]["brain_extraction"]["backend"],
         hdbet_weights=config["preprocess"]["brain_extraction"]["hdbet_weights"],
+        modalities=input_modalities,
     script:
         "../scripts/extract_brain.py"

@@ -29,6 +29,7 @@ rule pretrain_model:
         gpu=1,
     params:
         pretrain=get_pretrain_params,
+        subjects=pretrain_input_subjects,
     script:
         "../scripts/pretrain_model.py"
 
@@ -57,5 +58,6 @@ rule pretrain_model_on_cohort:
         gpu=1,
     params:
         pretrain=get_pretrain_params,
+        subjects=cohort_pretrain_input_subjects,
     script:
         "../scripts/pretrain_model_on_cohort.py"

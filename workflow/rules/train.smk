@@ -50,5 +50,6 @@ rule train_model:
         gpu=1,
     params:
         model=get_model_params,
+        subjects=input_subjects,
     script:
         "../scripts/train_model.py"

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,25 @@ class TrainConfig:
     cotrain_segmentation: bool = False
     seg_weight: float = 0.5
     extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], pretrained: Path | None = None) -> TrainConfig:
+        """The TrainConfig of a train_model rule's params (oncoflow.config.StudyPlan.model_params).
+        ``pretrained``: the pretrain checkpoint that init pretrained starts from (a rule input);
+        otherwise models[].weights. Keys the schema leaves unset take this class's defaults."""
+        init = params.get("init", cls.init)
+        if init == "pretrained":
+            weights = pretrained
+        else:
+            weights = Path(params["weights"]) if params.get("weights") else None
+        return cls(
+            architecture=params["architecture"], modalities=list(params["modalities"]), init=init,
+            weights=weights, epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+            weight_decay=params["weight_decay"], patience=params["patience"], imbalance=params["imbalance"],
+            slices=params["crop"]["slices"], depth=params["crop"]["depth"], seed=params["seed"],
+            cotrain_segmentation=bool(params.get("cotrain_segmentation", cls.cotrain_segmentation)),
+            seg_weight=float(params.get("seg_weight", cls.seg_weight)),
+        )
 
 
 def seed_everything(seed: int) -> None:

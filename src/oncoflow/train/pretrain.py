@@ -59,15 +59,19 @@ class PretrainConfig:
     augment: bool = True
     device: str = "auto"
 
+    @classmethod
+    def from_params(cls, params: dict) -> PretrainConfig:
+        """The PretrainConfig of a pretrain rule's params (oncoflow.config.StudyPlan.pretrain_params)."""
+        return cls(
+            task=params["task"], architecture=params["architecture"], modalities=list(params["modalities"]),
+            init=params["init"], weights=Path(params["weights"]) if params.get("weights") else None,
+            epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+            weight_decay=params["weight_decay"], depth=params["crop"]["depth"], seed=params["seed"],
+        )
+
 
 def pretrain_config(params: dict) -> PretrainConfig:
-    """The PretrainConfig of a pretrain rule's params (oncoflow.config.expand_pretrain + crop, seed)."""
-    return PretrainConfig(
-        task=params["task"], architecture=params["architecture"], modalities=list(params["modalities"]),
-        init=params["init"], weights=Path(params["weights"]) if params.get("weights") else None,
-        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
-        weight_decay=params["weight_decay"], depth=params["crop"]["depth"], seed=params["seed"],
-    )
+    return PretrainConfig.from_params(params)
 
 
 def pretrain_fold(
