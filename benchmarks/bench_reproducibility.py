@@ -6,9 +6,11 @@ switches, and what does each switch cost?
 
 One tiny fold of ``train_fold`` (2D ResNet-18, 64x64 crops, as the demo trains) runs in a fresh child
 process per setting, so that ATen picks its CPU kernels at start-up from ``ATEN_CPU_CAPABILITY``
-(default = plain C++, avx2, avx512: what another CPU would run). Each child prints the SHA-256 of its
+(default = plain C++, avx2, avx512), oneDNN from ``ONEDNN_MAX_CPU_ISA`` and MKL from
+``MKL_ENABLE_INSTRUCTIONS``: what another CPU would run. Each child prints the SHA-256 of its
 predictions.tsv and of its checkpoint's weights, and the training time per epoch. Settings: the ISA,
-1 or 2 threads, ``torch.use_deterministic_algorithms``, and the oneDNN (mkldnn) backend off.
+1 or 2 threads, ``torch.use_deterministic_algorithms``, and ONCOFLOW_CPU_KERNELS=reproducible
+(oneDNN off, MKL held to its AVX2 path: oncoflow.train.kernels).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import hashlib, json, sys, time
 from pathlib import Path
+from oncoflow.train.kernels import pin_cpu_libraries
+pin_cpu_libraries()  # as oncoflow.runtime.start_job does, before torch loads MKL
 import pandas as pd, torch
 sys.path.insert(0, {tests!r})
 from helpers_train import synthetic_cohort
@@ -35,8 +39,6 @@ from oncoflow.train.loop import TrainConfig, train_fold
 args = json.loads(sys.argv[1])
 if args["deterministic"]:
     torch.use_deterministic_algorithms(True)
-if args["no_mkldnn"]:
-    torch.backends.mkldnn.enabled = False
 root = Path(args["root"])
 sheet, crops = synthetic_cohort(root / "crops", [0, 1] * args["pairs"], seed=0, size=64)
 splits = make_folds(sheet, label="label", folds=3, seed=0, val_fraction=0.3)
@@ -57,31 +59,32 @@ print(json.dumps({{"predictions": hashlib.sha256((out / "predictions.tsv").read_
                   "capability": torch.backends.cpu.get_cpu_capability()}}))
 """
 
-SETTINGS = [  # (label, ISA, threads, deterministic, no_mkldnn)
-    ("today (this CPU's ISA, 1 thread)", None, 1, False, False),
-    ("ISA avx2 (ATen and oneDNN)", "avx2", 1, False, False),
-    ("ISA avx512 (ATen and oneDNN)", "avx512", 1, False, False),
-    ("ISA default (no SIMD)", "default", 1, False, False),
-    ("2 threads", None, 2, False, False),
-    ("use_deterministic_algorithms", None, 1, True, False),
-    ("mkldnn off", None, 1, False, True),
-    ("mkldnn off, ISA avx2", "avx2", 1, False, True),
-    ("mkldnn off, ISA avx512", "avx512", 1, False, True),
-    ("mkldnn off, ISA default", "default", 1, False, True),
-    ("mkldnn off, ISA avx2, 2 threads", "avx2", 2, False, True),
-    ("today again (timing noise)", None, 1, False, False),
+AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+AVX512 = {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "MKL_ENABLE_INSTRUCTIONS": "AVX512"}
+NO_SIMD = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+# (label, environment, threads, use_deterministic_algorithms, mkldnn off). ATen, oneDNN and MKL each
+# pick their kernels by CPU at start-up: the environment makes this CPU act as another one.
+SETTINGS = [
+    ("today (this CPU, 1 thread)", {}, 1, False, False),
+    ("as an AVX2 CPU", AVX2, 1, False, False),
+    ("as an AVX-512 CPU", AVX512, 1, False, False),
+    ("as a CPU without SIMD", NO_SIMD, 1, False, False),
+    ("2 threads", {}, 2, False, False),
+    ("use_deterministic_algorithms", {}, 1, True, False),
+    ("reproducible (oneDNN off, MKL_CBWR=AVX2)", {}, 1, False, True),
+    ("reproducible, as an AVX2 CPU", AVX2, 1, False, True),
+    ("reproducible, as an AVX-512 CPU", AVX512, 1, False, True),
+    ("reproducible, as a CPU without SIMD", NO_SIMD, 1, False, True),
+    ("reproducible, as an AVX2 CPU, 2 threads", AVX2, 2, False, True),
 ]
-# oneDNN picks its own kernels by CPU, independently of ATen: simulate both.
-ONEDNN_ISA = {"default": "SSE41", "avx2": "AVX2", "avx512": "AVX512_CORE"}
 
 
-def run(isa: str | None, threads: int, deterministic: bool, no_mkldnn: bool, *, pairs: int, epochs: int) -> dict:
+def run(isa: dict[str, str], threads: int, deterministic: bool, no_mkldnn: bool, *, pairs: int, epochs: int) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    env.pop("ATEN_CPU_CAPABILITY", None)
-    env.pop("ONEDNN_MAX_CPU_ISA", None)
-    if isa:
-        env["ATEN_CPU_CAPABILITY"] = isa
-        env["ONEDNN_MAX_CPU_ISA"] = ONEDNN_ISA[isa]
+    for name in (*AVX2, "MKL_CBWR", "ONCOFLOW_CPU_KERNELS"):
+        env.pop(name, None)
+    env.update(isa)
+    env["ONCOFLOW_CPU_KERNELS"] = "reproducible" if no_mkldnn else "native"  # train_fold reads it
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,6 +93,42 @@ def run(isa: str | None, threads: int, deterministic: bool, no_mkldnn: bool, *, 
         child = CHILD.format(tests=str(REPO / "tests"))
         done = subprocess.run([sys.executable, "-c", child, json.dumps(args)], env=env, capture_output=True,
                               text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+STEP = r"""
+import json, statistics, sys, time
+import torch
+from oncoflow.models.zoo import build_model
+torch.set_num_threads(1)
+torch.manual_seed(0)
+model = build_model("resnet18", 1)
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+x, y = torch.randn(32, 1, 64, 64), torch.randint(0, 2, (32,)).float()
+def step():
+    opt.zero_grad()
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1), y)
+    loss.backward()
+    opt.step()
+times = {True: [], False: []}
+for round in range(int(sys.argv[1])):
+    for enabled in (True, False):  # interleaved: both see the same machine load
+        torch.backends.mkldnn.enabled = enabled
+        step()  # warm-up of this backend
+        t0 = time.perf_counter()
+        for _ in range(3):
+            step()
+        times[enabled].append((time.perf_counter() - t0) / 3)
+print(json.dumps({"native": statistics.median(times[True]), "reproducible": statistics.median(times[False])}))
+"""
+
+
+def step_times(rounds: int) -> dict:
+    """Median seconds per training step (ResNet-18, batch 32 of 64x64, 1 thread, forward + backward +
+    AdamW) with oneDNN on (native) and off (reproducible), interleaved in one process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", STEP, str(rounds)], env=env, capture_output=True, text=True,
+                          check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -105,6 +144,10 @@ def main() -> None:
         rows.append((label, r))
         print(f"{label:40s} {r['capability']:8s} predictions {r['predictions']} weights {r['weights']} "
               f"train {r['seconds']:.1f} s (child {time.perf_counter() - t0:.1f} s)", flush=True)
+    steps = step_times(3 if a.quick else 10)
+    ratio = steps["reproducible"] / steps["native"]
+    print(f"training step: native {steps['native']:.3f} s, reproducible {steps['reproducible']:.3f} s, "
+          f"ratio {ratio:.2f}", flush=True)
     if a.quick:
         return
     base = rows[0][1]["seconds"]
@@ -118,7 +161,12 @@ def main() -> None:
     text = (f"# CPU training reproducibility\n\nMeasured {date.today()} on {cpu_model()}, torch "
             f"{__import__('torch').__version__}, by `benchmarks/bench_reproducibility.py`: one fold of "
             f"`train_fold` (2D ResNet-18, 64x64 crops, {2 * pairs} synthetic subjects, {epochs} epochs, "
-            "batch 32), each setting in a fresh process.\n\n" + "\n".join(lines) + "\n")
+            "batch 32), each setting in a fresh process. Train seconds include loading and predicting, on a "
+            "machine shared with other jobs: the step time below is the cost measure.\n\n" + "\n".join(lines)
+            + f"\n\nTraining step alone (ResNet-18, batch 32 of 64x64, 1 thread, forward + backward + AdamW; "
+            f"median of 10 rounds, oneDNN on and off interleaved in one process): native "
+            f"{steps['native']:.3f} s, reproducible (oneDNN off) {steps['reproducible']:.3f} s, "
+            f"ratio {ratio:.2f}.\n")
     (REPO / "benchmarks/reproducibility.md").write_text(text)
     print(text)
 

@@ -93,6 +93,11 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
     return specs
 
 
+# For a config not validated by the schema (tests); equal to the schema's defaults
+# (tests/test_config_defaults.py).
+PRETRAIN_DEFAULTS = {"epochs": 20, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4}
+
+
 @dataclass(frozen=True)
 class PretrainJob:
     """One pretraining: pretrain job ``name`` applied to the backbone of model ``model`` (its
@@ -133,7 +138,7 @@ def expand_pretrain(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict
         params = {"task": "segmentation", "source": "folds", "init": "scratch", "weights": None,
                   **{k: v for k, v in entry.items() if k != "samples" or v},
                   "architecture": spec.architecture, "modalities": list(spec.modalities)}
-        for key, default in (("epochs", 20), ("batch_size", 32), ("lr", 1e-3), ("weight_decay", 1e-4)):
+        for key, default in PRETRAIN_DEFAULTS.items():
             params.setdefault(key, default)
         jobs[(entry["name"], spec.name)] = PretrainJob(entry["name"], spec.name, spec.architecture,
                                                        spec.modalities, params)
@@ -370,9 +375,6 @@ def tumor_mask_needed(samples: pd.DataFrame, subject: str) -> str:
     return mask
 
 
-# Defaults of keys that the schema leaves unset on purpose (a config that does not use them keeps
-# the params it had); tests/test_config_defaults.py ties every other dataclass default to the schema.
-SEG_WEIGHT = 0.5
 # Image stage each radiomics variant reads (co-registered, or at x2 by the super-resolution).
 RADIOMICS_STAGE = {"original": "coreg", "sr": "superres"}
 

@@ -18,6 +18,9 @@ def start_job(snakemake: Any) -> Any:
         sys.stderr = open(snakemake.log[0], "w", buffering=1)
     for name in THREAD_VARIABLES:
         os.environ[name] = str(snakemake.threads)
+    from oncoflow.train.kernels import pin_cpu_libraries  # torch-free
+
+    pin_cpu_libraries()
     return snakemake
 
 

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
+from oncoflow.train.kernels import use_cpu_kernels
 
 IMBALANCE = ("none", "weighted_loss", "balanced_sampler")
 
@@ -134,6 +135,7 @@ def train_fold(
     """Train on role 'train', select the epoch by AUC on 'val', predict every role of this fold.
     Writes checkpoint.pt, history.tsv and predictions.tsv into ``out_dir``."""
     torch.set_num_threads(threads)
+    use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     seed_everything(cfg.seed + fold)
     device = pick_device(cfg.device)
     dims = spatial_dims(cfg.architecture)

@@ -38,6 +38,7 @@ from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, set_head_outputs, spatial_dims
 from oncoflow.train.data import build_samples
 from oncoflow.train.folds import pretrain_subjects
+from oncoflow.train.kernels import use_cpu_kernels
 from oncoflow.train.loop import augment_batch, pick_device, seed_everything
 
 HISTORY_COLUMNS = ("epoch", "loss", "score", "seconds", "data_wait_share", "samples_per_s")
@@ -127,6 +128,7 @@ def pretrain_backbone(
     if reason:
         raise ValueError(reason)
     torch.set_num_threads(threads)
+    use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     seed_everything(seed)
     device = pick_device(cfg.device)
     dims = spatial_dims(cfg.architecture)
