@@ -1,4 +1,5 @@
 """Rule convert_dicom: one subject's DICOM folder -> de-identified NIfTI per modality."""
+import sys
 from pathlib import Path
 
 from oncoflow.runtime import start_job
