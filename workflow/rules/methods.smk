@@ -28,6 +28,6 @@ rule write_methods:
         runtime=5,
     params:
         config=config,
-        dicom=int((SAMPLES["source"] == "dicom").sum()),
+        dicom=PLAN.dicom_count,
     script:
         "../scripts/write_methods.py"

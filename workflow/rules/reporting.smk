@@ -1,9 +1,5 @@
 # The reporting folder (results/<study>/reporting/): participant flow, characteristics by
 # partition (Table 1), failure analysis and filled reporting checklists (oncoflow.report.reporting).
-from oncoflow.report.checklists import checklists_for
-from oncoflow.report.reporting import sheet_settings
-
-CHECKLIST_NAMES = checklists_for(config)
 REPORTING = f"{RESULTS}/reporting"
 
 
@@ -15,7 +11,7 @@ rule write_participant_flow:
         qc=f"{RESULTS}/qc/qc.tsv",
         splits=f"{RESULTS}/folds/splits.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
-        raw=expand(f"{RESULTS}/subjects/{{subject}}/raw/{REFERENCE}.nii.gz", subject=SUBJECTS),
+        raw=expand(f"{RESULTS}/subjects/{{subject}}/raw/{REFERENCE}.nii.gz", subject=PLAN.subjects),
     output:
         tsv=report(
             f"{REPORTING}/flow.tsv",
@@ -41,8 +37,8 @@ rule write_participant_flow:
         mem_mb=1000,
         runtime=5,
     params:
-        settings=sheet_settings(config),
-        subjects=SUBJECTS,  # in the order of input.raw
+        settings=PLAN.sheet_settings,
+        subjects=PLAN.subjects,  # in the order of input.raw
     script:
         "../scripts/write_participant_flow.py"
 
@@ -72,7 +68,7 @@ rule write_characteristics:
         mem_mb=1000,
         runtime=5,
     params:
-        settings=sheet_settings(config),
+        settings=PLAN.sheet_settings,
     script:
         "../scripts/write_characteristics.py"
 
@@ -131,7 +127,7 @@ rule write_checklist:
     benchmark:
         f"{RESULTS}/benchmarks/write_checklist/{{checklist}}.tsv"
     wildcard_constraints:
-        checklist=alternation(CHECKLIST_NAMES),
+        checklist=alternation(PLAN.checklists),
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
