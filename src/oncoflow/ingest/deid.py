@@ -9,6 +9,8 @@ from pathlib import Path
 
 import nibabel as nib
 
+from oncoflow.atomic import atomic_write
+
 # Sidecar keys that identify the patient, the exam or the site. PatientPosition (HFS...) is kept.
 IDENTIFYING_KEYS = frozenset({
     "PatientName", "PatientID", "OtherPatientIDs", "PatientBirthDate", "PatientSex", "PatientAge",
@@ -76,15 +78,13 @@ def scrub_nifti_header(src: Path, dst: Path | None = None) -> None:
     hdr.extensions.clear()
     old_offset = int(img.dataobj.offset)  # img.header["vox_offset"] is reset to 0 by nibabel on load
     hdr["vox_offset"] = hdr.single_vox_offset
-    tmp = dst.with_name(dst.name + ".tmp")
-    with nib.openers.ImageOpener(src) as fin, open(tmp, "wb") as raw:
+    with atomic_write(dst) as tmp, nib.openers.ImageOpener(src) as fin, open(tmp, "wb") as raw:
         # mtime=0 and no file name in the gzip header: identical inputs give identical bytes.
         fout = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if dst.name.endswith(".gz") else raw
         with fout:
             hdr.write_to(fout)
             fin.seek(old_offset)
             shutil.copyfileobj(fin, fout, 1 << 20)
-    tmp.replace(dst)
 
 
 def nifti_header_text(path: Path) -> str:

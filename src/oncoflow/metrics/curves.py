@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oncoflow import atomic
 from oncoflow.metrics._validation import MetricWarning, single_class_reason
 from oncoflow.metrics.calibration import calibration_curve
 from oncoflow.metrics.decision import decision_curve, threshold_grid
@@ -67,7 +68,5 @@ def write_curves(pooled: pd.DataFrame, out: Any, *, dca_range: tuple[float, floa
     """Rule compute_curves: every table of :func:`curve_tables` to ``out.<name>`` (TSV)."""
     tables = curve_tables(pooled, dca_thresholds=threshold_grid(*dca_range, dca_step), **kwargs)
     for name, table in tables.items():
-        path = Path(getattr(out, name))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, sep="\t", index=False, float_format="%.6g")
+        atomic.write_table(table, getattr(out, name), index=False, float_format="%.6g")
     return tables

@@ -29,6 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from oncoflow import atomic
 from oncoflow.metrics.classification import threshold_metrics, youden_threshold
 from oncoflow.metrics.compare import COMPARISON_COLUMNS, CORRECTIONS, adjust_pvalues, compare_aucs
 from oncoflow.metrics.summary import SUMMARY_KEYS, summarize
@@ -236,13 +237,12 @@ def write_table(df: pd.DataFrame, tsv: str | Path, md: str | Path | None = None,
                 tex: str | Path | None = None, shown: list[str] | None = None,
                 float_format: str = "%.4f") -> None:
     """TSV with every column (``float_format``), and Markdown / LaTeX with the ``shown`` ones."""
-    Path(tsv).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(tsv, sep="\t", index=False, float_format=float_format)
+    atomic.write_table(df, tsv, index=False, float_format=float_format)
     view = df[shown] if shown else df
     if md:
-        Path(md).write_text(to_markdown(view))
+        atomic.write_text(md, to_markdown(view))
     if tex:
-        Path(tex).write_text(to_latex(view))
+        atomic.write_text(tex, to_latex(view))
 
 
 def format_p(p: float) -> str:
@@ -259,14 +259,13 @@ def write_comparisons(table: pd.DataFrame, out: Any) -> None:
         view[col] = [format_p(v) for v in view[col]]
     view = view.rename(columns={"p_adjusted": f"p_adjusted ({table['correction'].iloc[0]})"}) if len(table) else view
     write_table(table, out.comparisons, float_format="%.4g")
-    Path(out.comparisons_md).write_text(to_markdown(view))
-    Path(out.comparisons_tex).write_text(to_latex(view))
+    atomic.write_text(out.comparisons_md, to_markdown(view))
+    atomic.write_text(out.comparisons_tex, to_latex(view))
 
 
 def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, out: Any) -> None:
     write_table(metrics, out.metrics, out.metrics_md, out.metrics_tex, SHOWN)
-    Path(out.predictions).parent.mkdir(parents=True, exist_ok=True)
-    pooled.to_csv(out.predictions, sep="\t", index=False, float_format="%.6f")
+    atomic.write_table(pooled, out.predictions, index=False, float_format="%.6f")
 
 
 def evaluate_study(preds: pd.DataFrame, out: Any, *, threshold: str | float = "youden",

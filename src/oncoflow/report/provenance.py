@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from oncoflow import atomic
+
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
             "snakemake-executor-plugin-slurm")
@@ -256,5 +258,5 @@ def write_provenance(
         "hardware": hardware(),
         "rule_times": rule_times(benchmarks) if benchmarks else {},
     }
-    out.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_text(out, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return record

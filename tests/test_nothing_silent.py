@@ -1,0 +1,83 @@
+"""Issue 19: bad input, full disks and interrupted runs stop the job that met them, with a message
+naming subject, file and what to do, instead of a run that reports success with wrong outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_with_file_size_limit(code: str, limit_bytes: int) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python whose writes fail with EFBIG beyond ``limit_bytes``: the same
+    short write a full disk gives (Python ignores SIGXFSZ, so the writer sees the error)."""
+    prologue = (f"import resource\nresource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes}))\n")
+    return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+
+
+def test_full_disk_fails_the_bias_correction_job_and_leaves_no_file(shared_data, tmp_path):
+    """Before: correct_bias exited 0 ("100% done") with a truncated 300 kB t1.nii.gz (ITK reports a
+    short write only on stderr), which the next rule failed to decompress and a rerun never remade."""
+    src = shared_data / "tcga_glioma" / "TCGA-FG-6692" / "native" / "t1.nii.gz"
+    out = tmp_path / "n4" / "t1.nii.gz"
+    result = run_with_file_size_limit(f"""
+        from pathlib import Path
+        from oncoflow.preprocess.subject import bias_correct_subject
+        bias_correct_subject("TCGA-FG-6692", {{"t1": Path("{src}")}}, {{"t1": Path("{out}")}},
+                             shrink_factor=4, iterations=(5,))
+        """, 300_000)
+    assert result.returncode != 0
+    assert f"{out}: could not be written completely" in result.stderr
+    assert "Free disk space" in result.stderr
+    assert list(out.parent.iterdir()) == []  # neither the output nor a temporary file
+
+
+def test_full_disk_fails_a_table_write(tmp_path):
+    """Tables go through the same all-or-nothing write (here the evaluation's metrics table)."""
+    out = tmp_path / "tables" / "metrics.tsv"
+    result = run_with_file_size_limit(f"""
+        import numpy as np, pandas as pd
+        from oncoflow.metrics.evaluate import write_table
+        write_table(pd.DataFrame({{"model": ["m"] * 20000, "auc": np.linspace(0, 1, 20000)}}), "{out}")
+        """, 50_000)
+    assert result.returncode != 0 and "could not be written completely" in result.stderr
+    assert list(out.parent.iterdir()) == []
+
+
+def test_absurd_intensities_stop_the_first_step_naming_subject_and_file(shared_data, tmp_path):
+    """Before: a float32 image scaled by 1e34 went through N4 and cropping to an all-NaN crop (exit 0,
+    QC mean inf) and failed only in scikit-learn, without naming the subject."""
+    import nibabel as nib
+    import numpy as np
+
+    from oncoflow.preprocess.errors import PreprocessError
+    from oncoflow.preprocess.subject import bias_correct_subject
+
+    src = nib.load(shared_data / "tcga_glioma" / "TCGA-FG-6692" / "native" / "t1.nii.gz")
+    scaled = tmp_path / "raw" / "t1.nii.gz"
+    scaled.parent.mkdir()
+    nib.save(nib.Nifti1Image(np.asarray(src.dataobj, dtype=np.float32) * np.float32(1e34), src.affine), scaled)
+    out = tmp_path / "n4" / "t1.nii.gz"
+    with pytest.raises(PreprocessError, match=r"\[TCGA-FG-6692\] .*raw/t1.nii.gz: image has intensities up to"):
+        bias_correct_subject("TCGA-FG-6692", {"t1": scaled}, {"t1": out}, shrink_factor=4, iterations=(5,))
+    assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_a_step_that_overflows_to_inf_is_stopped_before_its_output_is_written(shared_data, tmp_path):
+    from oncoflow.preprocess.errors import PreprocessError
+    from oncoflow.preprocess.images import read_image, write_image
+
+    img = read_image(shared_data / "tcga_glioma" / "TCGA-FG-6692" / "native" / "flair.nii.gz", "TCGA-FG-6692")
+    overflowed = img * 1e36  # float32: every voxel above ~340 becomes inf
+    out = tmp_path / "TCGA-FG-6692" / "coreg" / "flair.nii.gz"
+    with pytest.raises(PreprocessError, match=r"\[TCGA-FG-6692\] .*modality flair: this step produced \d+ NaN or "
+                                              r"infinite voxel"):
+        write_image(overflowed, out, "TCGA-FG-6692")
+    assert not out.exists()
