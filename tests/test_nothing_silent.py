@@ -81,3 +81,56 @@ def test_a_step_that_overflows_to_inf_is_stopped_before_its_output_is_written(sh
                                               r"infinite voxel"):
         write_image(overflowed, out, "TCGA-FG-6692")
     assert not out.exists()
+
+
+# --- labels and cohorts parse strictly -------------------------------------------------------------
+
+
+@pytest.fixture()
+def demo_sheet(tmp_path: Path, tiny_cohort: Path) -> Path:
+    import shutil
+
+    shutil.copytree(tiny_cohort.parent, tmp_path / "data" / "demo")
+    return tmp_path / "data" / "demo" / "samples.tsv"
+
+
+def load_edited(sheet_path: Path, edit):
+    import pandas as pd
+    from snakemake.utils import validate
+    from workflow_helpers import base_config
+
+    from oncoflow.config import load_samples
+
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    edit(sheet)
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    config = base_config()
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    return load_samples(config, base=sheet_path.parents[2])
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("NaN", r"a missing-value token \(NaN, NA, ...\) at line 3 \(subject 'demo002'\), line 5 \(subject 'demo004'\)"),
+    ("1 ", r"spaces around the value at line 3 \(subject 'demo002'\), line 5"),
+    ("", r"blank at line 3 \(subject 'demo002'\), line 5"),
+])
+def test_labels_parse_strictly_naming_every_bad_row(demo_sheet: Path, value: str, message: str) -> None:
+    """Before: {1, NaN} made NaN the negative class, and "1 " beside "1" became 0, silently."""
+    from oncoflow.config import ConfigError
+
+    def edit(sheet):
+        sheet.loc[[1, 3], "label"] = value
+    with pytest.raises(ConfigError, match=message):
+        load_edited(demo_sheet, edit)
+
+
+def test_a_cohort_typo_is_an_error_not_a_training_subject(demo_sheet: Path) -> None:
+    """Before: `extrenal` was neither external nor refused, so that subject was trained on."""
+    from oncoflow.config import ConfigError
+
+    def edit(sheet):
+        sheet.loc[13, "cohort"] = "extrenal"
+    with pytest.raises(ConfigError, match=r"column 'cohort': 'extrenal' at line 15 \(subject 'demo014'\) is neither "
+                                          r"internal \(cohort.internal: \['train'\]\) nor external"):
+        load_edited(demo_sheet, edit)
+    assert len(load_edited(demo_sheet, lambda sheet: sheet.__setitem__("cohort", "train"))) == 14

@@ -251,9 +251,8 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
                           "run `oncoflow demo` first, or use `make demo`)")
     label = config["study"]["label"]
     sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label")
-    empty = sheet["subject"][sheet[label].str.strip() == ""].tolist()
-    if empty:
-        raise ConfigError(f"{path}: column {label!r}: no label for subject {empty[0]!r}")
+    check_labels(sheet, label, path)
+    check_cohorts(sheet, config, path)
     positive = str(config["study"]["positive"])
     values = sorted(sheet[label].unique())
     if positive not in values or len(values) != 2:
@@ -261,6 +260,44 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
                           f"= {positive!r}, found {values}")
     sheet["y"] = (sheet[label] == positive).astype(int)
     return sheet
+
+
+# Spellings of "no value" that pandas or a spreadsheet writes; a label must be a class, not a gap.
+MISSING_LABELS = frozenset({"nan", "na", "n/a", "null", "none", "missing", "?", "-", "#n/a"})
+
+
+def _rows(sheet: pd.DataFrame, bad: pd.Series) -> str:
+    """'line 3 (subject 'A'), line 7 (subject 'B')': file lines, the header being line 1."""
+    lines = [f"line {k + 2} (subject {s!r})" for k, (s, b) in enumerate(zip(sheet["subject"], bad)) if b]
+    return ", ".join(lines[:10]) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+
+
+def check_labels(sheet: pd.DataFrame, label: str, path: Path) -> None:
+    """Labels parse strictly: a blank, a missing-value token or surrounding whitespace is an error
+    naming every such row (they would otherwise become the negative class or a third one)."""
+    values = sheet[label].astype(str)
+    problems = [
+        (values.str.strip() == "", "blank"),
+        (values.str.strip().str.lower().isin(MISSING_LABELS), "a missing-value token (NaN, NA, ...)"),
+        ((values != values.str.strip()) & (values.str.strip() != ""), "spaces around the value"),
+    ]
+    for bad, what in problems:
+        if bad.any():
+            raise ConfigError(f"{path}: column {label!r}: {what} at {_rows(sheet, bad)}; give every "
+                              "subject one of the two classes exactly, or remove the row")
+
+
+def check_cohorts(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None:
+    """Every cohort value is internal (cohort.internal) or external (cohort.external): a typo such as
+    'extrenal' would otherwise put an external subject into training."""
+    internal = list(config["cohort"].get("internal", ["train"]))
+    external = list(config["cohort"].get("external", []))
+    bad = ~sheet["cohort"].isin([*internal, *external])
+    if bad.any():
+        values = sorted(set(sheet.loc[bad, "cohort"]))
+        raise ConfigError(f"{path}: column 'cohort': {', '.join(map(repr, values))} at {_rows(sheet, bad)} "
+                          f"is neither internal (cohort.internal: {internal}) nor external (cohort.external: "
+                          f"{external}); fix the value or list it in the config")
 
 
 def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Path = Path(".")) -> pd.DataFrame:
