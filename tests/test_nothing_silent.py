@@ -134,3 +134,117 @@ def test_a_cohort_typo_is_an_error_not_a_training_subject(demo_sheet: Path) -> N
                                           r"internal \(cohort.internal: \['train'\]\) nor external"):
         load_edited(demo_sheet, edit)
     assert len(load_edited(demo_sheet, lambda sheet: sheet.__setitem__("cohort", "train"))) == 14
+
+
+# --- wrong images: a CT, another patient's series, another exam; an MRN as subject ID ---------------
+
+
+def demo_series(folder: Path) -> dict[str, list[Path]]:
+    """A demo subject's DICOM files by SeriesDescription."""
+    import pydicom
+
+    series: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            series.setdefault(str(pydicom.dcmread(path, stop_before_pixels=True).SeriesDescription), []).append(path)
+    return series
+
+
+def set_tag(files: list[Path], **values: str) -> None:
+    import pydicom
+
+    for path in files:
+        ds = pydicom.dcmread(path)
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+
+
+def matching(series: dict[str, list[Path]], pattern: str) -> str:
+    import re
+
+    (name,) = [d for d in series if re.search(pattern, d, re.I)]
+    return name
+
+
+@pytest.fixture()
+def exam(tmp_path: Path, tiny_cohort: Path):
+    """demo001's DICOM folder (copied) and a function that ingests it with the shipped rules."""
+    import shutil
+
+    import yaml
+
+    from oncoflow.ingest.subject import ingest_subject
+
+    folder = tmp_path / "demo001"
+    shutil.copytree(tiny_cohort.parent / "dicom" / "demo001", folder)
+    rules = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["ingest"]["modalities"]
+
+    def ingest(subject: str = "demo001", **policy):
+        from oncoflow.ingest.identity import IdentityPolicy
+
+        return ingest_subject(subject, folder, rules, tmp_path / "raw", modalities=list(rules),
+                              policy=IdentityPolicy(**policy))
+    return folder, ingest
+
+
+def test_a_ct_series_with_a_matching_description_is_refused(exam) -> None:
+    """Before: a CT named like the T1 post-contrast series was converted as t1ce (sidecar: Modality CT)."""
+    from oncoflow.ingest.errors import IngestError
+
+    folder, ingest = exam
+    series = demo_series(folder)
+    t1ce = matching(series, r"post|gad|\+c")
+    set_tag(series[t1ce], Modality="CT")
+    with pytest.raises(IngestError, match=rf"\[demo001\] t1ce: series #\d+ \"{t1ce}\" has DICOM Modality 'CT', not MR"):
+        ingest()
+    assert not (folder.parent / "raw" / "t1ce.nii.gz").exists()
+
+
+def test_another_patients_series_is_refused_even_with_the_multi_study_override(exam, tiny_cohort: Path) -> None:
+    """Before: a FLAIR of another patient in the subject's folder was accepted (IDs never compared)."""
+    import shutil
+
+    from oncoflow.ingest.errors import IngestError
+
+    folder, ingest = exam
+    own = demo_series(folder)
+    for path in own[matching(own, "flair")]:
+        path.unlink()
+    other = demo_series(tiny_cohort.parent / "dicom" / "demo002")
+    for path in other[matching(other, "flair")]:
+        shutil.copy(path, folder / f"other_{path.name}")
+    with pytest.raises(IngestError, match=r"\[demo001\] the series chosen differ in DICOM PatientID \(2 values: .*"
+                                          r"flair \(series .*another patient's series"):
+        ingest(allow_multiple_studies=True)
+    messages = []
+    try:
+        ingest()
+    except IngestError as exc:
+        messages.append(str(exc))
+    assert "MRN" not in messages[0]  # the values themselves (an MRN) never reach the log
+
+
+def test_a_series_from_another_exam_needs_the_documented_override(exam) -> None:
+    import pydicom
+
+    from oncoflow.ingest.errors import IngestError
+
+    folder, ingest = exam
+    series = demo_series(folder)
+    set_tag(series[matching(series, "flair")], StudyInstanceUID=pydicom.uid.generate_uid())
+    with pytest.raises(IngestError, match=r"differ in DICOM StudyInstanceUID .* set ingest.allow_multiple_studies: true"):
+        ingest()
+    assert sorted(ingest(allow_multiple_studies=True)) == ["flair", "t1", "t1ce", "t2"]
+
+
+def test_a_subject_id_equal_to_the_patient_id_is_refused_naming_the_column(exam) -> None:
+    import pydicom
+
+    from oncoflow.ingest.errors import IngestError
+
+    folder, ingest = exam
+    mrn = str(pydicom.dcmread(next(p for p in folder.rglob("*") if p.is_file()), stop_before_pixels=True).PatientID)
+    with pytest.raises(IngestError, match=r"column 'subject': the subject ID equals the exam's DICOM PatientID.*"
+                                          r"ingest.allow_patient_id_as_subject"):
+        ingest(mrn)

@@ -20,6 +20,7 @@ from oncoflow.ingest.convert import convert_series
 from oncoflow.ingest.deid import (deidentify_sidecar, find_identifiers, nifti_header_text,
                                   scrub_nifti_header)
 from oncoflow.ingest.errors import IngestError
+from oncoflow.ingest.identity import IdentityPolicy, check_series_identity
 from oncoflow.ingest.modality import MappingResult, map_series_to_modalities
 from oncoflow.ingest.series import SeriesInfo, format_skipped, scan_dicom_dir
 
@@ -48,11 +49,13 @@ def ingest_subject(
     dcm2niix: str | None = None,
     keep_keys: Iterable[str] = (),
     workers: int = 1,
+    policy: IdentityPolicy = IdentityPolicy(),
 ) -> dict[str, Path]:
     """Convert the series mapped to each of `modalities`; returns {modality: out_dir/<modality>.nii.gz}.
 
     `workers`: processes for the header scan (default 1: a pipeline job uses the CPUs it declared);
-    `keep_keys`: sidecar keys to keep although identifying, e.g. deid.DEMOGRAPHIC_KEYS.
+    `keep_keys`: sidecar keys to keep although identifying, e.g. deid.DEMOGRAPHIC_KEYS;
+    `policy`: overrides of the MR/same-patient/same-exam checks (oncoflow.ingest.identity).
     """
     dicom_dir, out_dir = Path(dicom_dir), Path(out_dir)
     try:
@@ -68,6 +71,7 @@ def ingest_subject(
         raise IngestError(f"no DICOM image series under {dicom_dir}", subject=subject)
     _log(subject, "series -> modality:\n" + mapping.format_report())
     chosen = mapping.require(list(modalities), subject)
+    check_series_identity(subject, chosen, policy)
     identifiers = _dicom_identifiers(chosen.values(), subject)
 
     out_dir.mkdir(parents=True, exist_ok=True)
