@@ -248,3 +248,104 @@ def test_a_subject_id_equal_to_the_patient_id_is_refused_naming_the_column(exam)
     with pytest.raises(IngestError, match=r"column 'subject': the subject ID equals the exam's DICOM PatientID.*"
                                           r"ingest.allow_patient_id_as_subject"):
         ingest(mrn)
+
+
+# --- a forced rerun killed after it deleted fold outputs -------------------------------------------
+
+
+def test_fold_outputs_lost_in_a_killed_forced_rerun_are_remade(finished_run: Path) -> None:
+    """`snakemake -R train_model` deletes each job's outputs before it starts; killed (the whole process
+    group) there, it leaves empty fold folders. Before: the next run said "Nothing to be done" (the
+    tables made from them still existed) and `snakemake archive` would have archived the run."""
+    from workflow_helpers import planned_jobs, run_snakemake
+
+    fold = finished_run / "results" / "demo" / "models" / "flair_resnet18" / "fold1"
+    kept = finished_run / "kept_fold1"
+    fold.rename(kept)
+    fold.mkdir()
+    try:
+        for target in ((), ("archive",)):
+            result = run_snakemake(finished_run, "-n", "--cores", "1", *target)
+            assert result.returncode == 0, result.stderr[-3000:]
+            assert "Nothing to be done" not in result.stdout + result.stderr
+            jobs = planned_jobs(result.stdout)
+            assert jobs.get("train_model") == 1, jobs
+            assert jobs.get("evaluate_models") == 1 and "fuse_predictions" in jobs
+    finally:
+        fold.rmdir()
+        kept.rename(fold)
+    again = run_snakemake(finished_run, "-n", "--cores", "1")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+# --- identifying text: NIfTI sidecars, logs ----------------------------------------------------------
+
+IDENTIFIED_SIDECAR = {
+    "PatientName": "DOE^JOHN", "PatientID": "MRN4455667", "PatientAddress": "12 Elm Street, Springfield",
+    "IssuerOfPatientID": "SPRINGFIELD GENERAL", "PatientBirthTime": "081500", "PatientTelephoneNumbers": "555-0199",
+    "OtherPatientNames": "SMITH^JOHNNY", "PhysiciansOfRecord": "HIBBERT^JULIUS",
+    "NameOfPhysiciansReadingStudy": "RIVIERA^NICK", "PatientPosition": "HFS", "RepetitionTime": 2.3,
+}
+
+
+def nifti_exam(shared_data: Path, folder: Path, description: str) -> Path:
+    import json
+    import shutil
+
+    folder.mkdir()
+    shutil.copy(shared_data / "tcga_glioma" / "TCGA-FG-6692" / "native" / "t1.nii.gz", folder / "t1.nii.gz")
+    (folder / "t1.json").write_text(json.dumps({**IDENTIFIED_SIDECAR, "SeriesDescription": description,
+                                                "ProtocolName": description}))
+    return folder
+
+
+def test_nifti_sidecars_are_deidentified_like_dicom_ones(shared_data: Path, tmp_path: Path) -> None:
+    """Before: the sidecar was copied with PatientAddress, IssuerOfPatientID, PatientBirthTime, phone
+    numbers, other names and physicians."""
+    import json
+
+    from oncoflow.ingest.subject import ingest_nifti_folder
+
+    folder = nifti_exam(shared_data, tmp_path / "in", "AX T1 PRE")
+    ingest_nifti_folder("sub01", folder, tmp_path / "raw", modalities=["t1"])
+    meta = json.loads((tmp_path / "raw" / "t1.json").read_text())
+    assert meta["PatientPosition"] == "HFS" and meta["RepetitionTime"] == 2.3
+    assert not set(IDENTIFIED_SIDECAR) - {"PatientPosition", "RepetitionTime"} & set(meta)
+    written = "".join(p.read_text() for p in (tmp_path / "raw").glob("*.json")) + (tmp_path / "raw" / "series.tsv").read_text()
+    for value in ("DOE", "MRN4455667", "Elm Street", "555-0199", "SMITH", "HIBBERT", "RIVIERA", "SPRINGFIELD"):
+        assert value.lower() not in written.lower()
+
+
+def test_a_name_in_a_nifti_description_is_refused_without_printing_it(shared_data: Path, tmp_path: Path,
+                                                                      capsys) -> None:
+    """Before: SeriesDescription/ProtocolName with the name and MRN went into the sidecar and series.tsv."""
+    from oncoflow.ingest.errors import IngestError
+    from oncoflow.ingest.subject import ingest_nifti_folder
+
+    folder = nifti_exam(shared_data, tmp_path / "in", "T1 DOE JOHN MRN4455667")
+    with pytest.raises(IngestError, match=r"\[sub01\] de-identification check failed: the value of PatientID, "
+                                          r"PatientName in series.tsv") as err:
+        ingest_nifti_folder("sub01", folder, tmp_path / "raw", modalities=["t1"])
+    assert not (tmp_path / "raw" / "t1.nii.gz").exists()
+    for text in (str(err.value), capsys.readouterr().err):
+        assert "MRN4455667" not in text and "doe" not in text.lower()
+
+
+def test_the_dicom_log_and_error_do_not_print_a_name_in_a_description(exam, capsys) -> None:
+    """Before: outputs were refused, but the rule's log (series -> modality report, "converting ...")
+    and the error printed the description holding the patient's name."""
+    import pydicom
+
+    from oncoflow.ingest.errors import IngestError
+
+    folder, ingest = exam
+    series = demo_series(folder)
+    t2 = matching(series, r"^(?!.*flair).*t2")
+    name = str(pydicom.dcmread(series[t2][0], stop_before_pixels=True).PatientName)
+    set_tag(series[t2], SeriesDescription=f"{t2} {name.replace('^', ' ')}")
+    with pytest.raises(IngestError, match="de-identification check failed: the value of PatientName in") as err:
+        ingest()
+    log = capsys.readouterr().err
+    assert f"{t2} <PatientName>" in log  # the series is still recognisable in the log
+    family = name.split("^")[0]
+    assert family.lower() not in (log + str(err.value)).lower()

@@ -166,7 +166,12 @@ def get_final_output():
     figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
                      ext=["png", "pdf"])
     superres = [f"{RESULTS}/superres/quality.tsv"] if "sr" in RADIOMICS_VARIANTS else []
-    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc, *superres]
+    # Every fold's outputs are targets themselves: Snakemake does not remake a missing intermediate
+    # file while the tables made from it exist, so a forced rerun killed after it deleted them
+    # otherwise left "Nothing to be done" with the fold folders gone.
+    folds = get_all_predictions(None) + expand(f"{RESULTS}/models/{{model}}/fold{{fold}}/{{name}}",
+                                                model=MODELS, fold=FOLDS, name=["checkpoint.pt", "history.tsv"])
+    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc, *superres, *folds]
 
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run
