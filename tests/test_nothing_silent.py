@@ -349,3 +349,58 @@ def test_the_dicom_log_and_error_do_not_print_a_name_in_a_description(exam, caps
     assert f"{t2} <PatientName>" in log  # the series is still recognisable in the log
     family = name.split("^")[0]
     assert family.lower() not in (log + str(err.value)).lower()
+
+
+# --- crashes at job time become errors before any job ------------------------------------------------
+
+
+def load_with_config(sheet_path: Path, change_config=lambda c: None, edit=lambda s: None):
+    import pandas as pd
+    from snakemake.utils import validate
+    from workflow_helpers import base_config
+
+    from oncoflow.config import check_config, load_samples
+
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    edit(sheet)
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    config = base_config()
+    change_config(config)
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    check_config(config)
+    return load_samples(config, base=sheet_path.parents[2])
+
+
+@pytest.mark.parametrize(("change_config", "edit", "message"), [
+    (lambda c: c["cv"].update(folds=8), lambda s: None,
+     r"config: cv: folds 8, val_fraction 0.25 cannot be split from 12 internal subjects \(7 positive, 5 negative\): cv.folds=8 but the "
+     r"smaller class has only 5"),
+    (lambda c: c["cv"].update(folds=2, val_fraction=0.05), lambda s: None,
+     r"config: cv: folds 2, val_fraction 0.05 cannot be split .*Use fewer folds, a larger cv.val_fraction"),
+    (lambda c: c["ingest"]["modalities"].update(t2=["t2", "t2(?!flair"]), lambda s: None,
+     r"config: ingest.modalities.t2\[1\]: invalid regular expression 't2\(\?!flair'"),
+    (lambda c: None, lambda s: s.__setitem__("subject", ["x" * 300] + list(s["subject"].iloc[1:])),
+     r"column 'subject': line 2: an ID of 300 characters \(at most 64"),
+    (lambda c: c["cv"].update(seed=-1), lambda s: None, r"-1 is less than the minimum of 0"),
+])
+def test_problems_that_crashed_a_job_stop_the_run_at_config_time(demo_sheet: Path, change_config, edit,
+                                                                  message: str) -> None:
+    """Before: more folds than positives or a too small inner validation failed split_folds with an
+    internal traceback; a bad regex failed every subject's ingest; a 300-character ID failed with an
+    OSError at job time; `cv.seed: -1` failed in NumPy."""
+    with pytest.raises(Exception, match=message):
+        load_with_config(demo_sheet, change_config, edit)
+
+
+def test_a_duplicate_config_key_stops_snakemake_before_any_job(demo_sheet: Path) -> None:
+    """Before: YAML kept the last of two `cv:` sections silently."""
+    from workflow_helpers import run_snakemake
+
+    workdir = demo_sheet.parents[2]
+    (workdir / "config").mkdir()
+    text = (REPO / "config" / "config.yaml").read_text() + "\ncv:\n  folds: 2\n"
+    (workdir / "config" / "config.yaml").write_text(text)
+    result = run_snakemake(workdir, "-n", "--cores", "1")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "config.yaml: line" in output and "duplicate key 'cv'" in output

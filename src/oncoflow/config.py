@@ -7,6 +7,7 @@ the config field or the sheet column and subject.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# A subject ID names files such as qc/<subject>.png and log paths <model>_<subject>...; file systems
+# allow 255 bytes per name.
+MAX_SUBJECT_LENGTH = 64
 SHEET_COLUMNS = ("subject", "cohort", "tumor_mask", "tumor_mask_space")
 # Where a subject's images come from: exactly one of these per subject (a sheet may have both
 # columns, one of them empty in each row).
@@ -150,8 +154,44 @@ def fusion_inputs(config: dict[str, Any], specs: dict[str, ModelSpec]) -> list[s
     return chosen
 
 
+def check_config_files(paths: list[str | Path]) -> None:
+    """Snakemake's YAML loading keeps the last of two equal keys silently (a second ``models:`` would
+    replace the first); refuse a config file with a duplicate key, naming file, line and key."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"{loader.name}: line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                                  f"(first at line {seen[key]}); YAML would keep only the last one")
+            seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    for path in paths:
+        with open(path) as fh:
+            loader = StrictLoader(fh)
+            loader.name = str(path)
+            try:
+                loader.get_single_data()
+            finally:
+                loader.dispose()
+
+
 def check_config(config: dict[str, Any]) -> None:
     modalities = list(config["ingest"]["modalities"])
+    for modality, patterns in config["ingest"]["modalities"].items():
+        for k, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"config: ingest.modalities.{modality}[{k}]: invalid regular expression "
+                                  f"{pattern!r} ({exc})") from None
     ref = config["preprocess"]["reference"]
     if ref not in modalities:
         raise ConfigError(f"config: preprocess.reference: unknown modality {ref!r} "
@@ -259,7 +299,27 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
         raise ConfigError(f"{path}: column {label!r}: expected two classes including study.positive "
                           f"= {positive!r}, found {values}")
     sheet["y"] = (sheet[label] == positive).astype(int)
+    check_folds(config, sheet)
     return sheet
+
+
+def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
+    """Make the folds now, as split_folds will (same function, same seed): too many folds for the
+    positives, or an inner validation split too small for the class balance, stops the run before
+    any job instead of failing split_folds with scikit-learn's message."""
+    from oncoflow.train.folds import make_folds
+
+    cv = config["cv"]
+    internal = samples[~samples["cohort"].isin(config["cohort"].get("external", []))]
+    counts = internal["y"].value_counts()
+    try:
+        make_folds(samples.reset_index(drop=True), label="y", folds=cv["folds"], seed=cv["seed"],
+                   val_fraction=cv["val_fraction"], external_cohorts=tuple(config["cohort"].get("external", [])))
+    except ValueError as exc:
+        raise ConfigError(
+            f"config: cv: folds {cv['folds']}, val_fraction {cv['val_fraction']} cannot be split from "
+            f"{len(internal)} internal subjects ({int(counts.get(1, 0))} positive, {int(counts.get(0, 0))} "
+            f"negative): {exc}. Use fewer folds, a larger cv.val_fraction, or more subjects") from None
 
 
 # Spellings of "no value" that pandas or a spreadsheet writes; a label must be a class, not a gap.
@@ -354,6 +414,11 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
     sheet = sheet.astype({c: str for c in (*SHEET_COLUMNS, *SOURCE_COLUMNS)})
     for column in (*SHEET_COLUMNS, *SOURCE_COLUMNS):
         sheet[column] = sheet[column].str.strip()
+    long_ids = sheet["subject"][sheet["subject"].str.len() > MAX_SUBJECT_LENGTH]
+    if len(long_ids):
+        raise ConfigError(f"{path}: column 'subject': line {long_ids.index[0] + 2}: an ID of "
+                          f"{len(long_ids.iloc[0])} characters (at most {MAX_SUBJECT_LENGTH}: it names files "
+                          f"and folders); starts {long_ids.iloc[0][:20]!r}")
     dup = sheet["subject"][sheet["subject"].duplicated()].tolist()
     if dup:
         raise ConfigError(f"{path}: column 'subject': duplicate subject {dup[0]!r}")

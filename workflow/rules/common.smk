@@ -14,6 +14,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.e
 
 from oncoflow.config import (
     check_config,
+    check_config_files,
     check_radiomics_samples,
     expand_models,
     fusion_inputs,
@@ -24,6 +25,7 @@ from oncoflow.config import (
 )
 from oncoflow.models.weights import required_weights
 
+check_config_files(workflow.configfiles)
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 check_config(config)
 SAMPLES = load_samples(config)
