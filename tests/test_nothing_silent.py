@@ -404,3 +404,19 @@ def test_a_duplicate_config_key_stops_snakemake_before_any_job(demo_sheet: Path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "config.yaml: line" in output and "duplicate key 'cv'" in output
+
+
+def test_a_moved_project_has_nothing_to_do(demo_sheet: Path) -> None:
+    """Before: the sheet's paths became absolute job inputs, so a copied or moved project reran
+    every job (changed input set)."""
+    from workflow_helpers import base_config, run_snakemake, write_config
+
+    workdir = demo_sheet.parents[2]
+    write_config(workdir, base_config())
+    target = "results/demo/subjects/demo001/raw/series.tsv"
+    first = run_snakemake(workdir, "--cores", "1", target)
+    assert first.returncode == 0, first.stdout[-3000:]
+    moved = workdir.with_name(workdir.name + "_moved")
+    workdir.rename(moved)
+    again = run_snakemake(moved, "-n", "--cores", "1", target)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]

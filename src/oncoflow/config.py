@@ -280,7 +280,7 @@ def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> No
 
 
 def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:
-    """Read and check the sample sheet; adds ``y`` (1 = positive class), absolute paths and
+    """Read and check the sample sheet; adds ``y`` (1 = positive class), project-relative paths and
     ``source`` (``dicom`` or ``nifti``: which of the two columns holds the subject's images).
 
     Both source columns are always present afterwards (empty where not used); an empty
@@ -398,7 +398,8 @@ def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Pat
 def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
                 field: str = "sample sheet") -> pd.DataFrame:
     """A sample sheet's common checks: columns, unique subjects, one image source per subject,
-    the tumor mask's space, and that every path exists (made absolute, relative to the sheet)."""
+    the tumor mask's space, and that every path exists (given relative to the sheet; made relative to
+    the project, see ``stable_path``)."""
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     for column in (*SHEET_COLUMNS, *extra):
         if column not in sheet.columns:
@@ -440,7 +441,7 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
     root = path.parent
     for column in ("dicom", "nifti", "tumor_mask"):
         given = sheet[column] != ""
-        sheet.loc[given, column] = [str((root / p).resolve()) for p in sheet.loc[given, column]]
+        sheet.loc[given, column] = [stable_path(root / p) for p in sheet.loc[given, column]]
         missing = sheet[given & np.array([not Path(p).exists() for p in sheet[column]])]
         if len(missing):
             row = missing.iloc[0]
@@ -453,6 +454,16 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
                 raise ConfigError(f"{path}: column {column!r}: subject {row['subject']!r}: "
                                   f"{row[column]} is not a folder")
     return sheet.set_index("subject", drop=False)
+
+
+def stable_path(path: Path) -> str:
+    """Relative to the working directory (the project) when inside it, else absolute: job inputs and
+    params then stay the same when the project folder is copied or moved, so nothing reruns."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def subjects_without_tumor_mask(samples: pd.DataFrame) -> list[str]:
