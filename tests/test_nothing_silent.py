@@ -420,3 +420,50 @@ def test_a_moved_project_has_nothing_to_do(demo_sheet: Path) -> None:
     workdir.rename(moved)
     again = run_snakemake(moved, "-n", "--cores", "1", target)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+
+
+# --- verify-archive on a malformed or hostile archive --------------------------------------------
+
+
+def hostile_archives(tmp_path: Path) -> dict[str, Path]:
+    import io
+    import tarfile
+
+    from oncoflow.report.archive import write_archive
+
+    good = tmp_path / "good.tar.gz"
+    write_archive(good, {"tables/metrics.tsv": b"model\\tauc\\nm\\t0.7\\n", "provenance.json": b"{}"}, root="demo")
+    traversal = tmp_path / "traversal.tar.gz"
+    with tarfile.open(traversal, "w:gz") as tar:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"owned"))
+    text = tmp_path / "notes.tar.gz"
+    text.write_text("not an archive\\n")
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    return {"good": good, "traversal": traversal, "not a tar": text, "truncated": truncated}
+
+
+@pytest.mark.parametrize("kind", ["traversal", "not a tar", "truncated"])
+def test_verify_archive_refuses_a_hostile_or_broken_archive_without_a_traceback(tmp_path: Path, kind: str,
+                                                                                capsys) -> None:
+    """Before: each of these ended in a raw traceback (tarfile/gzip errors)."""
+    from oncoflow.cli import main
+
+    archives = hostile_archives(tmp_path)
+    into = tmp_path / "restore" / "here"
+    assert main(["verify-archive", str(archives[kind]), "--into", str(into)]) == 1
+    err = capsys.readouterr().err
+    assert "not a complete, safe .tar.gz made by `snakemake archive`" in err
+    assert not (tmp_path / "restore" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+
+
+def test_verify_archive_prints_the_archives_own_checksum(tmp_path: Path, capsys) -> None:
+    import hashlib
+
+    from oncoflow.cli import main
+
+    good = hostile_archives(tmp_path)["good"]
+    main(["verify-archive", str(good)])
+    assert f"sha256 of the archive itself: {hashlib.sha256(good.read_bytes()).hexdigest()}" in capsys.readouterr().out
