@@ -3,6 +3,7 @@ naming subject, file and what to do, instead of a run that reports success with 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -467,3 +468,21 @@ def test_verify_archive_prints_the_archives_own_checksum(tmp_path: Path, capsys)
     good = hostile_archives(tmp_path)["good"]
     main(["verify-archive", str(good)])
     assert f"sha256 of the archive itself: {hashlib.sha256(good.read_bytes()).hexdigest()}" in capsys.readouterr().out
+
+
+def test_keep_going_ends_with_the_failed_subjects_and_why(demo_sheet: Path) -> None:
+    """Before: the run ended with Snakemake's "At least one job did not complete successfully" and
+    log paths; the README promised the failed subjects."""
+    from workflow_helpers import base_config, run_snakemake, write_config
+
+    workdir = demo_sheet.parents[2]
+    write_config(workdir, base_config())
+    series = demo_series(workdir / "data" / "demo" / "dicom" / "demo002")
+    set_tag(series[matching(series, r"post|gad|\+c")], Modality="CT")
+    targets = [f"results/demo/subjects/{s}/raw/series.tsv" for s in ("demo001", "demo002")]
+    result = run_snakemake(workdir, "--cores", "1", "--keep-going", *targets)
+    assert result.returncode != 0
+    assert (workdir / targets[0]).is_file() and not (workdir / targets[1]).exists()
+    summary = (result.stdout + result.stderr).split("1 job(s) failed")[1]
+    assert re.search(r"convert_dicom: .*\[demo002\] t1ce: series #\d+ .* has DICOM Modality 'CT', not MR", summary)
+    assert "[log: results/demo/logs/convert_dicom/demo002.log]" in summary
