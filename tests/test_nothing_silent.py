@@ -486,3 +486,19 @@ def test_keep_going_ends_with_the_failed_subjects_and_why(demo_sheet: Path) -> N
     summary = (result.stdout + result.stderr).split("1 job(s) failed")[1]
     assert re.search(r"convert_dicom: .*\[demo002\] t1ce: series #\d+ .* has DICOM Modality 'CT', not MR", summary)
     assert "[log: results/demo/logs/convert_dicom/demo002.log]" in summary
+
+
+def test_int64_nifti_input_is_refused_at_ingest_saying_how_to_convert(shared_data: Path, tmp_path: Path) -> None:
+    """Before: ingest accepted it and N4 failed with "cannot read image ('long')"."""
+    import nibabel as nib
+    import numpy as np
+
+    from oncoflow.ingest.errors import IngestError
+    from oncoflow.ingest.subject import ingest_nifti_folder
+
+    src = nib.load(shared_data / "tcga_glioma" / "TCGA-FG-6692" / "native" / "t1.nii.gz")
+    (tmp_path / "in").mkdir()
+    img = nib.Nifti1Image(np.asarray(src.dataobj).astype(np.int64), src.affine, dtype=np.int64)
+    nib.save(img, tmp_path / "in" / "t1.nii.gz")
+    with pytest.raises(IngestError, match=r"\[sub01\] t1 from .*t1.nii.gz stores 64-bit integer voxels \(int64\).*int32"):
+        ingest_nifti_folder("sub01", tmp_path / "in", tmp_path / "raw", modalities=["t1"])

@@ -194,6 +194,10 @@ def _check_image(path: Path, subject: str, what: str, *, load_data: bool) -> Non
         raise IngestError(f"{what}: cannot load NIfTI {path} ({type(exc).__name__}: {exc})", subject=subject) from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise IngestError(f"{what}: not a single-file NIfTI image ({path})", subject=subject)
+    if img.get_data_dtype().kind in "iu" and img.get_data_dtype().itemsize == 8:
+        raise IngestError(f"{what}: {path} stores 64-bit integer voxels ({img.get_data_dtype()}), which ITK "
+                          "cannot read; save it as int16, int32 or float32 (e.g. nibabel: "
+                          "img.set_data_dtype('int32'))", subject=subject)
     if len(img.shape) != 3:
         raise IngestError(f"{what}: expected one 3D volume, got shape {img.shape} "
                           f"(multi-volume/4D series such as DWI or fMRI are not structural images)", subject=subject)
