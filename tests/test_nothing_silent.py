@@ -502,3 +502,25 @@ def test_int64_nifti_input_is_refused_at_ingest_saying_how_to_convert(shared_dat
     nib.save(img, tmp_path / "in" / "t1.nii.gz")
     with pytest.raises(IngestError, match=r"\[sub01\] t1 from .*t1.nii.gz stores 64-bit integer voxels \(int64\).*int32"):
         ingest_nifti_folder("sub01", tmp_path / "in", tmp_path / "raw", modalities=["t1"])
+
+
+def test_provenance_paths_are_project_relative_and_the_host_optional(tiny_cohort: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """Before: provenance.json (and so the archive) held absolute input paths and the host name."""
+    import json
+    import shutil
+    import socket
+
+    from oncoflow.report.provenance import write_provenance
+
+    shutil.copytree(tiny_cohort.parent / "dicom" / "demo001", tmp_path / "data" / "dicom" / "demo001")
+    (tmp_path / "data" / "samples.tsv").write_text("subject\tdicom\ndemo001\tdicom/demo001\n")
+    monkeypatch.chdir(tmp_path)
+    write_provenance(Path("results/provenance.json"), config={"cv": {"seed": 1, "folds": 2}}, repo=REPO,
+                     inputs={"samples": Path("data/samples.tsv")}, subjects={"demo001": {"dicom": "data/dicom/demo001"}},
+                     config_files=[tmp_path / "data" / "samples.tsv"], record_host=False)
+    text = (tmp_path / "results" / "provenance.json").read_text()
+    record = json.loads(text)
+    assert record["config_files"][0]["path"] == "data/samples.tsv"
+    assert str(tmp_path) not in text and socket.gethostname() not in text
+    assert "host" not in record["hardware"] and record["hardware"]["cpu_cores"]
