@@ -524,3 +524,32 @@ def test_provenance_paths_are_project_relative_and_the_host_optional(tiny_cohort
     assert record["config_files"][0]["path"] == "data/samples.tsv"
     assert str(tmp_path) not in text and socket.gethostname() not in text
     assert "host" not in record["hardware"] and record["hardware"]["cpu_cores"]
+
+
+def test_verify_archive_catches_a_paper_table_that_disagrees_with_its_tsv(tmp_path: Path, capsys) -> None:
+    """Before: a number edited in metrics.md (and the manifest recomputed) passed verification."""
+    import numpy as np
+    import pandas as pd
+
+    from oncoflow.cli import main
+    from oncoflow.metrics.evaluate import write_table
+    from oncoflow.report.archive import write_archive
+
+    rng = np.random.default_rng(0)
+    metrics = pd.DataFrame({"model": ["t1ce_resnet18", "flair_resnet18", "fusion_mean"], "cohort": "cv",
+                            "auc": rng.uniform(0.6, 0.9, 3), "auc_low": rng.uniform(0.4, 0.6, 3),
+                            "sensitivity": [0.5, np.nan, 0.75], "n": [12, 12, 12]})
+    tables = tmp_path / "tables"
+    write_table(metrics, tables / "metrics.tsv", tables / "metrics.md", tables / "metrics.tex",
+                ["model", "cohort", "auc", "auc_low", "sensitivity", "n"])
+
+    def archive_and_verify() -> int:
+        write_archive(tmp_path / "a.tar.gz", {"tables": tables, "provenance.json": b"{}"}, root="demo")
+        return main(["verify-archive", str(tmp_path / "a.tar.gz")])
+
+    assert archive_and_verify() == 0
+    shown = f"{metrics.at[1, 'auc']:.3f}"
+    md = (tables / "metrics.md").read_text()
+    (tables / "metrics.md").write_text(md.replace(shown, f"{metrics.at[1, 'auc'] + 0.1:.3f}"))
+    assert archive_and_verify() == 1  # the forger recomputed the manifest: only the cross-check sees it
+    assert f"tables/metrics.md: row 2, column 'auc' shows '{metrics.at[1, 'auc'] + 0.1:.3f}'" in capsys.readouterr().err

@@ -146,6 +146,10 @@ def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
             if _sha256_file(root / name) != listed[name]:
                 result.problems.append(f"checksum mismatch: {name}")
         result.problems.extend(_check_provenance(root, listed))
+        if (root / "tables").is_dir():
+            from oncoflow.report.table_check import check_tables
+
+            result.problems.extend(check_tables(root / "tables"))
         return result
     finally:
         if holder is not None:
