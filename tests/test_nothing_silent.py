@@ -360,7 +360,7 @@ def load_with_config(sheet_path: Path, change_config=lambda c: None, edit=lambda
     from snakemake.utils import validate
     from workflow_helpers import base_config
 
-    from oncoflow.config import check_config, load_samples
+    from oncoflow.config import check_config, check_folds, load_samples
 
     sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
     edit(sheet)
@@ -369,7 +369,9 @@ def load_with_config(sheet_path: Path, change_config=lambda c: None, edit=lambda
     change_config(config)
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     check_config(config)
-    return load_samples(config, base=sheet_path.parents[2])
+    samples = load_samples(config, base=sheet_path.parents[2])
+    check_folds(config, samples)  # split_folds' input function: while the DAG is built
+    return samples
 
 
 @pytest.mark.parametrize(("change_config", "edit", "message"), [
@@ -553,3 +555,16 @@ def test_verify_archive_catches_a_paper_table_that_disagrees_with_its_tsv(tmp_pa
     (tables / "metrics.md").write_text(md.replace(shown, f"{metrics.at[1, 'auc'] + 0.1:.3f}"))
     assert archive_and_verify() == 1  # the forger recomputed the manifest: only the cross-check sees it
     assert f"tables/metrics.md: row 2, column 'auc' shows '{metrics.at[1, 'auc'] + 0.1:.3f}'" in capsys.readouterr().err
+
+
+def test_too_many_folds_stop_snakemake_while_the_dag_is_built(demo_sheet: Path) -> None:
+    from workflow_helpers import base_config, run_snakemake, write_config
+
+    workdir = demo_sheet.parents[2]
+    config = base_config()
+    config["cv"]["folds"] = 8
+    write_config(workdir, config)
+    result = run_snakemake(workdir, "-n", "--cores", "1")
+    assert result.returncode != 0 and "config: cv: folds 8" in result.stdout + result.stderr
+    front = run_snakemake(workdir, "-n", "--cores", "1", "results/demo/subjects/demo001/raw/series.tsv")
+    assert front.returncode == 0  # the front half needs no folds

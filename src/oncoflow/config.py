@@ -299,14 +299,14 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
         raise ConfigError(f"{path}: column {label!r}: expected two classes including study.positive "
                           f"= {positive!r}, found {values}")
     sheet["y"] = (sheet[label] == positive).astype(int)
-    check_folds(config, sheet)
     return sheet
 
 
 def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
     """Make the folds now, as split_folds will (same function, same seed): too many folds for the
-    positives, or an inner validation split too small for the class balance, stops the run before
-    any job instead of failing split_folds with scikit-learn's message."""
+    positives, or an inner validation split too small for the class balance, stops the run while
+    the DAG is built (split_folds' input function; front-half targets need no folds) instead of
+    failing split_folds with scikit-learn's message."""
     from oncoflow.train.folds import make_folds
 
     cv = config["cv"]

@@ -15,6 +15,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.e
 from oncoflow.config import (
     check_config,
     check_config_files,
+    check_folds,
     check_radiomics_samples,
     expand_models,
     fusion_inputs,
@@ -182,6 +183,11 @@ def check_brain_weights(wildcards):
     for weights in WEIGHTS:
         if weights.kind == "hdbet":
             weights.check()
+    return []
+
+
+def check_cv_folds(wildcards):
+    check_folds(config, SAMPLES)
     return []
 
 
