@@ -39,8 +39,11 @@ def _header(series: SeriesInfo) -> pydicom.Dataset:
                            specific_tags=["Modality", "PatientID", "StudyInstanceUID"])
 
 
+STRICT = IdentityPolicy()
+
+
 def check_series_identity(subject: str, chosen: Mapping[str, SeriesInfo],
-                          policy: IdentityPolicy = IdentityPolicy()) -> None:
+                          policy: IdentityPolicy = STRICT) -> None:
     """Every chosen series is MR, all share PatientID and (unless allowed) StudyInstanceUID, and the
     subject ID is not the PatientID (unless allowed); an IngestError naming the series otherwise."""
     headers = {m: _header(s) for m, s in chosen.items()}
@@ -66,7 +69,7 @@ def check_series_identity(subject: str, chosen: Mapping[str, SeriesInfo],
             raise IngestError(f"the series chosen differ in DICOM {attribute} ({len(groups)} values: {parts}): "
                               f"{hint}", subject=subject)
     if not policy.allow_patient_id_as_subject:
-        for modality, ds in headers.items():
+        for ds in headers.values():
             if str(ds.get("PatientID", "") or "").strip().lower() == subject.lower():
                 raise IngestError(
                     "sample sheet column 'subject': the subject ID equals the exam's DICOM PatientID, which "

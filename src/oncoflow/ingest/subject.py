@@ -20,7 +20,7 @@ from oncoflow.ingest.convert import convert_series
 from oncoflow.ingest.deid import (deidentify_sidecar, find_identifiers, is_identifying_key, nifti_header_text,
                                   redact, scrub_nifti_header)
 from oncoflow.ingest.errors import IngestError
-from oncoflow.ingest.identity import IdentityPolicy, check_series_identity
+from oncoflow.ingest.identity import STRICT, IdentityPolicy, check_series_identity
 from oncoflow.ingest.modality import MappingResult, map_series_to_modalities
 from oncoflow.ingest.series import DicomScan, SeriesInfo, format_skipped, scan_dicom_dir
 
@@ -52,7 +52,7 @@ def ingest_subject(
     dcm2niix: str | None = None,
     keep_keys: Iterable[str] = (),
     workers: int = 1,
-    policy: IdentityPolicy = IdentityPolicy(),
+    policy: IdentityPolicy = STRICT,
 ) -> dict[str, Path]:
     """Convert the series mapped to each of `modalities`; returns {modality: out_dir/<modality>.nii.gz}.
 
