@@ -35,6 +35,14 @@ include: "workflow/rules/reporting.smk"
 include: "workflow/rules/archive.smk"
 
 
+onerror:
+    # every failed job with its subject and reason (from its log), after Snakemake's own summary
+    import sys
+    from oncoflow.failures import format_failures
+
+    print(format_failures(log), file=sys.stderr)
+
+
 rule all:
     default_target: True
     input:

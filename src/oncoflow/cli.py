@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "verify-archive":
-        from oncoflow.report.archive import verify_archive
+        from oncoflow.report.archive import archive_sha256, verify_archive
 
         if not args.archive.is_file():
             print(f"verify-archive: {args.archive} not found", file=sys.stderr)
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.archive}: OK, {result.checked} files match MANIFEST.sha256 and "
               f"provenance.json{where}")
+        print(f"sha256 of the archive itself: {archive_sha256(args.archive)} (quote it in the paper: only a "
+              "checksum kept outside the archive shows it was not edited)")
         return 0
 
     if args.command == "cohort-sheet":

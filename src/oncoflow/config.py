@@ -7,6 +7,7 @@ the config field or the sheet column and subject.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# A subject ID names files such as qc/<subject>.png and log paths <model>_<subject>...; file systems
+# allow 255 bytes per name.
+MAX_SUBJECT_LENGTH = 64
 SHEET_COLUMNS = ("subject", "cohort", "tumor_mask", "tumor_mask_space")
 # Where a subject's images come from: exactly one of these per subject (a sheet may have both
 # columns, one of them empty in each row).
@@ -156,8 +160,44 @@ def fusion_inputs(config: dict[str, Any], specs: dict[str, ModelSpec]) -> list[s
     return chosen
 
 
+def check_config_files(paths: list[str | Path]) -> None:
+    """Snakemake's YAML loading keeps the last of two equal keys silently (a second ``models:`` would
+    replace the first); refuse a config file with a duplicate key, naming file, line and key."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"{loader.name}: line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                                  f"(first at line {seen[key]}); YAML would keep only the last one")
+            seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    for path in paths:
+        with open(path) as fh:
+            loader = StrictLoader(fh)
+            loader.name = str(path)
+            try:
+                loader.get_single_data()
+            finally:
+                loader.dispose()
+
+
 def check_config(config: dict[str, Any]) -> None:
     modalities = list(config["ingest"]["modalities"])
+    for modality, patterns in config["ingest"]["modalities"].items():
+        for k, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"config: ingest.modalities.{modality}[{k}]: invalid regular expression "
+                                  f"{pattern!r} ({exc})") from None
     ref = config["preprocess"]["reference"]
     if ref not in modalities:
         raise ConfigError(f"config: preprocess.reference: unknown modality {ref!r} "
@@ -246,7 +286,7 @@ def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> No
 
 
 def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:
-    """Read and check the sample sheet; adds ``y`` (1 = positive class), absolute paths and
+    """Read and check the sample sheet; adds ``y`` (1 = positive class), project-relative paths and
     ``source`` (``dicom`` or ``nifti``: which of the two columns holds the subject's images).
 
     Both source columns are always present afterwards (empty where not used); an empty
@@ -257,9 +297,8 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
                           "run `oncoflow demo` first, or use `make demo`)")
     label = config["study"]["label"]
     sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label")
-    empty = sheet["subject"][sheet[label].str.strip() == ""].tolist()
-    if empty:
-        raise ConfigError(f"{path}: column {label!r}: no label for subject {empty[0]!r}")
+    check_labels(sheet, label, path)
+    check_cohorts(sheet, config, path)
     positive = str(config["study"]["positive"])
     values = sorted(sheet[label].unique())
     if positive not in values or len(values) != 2:
@@ -267,6 +306,64 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
                           f"= {positive!r}, found {values}")
     sheet["y"] = (sheet[label] == positive).astype(int)
     return sheet
+
+
+def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
+    """Make the folds now, as split_folds will (same function, same seed): too many folds for the
+    positives, or an inner validation split too small for the class balance, stops the run while
+    the DAG is built (split_folds' input function; front-half targets need no folds) instead of
+    failing split_folds with scikit-learn's message."""
+    from oncoflow.train.folds import make_folds
+
+    cv = config["cv"]
+    internal = samples[~samples["cohort"].isin(config["cohort"].get("external", []))]
+    counts = internal["y"].value_counts()
+    try:
+        make_folds(samples.reset_index(drop=True), label="y", folds=cv["folds"], seed=cv["seed"],
+                   val_fraction=cv["val_fraction"], external_cohorts=tuple(config["cohort"].get("external", [])))
+    except ValueError as exc:
+        raise ConfigError(
+            f"config: cv: folds {cv['folds']}, val_fraction {cv['val_fraction']} cannot be split from "
+            f"{len(internal)} internal subjects ({int(counts.get(1, 0))} positive, {int(counts.get(0, 0))} "
+            f"negative): {exc}. Use fewer folds, a larger cv.val_fraction, or more subjects") from None
+
+
+# Spellings of "no value" that pandas or a spreadsheet writes; a label must be a class, not a gap.
+MISSING_LABELS = frozenset({"nan", "na", "n/a", "null", "none", "missing", "?", "-", "#n/a"})
+
+
+def _rows(sheet: pd.DataFrame, bad: pd.Series) -> str:
+    """'line 3 (subject 'A'), line 7 (subject 'B')': file lines, the header being line 1."""
+    lines = [f"line {k + 2} (subject {s!r})" for k, (s, b) in enumerate(zip(sheet["subject"], bad)) if b]
+    return ", ".join(lines[:10]) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+
+
+def check_labels(sheet: pd.DataFrame, label: str, path: Path) -> None:
+    """Labels parse strictly: a blank, a missing-value token or surrounding whitespace is an error
+    naming every such row (they would otherwise become the negative class or a third one)."""
+    values = sheet[label].astype(str)
+    problems = [
+        (values.str.strip() == "", "blank"),
+        (values.str.strip().str.lower().isin(MISSING_LABELS), "a missing-value token (NaN, NA, ...)"),
+        ((values != values.str.strip()) & (values.str.strip() != ""), "spaces around the value"),
+    ]
+    for bad, what in problems:
+        if bad.any():
+            raise ConfigError(f"{path}: column {label!r}: {what} at {_rows(sheet, bad)}; give every "
+                              "subject one of the two classes exactly, or remove the row")
+
+
+def check_cohorts(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None:
+    """Every cohort value is internal (cohort.internal) or external (cohort.external): a typo such as
+    'extrenal' would otherwise put an external subject into training."""
+    internal = list(config["cohort"].get("internal", ["train"]))
+    external = list(config["cohort"].get("external", []))
+    bad = ~sheet["cohort"].isin([*internal, *external])
+    if bad.any():
+        values = sorted(set(sheet.loc[bad, "cohort"]))
+        raise ConfigError(f"{path}: column 'cohort': {', '.join(map(repr, values))} at {_rows(sheet, bad)} "
+                          f"is neither internal (cohort.internal: {internal}) nor external (cohort.external: "
+                          f"{external}); fix the value or list it in the config")
 
 
 def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Path = Path(".")) -> pd.DataFrame:
@@ -307,7 +404,8 @@ def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Pat
 def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
                 field: str = "sample sheet") -> pd.DataFrame:
     """A sample sheet's common checks: columns, unique subjects, one image source per subject,
-    the tumor mask's space, and that every path exists (made absolute, relative to the sheet)."""
+    the tumor mask's space, and that every path exists (given relative to the sheet; made relative to
+    the project, see ``stable_path``)."""
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     for column in (*SHEET_COLUMNS, *extra):
         if column not in sheet.columns:
@@ -323,6 +421,11 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
     sheet = sheet.astype({c: str for c in (*SHEET_COLUMNS, *SOURCE_COLUMNS)})
     for column in (*SHEET_COLUMNS, *SOURCE_COLUMNS):
         sheet[column] = sheet[column].str.strip()
+    long_ids = sheet["subject"][sheet["subject"].str.len() > MAX_SUBJECT_LENGTH]
+    if len(long_ids):
+        raise ConfigError(f"{path}: column 'subject': line {long_ids.index[0] + 2}: an ID of "
+                          f"{len(long_ids.iloc[0])} characters (at most {MAX_SUBJECT_LENGTH}: it names files "
+                          f"and folders); starts {long_ids.iloc[0][:20]!r}")
     dup = sheet["subject"][sheet["subject"].duplicated()].tolist()
     if dup:
         raise ConfigError(f"{path}: column 'subject': duplicate subject {dup[0]!r}")
@@ -344,7 +447,7 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
     root = path.parent
     for column in ("dicom", "nifti", "tumor_mask"):
         given = sheet[column] != ""
-        sheet.loc[given, column] = [str((root / p).resolve()) for p in sheet.loc[given, column]]
+        sheet.loc[given, column] = [stable_path(root / p) for p in sheet.loc[given, column]]
         missing = sheet[given & np.array([not Path(p).exists() for p in sheet[column]])]
         if len(missing):
             row = missing.iloc[0]
@@ -357,6 +460,16 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
                 raise ConfigError(f"{path}: column {column!r}: subject {row['subject']!r}: "
                                   f"{row[column]} is not a folder")
     return sheet.set_index("subject", drop=False)
+
+
+def stable_path(path: Path) -> str:
+    """Relative to the working directory (the project) when inside it, else absolute: job inputs and
+    params then stay the same when the project folder is copied or moved, so nothing reruns."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def subjects_without_tumor_mask(samples: pd.DataFrame) -> list[str]:
@@ -548,8 +661,18 @@ class StudyPlan:
         evaluation = [f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
         figures = [f"{r}/figures/{kind}.{ext}" for kind in self.figure_kinds for ext in ("png", "pdf")]
         superres = [f"{r}/superres/quality.tsv"] if "sr" in self.radiomics_variants else []
-        return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres,
+        # Every fold's outputs are targets themselves: Snakemake does not remake a missing intermediate
+        # file while the tables made from it exist, so a forced rerun killed after it deleted them
+        # otherwise left "Nothing to be done" with the fold folders gone (and archive would pack it).
+        folds = [*self.all_predictions(), *(f"{r}/models/{m}/fold{k}/{name}" for m in self.models
+                                            for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
+        return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
                 *self.reporting_targets()]
+
+    def check_folds(self) -> list[str]:
+        """split_folds' input function: the folds can be made (``check_folds``); adds no file."""
+        check_folds(self.config, self.samples)
+        return []
 
     # --- reporting (oncoflow.report.reporting, reporting.smk) -----------------------------------
     @property

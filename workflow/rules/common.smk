@@ -11,11 +11,12 @@ REPO = Path(workflow.basedir)
 # Scripts import the package from this checkout, also inside per-rule conda envs.
 sys.path.insert(0, str(REPO / "src"))
 
-from oncoflow.config import RADIOMICS_STAGE, StudyPlan, tumor_mask_needed
+from oncoflow.config import RADIOMICS_STAGE, StudyPlan, check_config_files, tumor_mask_needed
 from oncoflow.runtime import export_pythonpath
 
 export_pythonpath(REPO / "src")
 
+check_config_files(workflow.configfiles)
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 
 
@@ -191,6 +192,10 @@ def get_final_output():
 # while the DAG is built, before any job, when weights the job reads are missing.
 def check_brain_weights(wildcards):
     return PLAN.check_weights("hdbet")
+
+
+def check_cv_folds(wildcards):
+    return PLAN.check_folds()
 
 
 def check_model_weights(wildcards):

@@ -3,6 +3,7 @@ rule split_folds:
     subjects are never trained on."""
     input:
         samples=config["cohort"]["samples"],
+        cv_check=check_cv_folds,
     output:
         splits=f"{RESULTS}/folds/splits.tsv",
     log:

@@ -6,6 +6,7 @@ from oncoflow.runtime import start_job
 
 sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
+from oncoflow.ingest.identity import IdentityPolicy
 from oncoflow.ingest.subject import ingest_subject
 
 ingest_subject(
@@ -14,4 +15,6 @@ ingest_subject(
     sm.params.rules,
     Path(sm.output.series).parent,
     modalities=list(sm.params.rules),
+    # read from the config, not params: overrides change pass/fail only, never an output
+    policy=IdentityPolicy.from_config(sm.config.get("ingest")),
 )

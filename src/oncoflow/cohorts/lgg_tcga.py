@@ -49,7 +49,7 @@ def write_lgg_tcga_sheet(data: Path, out: Path) -> Path:
         coc = _int_or_blank(row["COCCluster"])
         rows.append({
             "subject": patient,
-            "cohort": "tcga",
+            "cohort": "train",
             "dicom": "",
             "nifti": os.path.relpath(folder, out.parent),
             "tumor_mask": os.path.relpath(folder / "tumor_mask.nii.gz", out.parent),

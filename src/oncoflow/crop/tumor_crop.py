@@ -16,6 +16,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from oncoflow.atomic import atomic_write
+
 
 class CropError(RuntimeError):
     def __init__(self, subject: str, path: object, reason: str) -> None:
@@ -133,14 +135,18 @@ def crop_subject(
             raise CropError(subject, path, mismatch)
         arrays[f"image_{modality}"] = sample(normalise_in_brain(arr, brain), order=1)
     tumor_crop = sample(tumor.astype(np.float32), order=0) > 0.5
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out,
-        **arrays,
-        tumor=tumor_crop.astype(np.uint8),
-        tumor_area=tumor_crop.sum(axis=(1, 2)).astype(np.int32),
-        pixel_mm=np.float32(fov_mm / spec.size),
-        slice_mm=np.float32(zooms[2]),
-    )
+    bad = [name for name, values in arrays.items() if not np.isfinite(values).all()]
+    if bad:
+        raise CropError(subject, out, f"non-finite intensities in {', '.join(bad)} after normalisation "
+                        "(check that image's scaling)")
+    with atomic_write(out) as tmp:
+        np.savez_compressed(
+            tmp,
+            **arrays,
+            tumor=tumor_crop.astype(np.uint8),
+            tumor_area=tumor_crop.sum(axis=(1, 2)).astype(np.int32),
+            pixel_mm=np.float32(fov_mm / spec.size),
+            slice_mm=np.float32(zooms[2]),
+        )
     return {"tumor_ml": float(tumor.sum() * np.prod(zooms) / 1000), "brain_overlap": overlap,
             "fov_mm": float(fov_mm), "depth": float(z1 - z0 + 1)}

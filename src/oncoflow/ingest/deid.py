@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import nibabel as nib
+
+from oncoflow.atomic import atomic_write
 
 # Sidecar keys that identify the patient, the exam or the site. PatientPosition (HFS...) is kept.
 IDENTIFYING_KEYS = frozenset({
@@ -23,9 +26,36 @@ DEMOGRAPHIC_KEYS = ("PatientSex", "PatientAge")  # may be kept on request: deide
 _NIFTI_TEXT_FIELDS = ("descrip", "aux_file", "db_name", "intent_name")
 
 
+# Parts of a key that mark a person, a contact or an issuer of IDs (PatientAddress, IssuerOfPatientID,
+# PatientTelephoneNumbers, PhysiciansOfRecord, NameOfPhysiciansReadingStudy, OtherPatientNames, ...).
+_IDENTIFYING_PARTS = ("Patient", "Physician", "Operator", "Telephone", "Address", "Issuer", "Institution",
+                      "Accession", "Requesting", "Performing", "Referring")
+_KEPT_PATIENT_KEYS = frozenset({"PatientPosition"})  # HFS...: the scanner's geometry, not a person
+
+
 def is_identifying_key(key: str) -> bool:
-    """Listed keys, any UID, and any date (keys ending in Date or DateTime)."""
-    return key in IDENTIFYING_KEYS or "UID" in key or key.endswith(("Date", "DateTime"))
+    """Listed keys, any UID, any date or birth time, and any key naming a patient, physician,
+    operator, telephone, address or ID issuer (PatientPosition excepted)."""
+    if key in _KEPT_PATIENT_KEYS:
+        return False
+    return (key in IDENTIFYING_KEYS or "UID" in key or key.endswith(("Date", "DateTime"))
+            or any(part in key for part in _IDENTIFYING_PARTS))
+
+
+def redact(text: str, identifiers: dict[str, str]) -> str:
+    """``text`` with every identifier (as find_identifiers matches it) replaced by ``<its keyword>``:
+    for log lines and error messages, which must not hold what the outputs may not."""
+    for ident in sorted(identifiers, key=len, reverse=True):
+        value = ident.strip()
+        if not value:
+            continue
+        for variant in sorted({value, value.replace("^", " ").strip(), value.replace("^", ", ").strip()},
+                              key=len, reverse=True):
+            pattern = re.escape(variant)
+            if variant.isdigit():
+                pattern = rf"(?<!\d){pattern}(?!\d)"
+            text = re.sub(pattern, f"<{identifiers[ident]}>", text, flags=re.IGNORECASE)
+    return text
 
 
 def deidentify_sidecar(meta: dict, *, keep: Iterable[str] = ()) -> dict:
@@ -76,15 +106,13 @@ def scrub_nifti_header(src: Path, dst: Path | None = None) -> None:
     hdr.extensions.clear()
     old_offset = int(img.dataobj.offset)  # img.header["vox_offset"] is reset to 0 by nibabel on load
     hdr["vox_offset"] = hdr.single_vox_offset
-    tmp = dst.with_name(dst.name + ".tmp")
-    with nib.openers.ImageOpener(src) as fin, open(tmp, "wb") as raw:
+    with atomic_write(dst) as tmp, nib.openers.ImageOpener(src) as fin, open(tmp, "wb") as raw:
         # mtime=0 and no file name in the gzip header: identical inputs give identical bytes.
         fout = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if dst.name.endswith(".gz") else raw
         with fout:
             hdr.write_to(fout)
             fin.seek(old_offset)
             shutil.copyfileobj(fin, fout, 1 << 20)
-    tmp.replace(dst)
 
 
 def nifti_header_text(path: Path) -> str:

@@ -17,11 +17,12 @@ import numpy as np
 import pydicom
 
 from oncoflow.ingest.convert import convert_series
-from oncoflow.ingest.deid import (deidentify_sidecar, find_identifiers, nifti_header_text,
-                                  scrub_nifti_header)
+from oncoflow.ingest.deid import (deidentify_sidecar, find_identifiers, is_identifying_key, nifti_header_text,
+                                  redact, scrub_nifti_header)
 from oncoflow.ingest.errors import IngestError
+from oncoflow.ingest.identity import STRICT, IdentityPolicy, check_series_identity
 from oncoflow.ingest.modality import MappingResult, map_series_to_modalities
-from oncoflow.ingest.series import SeriesInfo, format_skipped, scan_dicom_dir
+from oncoflow.ingest.series import DicomScan, SeriesInfo, format_skipped, scan_dicom_dir
 
 # Header values that must never reach an output (checked after writing, see _check_no_leaks).
 _IDENTIFYING_TAGS = (
@@ -30,6 +31,9 @@ _IDENTIFYING_TAGS = (
     "OperatorsName", "StationName", "DeviceSerialNumber", "StudyInstanceUID", "SeriesInstanceUID",
     "SOPInstanceUID", "FrameOfReferenceUID",
 )
+# NIfTI sidecars: keys whose values are identifiers to look for in the outputs (_sidecar_identifiers).
+_PERSON_PARTS = ("Patient", "Physician", "Operator", "Telephone", "Address", "Issuer")
+_NOT_IDENTIFIERS = frozenset({"PatientSex", "PatientAge", "PatientWeight", "PatientSize", "PatientComments"})
 _MIN_IDENTIFIER_LENGTH = 4  # shorter values ("M", "MR1") would match by chance
 TSV_COLUMNS = ("series_number", "series_description", "protocol_name", "n_files", "modality", "status", "detail")
 
@@ -48,11 +52,13 @@ def ingest_subject(
     dcm2niix: str | None = None,
     keep_keys: Iterable[str] = (),
     workers: int = 1,
+    policy: IdentityPolicy = STRICT,
 ) -> dict[str, Path]:
     """Convert the series mapped to each of `modalities`; returns {modality: out_dir/<modality>.nii.gz}.
 
     `workers`: processes for the header scan (default 1: a pipeline job uses the CPUs it declared);
-    `keep_keys`: sidecar keys to keep although identifying, e.g. deid.DEMOGRAPHIC_KEYS.
+    `keep_keys`: sidecar keys to keep although identifying, e.g. deid.DEMOGRAPHIC_KEYS;
+    `policy`: overrides of the MR/same-patient/same-exam checks (oncoflow.ingest.identity).
     """
     dicom_dir, out_dir = Path(dicom_dir), Path(out_dir)
     try:
@@ -60,22 +66,38 @@ def ingest_subject(
         mapping = map_series_to_modalities(scan.series, rules)
     except IngestError as exc:
         raise exc.for_subject(subject) from exc
-    _log(subject, f"{scan.n_files_seen} file(s) under {dicom_dir}: {len(scan.series)} series, "
-                  f"{len(scan.skipped)} skipped")
+    # Every identifying header value of the export: outputs must not hold them, nor may the log
+    # lines and error messages below (series descriptions typed by hand often hold a name or MRN).
+    identifiers = _dicom_identifiers(scan.series, subject)
+    try:
+        return _convert_subject(subject, dicom_dir, scan, mapping, out_dir, modalities=modalities,
+                                dcm2niix=dcm2niix, keep_keys=keep_keys, policy=policy, identifiers=identifiers)
+    except IngestError as exc:  # `from None`: the unredacted original must not reach the log either
+        raise IngestError(redact(exc.reason, identifiers), subject=subject) from None
+
+
+def _convert_subject(subject: str, dicom_dir: Path, scan: DicomScan, mapping: MappingResult, out_dir: Path, *,
+                     modalities: list[str], dcm2niix: str | None, keep_keys: Iterable[str],
+                     policy: IdentityPolicy, identifiers: dict[str, str]) -> dict[str, Path]:
+    def say(message: str) -> None:
+        _log(subject, redact(message, identifiers))
+
+    say(f"{scan.n_files_seen} file(s) under {dicom_dir}: {len(scan.series)} series, "
+        f"{len(scan.skipped)} skipped")
     if scan.skipped:
-        _log(subject, format_skipped(scan.skipped, dicom_dir))
+        say(format_skipped(scan.skipped, dicom_dir))
     if not scan.series:
         raise IngestError(f"no DICOM image series under {dicom_dir}", subject=subject)
-    _log(subject, "series -> modality:\n" + mapping.format_report())
+    say("series -> modality:\n" + mapping.format_report())
     chosen = mapping.require(list(modalities), subject)
-    identifiers = _dicom_identifiers(chosen.values(), subject)
+    check_series_identity(subject, chosen, policy)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ingest-") as tmp:
         stage = Path(tmp)
         for modality, series in chosen.items():
             what = f"{modality} from series {series.label()}"
-            _log(subject, f"converting {what} ({series.n_files} files)")
+            say(f"converting {what} ({series.n_files} files)")
             nifti, sidecar = stage / f"{modality}.nii.gz", stage / f"{modality}.json"
             try:
                 convert_series(series.files, nifti, sidecar, dcm2niix=dcm2niix)
@@ -98,6 +120,7 @@ def ingest_nifti(subject: str, nifti_by_modality: dict[str, Path], out_dir: Path
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
+    identifiers: dict[str, str] = {}  # identifying sidecar values -> key, checked like the DICOM path's
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ingest-") as tmp:
         stage = Path(tmp)
         for modality, src in nifti_by_modality.items():
@@ -113,6 +136,7 @@ def ingest_nifti(subject: str, nifti_by_modality: dict[str, Path], out_dir: Path
                 raise IngestError(f"{what}: cannot copy ({exc})", subject=subject) from exc
             source_json = src.with_name(src.name.split(".nii")[0] + ".json")
             meta = json.loads(source_json.read_text()) if source_json.is_file() else {}
+            identifiers.update(_sidecar_identifiers(meta, subject))
             meta = deidentify_sidecar(meta)
             meta.update(SeriesDescription=meta.get("SeriesDescription"), oncoflow_subject=subject,
                         oncoflow_modality=modality, oncoflow_source="nifti")
@@ -121,6 +145,11 @@ def ingest_nifti(subject: str, nifti_by_modality: dict[str, Path], out_dir: Path
                          "protocol_name": meta.get("ProtocolName", ""), "n_files": 1, "modality": modality,
                          "status": "converted", "detail": "NIfTI input"})
         _write_series_tsv(stage / "series.tsv", rows)
+        try:
+            _check_no_leaks(subject, stage, identifiers)
+        except IngestError as exc:
+            raise IngestError(f"{exc.reason} (identifying values come from the sidecars beside the NIfTI "
+                              "files; edit SeriesDescription/ProtocolName there)", subject=subject) from None
         return _publish(stage, out_dir, list(nifti_by_modality), subject)
 
 
@@ -165,6 +194,10 @@ def _check_image(path: Path, subject: str, what: str, *, load_data: bool) -> Non
         raise IngestError(f"{what}: cannot load NIfTI {path} ({type(exc).__name__}: {exc})", subject=subject) from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise IngestError(f"{what}: not a single-file NIfTI image ({path})", subject=subject)
+    if img.get_data_dtype().kind in "iu" and img.get_data_dtype().itemsize == 8:
+        raise IngestError(f"{what}: {path} stores 64-bit integer voxels ({img.get_data_dtype()}), which ITK "
+                          "cannot read; save it as int16, int32 or float32 (e.g. nibabel: "
+                          "img.set_data_dtype('int32'))", subject=subject)
     if len(img.shape) != 3:
         raise IngestError(f"{what}: expected one 3D volume, got shape {img.shape} "
                           f"(multi-volume/4D series such as DWI or fMRI are not structural images)", subject=subject)
@@ -176,6 +209,8 @@ def _dicom_identifiers(series: Iterable[SeriesInfo], subject: str) -> dict[str, 
     """Identifying header values of the converted series (first file of each) -> their keyword."""
     values: dict[str, str] = {}
     for s in series:
+        if not s.files:
+            continue
         ds = pydicom.dcmread(s.files[0], stop_before_pixels=True, force=True)
         for keyword in _IDENTIFYING_TAGS:
             value = ds.get(keyword)
@@ -185,6 +220,28 @@ def _dicom_identifiers(series: Iterable[SeriesInfo], subject: str) -> dict[str, 
         _log(subject, "note: the subject ID equals a DICOM identifier (PatientID/Name...); it is "
                       "written to the outputs as oncoflow_subject because it was chosen as the subject ID")
     return {v: k for v, k in values.items() if len(v) >= _MIN_IDENTIFIER_LENGTH and v.lower() != subject.lower()}
+
+
+def _sidecar_identifiers(meta: dict, subject: str) -> dict[str, str]:
+    """Values of a NIfTI input's sidecar keys that name a person or an ID (the DICOM path's tags, and
+    patient, physician, operator, phone, address and issuer keys). Free-text descriptions that deid
+    also drops (ProcedureStepDescription...) often repeat the series description: not identifiers."""
+    values = {}
+    for key, value in meta.items():
+        if key in _IDENTIFYING_TAGS or (is_identifying_key(key) and key not in _NOT_IDENTIFIERS
+                                        and any(part in key for part in _PERSON_PARTS)):
+            values.update((v.strip(), key) for v in _json_values(value))
+    return {v: k for v, k in values.items()
+            if len(v) >= _MIN_IDENTIFIER_LENGTH and v.lower() != subject.lower() and not _is_number(v)}
+
+
+def _is_number(text: str) -> bool:
+    """Dates and times are dropped from sidecars but as bare numbers they would match voxel sizes."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return "." in text
 
 
 def _json_values(obj) -> list[str]:

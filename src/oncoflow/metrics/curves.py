@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oncoflow import atomic
 from oncoflow.metrics._validation import MetricWarning, single_class_reason
 from oncoflow.metrics.calibration import calibration_curve
 from oncoflow.metrics.decision import decision_curve, threshold_grid
@@ -68,5 +69,5 @@ def write_curves(pooled: pd.DataFrame, folder: Path, *, dca_range: tuple[float, 
     tables = curve_tables(pooled, dca_thresholds=threshold_grid(*dca_range, dca_step), **kwargs)
     Path(folder).mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.to_csv(Path(folder) / f"{name}.tsv", sep="\t", index=False, float_format="%.6g")
+        atomic.write_table(table, Path(folder) / f"{name}.tsv", index=False, float_format="%.6g")
     return tables

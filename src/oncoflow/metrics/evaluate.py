@@ -30,6 +30,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from oncoflow import atomic
 from oncoflow.metrics.classification import threshold_metrics, youden_threshold
 from oncoflow.metrics.compare import COMPARISON_COLUMNS, CORRECTIONS, adjust_pvalues, compare_aucs
 from oncoflow.metrics.summary import SUMMARY_KEYS, summarize
@@ -237,13 +238,12 @@ def write_table(df: pd.DataFrame, tsv: str | Path, md: str | Path | None = None,
                 tex: str | Path | None = None, shown: list[str] | None = None,
                 float_format: str = "%.4f") -> None:
     """TSV with every column (``float_format``), and Markdown / LaTeX with the ``shown`` ones."""
-    Path(tsv).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(tsv, sep="\t", index=False, float_format=float_format)
+    atomic.write_table(df, tsv, index=False, float_format=float_format)
     view = df[shown] if shown else df
     if md:
-        Path(md).write_text(to_markdown(view))
+        atomic.write_text(md, to_markdown(view))
     if tex:
-        Path(tex).write_text(to_latex(view))
+        atomic.write_text(tex, to_latex(view))
 
 
 def format_p(p: float) -> str:
@@ -262,16 +262,15 @@ def write_comparisons(table: pd.DataFrame, tables: Path) -> None:
         view[col] = [format_p(v) for v in view[col]]
     view = view.rename(columns={"p_adjusted": f"p_adjusted ({table['correction'].iloc[0]})"}) if len(table) else view
     write_table(table, tables / "comparisons.tsv", float_format="%.4g")
-    (tables / "comparisons.md").write_text(to_markdown(view))
-    (tables / "comparisons.tex").write_text(to_latex(view))
+    atomic.write_text(tables / "comparisons.md", to_markdown(view))
+    atomic.write_text(tables / "comparisons.tex", to_latex(view))
 
 
 def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> None:
     """metrics.{tsv,md,tex} and predictions.tsv into the folder ``tables``."""
     tables = Path(tables)
     write_table(metrics, tables / "metrics.tsv", tables / "metrics.md", tables / "metrics.tex", SHOWN)
-    tables.mkdir(parents=True, exist_ok=True)
-    pooled.to_csv(tables / "predictions.tsv", sep="\t", index=False, float_format="%.6f")
+    atomic.write_table(pooled, tables / "predictions.tsv", index=False, float_format="%.6f")
 
 
 def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",

@@ -8,6 +8,7 @@ import ants
 import nibabel as nib
 import numpy as np
 
+from oncoflow.atomic import atomic_write
 from oncoflow.preprocess.errors import PreprocessError
 
 
@@ -25,8 +26,10 @@ def read_image(path: Path | str, subject: str) -> ants.ANTsImage:
     if img.dimension != 3:
         raise PreprocessError(subject, path, f"expected a 3D image, got {img.dimension}D")
     arr = img.numpy()
-    if not np.isfinite(arr).all():
-        raise PreprocessError(subject, path, "image contains NaN or infinite values")
+    problem = intensity_problem(arr)
+    if problem:
+        raise PreprocessError(subject, path, f"image has {problem} (check its scaling: scl_slope, "
+                              "RescaleSlope, data type)")
     if float(arr.max()) == float(arr.min()):
         raise PreprocessError(subject, path, "image is constant")
     return img
@@ -42,10 +45,31 @@ def _check_nifti_payload(path: Path, subject: str) -> None:
         raise PreprocessError(subject, path, "image contains NaN or infinite values")
 
 
-def write_image(img: ants.ANTsImage, path: Path | str) -> None:
+# Beyond this a float32 intensity has left any scanner's range (MR magnitudes are < 1e7) and the
+# next step's sums overflow to inf: stop where it happened, not three rules later in scikit-learn.
+MAX_ABS_INTENSITY = 1e20
+
+
+def intensity_problem(arr: np.ndarray) -> str:
+    """What is wrong with an image's intensities ('' when finite and within MAX_ABS_INTENSITY)."""
+    bad = int(arr.size - np.isfinite(arr).sum())
+    if bad:
+        return f"{bad} NaN or infinite voxel(s)"
+    peak = float(np.abs(arr).max()) if arr.size else 0.0
+    return f"intensities up to {peak:.3g}, beyond {MAX_ABS_INTENSITY:g}" if peak > MAX_ABS_INTENSITY else ""
+
+
+def write_image(img: ants.ANTsImage, path: Path | str, subject: str = "") -> None:
+    """All-or-nothing write (oncoflow.atomic); refuses non-finite or absurd intensities, naming the
+    subject and the image (its file name is the modality)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ants.image_write(img, str(path))
+    problem = intensity_problem(img.numpy())
+    if problem:
+        raise PreprocessError(subject or path.parent.parent.name, path,
+                              f"modality {path.name.split('.')[0]}: this step produced {problem}; check the "
+                              "input image's scaling (scl_slope, RescaleSlope) and data type")
+    with atomic_write(path) as tmp:
+        ants.image_write(img, str(tmp))
 
 
 def same_grid(a: ants.ANTsImage, b: ants.ANTsImage, tol: float = 1e-3) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
 import sys
 import tempfile
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import ants
 import numpy as np
 
+from oncoflow.atomic import atomic_write, copy_file
 from oncoflow.preprocess.brain import extract_brain
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.images import read_image, same_grid, write_image
@@ -33,8 +33,7 @@ def _round(value: float, digits: int = 3) -> object:
 
 
 def write_tsv(path: Path, rows: list[dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
@@ -50,13 +49,13 @@ def bias_correct_subject(
         start = time.time()
         img = read_image(src, subject)
         if activate:
-            write_image(correct_bias(img, shrink_factor=shrink_factor, iterations=iterations), outputs[modality])
+            write_image(correct_bias(img, shrink_factor=shrink_factor, iterations=iterations), outputs[modality],
+                        subject)
             shrink = effective_shrink(img.shape, shrink_factor)
             note = f" (shrink {shrink} instead of {shrink_factor}: few slices)" if shrink != shrink_factor else ""
             log(subject, f"N4 {modality} {img.shape} in {time.time() - start:.1f} s{note}")
         else:
-            Path(outputs[modality]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, outputs[modality])
+            copy_file(src, outputs[modality])
             log(subject, f"N4 off (preprocess.n4.activate: false): {modality} copied unchanged")
 
 
@@ -122,7 +121,7 @@ def coregister_subject(
                 raise PreprocessError(subject, inputs[modality], f"registration.transform is 'none' but "
                                       f"{modality} is not in the {reference}'s space ({inputs[reference]}): "
                                       f"{problem}. Use Rigid or Affine for images not registered yet.")
-    write_image(fixed, outputs[reference])
+    write_image(fixed, outputs[reference], subject)
     transforms: dict[str, list[str]] = {reference: []}
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="oncoflow-coreg-") as tmp:
@@ -141,20 +140,19 @@ def coregister_subject(
                 warped, before, after = reg.warped, reg.similarity_before, reg.similarity_after
                 transforms[modality] = reg.transforms
                 how = "registered"
-            write_image(warped, outputs[modality])
+            write_image(warped, outputs[modality], subject)
             rows.append({"subject": subject, "modality": modality, "reference": reference,
                          "transform": transform, "mi_before": round(before, 5), "mi_after": round(after, 5),
                          "seconds": round(time.time() - start, 2)})
             log(subject, f"{how} {modality} -> {reference}: MI {before:.3f} -> {after:.3f} in "
                 f"{time.time() - start:.1f} s")
         for modality, out in (transforms_out or {}).items():
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(transforms[modality][0] if transforms[modality] else identity, out)
+            copy_file(transforms[modality][0] if transforms[modality] else identity, out)
         if tumor_mask is not None:
             moved = apply_to_mask(mask, fixed, transforms[tumor_mask_space])
             if moved.numpy().sum() == 0:
                 raise PreprocessError(subject, tumor_mask, "tumor mask is empty on the reference grid")
-            write_image(moved, tumor_mask_out)
+            write_image(moved, tumor_mask_out, subject)
     write_tsv(report, rows or [{"subject": subject, "modality": reference, "reference": reference,
                                 "transform": "none", "mi_before": "", "mi_after": "", "seconds": 0}])
 
@@ -184,7 +182,7 @@ def transform_tumor_mask_subject(
     if voxels == 0:
         raise PreprocessError(subject, tumor_mask, "tumor mask is empty on the reference grid (outside "
                               "the reference's field of view?)")
-    write_image(moved, out)
+    write_image(moved, out, subject)
     log(subject, f"tumor mask ({space}) -> reference grid: {voxels * float(np.prod(fixed.spacing)) / 1000:.1f} mL")
 
 
@@ -204,9 +202,9 @@ def extract_brain_subject(
     ref = read_image(inputs[reference], subject)
     result = extract_brain(ref, subject=subject, path=inputs[reference], backend=backend,
                            hdbet_weights=hdbet_weights, device=device)
-    write_image(result.mask, mask_out)
+    write_image(result.mask, mask_out, subject)
     for modality, src in inputs.items():
-        write_image(read_image(src, subject) * result.mask, outputs[modality])
+        write_image(read_image(src, subject) * result.mask, outputs[modality], subject)
     flag = "" if result.plausible else "implausible brain mask: " + "; ".join(result.problems)
     write_tsv(report, [{"subject": subject, "backend": backend, "brain_ml": round(result.volume_ml, 1),
                         "on_signal": _round(result.on_signal), "shell_contrast": _round(result.shell_contrast),

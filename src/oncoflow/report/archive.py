@@ -23,6 +23,7 @@ import io
 import json
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
@@ -116,7 +117,13 @@ def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
         into = Path(holder.name)
     into.mkdir(parents=True, exist_ok=True)
     try:
-        _safe_extract(tar_path, into)
+        try:
+            _safe_extract(tar_path, into)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+            # FilterError (a member outside the folder, an absolute path, a link), not gzip, truncated
+            return Verification(into, problems=[f"{tar_path}: not a complete, safe .tar.gz made by "
+                                                f"`snakemake archive` ({type(exc).__name__}: {exc}); nothing "
+                                                "outside the restore folder was written"])
         roots = [p for p in into.iterdir() if (p / MANIFEST).is_file()]
         if len(roots) != 1:
             return Verification(into, problems=[f"{tar_path}: no single <study>/{MANIFEST} inside"])
@@ -139,6 +146,10 @@ def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
             if _sha256_file(root / name) != listed[name]:
                 result.problems.append(f"checksum mismatch: {name}")
         result.problems.extend(_check_provenance(root, listed))
+        if (root / "tables").is_dir():
+            from oncoflow.report.table_check import check_tables
+
+            result.problems.extend(check_tables(root / "tables"))
         return result
     finally:
         if holder is not None:
@@ -151,7 +162,12 @@ def _check_provenance(root: Path, listed: Mapping[str, str]) -> list[str]:
     path = root / "provenance.json"
     if not path.is_file():
         return ["missing: provenance.json"]
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [f"provenance.json: not valid JSON ({exc})"]
+    if not isinstance(record, dict):
+        return ["provenance.json: not a JSON object"]
     problems = []
     by_digest = {digest: name for name, digest in listed.items()}
     expected = []
@@ -168,6 +184,12 @@ def _check_provenance(root: Path, listed: Mapping[str, str]) -> list[str]:
             problems.append(f"provenance.json: {what} {entry.get('path')} (sha256 {entry.get('sha256', '')[:12]}…) "
                             "is not in the archive")
     return problems
+
+
+def archive_sha256(tar_path: Path) -> str:
+    """The archive's own checksum, to quote in the paper: the manifest inside can be recomputed by
+    whoever edits the archive, so only a checksum kept outside it anchors the archive."""
+    return _sha256_file(tar_path)
 
 
 def format_size(n: int) -> str:

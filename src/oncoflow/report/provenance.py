@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping
 
+from oncoflow import atomic
+
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
             "snakemake-executor-plugin-slurm")
@@ -142,8 +144,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def hardware() -> dict[str, Any]:
-    """Where this manifest was written (under SLURM: that job's node, named with the job id)."""
+def hardware(record_host: bool = True) -> dict[str, Any]:
+    """Where this manifest was written (under SLURM: that job's node, named with the job id);
+    ``record_host=False`` leaves out the host name and SLURM node list and cluster."""
     cpu = cpu_model()
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -166,8 +169,10 @@ def hardware() -> dict[str, Any]:
     }
     slurm = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME")
              if k in os.environ}
-    if slurm:
+    if slurm and record_host:
         record["slurm"] = slurm
+    if not record_host:
+        del record["host"]
     return record
 
 
@@ -246,7 +251,11 @@ def reproducibility() -> dict[str, str]:
 
 
 def file_record(path: Path) -> dict[str, Any]:
-    return {"path": str(path), "sha256": sha256(path)}
+    """Path relative to the project (the working directory) when inside it, so a manifest and an
+    archive do not record where the project sat on this machine."""
+    from oncoflow.config import stable_path
+
+    return {"path": stable_path(Path(path)), "sha256": sha256(path)}
 
 
 def write_provenance(
@@ -262,6 +271,7 @@ def write_provenance(
     benchmarks: Path | None = None,
     threads: int = 4,
     cache: Path | None = None,
+    record_host: bool = True,
 ) -> dict[str, Any]:
     """Write the manifest. ``inputs``: named files the rule depends on (sample sheet as
     ``samples``, tables, splits); ``subjects``: subject -> {dicom, tumor_mask} paths."""
@@ -280,8 +290,8 @@ def write_provenance(
         "env_files": [file_record(Path(p)) for p in env_files],
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "hardware": hardware(),
+        "hardware": hardware(record_host),
         "rule_times": rule_times(benchmarks) if benchmarks else {},
     }
-    out.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_text(out, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return record

@@ -33,8 +33,8 @@ def make_folds(
     if len(counts) < 2:
         raise FoldError(f"label column {label!r} has a single class among internal subjects")
     if counts.min() < folds:
-        raise FoldError(f"cv.folds={folds} but the smallest class of {label!r} has only "
-                        f"{counts.min()} internal subjects")
+        raise FoldError(f"cv.folds={folds} but the smaller class has only {counts.min()} internal "
+                        "subjects (every test fold needs one of each class)")
     y = internal[label].to_numpy()
     rows: list[dict[str, object]] = []
     outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

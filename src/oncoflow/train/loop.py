@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
+from oncoflow import atomic
 from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
@@ -228,7 +229,7 @@ def train_fold(
               file=sys.stderr, flush=True)
         if cfg.patience and stale >= cfg.patience:
             break
-    pd.DataFrame(history).to_csv(out_dir / "history.tsv", sep="\t", index=False)
+    atomic.write_table(pd.DataFrame(history), out_dir / "history.tsv", index=False)
 
     best = torch.load(out_dir / "checkpoint.pt", map_location=device, weights_only=True)
     model.load_state_dict(best["model"])
@@ -240,5 +241,5 @@ def train_fold(
                           "role": fold_rows.loc[everything.subjects, "role"].to_numpy(),
                           "y_true": fold_rows.loc[everything.subjects, "label"].to_numpy(),
                           "probability": prob})
-    preds.to_csv(out_dir / "predictions.tsv", sep="\t", index=False, float_format="%.6f")
+    atomic.write_table(preds, out_dir / "predictions.tsv", index=False, float_format="%.6f")
     return preds
