@@ -112,7 +112,7 @@ def check_both_ways(config: Config, jobs: dict[str, int], text: str) -> None:
 def demo_config(workdir: Path) -> Config:
     from oncoflow.demo import make_demo_cohort
 
-    sheet = make_demo_cohort(workdir / "data", 8, seed=5, voxel_scale=4.0, external_fraction=0.25)
+    sheet = make_demo_cohort(workdir / "data", 12, seed=5, voxel_scale=4.0, external_fraction=0.25)
     config = tiny_config()
     config["cohort"]["samples"] = str(sheet)
     return config
