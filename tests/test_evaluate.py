@@ -15,7 +15,7 @@ from oncoflow.metrics import SUMMARY_KEYS, auc, youden_threshold
 from oncoflow.config import ConfigError
 from oncoflow.metrics.evaluate import (EvaluationError, check_evaluate_config, evaluate_predictions,
                                        evaluate_study, fold_thresholds, per_fold_metrics,
-                                       pool_predictions)
+                                       pool_predictions, METRICS_COLUMNS)
 
 FOLDS = 3
 N_INTERNAL = 30
@@ -57,7 +57,7 @@ def evaluated(preds):
 
 def test_table_layout(evaluated):
     metrics, pooled = evaluated
-    assert list(metrics.columns) == ["model", "cohort", *SUMMARY_KEYS]
+    assert list(metrics.columns) == METRICS_COLUMNS
     assert metrics[["model", "cohort"]].values.tolist() == [["t1c_resnet18", "cv"],
                                                             ["t1c_resnet18", "external"]]
     assert "threshold" in pooled.columns and "threshold_note" not in pooled.columns
@@ -123,7 +123,11 @@ def test_external_row_is_the_fold_ensemble(preds, evaluated):
     assert ext["threshold"] == pytest.approx(thr)
     call = ens["p"] >= thr
     assert ext["sensitivity"] == pytest.approx((call & (ens["y"] == 1)).sum() / ens["y"].sum())
-    assert ext["brier"] == pytest.approx(np.mean((ens["p"] - ens["y"]) ** 2))
+    assert ext["brier_raw"] == pytest.approx(np.mean((ens["p"] - ens["y"]) ** 2))
+    # brier: of the ensemble's recalibrated risks (the mean of the fold models' risks)
+    _, pooled = evaluated
+    risk = pooled[pooled["role"] == "external"].groupby("subject")["risk"].mean()
+    assert ext["brier"] == pytest.approx(np.mean((risk - ens["y"]) ** 2))
 
 
 def test_fixed_threshold(preds):

@@ -12,6 +12,7 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
+from oncoflow.baseline import baseline_models
 from oncoflow.config import (
     check_config,
     check_radiomics_samples,
@@ -23,6 +24,7 @@ from oncoflow.config import (
     tumor_mask_needed,
 )
 from oncoflow.models.weights import required_weights
+from oncoflow.train.folds import fold_numbers
 
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
 check_config(config)
@@ -49,7 +51,7 @@ MASKLESS_SUBJECTS = PRETRAIN_SAMPLES.loc[PRETRAIN_SAMPLES["tumor_mask"] == "", "
 MODELS = expand_models(config)
 FUSED = fusion_inputs(config, MODELS) if config["fusion"]["methods"] else []
 FUSION_METHODS = config["fusion"]["methods"]
-FOLDS = list(range(config["cv"]["folds"]))
+FOLDS = fold_numbers(config["cv"])  # folds x cv.repeats, numbered globally (oncoflow.train.folds)
 # Radiomics branch (radiomics.smk, superres.smk): model names such as radiomics_original, clinical,
 # combined_sr; empty when radiomics.activate is false.
 RADIOMICS_MODELS = radiomics_models(config)
@@ -57,6 +59,8 @@ RADIOMICS_VARIANTS = list(config["radiomics"]["variants"]) if RADIOMICS_MODELS e
 # Pretrained weights this config reads (HD-BET folder, ImageNet/MedicalNet files): compute rules
 # only read them; `snakemake download_models` fetches missing ones on a login node (models.smk).
 WEIGHTS = required_weights(config)
+# ["baseline"] (baseline.smk) unless switched off or a subject lacks a tumor mask.
+BASELINE_MODELS = baseline_models(config, SAMPLES)
 
 
 def alternation(values):
@@ -156,7 +160,8 @@ def get_all_predictions(wildcards):
     fused = expand(f"{RESULTS}/models/fusion_{{method}}/fold{{fold}}/predictions.tsv", method=FUSION_METHODS, fold=FOLDS)
     radiomics = expand(f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv", radmodel=RADIOMICS_MODELS,
                        fold=FOLDS)
-    return single + fused + radiomics
+    baseline = expand(f"{RESULTS}/models/{{name}}/fold{{fold}}/predictions.tsv", name=BASELINE_MODELS, fold=FOLDS)
+    return single + fused + radiomics + baseline
 
 
 def get_final_output():

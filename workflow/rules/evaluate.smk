@@ -23,10 +23,12 @@ rule evaluate_models:
                                 category="Tables", labels={"table": "metrics per fold"}),
         metrics_per_fold_md=f"{RESULTS}/tables/metrics_per_fold.md",
         metrics_per_fold_tex=f"{RESULTS}/tables/metrics_per_fold.tex",
+        metrics_per_repeat=f"{RESULTS}/tables/metrics_per_repeat.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
     params:
         evaluate={k: EVALUATE[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
         seed=config["cv"]["seed"],
+        folds=config["cv"]["folds"],
     log:
         f"{RESULTS}/logs/evaluate_models/evaluate_models.log",
     benchmark:
@@ -42,8 +44,9 @@ rule evaluate_models:
 
 
 rule compare_models:
-    """Paired DeLong tests between every two models on the same patients (cv pooled, external),
-    p-values corrected for multiple comparisons within each cohort."""
+    """Paired DeLong tests on the same patients (cv pooled, external): the pre-specified family
+    (evaluate.comparisons and every model against the baseline), corrected within it, and every
+    pair as an exploratory table, corrected over all pairs."""
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
     output:
@@ -51,7 +54,11 @@ rule compare_models:
                            category="Tables", labels={"table": "pairwise DeLong comparisons"}),
         comparisons_md=f"{RESULTS}/tables/comparisons.md",
         comparisons_tex=f"{RESULTS}/tables/comparisons.tex",
+        comparisons_exploratory=f"{RESULTS}/tables/comparisons_exploratory.tsv",
+        comparisons_exploratory_md=f"{RESULTS}/tables/comparisons_exploratory.md",
+        comparisons_exploratory_tex=f"{RESULTS}/tables/comparisons_exploratory.tex",
     params:
+        comparisons=EVALUATE["comparisons"],
         correction=EVALUATE["correction"],
         level=EVALUATE["ci_level"],
     log:

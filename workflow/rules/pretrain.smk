@@ -20,7 +20,7 @@ def fold_pretrain_subjects():
     sheet = SAMPLES[["subject", "cohort", "y"]].reset_index(drop=True)
     cv = config["cv"]
     splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
-                        val_fraction=cv["val_fraction"],
+                        val_fraction=cv["val_fraction"], repeats=cv["repeats"],
                         external_cohorts=tuple(config["cohort"]["external"]))
     return {fold: pretrain_subjects(splits, fold) for fold in FOLDS}
 

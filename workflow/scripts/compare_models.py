@@ -1,4 +1,5 @@
-"""Rule compare_models: pairwise DeLong tests between models (tables/comparisons.*)."""
+"""Rule compare_models: paired DeLong tests, pre-specified (tables/comparisons.*) and all pairs
+(tables/comparisons_exploratory.*)."""
 import sys
 
 from oncoflow.runtime import start_job
@@ -7,9 +8,9 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 import pandas as pd
 
-from oncoflow.metrics.evaluate import compare_models, write_comparisons
+from oncoflow.metrics.evaluate import compare_study
 
 pooled = pd.read_csv(sm.input.predictions, sep="\t")
-table = compare_models(pooled, correction=sm.params.correction, level=sm.params.level)
-write_comparisons(table, sm.output)
+table, _ = compare_study(pooled, sm.output, comparisons=[list(p) for p in sm.params.comparisons],
+                         correction=sm.params.correction, level=sm.params.level)
 print(table.to_string(), file=sys.stderr)

@@ -10,5 +10,6 @@ import pandas as pd
 from oncoflow.metrics.evaluate import evaluate_study
 
 preds = pd.concat([pd.read_csv(p, sep="\t") for p in sm.input.predictions], ignore_index=True)
-metrics = evaluate_study(preds, sm.output, seed=sm.params.seed, **sm.params.evaluate)
+metrics = evaluate_study(preds, sm.output, seed=sm.params.seed, folds=int(sm.params.folds),
+                         **sm.params.evaluate)
 print(metrics.to_string(), file=sys.stderr)
