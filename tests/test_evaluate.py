@@ -268,3 +268,30 @@ def test_model_order_is_kept_through_every_table():
                      ["fusion_mean", "flair_resnet18"]]
     per_fold = per_fold_metrics(pool_predictions(pooled.drop(columns="threshold")))
     assert list(dict.fromkeys(per_fold["model"])) == ["t2_resnet18", "fusion_mean", "flair_resnet18"]
+
+
+def test_pooled_auc_beside_fold_and_repeat_spread(tmp_path):
+    from types import SimpleNamespace
+
+    reps = [cv_predictions(seed=s).assign(fold=lambda d, s=s: d["fold"] + FOLDS * s) for s in range(3)]
+    preds = pd.concat(reps, ignore_index=True)
+    names = ("metrics", "metrics_md", "metrics_tex", "metrics_per_fold", "metrics_per_fold_md",
+             "metrics_per_fold_tex", "metrics_per_repeat", "predictions")
+    out = SimpleNamespace(**{n: tmp_path / n for n in names})
+    metrics = evaluate_study(preds, out, n_boot=200, folds=FOLDS).set_index("cohort")
+    single, _ = evaluate_predictions(reps[0], n_boot=200)
+    single = single.set_index("cohort")
+    # the cv and external rows are repeat 0's: the numbers a single split gives
+    for col in ("auc", "auc_ci_low", "sensitivity", "cal_slope", "brier"):
+        assert metrics.loc["cv", col] == pytest.approx(single.loc["cv", col]), col
+    per_repeat = [auc(r.loc[r["role"] == "test", "y_true"], r.loc[r["role"] == "test", "probability"]) for r in reps]
+    assert metrics.loc["cv", "auc_repeat_mean"] == pytest.approx(np.mean(per_repeat))
+    assert metrics.loc["cv", "auc_repeat_sd"] == pytest.approx(np.std(per_repeat, ddof=1))
+    assert metrics.loc["cv", "n_repeats"] == 3 and metrics.loc["cv", "n_folds"] == 3 * FOLDS
+    fold_aucs = [auc(f["y_true"], f["probability"]) for _, f in preds[preds["role"] == "test"].groupby("fold")]
+    assert metrics.loc["cv", "auc_fold_mean"] == pytest.approx(np.mean(fold_aucs))
+    assert metrics.loc["cv", "auc_fold_sd"] == pytest.approx(np.std(fold_aucs, ddof=1))
+    table = pd.read_csv(out.metrics_per_repeat, sep="\t")
+    np.testing.assert_allclose(table["auc"], per_repeat, rtol=1e-4)
+    assert "pooled AUC" in out.metrics_md.read_text() and "per-fold AUC mean" in out.metrics_md.read_text()
+    assert "repeat" in pd.read_csv(out.predictions, sep="\t").columns
