@@ -8,11 +8,13 @@ rule write_methods:
     input:
         provenance=f"{RESULTS}/provenance.json",
         splits=f"{RESULTS}/folds/splits.tsv",
+        comparisons=f"{RESULTS}/tables/comparisons.tsv",
     output:
         f"{RESULTS}/methods.md",
     params:
         config=config,
         dicom=int((SAMPLES["source"] == "dicom").sum()),
+        baseline=bool(BASELINE_MODELS),
     log:
         f"{RESULTS}/logs/write_methods/write_methods.log",
     benchmark:
