@@ -295,3 +295,10 @@ def test_pooled_auc_beside_fold_and_repeat_spread(tmp_path):
     np.testing.assert_allclose(table["auc"], per_repeat, rtol=1e-4)
     assert "pooled AUC" in out.metrics_md.read_text() and "per-fold AUC mean" in out.metrics_md.read_text()
     assert "repeat" in pd.read_csv(out.predictions, sep="\t").columns
+
+
+def test_comparisons_must_name_models_of_the_study():
+    ev = {"dca_range": [0.05, 0.95], "dca_step": 0.01, "comparisons": [["t1c_resnet18", "t2_resnet18"]]}
+    check_evaluate_config(ev, ["t1c_resnet18", "t2_resnet18", "baseline"])
+    with pytest.raises(ConfigError, match="no model 't2_resnet18'.*t1c_resnet18, baseline"):
+        check_evaluate_config(ev, ["t1c_resnet18", "baseline"])

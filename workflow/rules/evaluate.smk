@@ -3,7 +3,8 @@
 from oncoflow.metrics.curves import CURVES as CURVE_TABLES
 from oncoflow.metrics.evaluate import check_evaluate_config
 
-check_evaluate_config(config["evaluate"])
+check_evaluate_config(config["evaluate"], [*MODELS, *[f"fusion_{m}" for m in FUSION_METHODS], *RADIOMICS_MODELS,
+                                           *BASELINE_MODELS])
 EVALUATE = config["evaluate"]
 FIGURE_KINDS = ["roc", "pr", "dca", "calibration"]  # oncoflow.report.figures.FIGURES
 

@@ -512,10 +512,16 @@ def evaluate_study(preds: pd.DataFrame, out: Any, *, threshold: str | float = "y
     return metrics
 
 
-def check_evaluate_config(ev: dict[str, Any]) -> None:
-    """What the schema cannot check in the ``evaluate`` section (raised while the DAG is built)."""
+def check_evaluate_config(ev: dict[str, Any], models: list[str] | None = None) -> None:
+    """What the schema cannot check in the ``evaluate`` section (raised while the DAG is built).
+    ``models``: every model name of the study (for ``comparisons``)."""
     from oncoflow.config import ConfigError
 
+    if models is not None:
+        try:
+            comparison_family(list(models), ev.get("comparisons", []))
+        except EvaluationError as err:
+            raise ConfigError(f"config: {err}") from None
     start, stop = ev["dca_range"]
     if not start < stop:
         raise ConfigError(f"config: evaluate.dca_range: start {start} must be below stop {stop}")
