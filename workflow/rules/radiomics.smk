@@ -66,6 +66,7 @@ rule fit_radiomics_model:
         clinical=RADIOMICS["clinical"],
         selection=RADIOMICS["selection"],
         seed=config["cv"]["seed"],
+        fit_validation=RADIOMICS["fit_validation"],
     log:
         f"{RESULTS}/logs/fit_radiomics_model/{{radmodel}}_fold{{fold}}.log",
     benchmark:
