@@ -26,7 +26,7 @@ rule extract_baseline_features:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/evaluate.yaml"
+        "../../envs/preprocess.yaml"
     script:
         "../scripts/extract_baseline_features.py"
 
