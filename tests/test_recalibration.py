@@ -14,8 +14,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from oncoflow.metrics.evaluate import evaluate_predictions, pool_predictions
-from oncoflow.metrics.recalibration import (apply_recalibration, calibration_statistics, expit,
-                                            fit_recalibration, logit)
+from oncoflow.metrics.recalibration import (
+    apply_recalibration,
+    calibration_statistics,
+    expit,
+    fit_recalibration,
+    logit,
+)
 from oncoflow.train.folds import make_folds
 
 

@@ -46,9 +46,18 @@ import numpy as np
 import pandas as pd
 
 from oncoflow.metrics.classification import threshold_metrics, youden_threshold
-from oncoflow.metrics.compare import COMPARISON_COLUMNS, CORRECTIONS, adjust_pvalues, compare_aucs
-from oncoflow.metrics.recalibration import (CALIBRATION_KEYS, apply_recalibration, calibration_statistics,
-                                            fit_recalibration)
+from oncoflow.metrics.compare import (
+    COMPARISON_COLUMNS,
+    CORRECTIONS,
+    adjust_pvalues,
+    compare_aucs,
+)
+from oncoflow.metrics.recalibration import (
+    CALIBRATION_KEYS,
+    apply_recalibration,
+    calibration_statistics,
+    fit_recalibration,
+)
 from oncoflow.metrics.summary import SUMMARY_KEYS, summarize
 from oncoflow.metrics.tables import to_latex, to_markdown
 
@@ -175,8 +184,8 @@ def spread_columns(pooled: pd.DataFrame) -> dict[str, dict[str, float]]:
         if 0 < y.sum() < y.size:
             repeats.setdefault(model, []).append(float(_auc(y, test["probability"].to_numpy(dtype=float))))
     out = {}
-    for model in folds:
-        f, r = np.array(folds[model]), np.array(repeats.get(model, []))
+    for model, aucs in folds.items():
+        f, r = np.array(aucs), np.array(repeats.get(model, []))
         out[model] = {"auc_fold_mean": float(f.mean()) if f.size else np.nan,
                       "auc_fold_sd": float(f.std(ddof=1)) if f.size > 1 else np.nan, "n_folds": int(f.size),
                       "auc_repeat_mean": float(r.mean()) if r.size else np.nan,
@@ -235,7 +244,7 @@ def pool_predictions(preds: pd.DataFrame, threshold: str | float = "youden", fol
 def evaluate_pooled(pooled: pd.DataFrame, *, ci_method: str = "delong", level: float = 0.95,
                     n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
     """metrics.tsv: one row per model and cohort, from :func:`pool_predictions`' output."""
-    notes = {m: sorted(set(n for n in part["threshold_note"] if isinstance(n, str) and n))
+    notes = {m: sorted({n for n in part["threshold_note"] if isinstance(n, str) and n})
              for m, part in pooled.groupby("model", sort=False)}
     spread = spread_columns(pooled)
     rows = []

@@ -21,7 +21,11 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from oncoflow.radiomics.selection import SelectionSettings, fit_radscore, out_of_fold_scores
+from oncoflow.radiomics.selection import (
+    SelectionSettings,
+    fit_radscore,
+    out_of_fold_scores,
+)
 
 FIT_ROLE = "train"
 #: Roles the models are fitted on with radiomics.fit_validation (the default).
