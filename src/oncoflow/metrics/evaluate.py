@@ -40,7 +40,8 @@ Tables:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -464,60 +465,62 @@ def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def write_comparisons(table: pd.DataFrame, out: Any, stem: str = "comparisons") -> None:
-    """<stem>.tsv (every column, 4 significant digits) and .md / .tex (p formatted); ``out`` has
-    the attributes ``<stem>``, ``<stem>_md``, ``<stem>_tex``."""
+def write_comparisons(table: pd.DataFrame, tables: Path, stem: str = "comparisons") -> None:
+    """<stem>.tsv (every column, 4 significant digits) and .md / .tex (p formatted) in the folder
+    ``tables``."""
+    tables = Path(tables)
     shown = SHOWN_COMPARISONS + [c for c in ("delta_repeat_sd", "n_repeats") if c in table.columns
                                  and table[c].notna().any() and (c != "n_repeats" or (table[c] > 1).any())]
     view = table[shown].copy()
     for col in ("p", "p_adjusted"):
         view[col] = [format_p(v) for v in view[col]]
     view = view.rename(columns={"p_adjusted": f"p_adjusted ({table['correction'].iloc[0]})"}) if len(table) else view
-    write_table(table, getattr(out, stem), float_format="%.4g")
-    Path(getattr(out, f"{stem}_md")).write_text(to_markdown(view))
-    Path(getattr(out, f"{stem}_tex")).write_text(to_latex(view))
+    write_table(table, tables / f"{stem}.tsv", float_format="%.4g")
+    (tables / f"{stem}.md").write_text(to_markdown(view))
+    (tables / f"{stem}.tex").write_text(to_latex(view))
 
 
-def compare_study(pooled: pd.DataFrame, out: Any, *, comparisons: list[list[str]], correction: str = "holm",
+def compare_study(pooled: pd.DataFrame, tables: Path, *, comparisons: list[list[str]], correction: str = "holm",
                   level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rule compare_models: comparisons.* (the pre-specified family, p adjusted within it) and
-    comparisons_exploratory.* (every pair, p adjusted over all pairs)."""
+    comparisons_exploratory.* (every pair, p adjusted over all pairs) in the folder ``tables``."""
     models = list(dict.fromkeys(pooled["model"]))
     family = comparison_family(models, comparisons)
     confirmatory = compare_models(pooled, correction=correction, level=level, pairs=family)
     confirmatory.insert(3, "family", "pre-specified")
     exploratory = compare_models(pooled, correction=correction, level=level)
     exploratory.insert(3, "family", "exploratory")
-    write_comparisons(confirmatory, out, "comparisons")
-    write_comparisons(exploratory, out, "comparisons_exploratory")
+    write_comparisons(confirmatory, tables, "comparisons")
+    write_comparisons(exploratory, tables, "comparisons_exploratory")
     return confirmatory, exploratory
 
 
-def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, out: Any) -> None:
-    shown = [c for c in SHOWN if c in metrics.columns]
-    write_table(metrics, out.metrics, float_format="%.4f")
-    view = metrics[shown].rename(columns=HEADERS)
-    Path(out.metrics_md).write_text(to_markdown(view))
-    Path(out.metrics_tex).write_text(to_latex(view))
-    Path(out.predictions).parent.mkdir(parents=True, exist_ok=True)
-    pooled.to_csv(out.predictions, sep="\t", index=False, float_format="%.6f")
+def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> None:
+    """metrics.{tsv,md,tex} (the pooled AUC named as such in .md/.tex) and predictions.tsv into the
+    folder ``tables``."""
+    tables = Path(tables)
+    write_table(metrics, tables / "metrics.tsv", float_format="%.4f")
+    view = metrics[[c for c in SHOWN if c in metrics.columns]].rename(columns=HEADERS)
+    (tables / "metrics.md").write_text(to_markdown(view))
+    (tables / "metrics.tex").write_text(to_latex(view))
+    pooled.to_csv(tables / "predictions.tsv", sep="\t", index=False, float_format="%.6f")
 
 
-def evaluate_study(preds: pd.DataFrame, out: Any, *, threshold: str | float = "youden",
+def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
                    seed: int | None = 0, folds: int | None = None) -> pd.DataFrame:
     """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex},
-    metrics_per_repeat.tsv (when ``out`` has it) and predictions.tsv from every fold's
-    predictions. ``folds``: cv.folds (tells the repeats apart). Returns the metrics table."""
+    metrics_per_repeat.tsv and predictions.tsv in the folder ``tables`` from every fold's
+    predictions. ``folds``: cv.folds (tells the repeats apart). Returns the metrics."""
+    tables = Path(tables)
     pooled = pool_predictions(preds, threshold, folds)
     kw = {"ci_method": ci_method, "level": ci_level, "n_boot": n_boot, "seed": seed}
     metrics = evaluate_pooled(pooled, **kw)
     per_fold = per_fold_metrics(pooled, **kw)
-    write_tables(metrics, predictions_table(pooled), out)
-    write_table(per_fold, out.metrics_per_fold, out.metrics_per_fold_md, out.metrics_per_fold_tex,
-                SHOWN_PER_FOLD)
-    if getattr(out, "metrics_per_repeat", None):
-        write_table(per_repeat_metrics(pooled, **kw), out.metrics_per_repeat)
+    write_tables(metrics, predictions_table(pooled), tables)
+    write_table(per_fold, tables / "metrics_per_fold.tsv", tables / "metrics_per_fold.md",
+                tables / "metrics_per_fold.tex", SHOWN_PER_FOLD)
+    write_table(per_repeat_metrics(pooled, **kw), tables / "metrics_per_repeat.tsv")
     return metrics
 
 
