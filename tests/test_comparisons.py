@@ -198,17 +198,13 @@ def test_comparison_tables_written(pooled, tmp_path):
 
 # ----------------------------------------------------------------- pre-specified family, repeats
 def test_family_is_the_configured_pairs_plus_every_model_against_the_baseline(tmp_path):
-    from types import SimpleNamespace
-
-    from oncoflow.metrics.evaluate import comparison_family, compare_study
+    from oncoflow.metrics.evaluate import compare_study, comparison_family
 
     models = ("a", "b", "c", "d", "baseline")
     pooled = pool_predictions(cv_predictions(models=models))
     assert comparison_family(list(models), [["a", "b"], ["b", "a"]]) == [
         ("a", "b"), ("a", "baseline"), ("b", "baseline"), ("c", "baseline"), ("d", "baseline")]
-    out = SimpleNamespace(**{f"{stem}{ext}": tmp_path / f"{stem}{ext.replace('_', '.') or '.tsv'}"
-                             for stem in ("comparisons", "comparisons_exploratory") for ext in ("", "_md", "_tex")})
-    family, exploratory = compare_study(pooled, out, comparisons=[["c", "d"]], correction="holm")
+    family, exploratory = compare_study(pooled, tmp_path, comparisons=[["c", "d"]], correction="holm")
     cv = family[family["cohort"] == "cv"]
     assert list(zip(cv["model_a"], cv["model_b"])) == [("c", "d"), ("a", "baseline"), ("b", "baseline"),
                                                        ("c", "baseline"), ("d", "baseline")]
@@ -222,8 +218,9 @@ def test_family_is_the_configured_pairs_plus_every_model_against_the_baseline(tm
     from oncoflow.metrics.compare import adjust_pvalues
     np.testing.assert_allclose(cv["p_adjusted"], adjust_pvalues(cv["p"].to_numpy(), "holm"))
     assert "exploratory" not in (tmp_path / "comparisons.md").read_text()
+    assert (tmp_path / "comparisons_exploratory.tex").is_file()
     with pytest.raises(EvaluationError, match="no model 'e'.*\\[a, e\\]"):
-        compare_study(pooled, out, comparisons=[["a", "e"]])
+        compare_study(pooled, tmp_path, comparisons=[["a", "e"]])
 
 
 def test_comparisons_over_repeats_aggregate_the_repeats_p():

@@ -270,14 +270,9 @@ def test_model_order_is_kept_through_every_table():
 
 
 def test_pooled_auc_beside_fold_and_repeat_spread(tmp_path):
-    from types import SimpleNamespace
-
     reps = [cv_predictions(seed=s).assign(fold=lambda d, s=s: d["fold"] + FOLDS * s) for s in range(3)]
     preds = pd.concat(reps, ignore_index=True)
-    names = ("metrics", "metrics_md", "metrics_tex", "metrics_per_fold", "metrics_per_fold_md",
-             "metrics_per_fold_tex", "metrics_per_repeat", "predictions")
-    out = SimpleNamespace(**{n: tmp_path / n for n in names})
-    metrics = evaluate_study(preds, out, n_boot=200, folds=FOLDS).set_index("cohort")
+    metrics = evaluate_study(preds, tmp_path, n_boot=200, folds=FOLDS).set_index("cohort")
     single, _ = evaluate_predictions(reps[0], n_boot=200)
     single = single.set_index("cohort")
     # the cv and external rows are repeat 0's: the numbers a single split gives
@@ -290,10 +285,11 @@ def test_pooled_auc_beside_fold_and_repeat_spread(tmp_path):
     fold_aucs = [auc(f["y_true"], f["probability"]) for _, f in preds[preds["role"] == "test"].groupby("fold")]
     assert metrics.loc["cv", "auc_fold_mean"] == pytest.approx(np.mean(fold_aucs))
     assert metrics.loc["cv", "auc_fold_sd"] == pytest.approx(np.std(fold_aucs, ddof=1))
-    table = pd.read_csv(out.metrics_per_repeat, sep="\t")
+    table = pd.read_csv(tmp_path / "metrics_per_repeat.tsv", sep="\t")
     np.testing.assert_allclose(table["auc"], per_repeat, rtol=1e-4)
-    assert "pooled AUC" in out.metrics_md.read_text() and "per-fold AUC mean" in out.metrics_md.read_text()
-    assert "repeat" in pd.read_csv(out.predictions, sep="\t").columns
+    md = (tmp_path / "metrics.md").read_text()
+    assert "pooled AUC" in md and "per-fold AUC mean" in md
+    assert "repeat" in pd.read_csv(tmp_path / "predictions.tsv", sep="\t").columns
 
 
 def test_comparisons_must_name_models_of_the_study():
