@@ -235,7 +235,7 @@ def test_repeated_cv_is_independent_splits_and_repeat_zero_is_the_single_split(c
     pd.testing.assert_frame_equal(first, single)
     tests = {r: part[part["role"] == "test"].sort_values("subject").set_index("subject")["fold"] % 5
              for r, part in rep.groupby("repeat")}
-    for r, part in rep.groupby("repeat"):  # each repeat tests every internal patient once
+    for _, part in rep.groupby("repeat"):  # each repeat tests every internal patient once
         assert part.loc[part["role"] == "test", "subject"].is_unique
         assert set(part.loc[part["role"] == "test", "subject"]) == set(single.loc[single["role"] == "test", "subject"])
     assert not tests[0].equals(tests[1]) and not tests[1].equals(tests[2])  # its own split

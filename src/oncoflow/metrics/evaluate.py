@@ -212,7 +212,7 @@ def recalibrate(preds: pd.DataFrame) -> pd.DataFrame:
     """``risk`` for every prediction: each (model, fold)'s logistic recalibration, fitted on that
     fold's inner-validation rows only (oncoflow.metrics.recalibration); notes join threshold_note."""
     parts = []
-    for (model, fold), part in preds.groupby(["model", "fold"], sort=False):
+    for (_, fold), part in preds.groupby(["model", "fold"], sort=False):
         val = part[part["role"] == "val"]
         a, b, note = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy(dtype=float))
         note = f"fold {fold}: {note}" if note else ""

@@ -407,7 +407,7 @@ def _comparisons_text(config: dict[str, Any], baseline: bool, cite: _Citations) 
     return text
 
 
-def baseline_verdicts(comparisons: "pd.DataFrame | None", level: float = 0.95) -> str:
+def baseline_verdicts(comparisons: pd.DataFrame | None, level: float = 0.95) -> str:
     """Plain sentences: does each model beat the baseline (pre-specified family, cv cohort)?"""
     if comparisons is None or comparisons.empty:
         return ""
@@ -493,7 +493,7 @@ def render_methods(
     git: Mapping[str, Any] | None = None,
     python: str | None = None,
     baseline: bool = False,
-    comparisons: "pd.DataFrame | None" = None,
+    comparisons: pd.DataFrame | None = None,
 ) -> str:
     """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in).
     ``baseline``: the run has the baseline model; ``comparisons``: its tables/comparisons.tsv (the
