@@ -27,7 +27,6 @@ rule extract_baseline_features:
     params:
         subjects=PLAN.subjects,
         modalities=MODALITIES,
-        results=RESULTS,
     script:
         "../scripts/extract_baseline_features.py"
 
