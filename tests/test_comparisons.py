@@ -194,3 +194,46 @@ def test_comparison_tables_written(pooled, tmp_path):
     assert md.startswith("| model_a") and "p_adjusted (holm)" in md and "<0.001" in md
     assert r"\textless{}0.001" in out.comparisons_tex.read_text()
     assert [format_p(v) for v in (0.0004, 0.0123, float("nan"))] == ["<0.001", "0.012", "NA"]
+
+
+# ----------------------------------------------------------------- pre-specified family, repeats
+def test_family_is_the_configured_pairs_plus_every_model_against_the_baseline(tmp_path):
+    from oncoflow.metrics.evaluate import compare_study, comparison_family
+
+    models = ("a", "b", "c", "d", "baseline")
+    pooled = pool_predictions(cv_predictions(models=models))
+    assert comparison_family(list(models), [["a", "b"], ["b", "a"]]) == [
+        ("a", "b"), ("a", "baseline"), ("b", "baseline"), ("c", "baseline"), ("d", "baseline")]
+    family, exploratory = compare_study(pooled, tmp_path, comparisons=[["c", "d"]], correction="holm")
+    cv = family[family["cohort"] == "cv"]
+    assert list(zip(cv["model_a"], cv["model_b"])) == [("c", "d"), ("a", "baseline"), ("b", "baseline"),
+                                                       ("c", "baseline"), ("d", "baseline")]
+    assert (family["family"] == "pre-specified").all() and (exploratory["family"] == "exploratory").all()
+    assert len(exploratory[exploratory["cohort"] == "cv"]) == 10  # every pair of 5 models
+    # Holm within the family of 5, not over all 10 pairs: the same raw p adjusts less
+    raw = exploratory.set_index(["model_a", "model_b", "cohort"])
+    row = cv.set_index(["model_a", "model_b"]).loc[("c", "d")]
+    assert row["p"] == pytest.approx(raw.loc[("c", "d", "cv"), "p"])
+    assert row["p_adjusted"] <= raw.loc[("c", "d", "cv"), "p_adjusted"]
+    from oncoflow.metrics.compare import adjust_pvalues
+    np.testing.assert_allclose(cv["p_adjusted"], adjust_pvalues(cv["p"].to_numpy(), "holm"))
+    assert "exploratory" not in (tmp_path / "comparisons.md").read_text()
+    assert (tmp_path / "comparisons_exploratory.tex").is_file()
+    with pytest.raises(EvaluationError, match="no model 'e'.*\\[a, e\\]"):
+        compare_study(pooled, tmp_path, comparisons=[["a", "e"]])
+
+
+def test_comparisons_over_repeats_aggregate_the_repeats_p():
+    from oncoflow.metrics.evaluate import compare_models
+
+    reps = [cv_predictions(seed=s, models=("a", "b")).assign(fold=lambda d, s=s: d["fold"] + 3 * s)
+            for s in range(3)]
+    pooled = pool_predictions(pd.concat(reps, ignore_index=True), folds=3)
+    assert sorted(pooled["repeat"].unique()) == [0, 1, 2]
+    table = compare_models(pooled).query("cohort == 'cv'").iloc[0]
+    per_repeat = [compare_models(pool_predictions(r)).query("cohort == 'cv'").iloc[0] for r in reps]
+    assert table["n_repeats"] == 3
+    assert table["delta"] == pytest.approx(np.mean([r["delta"] for r in per_repeat]))
+    assert table["delta_repeat_sd"] == pytest.approx(np.std([r["delta"] for r in per_repeat], ddof=1))
+    assert table["p"] == pytest.approx(min(1.0, 2 * np.median([r["p"] for r in per_repeat])))
+    assert table["p_repeat0"] == pytest.approx(per_repeat[0]["p"])

@@ -208,7 +208,7 @@ def test_curve_tables_cover_every_model_and_cohort(pooled):
     cv_a = dca[(dca["model"] == "a") & (dca["cohort"] == "cv")]
     test = pooled[(pooled["model"] == "a") & (pooled["role"] == "test")]
     pd.testing.assert_frame_equal(cv_a.drop(columns=["model", "cohort", "note"]).reset_index(drop=True),
-                                  decision_curve(test["y_true"], test["probability"], t))
+                                  decision_curve(test["y_true"], test["risk"], t))
     assert (dca.loc[dca["cohort"] == "external", "n"] == N_EXTERNAL).all()
     assert (dca.loc[dca["cohort"] == "cv", "n"] == N_INTERNAL).all()
     cal = tables["calibration"]

@@ -14,7 +14,7 @@ from oncoflow.metrics import SUMMARY_KEYS, auc, youden_threshold
 from oncoflow.config import ConfigError
 from oncoflow.metrics.evaluate import (EvaluationError, check_evaluate_config, evaluate_predictions,
                                        evaluate_study, fold_thresholds, per_fold_metrics,
-                                       pool_predictions)
+                                       pool_predictions, METRICS_COLUMNS)
 
 FOLDS = 3
 N_INTERNAL = 30
@@ -56,7 +56,7 @@ def evaluated(preds):
 
 def test_table_layout(evaluated):
     metrics, pooled = evaluated
-    assert list(metrics.columns) == ["model", "cohort", *SUMMARY_KEYS]
+    assert list(metrics.columns) == METRICS_COLUMNS
     assert metrics[["model", "cohort"]].values.tolist() == [["t1c_resnet18", "cv"],
                                                             ["t1c_resnet18", "external"]]
     assert "threshold" in pooled.columns and "threshold_note" not in pooled.columns
@@ -122,7 +122,11 @@ def test_external_row_is_the_fold_ensemble(preds, evaluated):
     assert ext["threshold"] == pytest.approx(thr)
     call = ens["p"] >= thr
     assert ext["sensitivity"] == pytest.approx((call & (ens["y"] == 1)).sum() / ens["y"].sum())
-    assert ext["brier"] == pytest.approx(np.mean((ens["p"] - ens["y"]) ** 2))
+    assert ext["brier_raw"] == pytest.approx(np.mean((ens["p"] - ens["y"]) ** 2))
+    # brier: of the ensemble's recalibrated risks (the mean of the fold models' risks)
+    _, pooled = evaluated
+    risk = pooled[pooled["role"] == "external"].groupby("subject")["risk"].mean()
+    assert ext["brier"] == pytest.approx(np.mean((risk - ens["y"]) ** 2))
 
 
 def test_fixed_threshold(preds):
@@ -263,3 +267,33 @@ def test_model_order_is_kept_through_every_table():
                      ["fusion_mean", "flair_resnet18"]]
     per_fold = per_fold_metrics(pool_predictions(pooled.drop(columns="threshold")))
     assert list(dict.fromkeys(per_fold["model"])) == ["t2_resnet18", "fusion_mean", "flair_resnet18"]
+
+
+def test_pooled_auc_beside_fold_and_repeat_spread(tmp_path):
+    reps = [cv_predictions(seed=s).assign(fold=lambda d, s=s: d["fold"] + FOLDS * s) for s in range(3)]
+    preds = pd.concat(reps, ignore_index=True)
+    metrics = evaluate_study(preds, tmp_path, n_boot=200, folds=FOLDS).set_index("cohort")
+    single, _ = evaluate_predictions(reps[0], n_boot=200)
+    single = single.set_index("cohort")
+    # the cv and external rows are repeat 0's: the numbers a single split gives
+    for col in ("auc", "auc_ci_low", "sensitivity", "cal_slope", "brier"):
+        assert metrics.loc["cv", col] == pytest.approx(single.loc["cv", col]), col
+    per_repeat = [auc(r.loc[r["role"] == "test", "y_true"], r.loc[r["role"] == "test", "probability"]) for r in reps]
+    assert metrics.loc["cv", "auc_repeat_mean"] == pytest.approx(np.mean(per_repeat))
+    assert metrics.loc["cv", "auc_repeat_sd"] == pytest.approx(np.std(per_repeat, ddof=1))
+    assert metrics.loc["cv", "n_repeats"] == 3 and metrics.loc["cv", "n_folds"] == 3 * FOLDS
+    fold_aucs = [auc(f["y_true"], f["probability"]) for _, f in preds[preds["role"] == "test"].groupby("fold")]
+    assert metrics.loc["cv", "auc_fold_mean"] == pytest.approx(np.mean(fold_aucs))
+    assert metrics.loc["cv", "auc_fold_sd"] == pytest.approx(np.std(fold_aucs, ddof=1))
+    table = pd.read_csv(tmp_path / "metrics_per_repeat.tsv", sep="\t")
+    np.testing.assert_allclose(table["auc"], per_repeat, rtol=1e-4)
+    md = (tmp_path / "metrics.md").read_text()
+    assert "pooled AUC" in md and "per-fold AUC mean" in md
+    assert "repeat" in pd.read_csv(tmp_path / "predictions.tsv", sep="\t").columns
+
+
+def test_comparisons_must_name_models_of_the_study():
+    ev = {"dca_range": [0.05, 0.95], "dca_step": 0.01, "comparisons": [["t1c_resnet18", "t2_resnet18"]]}
+    check_evaluate_config(ev, ["t1c_resnet18", "t2_resnet18", "baseline"])
+    with pytest.raises(ConfigError, match="no model 't2_resnet18'.*t1c_resnet18, baseline"):
+        check_evaluate_config(ev, ["t1c_resnet18", "baseline"])

@@ -223,3 +223,22 @@ def test_missing_modality(tmp_path):
     crops, _ = identifying_crops(tmp_path, ["a"], modalities=("t1c",))
     with pytest.raises(KeyError, match="flair"):
         build_samples(crops, ["t1c", "flair"], dims=2, slices=2, depth=4)
+
+
+def test_repeated_cv_is_independent_splits_and_repeat_zero_is_the_single_split(cohort):
+    single = make_folds(cohort, label="y", folds=5, seed=3, val_fraction=0.25)
+    rep = make_folds(cohort, label="y", folds=5, seed=3, val_fraction=0.25, repeats=3)
+    assert "repeat" not in single.columns  # repeats = 1 keeps the table's columns and bytes
+    assert sorted(rep["fold"].unique()) == list(range(15))
+    assert (rep["repeat"] == rep["fold"] // 5).all()
+    first = rep[rep["repeat"] == 0].drop(columns="repeat").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, single)
+    tests = {r: part[part["role"] == "test"].sort_values("subject").set_index("subject")["fold"] % 5
+             for r, part in rep.groupby("repeat")}
+    for _, part in rep.groupby("repeat"):  # each repeat tests every internal patient once
+        assert part.loc[part["role"] == "test", "subject"].is_unique
+        assert set(part.loc[part["role"] == "test", "subject"]) == set(single.loc[single["role"] == "test", "subject"])
+    assert not tests[0].equals(tests[1]) and not tests[1].equals(tests[2])  # its own split
+    from oncoflow.train.folds import fold_numbers
+    assert fold_numbers({"folds": 5, "repeats": 3}) == list(range(15))
+    assert fold_numbers({"folds": 5}) == list(range(5))

@@ -217,3 +217,34 @@ def test_missing_probability_or_validation_set_raises():
         fuse(no_val, "svm")
     with pytest.raises(FusionError, match="no model predictions"):
         fuse([], "mean")
+
+
+@pytest.mark.parametrize("method", ["lr", "svm"])
+def test_validation_scores_never_come_from_a_stacker_fitted_on_them(method):
+    """The threshold and recalibration are fitted on the validation rows' fused scores: each of
+    those scores must come from a stacker that never saw that patient (leave-one-out cross-fitting)."""
+    frames = fold_frames()
+    roles = frames[0].set_index("subject")["role"]
+    val = roles.index[roles == "val"]
+    base = fuse(frames, method, seed=0)
+    assert "cross-fitted (leave-one-out over 16 patients)" in base.attrs["note"]
+    base = by_subject(base)
+    moved_others = 0
+    for subject in val[:4]:
+        flipped = by_subject(fuse(edit(frames, pd.Series([subject]), y_true=lambda f: 1 - f["y_true"]),
+                                  method, seed=0))
+        # the patient's own score ignores its own label ...
+        assert flipped.loc[subject] == pytest.approx(base.loc[subject], abs=1e-12)
+        # ... while the label does reach the other validation patients' stackers (the check has teeth)
+        moved_others += not np.allclose(flipped.loc[val.drop(subject)], base.loc[val.drop(subject)])
+    assert moved_others == 4
+    # not the in-sample scores of the stacker fitted on all validation patients (which test gets)
+    from oncoflow.fusion.late import fit_stacker, logit, wide_predictions
+    wide = wide_predictions(frames)
+    fit = (wide["role"] == "val").to_numpy()
+    x = logit(wide[list(MODELS)].to_numpy(dtype=float))
+    clf, _ = fit_stacker(method, x[fit], wide.loc[fit, "y_true"].to_numpy().astype(int), 0)
+    in_sample = pd.Series(clf.predict_proba(x[fit])[:, 1], index=wide.loc[fit, "subject"])
+    assert not np.allclose(in_sample.loc[val], base.loc[val])
+    test = wide.loc[wide["role"] == "test", "subject"]
+    np.testing.assert_allclose(base.loc[test], clf.predict_proba(x[(wide["role"] == "test").to_numpy()])[:, 1])

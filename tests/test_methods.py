@@ -133,3 +133,23 @@ def test_radiomics_study_and_cohort_pretraining_are_described_as_configured() ->
     text = render_methods(lgg, Cohort(110, 24, 0, 0, 0), software={})
     assert "in-plane rotation" in text and "every subject of a separate cohort" in text
     assert "for each fold using only" not in text
+
+
+def test_methods_describe_baseline_recalibration_family_repeats_and_verdicts():
+    config = copy.deepcopy(tiny_config())
+    plain = render(config)
+    assert "baseline" not in plain and "repeated" not in plain
+    assert "logistic recalibration" in plain and "pooled AUC" in plain and "per-fold test AUCs" in plain
+    config["cv"]["repeats"] = 3
+    config["evaluate"]["comparisons"] = [["t1c_resnet18", "flair_resnet18"]]
+    comparisons = pd.DataFrame({"model_a": ["t1c_resnet18", "flair_resnet18"], "model_b": ["baseline", "baseline"],
+                                "cohort": ["cv", "cv"], "auc_a": [0.81, 0.60], "auc_b": [0.62, 0.62],
+                                "delta": [0.19, -0.02], "p_adjusted": [0.004, 0.9]})
+    text = render_methods(resolved(config), COHORT, software=SOFTWARE, baseline=True, comparisons=comparisons)
+    assert "A baseline model (`baseline`) used the log tumor volume" in text
+    assert "repeated 3 times with independent stratified splits (seeds 42, 1042, 2042)" in text
+    assert "pre-specified comparisons (`t1c_resnet18` vs `flair_resnet18` and every model vs `baseline`)" in text
+    assert "twice the median of the repeats' p-values" in text
+    assert "`t1c_resnet18` beats the baseline (AUC 0.810 vs 0.620, difference +0.190, adjusted p = 0.004)" in text
+    assert "`flair_resnet18` does not beat the baseline" in text
+    assert_references_numbered_in_reading_order(text)

@@ -156,6 +156,7 @@ def test_selection_never_sees_a_test_patient(model: str) -> None:
     part = splits[splits["fold"] == fold]
     test = part.loc[part["role"] == "test", "subject"].tolist()
     train = part.loc[part["role"] == "train", "subject"].tolist()
+    assert "val" in set(part["role"])
     preds, coefs = fit_fold(model, fold, splits, sheet, ["age", "gender"], SETTINGS, features)
     assert set(preds["role"]) == {"train", "val", "test"}
     assert list(preds.columns) == ["subject", "fold", "model", "role", "y_true", "probability"]
@@ -172,6 +173,9 @@ def test_selection_never_sees_a_test_patient(model: str) -> None:
     pd.testing.assert_frame_equal(coefs, coefs2)
     others = ~preds["subject"].isin(test)
     np.testing.assert_array_equal(preds.loc[others, "probability"], preds2.loc[others, "probability"])
+
+    # Fitted on train + val (radiomics.fit_validation, the default).
+    assert coefs["n_train"].iloc[0] == len(part[part["role"].isin(["train", "val"])])
 
     # The same change to one training patient does change the fit.
     f3, s3 = features.copy(), sheet.copy()
@@ -247,3 +251,26 @@ def test_model_names() -> None:
     assert radiomics_model_names(["original", "sr"], ["age"]) == [
         "radiomics_original", "radiomics_sr", "clinical", "combined_original", "combined_sr"]
     assert radiomics_model_names(["sr"], []) == ["radiomics_sr"]
+
+
+@pytest.mark.parametrize("model", ["combined_original"])
+def test_validation_predictions_are_cross_fitted_when_validation_patients_fit(model: str) -> None:
+    """With fit_validation the threshold's patients (val) are in the fit: each one's own prediction
+    must come from a model fitted without it, so its own label cannot move it."""
+    features, sheet, splits = _cohort()
+    fold = 1
+    part = splits[splits["fold"] == fold]
+    val = part.loc[part["role"] == "val", "subject"].tolist()
+    preds, coefs = fit_fold(model, fold, splits, sheet, ["age", "gender"], SETTINGS, features)
+    _, only_train = fit_fold(model, fold, splits, sheet, ["age", "gender"], SETTINGS, features, fit_validation=False)
+    assert only_train["n_train"].iloc[0] == len(part) - len(val) - (part["role"] == "test").sum()
+    by = preds.set_index("subject")["probability"]
+    test = part.loc[part["role"] == "test", "subject"].tolist()
+    for subject in val[:1]:
+        sp = splits.copy()
+        hit = (sp["fold"] == fold) & (sp["subject"] == subject)
+        sp.loc[hit, "label"] = 1 - sp.loc[hit, "label"]
+        p2, c2 = fit_fold(model, fold, sp, sheet, ["age", "gender"], SETTINGS, features)
+        by2 = p2.set_index("subject")["probability"]
+        assert by2.loc[subject] == pytest.approx(by.loc[subject], abs=1e-12)  # its own label never reached it
+        assert not np.allclose(by2.loc[test], by.loc[test])  # the final fit did use that label

@@ -58,7 +58,8 @@ def test_radiomics_branch_end_to_end(tmp_path: Path) -> None:
         assert list(preds.columns) == ["subject", "fold", "model", "role", "y_true", "probability"]
         assert set(preds["role"]) == {"train", "val", "test"} and len(preds) == 12
         coefs = pd.read_csv(results / "models" / model / "fold0" / "coefficients.tsv", sep="\t")
-        assert (coefs["n_train"] == (preds["role"] == "train").sum()).all()
+        # radiomics.fit_validation (default): fitted on the fold's train + inner-validation patients
+        assert (coefs["n_train"] == preds["role"].isin(["train", "val"]).sum()).all()
 
     quality = pd.read_csv(results / "superres" / "quality.tsv", sep="\t")
     assert set(quality["method"]) == {"gan", "linear", "bspline"}

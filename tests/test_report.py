@@ -14,7 +14,7 @@ from workflow_helpers import run_snakemake
 pytestmark = pytest.mark.slow
 
 RESULTS = Path("results/demo")
-MODELS = {"t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18", "fusion_mean", "fusion_lr"}
+MODELS = {"t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18", "fusion_mean", "fusion_lr", "baseline"}
 
 
 def test_per_fold_metrics_and_comparisons(finished_run: Path) -> None:
@@ -28,7 +28,10 @@ def test_per_fold_metrics_and_comparisons(finished_run: Path) -> None:
     assert list(comparisons.columns[:3]) == ["model_a", "model_b", "cohort"]
     for column in ("n", "auc_a", "auc_b", "delta", "z", "p", "p_adjusted", "correction"):
         assert column in comparisons.columns
-    assert len(comparisons) == 2 * 10  # every pair of 5 models, in cv and external
+    assert len(comparisons) == 2 * 5  # the pre-specified family: each of 5 models vs baseline, cv and external
+    assert set(comparisons["model_b"]) == {"baseline"} and (comparisons["family"] == "pre-specified").all()
+    exploratory = pd.read_csv(tables / "comparisons_exploratory.tsv", sep="\t")
+    assert len(exploratory) == 2 * 15  # every pair of 6 models, in cv and external
     assert (comparisons["correction"] == "holm").all()
     assert (comparisons.loc[comparisons["cohort"] == "cv", "n"] == 12).all()
     # a NaN p (e.g. a single-class external cohort) always comes with its reason

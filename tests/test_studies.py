@@ -154,8 +154,9 @@ def test_study_dry_run_plans_every_model_and_fold(name: str, tmp_path: Path) -> 
     result = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(configfile))
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
-    n_models, folds = len(expand_models(config)), config["cv"]["folds"]
+    n_models, folds = len(expand_models(config)), config["cv"]["folds"] * config["cv"].get("repeats", 1)
     assert jobs.get("train_model", 0) == n_models * folds
+    assert jobs.get("fit_baseline_model", 0) == folds  # every study here has tumor masks
     assert jobs.get("fuse_predictions", 0) == len(config["fusion"]["methods"]) * folds
     assert jobs["write_methods"] == 1
 
@@ -180,7 +181,11 @@ def test_study_runs_end_to_end(name: str, tmp_path_factory: pytest.TempPathFacto
         results = workdir / "results" / name
         metrics = pd.read_csv(results / "tables/metrics.tsv", sep="\t")
         fused = [f"fusion_{m}" for m in config["fusion"]["methods"]]
-        assert set(metrics["model"]) == {*expand_models(config), *fused}
+        assert set(metrics["model"]) == {*expand_models(config), *fused, "baseline"}
+        comparisons = pd.read_csv(results / "tables/comparisons.tsv", sep="\t")
+        family = {tuple(p) for p in config["evaluate"]["comparisons"]} | {(m, "baseline") for m in metrics["model"]
+                                                                          if m != "baseline"}
+        assert set(zip(comparisons["model_a"], comparisons["model_b"])) == family
         cohorts = {"cv", "external"} if STUDY_SHAPES[name].external_fraction else {"cv"}
         assert set(metrics["cohort"]) == cohorts
         methods = (results / "methods.md").read_text()

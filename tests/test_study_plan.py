@@ -47,7 +47,8 @@ def test_lists_come_from_config_and_sheet(config: dict) -> None:
     assert plan.subjects == plan.front_subjects and plan.maskless_subjects == [] and not plan.pretrain_jobs
     assert sorted(plan.subjects_from("dicom")) == sorted(plan.subjects)
     predictions = plan.all_predictions()
-    assert len(predictions) == (len(plan.models) + len(plan.fusion_methods)) * 2
+    assert plan.baseline_models == ["baseline"]  # every subject has a tumor mask
+    assert len(predictions) == (len(plan.models) + len(plan.fusion_methods) + 1) * 2
     assert {f"{plan.results}/figures/{k}.{e}" for k in FIGURES for e in ("png", "pdf")} <= set(plan.final_targets())
     assert plan.radiomics_models == [] and plan.sr_train == []
 

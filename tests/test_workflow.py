@@ -18,12 +18,13 @@ pytestmark = pytest.mark.slow
 
 def test_metrics_table_has_a_row_per_model_and_cohort(finished_run: Path) -> None:
     metrics = pd.read_csv(finished_run / "results/demo/tables/metrics.tsv", sep="\t")
-    models = {"t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18", "fusion_mean", "fusion_lr"}
+    models = {"t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18", "fusion_mean", "fusion_lr", "baseline"}
     assert set(metrics["model"]) == models
     assert set(zip(metrics["model"], metrics["cohort"])) == {
         (m, c) for m in models for c in ("cv", "external")
     }
-    for column in ("n", "accuracy", "sensitivity", "specificity", "auc", "auc_ci_low", "auc_ci_high"):
+    for column in ("n", "accuracy", "sensitivity", "specificity", "auc", "auc_ci_low", "auc_ci_high",
+                   "auc_fold_mean", "auc_fold_sd", "cal_intercept", "cal_slope", "brier", "brier_ci_low"):
         assert column in metrics.columns
     cv = metrics[metrics["cohort"] == "cv"]
     assert (cv["n"] == 12).all()  # every internal subject tested exactly once

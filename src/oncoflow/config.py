@@ -539,14 +539,15 @@ class StudyPlan:
             internal = samples.loc[~samples["cohort"].isin(config["cohort"]["external"]), "subject"].tolist()
             sr_train, sr_heldout = split_subjects(internal, heldout_fraction=sr["heldout_fraction"],
                                                   max_train=sr["max_train_subjects"], seed=sr["seed"])
-        check_evaluate_config(config["evaluate"])
-        return cls(
+        plan = cls(
             config=config, samples=samples, pretrain_samples=pretrain_samples, front=front, models=models,
             fused=fusion_inputs(config, models) if config["fusion"]["methods"] else [],
             pretrain_jobs=expand_pretrain(config, models), radiomics_models=radiomics_models(config),
             radiomics_variants=variants, sr_train=list(sr_train), sr_heldout=list(sr_heldout),
             weights=required_weights(config),
         )
+        check_evaluate_config(config["evaluate"], plan.model_names)
+        return plan
 
     # --- names and lists -------------------------------------------------------------------------
     @property
@@ -594,7 +595,23 @@ class StudyPlan:
 
     @property
     def folds(self) -> list[int]:
-        return list(range(self.config["cv"]["folds"]))
+        """Every fold: cv.folds x cv.repeats, numbered globally (oncoflow.train.folds)."""
+        from oncoflow.train.folds import fold_numbers
+
+        return fold_numbers(self.config["cv"])
+
+    @property
+    def baseline_models(self) -> list[str]:
+        """["baseline"] (baseline.smk) unless switched off or a subject lacks a tumor mask."""
+        from oncoflow.baseline import baseline_models
+
+        return baseline_models(self.config, self.samples)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Every evaluated model: CNNs, late fusions, radiomics / clinical, baseline."""
+        return [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.radiomics_models,
+                *self.baseline_models]
 
     @property
     def seed(self) -> int:
@@ -638,7 +655,7 @@ class StudyPlan:
         sheet = self.samples[["subject", "cohort", "y"]].reset_index(drop=True)
         cv = self.config["cv"]
         splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
-                            val_fraction=cv["val_fraction"],
+                            val_fraction=cv["val_fraction"], repeats=cv["repeats"],
                             external_cohorts=tuple(self.config["cohort"]["external"]))
         return {fold: pretrain_subjects(splits, fold) for fold in self.folds}
 
@@ -694,8 +711,7 @@ class StudyPlan:
 
     def all_predictions(self) -> list[str]:
         r, folds = self.results, self.folds
-        names = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.radiomics_models]
-        return [f"{r}/models/{name}/fold{k}/predictions.tsv" for name in names for k in folds]
+        return [f"{r}/models/{name}/fold{k}/predictions.tsv" for name in self.model_names for k in folds]
 
     # --- weights ---------------------------------------------------------------------------------
     def check_weights(self, kind: str, path: str | None = None) -> list[str]:

@@ -25,6 +25,7 @@ rule evaluate_models:
         ),
         metrics_per_fold_md=f"{RESULTS}/tables/metrics_per_fold.md",
         metrics_per_fold_tex=f"{RESULTS}/tables/metrics_per_fold.tex",
+        metrics_per_repeat=f"{RESULTS}/tables/metrics_per_repeat.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
     log:
         f"{RESULTS}/logs/evaluate_models/evaluate_models.log",
@@ -39,13 +40,15 @@ rule evaluate_models:
     params:
         evaluate=PLAN.evaluate_params,
         seed=PLAN.seed,
+        folds=config["cv"]["folds"],
     script:
         "../scripts/evaluate_models.py"
 
 
 rule compare_models:
-    """Paired DeLong tests between every two models on the same patients (cv pooled, external),
-    p-values corrected for multiple comparisons within each cohort."""
+    """Paired DeLong tests on the same patients (cv pooled, external): the pre-specified family
+    (evaluate.comparisons and every model against the baseline), corrected within it, and every
+    pair as an exploratory table, corrected over all pairs."""
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
     output:
@@ -57,6 +60,9 @@ rule compare_models:
         ),
         comparisons_md=f"{RESULTS}/tables/comparisons.md",
         comparisons_tex=f"{RESULTS}/tables/comparisons.tex",
+        comparisons_exploratory=f"{RESULTS}/tables/comparisons_exploratory.tsv",
+        comparisons_exploratory_md=f"{RESULTS}/tables/comparisons_exploratory.md",
+        comparisons_exploratory_tex=f"{RESULTS}/tables/comparisons_exploratory.tex",
     log:
         f"{RESULTS}/logs/compare_models/compare_models.log",
     benchmark:
@@ -68,6 +74,7 @@ rule compare_models:
         mem_mb=1000,
         runtime=5,
     params:
+        comparisons=config["evaluate"]["comparisons"],
         correction=config["evaluate"]["correction"],
         level=config["evaluate"]["ci_level"],
     script:

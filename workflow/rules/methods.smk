@@ -8,6 +8,7 @@ rule write_methods:
     input:
         provenance=f"{RESULTS}/provenance.json",
         splits=f"{RESULTS}/folds/splits.tsv",
+        comparisons=f"{RESULTS}/tables/comparisons.tsv",
     output:
         md=f"{RESULTS}/methods.md",
         html=report(
@@ -29,5 +30,6 @@ rule write_methods:
     params:
         config=config,
         dicom=PLAN.dicom_count,
+        baseline=bool(PLAN.baseline_models),
     script:
         "../scripts/write_methods.py"

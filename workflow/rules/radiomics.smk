@@ -57,5 +57,6 @@ rule fit_radiomics_model:
         clinical=config["radiomics"]["clinical"],
         selection=config["radiomics"]["selection"],
         seed=config["cv"]["seed"],
+        fit_validation=config["radiomics"]["fit_validation"],
     script:
         "../scripts/fit_radiomics_model.py"

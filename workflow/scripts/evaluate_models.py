@@ -11,5 +11,6 @@ import pandas as pd
 from oncoflow.metrics.evaluate import evaluate_study
 
 preds = pd.concat([pd.read_csv(p, sep="\t") for p in sm.input.predictions], ignore_index=True)
-metrics = evaluate_study(preds, Path(sm.output.metrics).parent, seed=sm.params.seed, **sm.params.evaluate)
+metrics = evaluate_study(preds, Path(sm.output.metrics).parent, seed=sm.params.seed, folds=int(sm.params.folds),
+                         **sm.params.evaluate)
 print(metrics.to_string(), file=sys.stderr)

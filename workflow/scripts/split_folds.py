@@ -13,6 +13,7 @@ sheet = pd.read_csv(sm.input.samples, sep="\t", dtype=str, keep_default_na=False
 sheet["y"] = (sheet[sm.params.label] == str(sm.params.positive)).astype(int)
 cv = sm.params.cv
 splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
-                    val_fraction=cv["val_fraction"], external_cohorts=tuple(sm.params.external))
+                    val_fraction=cv["val_fraction"], external_cohorts=tuple(sm.params.external),
+                    repeats=cv["repeats"])
 splits.to_csv(sm.output.splits, sep="\t", index=False)
 print(splits.groupby(["fold", "role"]).size().unstack(fill_value=0).to_string(), file=sys.stderr)

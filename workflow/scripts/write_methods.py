@@ -14,6 +14,7 @@ from oncoflow.report.methods import cohort_counts, render_methods
 provenance = json.loads(Path(sm.input.provenance).read_text())
 cohort = cohort_counts(pd.read_csv(sm.input.splits, sep="\t"), dicom=sm.params.dicom)
 text = render_methods(sm.params.config, cohort, software=provenance["software"], git=provenance["git"],
-                      python=provenance.get("python"))
+                      python=provenance.get("python"), baseline=sm.params.baseline,
+                      comparisons=pd.read_csv(sm.input.comparisons, sep="\t"))
 Path(sm.output.md).write_text(text, encoding="utf-8")
 Path(sm.output.html).write_text(markdown_to_html(text, f"Methods: {sm.params.config['study']['name']}"), encoding="utf-8")

@@ -10,6 +10,16 @@ inside the training fold: the fold's test patients and the external cohort are o
 Their labels and scores never reach a fitted parameter (tests/test_fusion.py checks this).
 Inputs are the base probabilities on the logit scale, standardised on the validation rows.
 
+The validation patients also choose the fused model's threshold (Youden) and recalibration in
+evaluation, so their own fused scores must not come from a stacker that was fitted on them: they are
+**cross-fitted** by leave-one-out within the validation set. Each validation patient's fused score
+comes from a stacker fitted on the other validation patients; test and external patients get the
+stacker fitted on all of them. Leave-one-out rather than k-fold: the partition does not depend on
+the labels (so no patient's label can reach its own score through a stratified split), and with
+~20 validation patients it leaves the most patients to each fit. When a class has a single
+validation patient, leaving it out leaves one class: that fold keeps in-sample scores and the note
+says so.
+
 - ``lr``: L2-regularised logistic regression (C = 1), which is a probability model by itself.
 - ``svm``: a linear SVM (C = 1) whose decision values are turned into probabilities with Platt
   scaling (a sigmoid fitted by :class:`~sklearn.calibration.CalibratedClassifierCV`,
@@ -106,6 +116,28 @@ def fit_svm(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[object, str]:
     return platt.fit(x, y), note
 
 
+def fit_stacker(method: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[object, str]:
+    """The lr or svm stacking model fitted on these rows, and how."""
+    if method == "lr":
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0)).fit(x, y)
+        return clf, f"logistic regression on {y.size} validation patients"
+    return fit_svm(x, y, seed)
+
+
+def cross_fitted(method: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
+    """Leave-one-out fused scores of the validation rows: row i from a stacker fitted without it.
+    (None, note) when a class has a single validation patient."""
+    if int(np.bincount(y, minlength=2).min()) < 2:
+        return None, ("validation scores are in-sample (a class has one validation patient, so "
+                      "leave-one-out cross-fitting cannot fit); threshold and recalibration lean optimistic")
+    out = np.empty(y.size)
+    for i in range(y.size):
+        rest = np.arange(y.size) != i
+        clf, _ = fit_stacker(method, x[rest], y[rest], seed)
+        out[i] = clf.predict_proba(x[i:i + 1])[0, 1]
+    return out, f"validation scores cross-fitted (leave-one-out over {y.size} patients)"
+
+
 def fuse(frames: list[pd.DataFrame], method: str, *, seed: int = 0) -> pd.DataFrame:
     """Fused predictions of one fold (columns subject, fold, model, role, y_true, probability).
 
@@ -132,12 +164,12 @@ def fuse(frames: list[pd.DataFrame], method: str, *, seed: int = 0) -> pd.DataFr
             raise FusionError(f"fusion_{method}: the inner-validation patients of fold "
                               f"{fold} hold a single class; raise cv.val_fraction")
         x = logit(probs)
-        if method == "lr":
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0)).fit(x[fit], y_fit)
-            note = f"logistic regression on {y_fit.size} validation patients"
-        else:
-            clf, note = fit_svm(x[fit], y_fit, seed)
+        clf, note = fit_stacker(method, x[fit], y_fit, seed)
         fused = clf.predict_proba(x)[:, 1]
+        cross, cross_note = cross_fitted(method, x[fit], y_fit, seed)
+        if cross is not None:
+            fused[np.flatnonzero(fit)] = cross
+        note = f"{note}; {cross_note}"
     out = wide[["subject", "fold", "role", "y_true"]].copy()
     out.insert(2, "model", f"fusion_{method}")
     out["probability"] = fused

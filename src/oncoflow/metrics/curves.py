@@ -1,5 +1,7 @@
 """The data behind the study's figures: ROC (with a bootstrap band), precision-recall, decision
 and calibration curves per model and cohort (cv pooled test folds, external fold-model ensemble).
+ROC and precision-recall rank the raw probabilities; decision and calibration curves use the
+recalibrated ``risk`` (oncoflow.metrics.recalibration), since they read the values as risks.
 
 Each table starts with ``model, cohort``. A curve that is undefined for a cohort (e.g. ROC with a
 single class) keeps its rows with NaN values and says why in ``note``. Nothing is dropped
@@ -41,6 +43,7 @@ def curve_tables(pooled: pd.DataFrame, *, dca_thresholds: np.ndarray, calibratio
     for model, cohort, c in cohort_predictions(pooled):
         y = c["y_true"].to_numpy().astype(bool)
         p = c["probability"].to_numpy(dtype=float)
+        risk = c["risk"].to_numpy(dtype=float)
         reason = single_class_reason(y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MetricWarning)  # the reason goes into `note`
@@ -55,9 +58,9 @@ def curve_tables(pooled: pd.DataFrame, *, dca_thresholds: np.ndarray, calibratio
             parts["pr"].append(_with_note(pd.DataFrame({"threshold": thr, "recall": recall,
                                                         "precision": precision,
                                                         "prevalence": y.mean()}), model, cohort, no_pos))
-        parts["dca"].append(_with_note(decision_curve(y, p, dca_thresholds), model, cohort, ""))
+        parts["dca"].append(_with_note(decision_curve(y, risk, dca_thresholds), model, cohort, ""))
         parts["calibration"].append(_with_note(
-            calibration_curve(y, p, n_bins=calibration_bins, strategy=calibration_strategy,
+            calibration_curve(y, risk, n_bins=calibration_bins, strategy=calibration_strategy,
                               level=level).assign(level=level),
             model, cohort, ""))
     return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}

@@ -8,6 +8,18 @@ Cohorts:
   the fold thresholds.
 
 Thresholds are fitted on each fold's inner-validation patients only (Youden), or fixed by config.
+So is each fold's recalibration (:mod:`oncoflow.metrics.recalibration`): every prediction keeps its
+raw ``probability`` (AUC, thresholds: a monotone map leaves AUC unchanged) and gains a ``risk``
+(calibration, Brier, decision curves).
+
+Pooled vs per-fold AUC: the ``cv`` AUC ranks the pooled out-of-fold probabilities of the fold
+models (each patient once); the models of different folds may be scaled differently, so
+``auc_fold_mean`` / ``auc_fold_sd`` (the mean and SD of the per-fold test AUCs) stand beside it.
+
+Repeated cross-validation (``cv.repeats`` > 1, a ``repeat`` column): the ``cv`` and ``external``
+rows are those of repeat 0 (the same numbers a single split gives); ``auc_repeat_mean`` /
+``auc_repeat_sd`` are the mean and SD of the repeat-pooled AUCs, one per repeat
+(``metrics_per_repeat.tsv``).
 
 Tables:
 
@@ -17,8 +29,12 @@ Tables:
   that fold's test patients; ``external`` is that fold's model alone on the external cohort. The
   spread over folds shows how stable a model is. Folds are small, so their CIs are wide and a
   fold with a single class has NaN AUC with a note.
-- :func:`compare_models`: ``comparisons.tsv``, paired DeLong tests between every two models on
-  the same patients, per cohort, with the p-values adjusted within each cohort.
+- :func:`compare_models`: paired DeLong tests on the same patients, per cohort, with p-values
+  adjusted within the family: ``comparisons.tsv`` holds the pre-specified family (the config's
+  ``evaluate.comparisons`` and every model against ``baseline``), ``comparisons_exploratory.tsv``
+  every pair. With repeats, each pair is tested in every repeat; the table gives the mean delta,
+  its SD over repeats and the aggregated p = min(1, 2 x median p) (Meinshausen, Meier & Buhlmann
+  2009, valid under any dependence between repeats).
 """
 
 from __future__ import annotations
@@ -32,7 +48,18 @@ import pandas as pd
 
 from oncoflow import atomic
 from oncoflow.metrics.classification import threshold_metrics, youden_threshold
-from oncoflow.metrics.compare import COMPARISON_COLUMNS, CORRECTIONS, adjust_pvalues, compare_aucs
+from oncoflow.metrics.compare import (
+    COMPARISON_COLUMNS,
+    CORRECTIONS,
+    adjust_pvalues,
+    compare_aucs,
+)
+from oncoflow.metrics.recalibration import (
+    CALIBRATION_KEYS,
+    apply_recalibration,
+    calibration_statistics,
+    fit_recalibration,
+)
 from oncoflow.metrics.summary import SUMMARY_KEYS, summarize
 from oncoflow.metrics.tables import to_latex, to_markdown
 
@@ -40,7 +67,17 @@ THRESHOLD_KEYS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity",
 COHORTS = ("cv", "external")
 #: Columns of metrics.md / .tex (metrics.tsv has all of SUMMARY_KEYS).
 SHOWN = ["model", "cohort", "n", "accuracy", "sensitivity", "specificity", "auc", "auc_ci_low",
-         "auc_ci_high"]
+         "auc_ci_high", "auc_fold_mean", "auc_fold_sd", "cal_intercept", "cal_slope", "brier"]
+#: Columns metrics.tsv adds to SUMMARY_KEYS: per-fold and per-repeat AUC spread, calibration of the
+#: recalibrated risks (brier here replaces summarize's raw-probability Brier) and of the raw scores.
+EXTRA_KEYS = ("auc_fold_mean", "auc_fold_sd", "n_folds", "auc_repeat_mean", "auc_repeat_sd", "n_repeats",
+              *CALIBRATION_KEYS, "cal_slope_raw", "brier_raw")
+#: Columns of metrics.tsv.
+METRICS_COLUMNS = ["model", "cohort", *[k for k in SUMMARY_KEYS if k not in ("brier", "note")], *EXTRA_KEYS, "note"]
+#: metrics.md / .tex headers: the pooled AUC named as such.
+HEADERS = {"auc": "pooled AUC", "auc_ci_low": "CI low", "auc_ci_high": "CI high",
+           "auc_fold_mean": "per-fold AUC mean", "auc_fold_sd": "per-fold AUC SD",
+           "cal_intercept": "calibration intercept", "cal_slope": "calibration slope", "brier": "Brier (risk)"}
 SHOWN_PER_FOLD = ["model", "fold", "cohort", "n", "n_pos", "threshold", "sensitivity",
                   "specificity", "auc", "auc_ci_low", "auc_ci_high"]
 SHOWN_COMPARISONS = ["model_a", "model_b", "cohort", "n", "auc_a", "auc_b", "delta", "delta_ci_low",
@@ -90,21 +127,72 @@ def check_predictions(preds: pd.DataFrame) -> None:
 
 
 def cohort_predictions(pooled: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
-    """(model, cohort, frame with subject, y_true, probability, threshold) per model and cohort,
-    in the order of ``pooled``: cv = the pooled test folds, external = the fold-model ensemble."""
+    """(model, cohort, frame with subject, y_true, probability, risk, threshold) per model and
+    cohort, in the order of ``pooled``: cv = the pooled test folds, external = the fold-model
+    ensemble; with repeats, those of repeat 0 (:func:`repeat_predictions` has every repeat)."""
+    if "repeat" in pooled.columns:
+        pooled = pooled[pooled["repeat"] == 0]
+    if "risk" not in pooled.columns:
+        pooled = pooled.assign(risk=pooled["probability"])
     for model, part in pooled.groupby("model", sort=False):
         test = part[part["role"] == "test"]
         if test["subject"].duplicated().any():
             raise EvaluationError(f"{model}: a subject is in the test set of several folds")
-        yield model, "cv", test[["subject", "y_true", "probability", "threshold"]].reset_index(drop=True)
+        yield model, "cv", test[["subject", "y_true", "probability", "risk", "threshold"]].reset_index(drop=True)
         ext = part[part["role"] == "external"]
         if len(ext):
             if (ext.groupby("subject")["y_true"].nunique() > 1).any():
                 raise EvaluationError(f"{model}: an external subject has different labels in different folds")
             ens = ext.groupby("subject", sort=True).agg(y_true=("y_true", "first"),
                                                         probability=("probability", "mean"),
+                                                        risk=("risk", "mean"),
                                                         threshold=("threshold", "mean"))
             yield model, "external", ens.reset_index()
+
+
+def repeat_predictions(pooled: pd.DataFrame) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(model, repeat, pooled test predictions of that repeat) for every repeat (one without a
+    ``repeat`` column)."""
+    repeats = pooled["repeat"] if "repeat" in pooled.columns else pd.Series(0, index=pooled.index)
+    for (model, repeat), part in pooled.assign(_repeat=repeats).groupby(["model", "_repeat"], sort=False):
+        test = part[part["role"] == "test"]
+        if test["subject"].duplicated().any():
+            raise EvaluationError(f"{model}: a subject is in the test set of several folds of repeat {repeat}")
+        yield model, int(repeat), test.drop(columns="_repeat").reset_index(drop=True)
+
+
+def _fold_aucs(test: pd.DataFrame) -> list[float]:
+    """Per-fold test AUCs (folds with a single class left out)."""
+    from oncoflow.metrics.roc import _auc
+
+    out = []
+    for _, f in test.groupby("fold"):
+        y = f["y_true"].to_numpy().astype(bool)
+        if 0 < y.sum() < y.size:
+            out.append(float(_auc(y, f["probability"].to_numpy(dtype=float))))
+    return out
+
+
+def spread_columns(pooled: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """model -> per-fold AUC mean/SD over every fold of every repeat, and the mean/SD of the
+    repeat-pooled AUCs."""
+    from oncoflow.metrics.roc import _auc
+
+    folds: dict[str, list[float]] = {}
+    repeats: dict[str, list[float]] = {}
+    for model, _, test in repeat_predictions(pooled):
+        folds.setdefault(model, []).extend(_fold_aucs(test))
+        y = test["y_true"].to_numpy().astype(bool)
+        if 0 < y.sum() < y.size:
+            repeats.setdefault(model, []).append(float(_auc(y, test["probability"].to_numpy(dtype=float))))
+    out = {}
+    for model, aucs in folds.items():
+        f, r = np.array(aucs), np.array(repeats.get(model, []))
+        out[model] = {"auc_fold_mean": float(f.mean()) if f.size else np.nan,
+                      "auc_fold_sd": float(f.std(ddof=1)) if f.size > 1 else np.nan, "n_folds": int(f.size),
+                      "auc_repeat_mean": float(r.mean()) if r.size else np.nan,
+                      "auc_repeat_sd": float(r.std(ddof=1)) if r.size > 1 else np.nan, "n_repeats": int(r.size)}
+    return out
 
 
 def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
@@ -121,22 +209,81 @@ def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
     return {"model": model, "cohort": cohort, **row}
 
 
-def pool_predictions(preds: pd.DataFrame, threshold: str | float = "youden") -> pd.DataFrame:
-    """Every prediction with its (model, fold) threshold and the reason for a fallback."""
+def recalibrate(preds: pd.DataFrame) -> pd.DataFrame:
+    """``risk`` for every prediction: each (model, fold)'s logistic recalibration, fitted on that
+    fold's inner-validation rows only (oncoflow.metrics.recalibration); notes join threshold_note."""
+    parts = []
+    for (_, fold), part in preds.groupby(["model", "fold"], sort=False):
+        val = part[part["role"] == "val"]
+        a, b, note = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy(dtype=float))
+        note = f"fold {fold}: {note}" if note else ""
+        parts.append(part.assign(risk=apply_recalibration(part["probability"].to_numpy(dtype=float), a, b),
+                                 recalibration_note=note))
+    return pd.concat(parts).loc[preds.index]
+
+
+def add_repeats(preds: pd.DataFrame, folds: int | None) -> pd.DataFrame:
+    """A ``repeat`` column (fold // folds) when the folds span several repeats of the CV."""
+    if "repeat" in preds.columns or folds is None or int(preds["fold"].max()) < folds:
+        return preds
+    return preds.assign(repeat=preds["fold"].astype(int) // int(folds))
+
+
+def pool_predictions(preds: pd.DataFrame, threshold: str | float = "youden", folds: int | None = None) -> pd.DataFrame:
+    """Every prediction with its (model, fold) threshold, recalibrated ``risk`` and the reasons for
+    fallbacks (``threshold_note``). ``folds``: cv.folds, to tell the repeats apart."""
     check_predictions(preds)
+    preds = add_repeats(preds, folds)
     thresholds = fold_thresholds(preds, threshold)
-    return preds.merge(thresholds, on=["model", "fold"], validate="m:1")
+    pooled = preds.merge(thresholds, on=["model", "fold"], validate="m:1")
+    if "risk" not in pooled.columns:
+        pooled = recalibrate(pooled)
+        pooled["threshold_note"] = ["; ".join(n for n in pair if n) for pair in
+                                    zip(pooled["threshold_note"], pooled.pop("recalibration_note"))]
+    return pooled
 
 
 def evaluate_pooled(pooled: pd.DataFrame, *, ci_method: str = "delong", level: float = 0.95,
                     n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
     """metrics.tsv: one row per model and cohort, from :func:`pool_predictions`' output."""
-    notes = {m: sorted(set(n for n in part["threshold_note"] if n))
+    notes = {m: sorted({n for n in part["threshold_note"] if isinstance(n, str) and n})
              for m, part in pooled.groupby("model", sort=False)}
-    rows = [_row(model, cohort, c["y_true"].to_numpy(), c["probability"].to_numpy(),
-                 c["threshold"].to_numpy(), ci_method, level, notes[model], n_boot, seed)
-            for model, cohort, c in cohort_predictions(pooled)]
-    return pd.DataFrame(rows, columns=["model", "cohort", *SUMMARY_KEYS])
+    spread = spread_columns(pooled)
+    rows = []
+    for model, cohort, c in cohort_predictions(pooled):
+        y = c["y_true"].to_numpy()
+        row = _row(model, cohort, y, c["probability"].to_numpy(), c["threshold"].to_numpy(), ci_method, level,
+                   notes[model], n_boot, seed)
+        row["brier_raw"] = row.pop("brier")
+        row.update(calibration_statistics(y, c["risk"].to_numpy(dtype=float), level=level, n_boot=n_boot,
+                                          seed=seed))
+        row["cal_slope_raw"] = calibration_statistics(y, c["probability"].to_numpy(dtype=float), level=level,
+                                                      n_boot=100, seed=seed)["cal_slope"]
+        fill = {"n_folds": 0, "n_repeats": 0} if cohort == "external" else spread.get(model, {})
+        row.update({k: fill.get(k, np.nan) for k in EXTRA_KEYS[:6]})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=METRICS_COLUMNS)
+
+
+def per_repeat_metrics(pooled: pd.DataFrame, *, ci_method: str = "delong", level: float = 0.95,
+                       n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
+    """metrics_per_repeat.tsv: the pooled cv AUC (with CI), calibration and per-fold AUC spread of
+    every repeat of the cross-validation (one row per model when there is a single repeat)."""
+    rows = []
+    for model, repeat, test in repeat_predictions(pooled):
+        y = test["y_true"].to_numpy()
+        s = summarize(y, test["probability"].to_numpy(dtype=float), ci_method=ci_method, level=level,
+                      n_boot=n_boot, seed=seed)
+        folds = np.array(_fold_aucs(test))
+        risk = test["risk"] if "risk" in test.columns else test["probability"]
+        cal = calibration_statistics(y, risk.to_numpy(dtype=float), level=level, n_boot=n_boot, seed=seed)
+        rows.append({"model": model, "repeat": repeat, "cohort": "cv", "n": s["n"], "n_pos": s["n_pos"],
+                     "auc": s["auc"], "auc_ci_low": s["auc_ci_low"], "auc_ci_high": s["auc_ci_high"],
+                     "auc_fold_mean": float(folds.mean()) if folds.size else np.nan,
+                     "auc_fold_sd": float(folds.std(ddof=1)) if folds.size > 1 else np.nan,
+                     "cal_intercept": cal["cal_intercept"], "cal_slope": cal["cal_slope"], "brier": cal["brier"],
+                     "note": s["note"]})
+    return pd.DataFrame(rows)
 
 
 def predictions_table(pooled: pd.DataFrame) -> pd.DataFrame:
@@ -144,6 +291,8 @@ def predictions_table(pooled: pd.DataFrame) -> pd.DataFrame:
     subject within each model; models keep their order (the config's: single models, then
     fusion), which every table and figure downstream follows."""
     out = pooled.drop(columns="threshold_note", errors="ignore")
+    if "repeat" in out.columns:
+        out = out[[c for c in out.columns if c != "repeat"] + ["repeat"]]
     order = {m: i for i, m in enumerate(dict.fromkeys(out["model"]))}
     out = out.assign(_order=out["model"].map(order)).sort_values(["_order", "fold", "role", "subject"])
     return out.drop(columns="_order").reset_index(drop=True)
@@ -151,10 +300,10 @@ def predictions_table(pooled: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate_predictions(
     preds: pd.DataFrame, *, threshold: str | float = "youden", ci_method: str = "delong",
-    level: float = 0.95, n_boot: int = 2000, seed: int | None = 0,
+    level: float = 0.95, n_boot: int = 2000, seed: int | None = 0, folds: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns (metrics, pooled predictions with their thresholds)."""
-    pooled = pool_predictions(preds, threshold)
+    pooled = pool_predictions(preds, threshold, folds)
     metrics = evaluate_pooled(pooled, ci_method=ci_method, level=level, n_boot=n_boot, seed=seed)
     return metrics, predictions_table(pooled)
 
@@ -197,41 +346,104 @@ def _wide(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return wide
 
 
-def compare_models(pooled: pd.DataFrame, *, correction: str = "holm", level: float = 0.95) -> pd.DataFrame:
-    """Paired DeLong comparison of every two models, per cohort (cv pooled test folds, external
-    ensemble), on the patients both models predicted; p adjusted within each cohort."""
+def comparison_family(models: list[str], comparisons: list[list[str]], baseline: str = "baseline") -> list[tuple[str, str]]:
+    """The pre-specified family: the configured pairs, then every model against ``baseline`` (when
+    it is among ``models``), each pair once, in that order."""
+    family: list[tuple[str, str]] = []
+    for a, b in comparisons:
+        if a == b:
+            raise EvaluationError(f"evaluate.comparisons: [{a}, {b}] compares a model with itself")
+        for m in (a, b):
+            if m not in models:
+                raise EvaluationError(f"evaluate.comparisons: no model {m!r} in this study (models: "
+                                      f"{', '.join(models)}); fix the pair [{a}, {b}]")
+        family.append((a, b))
+    if baseline in models:
+        family += [(m, baseline) for m in models if m != baseline]
+    seen: set[frozenset[str]] = set()
+    out = []
+    for pair in family:
+        if frozenset(pair) not in seen:
+            seen.add(frozenset(pair))
+            out.append(pair)
+    return out
+
+
+def _compare_pair(wide: pd.DataFrame, a: str, b: str, level: float) -> pd.DataFrame:
+    both = wide[[a, b]].notna().all(axis=1)
+    sub = wide[both]
+    part = compare_aucs(sub["y_true"].to_numpy(), {a: sub[a].to_numpy(), b: sub[b].to_numpy()},
+                        correction="none", level=level)
+    if not both.all():
+        extra = f"compared on the {int(both.sum())} of {len(wide)} patients both models predicted"
+        part["note"] = "; ".join(n for n in (part["note"].iloc[0], extra) if n)
+    return part
+
+
+def _by_repeat(pooled: pd.DataFrame) -> dict[int, dict[str, dict[str, pd.DataFrame]]]:
+    """repeat -> cohort -> model -> frame (external only in repeat 0, as in metrics.tsv)."""
+    out: dict[int, dict[str, dict[str, pd.DataFrame]]] = {}
+    for model, cohort, frame in cohort_predictions(pooled):
+        out.setdefault(0, {}).setdefault(cohort, {})[model] = frame
+    if "repeat" in pooled.columns:
+        for model, repeat, test in repeat_predictions(pooled):
+            if repeat > 0:
+                out.setdefault(repeat, {}).setdefault("cv", {})[model] = test
+    return out
+
+
+def compare_models(pooled: pd.DataFrame, *, correction: str = "holm", level: float = 0.95,
+                   pairs: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Paired DeLong comparisons per cohort (cv pooled test folds, external ensemble), on the
+    patients both models predicted; p adjusted within each cohort over the compared pairs.
+
+    ``pairs``: the family to test (default: every two models). With repeats (a ``repeat``
+    column), each pair is tested in every repeat; delta is the mean over repeats, delta_repeat_sd
+    its SD, and p = min(1, 2 x median of the repeats' p) (Meinshausen et al. 2009); the CI and z
+    are those of repeat 0."""
     if correction not in CORRECTIONS:
         raise EvaluationError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
-    by_cohort: dict[str, dict[str, pd.DataFrame]] = {}
-    for model, cohort, frame in cohort_predictions(pooled):
-        by_cohort.setdefault(cohort, {})[model] = frame
+    by_repeat = _by_repeat(pooled)
     tables = []
     for cohort in COHORTS:
-        frames = by_cohort.get(cohort, {})
+        frames = by_repeat.get(0, {}).get(cohort, {})
         if len(frames) < 2:
             continue
-        wide = _wide(frames)
         models = list(frames)
+        family = pairs if pairs is not None else [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+        family = [(a, b) for a, b in family if a in frames and b in frames]
+        if not family:
+            continue
+        wides = {r: _wide(c[cohort]) for r, c in by_repeat.items() if len(c.get(cohort, {})) >= 2}
         parts = []
-        for i, a in enumerate(models):
-            for b in models[i + 1:]:
-                both = wide[[a, b]].notna().all(axis=1)
-                sub = wide[both]
-                part = compare_aucs(sub["y_true"].to_numpy(), {a: sub[a].to_numpy(), b: sub[b].to_numpy()},
-                                    correction="none", level=level)
-                if not both.all():
-                    extra = f"compared on the {int(both.sum())} of {len(wide)} patients both models predicted"
-                    part["note"] = "; ".join(n for n in (part["note"].iloc[0], extra) if n)
-                parts.append(part)
+        for a, b in family:
+            part = _compare_pair(wides[0], a, b, level)
+            reps = [_compare_pair(w, a, b, level) for r, w in sorted(wides.items())
+                    if a in w.columns and b in w.columns]
+            deltas = np.array([float(r["delta"].iloc[0]) for r in reps])
+            ps = np.array([float(r["p"].iloc[0]) for r in reps])
+            part["n_repeats"] = len(reps)
+            if len(reps) > 1:
+                part["delta_repeat0"] = part["delta"]
+                part["delta"] = float(np.nanmean(deltas))
+                part["auc_a"] = float(np.mean([r["auc_a"].iloc[0] for r in reps]))
+                part["auc_b"] = float(np.mean([r["auc_b"].iloc[0] for r in reps]))
+                part["delta_repeat_sd"] = float(np.nanstd(deltas, ddof=1))
+                part["p_repeat0"] = part["p"]
+                part["p"] = float(min(1.0, 2 * np.nanmedian(ps))) if np.isfinite(ps).any() else np.nan
+            parts.append(part)
         table = pd.concat(parts, ignore_index=True)
         table["p_adjusted"] = adjust_pvalues(table["p"].to_numpy(dtype=float), correction)
         table["correction"] = correction
         table.insert(2, "cohort", cohort)
         tables.append(table)
-    columns = ["model_a", "model_b", "cohort", *[c for c in COMPARISON_COLUMNS if c not in ("model_a", "model_b")]]
+    columns = ["model_a", "model_b", "cohort", *[c for c in COMPARISON_COLUMNS if c not in ("model_a", "model_b")],
+               "n_repeats"]
     if not tables:
         return pd.DataFrame(columns=columns)
-    return pd.concat(tables, ignore_index=True)[columns]
+    out = pd.concat(tables, ignore_index=True)
+    extra = [c for c in ("delta_repeat_sd", "delta_repeat0", "p_repeat0") if c in out.columns]
+    return out[columns + extra]
 
 
 def write_table(df: pd.DataFrame, tsv: str | Path, md: str | Path | None = None,
@@ -253,46 +465,75 @@ def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def write_comparisons(table: pd.DataFrame, tables: Path) -> None:
-    """comparisons.tsv (every column, 4 significant digits) and .md / .tex (p formatted) in the
-    folder ``tables``."""
+def write_comparisons(table: pd.DataFrame, tables: Path, stem: str = "comparisons") -> None:
+    """<stem>.tsv (every column, 4 significant digits) and .md / .tex (p formatted) in the folder
+    ``tables``."""
     tables = Path(tables)
-    view = table[SHOWN_COMPARISONS].copy()
+    shown = SHOWN_COMPARISONS + [c for c in ("delta_repeat_sd", "n_repeats") if c in table.columns
+                                 and table[c].notna().any() and (c != "n_repeats" or (table[c] > 1).any())]
+    view = table[shown].copy()
     for col in ("p", "p_adjusted"):
         view[col] = [format_p(v) for v in view[col]]
     view = view.rename(columns={"p_adjusted": f"p_adjusted ({table['correction'].iloc[0]})"}) if len(table) else view
-    write_table(table, tables / "comparisons.tsv", float_format="%.4g")
-    atomic.write_text(tables / "comparisons.md", to_markdown(view))
-    atomic.write_text(tables / "comparisons.tex", to_latex(view))
+    write_table(table, tables / f"{stem}.tsv", float_format="%.4g")
+    atomic.write_text(tables / f"{stem}.md", to_markdown(view))
+    atomic.write_text(tables / f"{stem}.tex", to_latex(view))
+
+
+def compare_study(pooled: pd.DataFrame, tables: Path, *, comparisons: list[list[str]], correction: str = "holm",
+                  level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rule compare_models: comparisons.* (the pre-specified family, p adjusted within it) and
+    comparisons_exploratory.* (every pair, p adjusted over all pairs) in the folder ``tables``."""
+    models = list(dict.fromkeys(pooled["model"]))
+    family = comparison_family(models, comparisons)
+    confirmatory = compare_models(pooled, correction=correction, level=level, pairs=family)
+    confirmatory.insert(3, "family", "pre-specified")
+    exploratory = compare_models(pooled, correction=correction, level=level)
+    exploratory.insert(3, "family", "exploratory")
+    write_comparisons(confirmatory, tables, "comparisons")
+    write_comparisons(exploratory, tables, "comparisons_exploratory")
+    return confirmatory, exploratory
 
 
 def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> None:
-    """metrics.{tsv,md,tex} and predictions.tsv into the folder ``tables``."""
+    """metrics.{tsv,md,tex} (the pooled AUC named as such in .md/.tex) and predictions.tsv into the
+    folder ``tables``."""
     tables = Path(tables)
-    write_table(metrics, tables / "metrics.tsv", tables / "metrics.md", tables / "metrics.tex", SHOWN)
+    write_table(metrics, tables / "metrics.tsv", float_format="%.4f")
+    view = metrics[[c for c in SHOWN if c in metrics.columns]].rename(columns=HEADERS)
+    atomic.write_text(tables / "metrics.md", to_markdown(view))
+    atomic.write_text(tables / "metrics.tex", to_latex(view))
     atomic.write_table(pooled, tables / "predictions.tsv", index=False, float_format="%.6f")
 
 
 def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
-                   seed: int | None = 0) -> pd.DataFrame:
-    """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex} and
-    predictions.tsv in the folder ``tables`` from every fold's predictions. Returns the metrics."""
+                   seed: int | None = 0, folds: int | None = None) -> pd.DataFrame:
+    """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex},
+    metrics_per_repeat.tsv and predictions.tsv in the folder ``tables`` from every fold's
+    predictions. ``folds``: cv.folds (tells the repeats apart). Returns the metrics."""
     tables = Path(tables)
-    pooled = pool_predictions(preds, threshold)
+    pooled = pool_predictions(preds, threshold, folds)
     kw = {"ci_method": ci_method, "level": ci_level, "n_boot": n_boot, "seed": seed}
     metrics = evaluate_pooled(pooled, **kw)
     per_fold = per_fold_metrics(pooled, **kw)
     write_tables(metrics, predictions_table(pooled), tables)
     write_table(per_fold, tables / "metrics_per_fold.tsv", tables / "metrics_per_fold.md",
                 tables / "metrics_per_fold.tex", SHOWN_PER_FOLD)
+    write_table(per_repeat_metrics(pooled, **kw), tables / "metrics_per_repeat.tsv")
     return metrics
 
 
-def check_evaluate_config(ev: dict[str, Any]) -> None:
-    """What the schema cannot check in the ``evaluate`` section (raised while the DAG is built)."""
+def check_evaluate_config(ev: dict[str, Any], models: list[str] | None = None) -> None:
+    """What the schema cannot check in the ``evaluate`` section (raised while the DAG is built).
+    ``models``: every model name of the study (for ``comparisons``)."""
     from oncoflow.config import ConfigError
 
+    if models is not None:
+        try:
+            comparison_family(list(models), ev.get("comparisons", []))
+        except EvaluationError as err:
+            raise ConfigError(f"config: {err}") from None
     start, stop = ev["dca_range"]
     if not start < stop:
         raise ConfigError(f"config: evaluate.dca_range: start {start} must be below stop {stop}")

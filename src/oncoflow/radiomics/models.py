@@ -4,8 +4,10 @@ Model names: ``radiomics_<variant>`` (the LASSO rad-score of the features of one
 ``original`` or ``sr``), ``clinical`` (logistic regression on the clinical covariates of the sample
 sheet) and ``combined_<variant>`` (logistic regression on that variant's rad-score and the clinical
 covariates: a nomogram). Every parameter (imputation, scaling, filters, LASSO, regressions) is
-fitted on the fold's ``train`` patients only; ``val``, ``test`` and ``external`` patients are only
-predicted (val serves the evaluation's threshold, as for the CNNs).
+fitted on the fold's ``train`` and ``val`` patients (``radiomics.fit_validation``, default; the
+paper's 8:2 split fits on the whole training part), whose ``val`` predictions are cross-fitted for
+the evaluation's threshold and recalibration; or on ``train`` only. ``test`` and ``external``
+patients are only predicted.
 
 The combined model is fitted on out-of-fold rad-scores of the training patients (each from a
 rad-score fitted without that patient), so it does not over-trust the in-sample rad-score.
@@ -19,9 +21,17 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from oncoflow.radiomics.selection import SelectionSettings, fit_radscore, out_of_fold_scores
+from oncoflow.radiomics.selection import (
+    SelectionSettings,
+    fit_radscore,
+    out_of_fold_scores,
+)
 
 FIT_ROLE = "train"
+#: Roles the models are fitted on with radiomics.fit_validation (the default).
+FIT_ROLES = ("train", "val")
+#: Groups the validation patients are cross-fitted in (radiomics.fit_validation).
+CROSS_FIT_GROUPS = 5
 PREDICTION_COLUMNS = ["subject", "fold", "model", "role", "y_true", "probability"]
 
 
@@ -96,32 +106,63 @@ def _standardise(train: pd.DataFrame, other: pd.DataFrame):
 
 
 def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, clinical: list[str],
-             settings: SelectionSettings, features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             settings: SelectionSettings, features: pd.DataFrame | None = None,
+             fit_validation: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions, coefficients) of model ``name`` in ``fold``.
 
     ``splits``: folds/splits.tsv; ``sheet``: the sample sheet indexed by subject (clinical
-    columns); ``features``: the variant's features.tsv (radiomics and combined models)."""
-    kind, variant = parse_model(name)
+    columns); ``features``: the variant's features.tsv (radiomics and combined models).
+    ``fit_validation`` (radiomics.fit_validation): fit on the fold's train + inner-validation
+    patients (all of its training part, as a paper's 8:2 split); the validation patients' own
+    predictions, from which evaluation takes the threshold and recalibration, are then cross-fitted
+    in :data:`CROSS_FIT_GROUPS` seeded, label-blind groups (each group from the model refitted on
+    the other train + val patients)."""
     part = splits[splits["fold"] == fold].set_index("subject")
     if part.empty:
         raise RadiomicsModelError(f"no fold {fold} in the splits table")
     subjects = part.index.tolist()
-    train = part.index[part["role"] == FIT_ROLE].tolist()
+    roles = FIT_ROLES if fit_validation else (FIT_ROLE,)
+    fit = part.index[part["role"].isin(roles)].tolist()
     y = part["label"].astype(int)
+    probability, coef_table = _fit_predict(name, fit, subjects, y, sheet, clinical, settings, features)
+    if fit_validation:
+        # Seeded groups of validation patients, drawn without their labels (so no label can reach its
+        # own patient's score through the partition); each group is predicted by the model refitted
+        # on every other train + val patient.
+        val = np.array(part.index[part["role"] == "val"])
+        order = np.random.default_rng(settings.seed + fold).permutation(len(val))
+        for group in np.array_split(val[order], min(CROSS_FIT_GROUPS, len(val))):
+            rest = [f for f in fit if f not in set(group)]
+            p, _ = _fit_predict(name, rest, list(group), y, sheet, clinical, settings, features)
+            probability.loc[list(group)] = p.loc[list(group)]
+    preds = pd.DataFrame({"subject": subjects, "fold": fold, "model": name, "role": part["role"].to_numpy(),
+                          "y_true": y.to_numpy(), "probability": probability.loc[subjects].to_numpy()})
+    coef_table.insert(0, "fold", fold)
+    coef_table.insert(1, "model", name)
+    coef_table.insert(2, "n_train", len(fit))
+    return preds[PREDICTION_COLUMNS], coef_table
+
+
+def _fit_predict(name: str, train: list[str], subjects: list[str], y: pd.Series, sheet: pd.DataFrame,
+                 clinical: list[str], settings: SelectionSettings,
+                 features: pd.DataFrame | None) -> tuple[pd.Series, pd.DataFrame]:
+    """(probability of ``subjects``, coefficients) of model ``name`` fitted on ``train``."""
+    kind, variant = parse_model(name)
     coefs: list[pd.DataFrame] = []
+    everyone = list(dict.fromkeys([*train, *subjects]))
     if kind in ("radiomics", "combined"):
         if features is None:
             raise RadiomicsModelError(f"{name}: needs the {variant} features table")
         feats = features.set_index("subject")
-        missing = [s for s in subjects if s not in feats.index]
+        missing = [s for s in everyone if s not in feats.index]
         if missing:
             raise RadiomicsModelError(f"{name}: subject {missing[0]!r} has no row in the {variant} features table")
-        feats = feats.loc[subjects]
+        feats = feats.loc[everyone]
         rad = fit_radscore(feats.loc[train], y.loc[train].to_numpy(), settings)
         table = rad.coefficients()
         table.insert(0, "block", "radscore")
         coefs.append(table)
-        score = pd.Series(rad.score(feats), index=subjects)
+        score = pd.Series(rad.score(feats), index=everyone)
     if kind == "radiomics":
         probability = 1.0 / (1.0 + np.exp(-score.to_numpy()))
     else:
@@ -129,7 +170,7 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
         if missing:
             raise RadiomicsModelError(f"radiomics.clinical: sample sheet has no column {missing[0]!r}")
         encoder = ClinicalEncoder.fit(sheet.loc[train], clinical)
-        design = encoder.transform(sheet.loc[subjects])
+        design = encoder.transform(sheet.loc[everyone])
         if kind == "combined":
             oof = pd.Series(out_of_fold_scores(feats.loc[train], y.loc[train].to_numpy(), settings, rad.c),
                             index=train)
@@ -150,10 +191,5 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
             rows.append({"block": kind, "term": f"(imputed {c})", "status": f"{n} training patient(s) blank",
                          "coefficient": np.nan, "train_mean": np.nan, "train_sd": np.nan, "fill": str(fill)})
         coefs.append(pd.DataFrame(rows))
-    preds = pd.DataFrame({"subject": subjects, "fold": fold, "model": name, "role": part["role"].to_numpy(),
-                          "y_true": y.to_numpy(), "probability": probability})
-    coef_table = pd.concat(coefs, ignore_index=True)
-    coef_table.insert(0, "fold", fold)
-    coef_table.insert(1, "model", name)
-    coef_table.insert(2, "n_train", len(train))
-    return preds[PREDICTION_COLUMNS], coef_table
+    return (pd.Series(np.asarray(probability, dtype=float), index=everyone).loc[subjects],
+            pd.concat(coefs, ignore_index=True))

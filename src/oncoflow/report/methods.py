@@ -56,6 +56,10 @@ REFERENCES: dict[str, str] = {
               "approach to multiple testing. J R Stat Soc B. 1995;57(1):289-300.",
     "dca": "Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating prediction "
            "models. Med Decis Making. 2006;26(6):565-574.",
+    "cox": "Cox DR. Two further applications of a model for binary regression. Biometrika. "
+           "1958;45(3/4):562-565.",
+    "meinshausen": "Meinshausen N, Meier L, Buhlmann P. p-values for high-dimensional regression. J Am Stat "
+                   "Assoc. 2009;104(488):1671-1681.",
     "brier": "Brier GW. Verification of forecasts expressed in terms of probability. Mon Weather Rev. "
              "1950;78(1):1-3.",
     "pytorch": "Paszke A, Gross S, Massa F, et al. PyTorch: an imperative style, high-performance deep "
@@ -333,6 +337,7 @@ def _validation(config: dict[str, Any], cohort: Cohort) -> str:
     uses = ["epoch selection"] if expand_models(config) else []
     if config["evaluate"]["threshold"] == "youden":
         uses.append("the decision threshold")
+    uses.append("recalibration")
     if set(config["fusion"]["methods"]) - {"mean"}:
         uses.append("stacking fusion")
     used = f" used for {_join(uses)}" if uses else ", on which no model was fitted"
@@ -342,7 +347,93 @@ def _validation(config: dict[str, Any], cohort: Cohort) -> str:
             "once, by the model of the fold that held it out.")
     if cohort.external:
         text += f" External patients were scored with the mean probability of the {cv['folds']} fold models."
+    return text + _repeats_text(cv)
+
+
+def _repeats_text(cv: dict[str, Any]) -> str:
+    """Repeated cross-validation (issue #13)."""
+    r = int(cv.get("repeats", 1))
+    if r == 1:
+        return ""
+    seeds = ", ".join(str(cv["seed"] + 1000 * i) for i in range(r))
+    return (f" The cross-validation was repeated {r} times with independent stratified splits (seeds {seeds}), "
+            "every model trained anew in each repeat; the reported AUCs, confidence intervals, thresholds and "
+            "calibration are those of the first repeat, with the mean and standard deviation of the "
+            f"{r} repeat-pooled AUCs beside them.")
+
+
+def _baseline_text(baseline: bool) -> str:
+    """The baseline model (issue #13)."""
+    if not baseline:
+        return ""
+    return ("A baseline model (`baseline`) used the log tumor volume and, for each modality, the mean, standard "
+            "deviation and 10th, 50th and 90th percentiles of the tumor's intensities as z-scores against the "
+            "brain (or foreground) outside the tumor; an L2-penalised logistic regression on these standardised "
+            "features, its penalty chosen by stratified inner cross-validation (log-loss), was fitted on each "
+            "fold's training patients only.")
+
+
+def _calibration_text(config: dict[str, Any], cite: _Citations) -> str:
+    """Recalibration, pooled vs per-fold AUC, calibration statistics (issue #13)."""
+    level = f"{config['evaluate']['ci_level']:.0%}"
+    return ("Because class-weighted training inflates predicted odds, each fold's model was recalibrated by "
+            f"logistic recalibration {cite('cox')} (intercept and slope on the logit scale, the slope weakly "
+            "penalised towards 1) on that fold's inner-validation patients; AUCs and thresholds use the raw "
+            "probabilities (AUC is unchanged by this monotone map), calibration, Brier scores and decision curves "
+            "the recalibrated risks. As fold models may be scaled differently, the mean and standard deviation "
+            "of the per-fold test AUCs are given beside the pooled AUC. Calibration-in-the-large (the intercept with the risk's "
+            f"logit as offset) and the calibration slope are reported with {level} Wald confidence intervals, "
+            f"the Brier score with a {level} stratified bootstrap interval.")
+
+
+def _comparisons_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
+    """The pre-specified family and the exploratory table (issue #13)."""
+    ev = config["evaluate"]
+    pairs = [f"`{a}` vs `{b}`" for a, b in ev.get("comparisons", [])]
+    if baseline:
+        pairs.append("every model vs `baseline`")
+    if not pairs:
+        text = (f"No comparisons were pre-specified; all pairs of models were compared on the same patients with "
+                f"DeLong's test {cite('delong')} as exploratory analyses")
+    else:
+        text = (f"The pre-specified comparisons ({_join(pairs)}) were tested on the same patients with DeLong's "
+                f"paired test {cite('delong')}")
+    if ev["correction"] == "none":
+        text += ", without correction for multiple comparisons."
+    else:
+        name, ref = CORRECTIONS[ev["correction"]]
+        text += (f", the p-values corrected by {name}{' ' + cite(ref) if ref else ''} within "
+                 f"{'this family' if pairs else 'all pairs'}, per cohort.")
+    if pairs:
+        text += " All other pairs are reported as exploratory, corrected separately over all pairs."
+    if int(config["cv"].get("repeats", 1)) > 1:
+        text += (" With repeated cross-validation each comparison was made in every repeat; the difference is "
+                 "the mean over repeats and the p-value twice the median of the repeats' p-values (at most 1), "
+                 f"valid under any dependence between repeats {cite('meinshausen')}.")
     return text
+
+
+def baseline_verdicts(comparisons: pd.DataFrame | None, level: float = 0.95) -> str:
+    """Plain sentences: does each model beat the baseline (pre-specified family, cv cohort)?"""
+    if comparisons is None or comparisons.empty:
+        return ""
+    rows = comparisons[(comparisons["model_b"] == "baseline") & (comparisons["cohort"] == "cv")]
+    if rows.empty:
+        return ""
+    alpha = 1 - level
+    out = []
+    for _, r in rows.iterrows():
+        p = r["p_adjusted"]
+        if p == p and p < alpha and r["delta"] > 0:
+            verdict = "beats the baseline"
+        elif p == p and p < alpha:
+            verdict = "is worse than the baseline"
+        else:
+            verdict = "does not beat the baseline"
+        p_text = "NA" if p != p else ("<0.001" if p < 0.001 else f"{p:.3f}")
+        out.append(f"`{r['model_a']}` {verdict} (AUC {r['auc_a']:.3f} vs {r['auc_b']:.3f}, difference "
+                   f"{r['delta']:+.3f}, adjusted p = {p_text})")
+    return "Cross-validated, " + "; ".join(out) + "."
 
 
 def _fusion(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Citations) -> str:
@@ -360,7 +451,7 @@ def _fusion(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Citation
     return text + "."
 
 
-def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations) -> str:
+def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations, baseline: bool = False) -> str:
     ev = config["evaluate"]
     level = f"{ev['ci_level']:.0%}"
     if ev["threshold"] == "youden":
@@ -373,19 +464,14 @@ def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations) -> str:
     else:
         parts.append(f"AUCs are reported with {level} stratified bootstrap percentile confidence intervals "
                      f"({ev['n_boot']} resamples) {cite('bootstrap')}.")
+    parts.append(_calibration_text(config, cite))
     if n_models > 1:
-        text = f"Models were compared pairwise on the same patients with DeLong's test {cite('delong')}"
-        if ev["correction"] == "none":
-            text += ", without correction for multiple comparisons."
-        else:
-            name, ref = CORRECTIONS[ev["correction"]]
-            text += f", the p-values corrected by {name}{' ' + cite(ref) if ref else ''} within each cohort."
-        parts.append(text)
+        parts.append(_comparisons_text(config, baseline, cite))
     lo, hi = ev["dca_range"]
     parts.append(f"Decision curves {cite('dca')} give the net benefit for threshold probabilities {lo:g} to {hi:g} "
                  f"in steps of {ev['dca_step']:g}. Calibration is shown in {ev['calibration_bins']} "
                  f"{'equal-count' if ev['calibration_strategy'] == 'quantile' else 'equal-width'} bins with the "
-                 f"Brier score {cite('brier')}.")
+                 f"Brier score {cite('brier')} of the recalibrated risks.")
     return " ".join(parts)
 
 
@@ -414,9 +500,9 @@ def _n_models(config: dict[str, Any]) -> int:
     return len(expand_models(config)) + len(config["fusion"]["methods"]) + len(radiomics_models(config))
 
 
-def _single_model(config: dict[str, Any]) -> str:
+def _single_model(config: dict[str, Any], baseline: bool = False) -> str:
     """compare_models runs for every study; with one model its table is empty, and that is said."""
-    return "With a single model, no pairwise comparison was made." if _n_models(config) == 1 else ""
+    return "With a single model, no pairwise comparison was made." if _n_models(config) + baseline == 1 else ""
 
 
 def _radiomics_source(config: dict[str, Any]) -> str:
@@ -468,8 +554,12 @@ def render_methods(
     software: Mapping[str, str | None],
     git: Mapping[str, Any] | None = None,
     python: str | None = None,
+    baseline: bool = False,
+    comparisons: pd.DataFrame | None = None,
 ) -> str:
-    """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in)."""
+    """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in).
+    ``baseline``: the run has the baseline model; ``comparisons``: its tables/comparisons.tsv (the
+    sentences on whether each model beats the baseline)."""
     cite = _Citations()
     specs = expand_models(config)
     sections = [
@@ -477,13 +567,18 @@ def render_methods(
         ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
                                                        _crops(config, specs)]))),
         ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
-                                          _radiomics(config)]))),
+                                          _radiomics(config), _baseline_text(baseline)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),
-        ("Statistics", " ".join(filter(None, [_pooling(config, cohort), _evaluation(config, _n_models(config), cite),
-                                              _single_model(config)]))),
+        ("Statistics", " ".join(filter(None, [
+            _pooling(config, cohort),
+            _evaluation(config, _n_models(config) + int(baseline), cite, baseline),
+            _single_model(config, baseline),
+        ]))),
         ("Quality control and reporting", _quality_and_reporting(config)),
         ("Software", _software(config, specs, software, git or {}, python, cite)),
     ]
+    if verdicts := baseline_verdicts(comparisons, config["evaluate"]["ci_level"]):
+        sections.append(("Against the baseline", verdicts))
     body = "\n\n".join(f"**{title}.** {text}" for title, text in sections)
     return (f"# Methods: {config['study']['name']}\n\n"
             "<!-- Written by oncoflow (rule write_methods) from the resolved config of this run. -->\n\n"
