@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import time
 from dataclasses import replace
@@ -202,3 +203,21 @@ def test_hcc_study_runs_end_to_end(tmp_path: Path) -> None:
     metrics = pd.read_csv(results / "tables/metrics.tsv", sep="\t")
     assert {"radiomics_original", "radiomics_sr", "clinical"} <= set(metrics["model"])
     assert (results / "superres/quality.tsv").is_file()
+
+
+def test_lgg_commented_arms_switch_on_by_uncommenting() -> None:
+    """The LGG config's ImageNet and glioblastoma-pretraining blocks are commented YAML that
+    validates once uncommented: the paper's three arms plus ours, with distinct model names."""
+    text = (STUDIES / "lgg_radiogenomics.yaml").read_text()
+    switched = re.sub(r"^( +)# (- |  )", r"\1\2", text, flags=re.MULTILINE)
+    config = yaml.safe_load(switched)
+    validate(config, str(SCHEMA), set_default=True)
+    check_config(config)
+    assert sorted(expand_models(config)) == sorted(
+        ["t1_resnet18", "flair_resnet18", "t1ce_resnet18", "flair+t1+t1ce_resnet18",
+         "flair+t1+t1ce_resnet18_imagenet", "flair+t1+t1ce_resnet18_foldseg", "flair+t1+t1ce_resnet18_gbm"])
+    sources = {job["name"]: job["source"] for job in config["pretrain"]}
+    assert sources == {"tumorseg": "folds", "gbmseg": "cohort"}
+    shipped = yaml.safe_load(text)  # as shipped: scratch and fold pretraining only
+    assert sorted(expand_models(shipped)) == sorted(
+        ["t1_resnet18", "flair_resnet18", "t1ce_resnet18", "flair+t1+t1ce_resnet18", "flair+t1+t1ce_resnet18_foldseg"])
