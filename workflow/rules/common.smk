@@ -139,7 +139,7 @@ def crop_config():
 
 def get_crop_params():
     """Only what shapes the cached crops (slices/depth are chosen at training time)."""
-    return {k: v for k, v in crop_config().items() if k in ("size", "margin_mm", "region")}
+    return {k: v for k, v in crop_config().items() if k in ("size", "margin_mm", "region", "field_of_view_mm")}
 
 
 def get_model_params(wildcards):

@@ -191,8 +191,8 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
 def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
     crop = config["crop"]
     where = "brain" if config["preprocess"]["brain_extraction"]["backend"] != "none" else "foreground"
-    text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels with a margin of "
-            f"{crop['margin_mm']:g} mm around the tumor's bounding box were normalised within the {where} mask.")
+    text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels {_crop_field(crop)} were "
+            f"normalised within the {where} mask.")
     dims = {3 if s.architecture in ARCH_3D else 2 for s in specs.values()}
     if 2 in dims:
         text += (f" 2D models were trained on the {crop['slices']} axial slices with the largest tumor area; a "
@@ -200,6 +200,17 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
     if 3 in dims:
         text += f" 3D models read the crop resampled to a depth of {crop['depth']} slices."
     return text
+
+
+def _crop_field(crop: dict[str, Any]) -> str:
+    """The crop's in-plane field of view: fixed in mm, or following the tumor's size."""
+    if crop.get("field_of_view_mm"):
+        fov = crop["field_of_view_mm"]
+        return (f"covering a fixed field of view of {fov:g} x {fov:g} mm (pixel size {fov / crop['size']:.2f} mm "
+                f"for every patient, so tumor size was preserved; {crop['margin_mm']:g} mm of slices above "
+                "and below the tumor)")
+    return (f"with a margin of {crop['margin_mm']:g} mm around the tumor's bounding box (the pixel size "
+            "therefore scaled with the tumor)")
 
 
 def _init(params: dict[str, Any], cite: _Citations) -> str:
