@@ -133,3 +133,19 @@ def test_radiomics_study_and_cohort_pretraining_are_described_as_configured() ->
     text = render_methods(lgg, Cohort(110, 24, 0, 0, 0), software={})
     assert "in-plane rotation" in text and "every subject of a separate cohort" in text
     assert "for each fold using only" not in text
+
+
+def test_protocol_choices_of_the_study_configs_are_described() -> None:
+    """Issue #15: the HCC study's interpolation control, discretisation, GAN training data and mask
+    upsampling; no crop sentence when no CNN ran; a fixed crop field of view where one is set."""
+    hcc = render(yaml.safe_load((REPO / "config/studies/hcc_tace_radiomics_sr.yaml").read_text()))
+    assert "x2 cubic B-spline interpolation along z onto the same grid" in hcc and "`radiomics_interp`" in hcc
+    assert "fixed number of 32 bins over each lesion's own intensity range" in hcc
+    assert "upsampled by nearest neighbour" in hcc and "not redrawn" in hcc
+    assert "test patients of a cross-validation fold; it is not refitted per fold" in hcc
+    assert "crops" not in hcc  # radiomics only: no crop is made
+    h3 = render(yaml.safe_load((REPO / "config/studies/h3k27m_wholebrain_cotrain.yaml").read_text()))
+    assert "fixed field of view of 200 x 200 mm (pixel size 1.56 mm for every patient" in h3
+    lgg = render(yaml.safe_load((REPO / "config/studies/lgg_radiogenomics.yaml").read_text()))
+    assert "the pixel size therefore scaled with the tumor" in lgg
+    assert "fixed bin width" not in hcc and "interpolation" not in lgg

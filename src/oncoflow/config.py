@@ -185,6 +185,32 @@ def radiomics_modality(config: dict[str, Any]) -> str:
     return (config.get("radiomics") or {}).get("modality") or config["preprocess"]["reference"]
 
 
+#: Radiomics image variant -> subject folder its image and tumor mask are read from:
+#: original (co-registered), interp (x2 by cubic B-spline, the control for sr), sr (x2 by the GAN).
+RADIOMICS_VARIANT_STAGES = {"original": "coreg", "interp": "interp", "sr": "superres"}
+#: Interpolation of the interp variant (oncoflow.superres.baseline.METHODS).
+INTERP_METHOD = "bspline"
+
+
+def radiomics_variant_stage(variant: str) -> str:
+    if variant not in RADIOMICS_VARIANT_STAGES:
+        raise ConfigError(f"config: radiomics.variants: unknown variant {variant!r} "
+                          f"(choose from {', '.join(RADIOMICS_VARIANT_STAGES)})")
+    return RADIOMICS_VARIANT_STAGES[variant]
+
+
+def radiomics_upsampling(config: dict[str, Any], variant: str) -> dict[str, Any] | None:
+    """How a variant's grid was made, recorded in its settings.json: the superres section for sr,
+    the interpolation (method, axes, factor; mask by nearest neighbour as for sr) for interp."""
+    if variant == "sr":
+        return config["superres"]
+    if variant == "interp":
+        sr = config["superres"]
+        return {"method": INTERP_METHOD, "axes": list(sr["axes"]), "factor": sr["factor"],
+                "mask": "nearest neighbour"}
+    return None
+
+
 def radiomics_models(config: dict[str, Any]) -> list[str]:
     """``radiomics_<variant>`` per variant, and with clinical covariates ``clinical`` and
     ``combined_<variant>`` (oncoflow.radiomics.models); empty when the branch is off."""

@@ -1,14 +1,14 @@
 # Radiomics branch (config `radiomics`): IBSI features (MIRP) of one co-registered modality inside
-# the tumor mask, per image variant (original, sr), then per fold the LASSO rad-score, clinical and
+# the tumor mask, per image variant (original, interp, sr), then per fold the LASSO rad-score, clinical and
 # combined models, written as models/<name>/fold<k>/predictions.tsv for the evaluation stage.
 RADIOMICS = config["radiomics"]
 RAD_MODALITY = RADIOMICS["modality"] or REFERENCE
-RAD_STAGE = {"original": "coreg", "sr": "superres"}
+from oncoflow.config import radiomics_upsampling, radiomics_variant_stage
 
 
 def get_radiomics_images(wildcards):
     """Every subject's image and tumor mask of the variant (co-registered, or at x2)."""
-    stage = RAD_STAGE[wildcards.variant]
+    stage = radiomics_variant_stage(wildcards.variant)
     return {
         "images": expand(f"{RESULTS}/subjects/{{subject}}/{stage}/{RAD_MODALITY}.nii.gz", subject=SUBJECTS),
         "tumor_masks": expand(f"{RESULTS}/subjects/{{subject}}/{stage}/tumor_mask.nii.gz", subject=SUBJECTS),
@@ -36,7 +36,7 @@ rule extract_radiomics:
         subjects=SUBJECTS,
         settings=RADIOMICS["settings"],
         modality=RAD_MODALITY,
-        superres=lambda wildcards: config["superres"] if wildcards.variant == "sr" else None,
+        superres=lambda wildcards: radiomics_upsampling(config, wildcards.variant),
     log:
         f"{RESULTS}/logs/extract_radiomics/{{variant}}.log",
     benchmark:

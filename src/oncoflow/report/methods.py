@@ -189,6 +189,8 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
 
 
 def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
+    if not specs:
+        return ""  # no CNN (radiomics-only study): no crop is made
     crop = config["crop"]
     where = "brain" if config["preprocess"]["brain_extraction"]["backend"] != "none" else "foreground"
     text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels {_crop_field(crop)} were "
@@ -310,7 +312,7 @@ def _radiomics(config: dict[str, Any]) -> str:
     norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
     parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
              f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
-             f"{norm}, discretised with a fixed bin width of {st['bin_width']:g} from {st['lower_bound']:g}."]
+             f"{norm}, {_discretisation(st)}"]
     if "sr" in rad["variants"]:
         sr = config["superres"]
         how = ("loaded from a local checkpoint" if sr.get("checkpoint") else
@@ -320,6 +322,7 @@ def _radiomics(config: dict[str, Any]) -> str:
         parts.append(f"Features were also extracted after 3D super-resolution x{sr['factor']} along "
                      f"{_join(sr['axes'])} by a generative adversarial network (residual 3D generator on top "
                      f"of linear interpolation, 3D patch discriminator, L1 + adversarial loss), {how}.")
+    parts.append(_upsampled_variants(config))
     parts.append(f"Within each fold, on the training patients only: median imputation, a variance filter "
                  f"(threshold {sel['variance_threshold']:g}), standardisation, a correlation filter "
                  f"(|r| > {sel['correlation_threshold']:g}) and L1-penalised (LASSO) logistic regression with "
@@ -329,6 +332,37 @@ def _radiomics(config: dict[str, Any]) -> str:
         parts.append(f"A clinical logistic model used {_join([f'`{c}`' for c in rad['clinical']])} "
                      "(missing values imputed from the training patients), and a combined model the "
                      "rad-score with these covariates.")
+    return " ".join(parts)
+
+
+def _discretisation(settings: dict[str, Any]) -> str:
+    """Grey-level discretisation of the texture features (IBSI), as the end of a sentence."""
+    if settings.get("discretisation") == "fixed_bin_number":
+        return (f"discretised into a fixed number of {settings.get('bin_number', 32)} bins over each lesion's own "
+                f"intensity range (IBSI fixed bin number, for arbitrary MRI units; voxels below "
+                f"{settings['lower_bound']:g} excluded).")
+    return f"discretised with a fixed bin width of {settings['bin_width']:g} from {settings['lower_bound']:g}."
+
+
+def _upsampled_variants(config: dict[str, Any]) -> str:
+    """The interpolation control, how the masks of the x2 variants were made, and which subjects'
+    images the super-resolution network saw."""
+    rad, sr = config["radiomics"], config["superres"]
+    variants = [v for v in ("interp", "sr") if v in rad["variants"]]
+    if not variants:
+        return ""
+    parts = []
+    if "interp" in variants:
+        parts.append(f"As a control for the finer voxel grid, features were also extracted after x{sr['factor']} "
+                     f"cubic B-spline interpolation along {_join(sr['axes'])} onto the same grid, without the "
+                     "network (`radiomics_interp`).")
+    parts.append(f"The lesion mask of the {'upsampled images' if len(variants) > 1 else 'upsampled image'} was "
+                 "upsampled by nearest neighbour (each new slice copies the slice below it), not redrawn.")
+    if "sr" in variants and not sr.get("checkpoint"):
+        cap = f"a seeded subset of at most {sr['max_train_subjects']} of the" if sr.get("max_train_subjects") else "the"
+        parts.append(f"The super-resolution network was trained once, on the images (no labels) of {cap} internal "
+                     "subjects outside its quality hold-out, including patients who are test patients of a "
+                     "cross-validation fold; it is not refitted per fold.")
     return " ".join(parts)
 
 
@@ -422,7 +456,7 @@ def render_methods(
     fused = config["fusion"]["methods"]
     sections = [
         ("Cohort", _cohort(config, cohort)),
-        ("Image preprocessing", _images(config, cohort, software, cite) + " " + _crops(config, specs)),
+        ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite), _crops(config, specs)]))),
         ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
                                           _radiomics(config)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -58,6 +59,20 @@ def quality_markdown(table: pd.DataFrame) -> str:
 def apply_to_subject(subject: str, gen: Generator, image_path: Path, mask_path: Path, axes: list[str],
                      out_image: Path, out_mask: Path) -> None:
     """Image x2 along each axis (generator), mask on the same grid (nearest neighbour)."""
+    _upsample_subject(subject, lambda data, axis: upsample(gen, data, axis), image_path, mask_path, axes,
+                      out_image, out_mask)
+
+
+def interpolate_subject(subject: str, image_path: Path, mask_path: Path, axes: list[str], out_image: Path,
+                        out_mask: Path, method: str = "bspline") -> None:
+    """The interpolation control of super-resolution: image x2 along each axis by ``method``
+    (baseline.METHODS) on the generator's grid, mask by the same nearest-neighbour rule."""
+    _upsample_subject(subject, lambda data, axis: interpolate(data, axis, method), image_path, mask_path, axes,
+                      out_image, out_mask)
+
+
+def _upsample_subject(subject: str, upsample_axis: Callable[[np.ndarray, int], np.ndarray], image_path: Path,
+                      mask_path: Path, axes: list[str], out_image: Path, out_mask: Path) -> None:
     image, mask_img = nib.load(str(image_path)), nib.load(str(mask_path))
     if image.shape[:3] != mask_img.shape[:3] or not np.allclose(image.affine, mask_img.affine, atol=1e-3):
         raise SuperResError(f"subject {subject!r}: tumor mask {mask_path} is not on the grid of {image_path}")
@@ -68,7 +83,7 @@ def apply_to_subject(subject: str, gen: Generator, image_path: Path, mask_path: 
         axis = axis_index(name)
         if data.shape[axis] < 2:
             raise SuperResError(f"subject {subject!r}: {image_path} has {data.shape[axis]} slice along {name}")
-        data, mask = upsample(gen, data, axis), upsample_mask(mask, axis)
+        data, mask = upsample_axis(data, axis), upsample_mask(mask, axis)
         affine = upsampled_affine(affine, axis)
     header = image.header.copy()
     header.set_data_dtype(np.float32)
