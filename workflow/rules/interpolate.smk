@@ -6,25 +6,26 @@ from oncoflow.config import INTERP_METHOD
 
 rule interpolate_image:
     """The subject's radiomics image at x2 along superres.axes by cubic B-spline interpolation and
-    its tumor mask on the same grid (nearest neighbour): no model, no other subject involved."""
+    its tumor mask on the same grid (nearest neighbour): no model, no other subject involved.
+    """
     input:
         image=f"{RESULTS}/subjects/{{subject}}/coreg/{SR_MODALITY}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
     output:
         image=f"{RESULTS}/subjects/{{subject}}/interp/{SR_MODALITY}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/interp/tumor_mask.nii.gz",
-    params:
-        axes=SUPERRES["axes"],
-        method=INTERP_METHOD,
     log:
         f"{RESULTS}/logs/interpolate_image/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/interpolate_image/{{subject}}.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        axes=SUPERRES["axes"],
+        method=INTERP_METHOD,
     script:
         "../scripts/interpolate_image.py"
