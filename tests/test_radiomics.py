@@ -97,6 +97,7 @@ def test_fixed_bin_number_textures_do_not_depend_on_scanner_gain(lesion: tuple[P
     assert d[entropy].iloc[0] > c[entropy].iloc[0] + 0.5  # 3x as many bins of width 25
     record = fbn.record()
     assert record["discretisation"] == "fixed_bin_number" and record["bin_number"] == 32
+    assert "bin_width" not in record and "bin_number" not in fbs.record()  # only what shaped the features
     assert record["mirp_arguments"]["base_discretisation_n_bins"] == 32
     with pytest.raises(ValueError, match="discretisation"):
         ExtractionSettings(discretisation="fixed_bin_count").mirp_arguments()

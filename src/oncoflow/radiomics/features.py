@@ -97,7 +97,9 @@ class ExtractionSettings:
     def record(self) -> dict[str, Any]:
         from importlib.metadata import version
 
-        return {"library": "mirp", "version": version("mirp"), **asdict(self),
+        unused = "bin_width" if self.discretisation == "fixed_bin_number" else "bin_number"
+        settings = {k: v for k, v in asdict(self).items() if k != unused}
+        return {"library": "mirp", "version": version("mirp"), **settings,
                 "excluded_features": list(EXCLUDED_FEATURES),
                 "mirp_arguments": {k: (v if not isinstance(v, list) else [str(x) if x == np.inf else x for x in v])
                                    for k, v in self.mirp_arguments().items()}}
