@@ -11,12 +11,7 @@ import pytest
 import torch
 
 from oncoflow.superres.baseline import interpolate, upsample_mask
-from oncoflow.superres.degrade import (
-    SuperResError,
-    degrade,
-    split_subjects,
-    upsampled_affine,
-)
+from oncoflow.superres.degrade import SuperResError, degrade, split_subjects, upsampled_affine
 from oncoflow.superres.evaluate import apply_to_subject, evaluate_heldout
 from oncoflow.superres.gan import (
     GanConfig,
