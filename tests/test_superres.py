@@ -13,14 +13,7 @@ import torch
 from oncoflow.superres.baseline import interpolate, upsample_mask
 from oncoflow.superres.degrade import SuperResError, degrade, split_subjects, upsampled_affine
 from oncoflow.superres.evaluate import apply_to_subject, evaluate_heldout
-from oncoflow.superres.gan import (
-    GanConfig,
-    Generator,
-    load_checkpoint,
-    save_checkpoint,
-    train_generator,
-    upsample,
-)
+from oncoflow.superres.gan import GanConfig, Generator, load_checkpoint, save_checkpoint, train_generator, upsample
 from oncoflow.superres.metrics import quality
 from oncoflow.superres.subject import interpolate_subject
 
