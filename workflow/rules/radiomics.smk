@@ -1,9 +1,10 @@
 # Radiomics branch (config `radiomics`): IBSI features (MIRP) of one co-registered modality inside
-# the tumor mask, per image variant (original, interp, sr), then per fold the LASSO rad-score, clinical and
-# combined models, written as models/<name>/fold<k>/predictions.tsv for the evaluation stage.
+# the tumor mask, per image variant (original, interp, sr), then per fold the LASSO rad-score,
+# clinical and combined models, written as models/<name>/fold<k>/predictions.tsv for evaluation.
+from oncoflow.config import radiomics_upsampling, radiomics_variant_stage
+
 RADIOMICS = config["radiomics"]
 RAD_MODALITY = RADIOMICS["modality"] or REFERENCE
-from oncoflow.config import radiomics_upsampling, radiomics_variant_stage
 
 
 def get_radiomics_images(wildcards):
