@@ -1,7 +1,6 @@
 # The interpolation control of the radiomics variant `sr`: each subject's radiomics image upsampled
 # x2 along superres.axes by cubic B-spline (variant `interp`), on the generator's grid, with the
 # tumor mask upsampled by the same nearest-neighbour rule as for `sr`.
-from oncoflow.config import INTERP_METHOD
 
 
 rule interpolate_image:
@@ -9,10 +8,10 @@ rule interpolate_image:
     its tumor mask on the same grid (nearest neighbour): no model, no other subject involved.
     """
     input:
-        image=f"{RESULTS}/subjects/{{subject}}/coreg/{SR_MODALITY}.nii.gz",
+        image=f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
     output:
-        image=f"{RESULTS}/subjects/{{subject}}/interp/{SR_MODALITY}.nii.gz",
+        image=f"{RESULTS}/subjects/{{subject}}/interp/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/interp/tumor_mask.nii.gz",
     log:
         f"{RESULTS}/logs/interpolate_image/{{subject}}.log",
@@ -25,7 +24,7 @@ rule interpolate_image:
         mem_mb=3000,
         runtime=10,
     params:
-        axes=SUPERRES["axes"],
+        axes=config["superres"]["axes"],
         method=INTERP_METHOD,
     script:
         "../scripts/interpolate_image.py"

@@ -1,5 +1,4 @@
 """Rule extract_brain: brain mask on the reference modality, applied to all modalities."""
-import sys
 from pathlib import Path
 
 from oncoflow.runtime import start_job
@@ -11,7 +10,7 @@ import torch
 from oncoflow.preprocess.subject import extract_brain_subject
 
 torch.set_num_threads(sm.threads)
-modalities = [k for k in sm.output.keys() if k not in ("mask", "report")]
+modalities = sm.params.modalities
 extract_brain_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
