@@ -325,6 +325,46 @@ def test_crop_of_a_real_glioma(shared_data, tmp_path):
     assert z["flair"][0] > z["flair"][1] + 1.0 and z["t2"][0] > z["t2"][1] + 0.1, z
 
 
+@pytest.mark.shared_data
+def test_fixed_field_of_view_keeps_the_physical_size_of_real_tumors(shared_data, tmp_path):
+    """Two TCGA gliomas in SRI24 space (1 mm voxels): in-plane tumor extents 37 x 44 mm (DU-7294)
+    and 43 x 59 mm (FG-6692). With crop.field_of_view_mm every crop has the same pixel size and the
+    larger tumor spans more pixels, by its physical size; the default field follows the tumor."""
+    fixed, default = {}, {}
+    for subject in ("TCGA-DU-7294", "TCGA-FG-6692"):
+        folder = shared_data / "tcga_glioma" / subject / "sri24"
+        if not (folder / "tumor_seg.nii.gz").exists():
+            pytest.skip(f"{folder} not found (only in the development checkout)")
+        t1 = nib.load(folder / "t1.nii.gz")
+        seg = np.asarray(nib.load(folder / "tumor_seg.nii.gz").dataobj) > 0
+        brain_path, tumor_path = tmp_path / f"{subject}_brain.nii.gz", tmp_path / f"{subject}_tumor.nii.gz"
+        nib.save(nib.Nifti1Image((np.asarray(t1.dataobj) > 0).astype(np.uint8), t1.affine), brain_path)
+        nib.save(nib.Nifti1Image(seg.astype(np.uint8), t1.affine), tumor_path)
+        xs, ys, _ = np.nonzero(seg)
+        true_mm = max(np.ptp(xs) + 1, np.ptp(ys) + 1)  # 1 mm voxels
+        for spec, found in ((CropSpec(size=64, field_of_view_mm=120.0), fixed), (CropSpec(size=64), default)):
+            out = tmp_path / f"{subject}_{len(found)}_{spec.field_of_view_mm}.npz"
+            stats = crop_subject(subject, {"flair": folder / "flair.nii.gz"}, brain_path, tumor_path, out, spec)
+            with np.load(out) as npz:
+                _, ix, iy = np.nonzero(npz["tumor"])
+                pixel_mm = float(npz["pixel_mm"])
+            found[subject] = (max(np.ptp(ix) + 1, np.ptp(iy) + 1), pixel_mm, true_mm, stats["fov_mm"])
+    print("tumor extent in the crop (pixels, pixel mm, true mm, field mm):", fixed, default)
+    (small_px, small_mm, small_true, _), (large_px, large_mm, large_true, _) = fixed.values()
+    assert small_mm == large_mm == pytest.approx(120 / 64)  # one physical scale for both patients
+    for px, mm, true in ((small_px, small_mm, small_true), (large_px, large_mm, large_true)):
+        assert abs(px * mm - true) <= 2 * mm, (px, mm, true)  # the extent in mm is kept
+    assert large_px - small_px >= 0.8 * (large_true - small_true) / small_mm  # 59 vs 44 mm: ~8 px apart
+    # Default: the field follows each tumor, so the pixel size differs between the two patients.
+    assert [v[3] for v in default.values()] == [small_true + 20, large_true + 20]
+    assert default["TCGA-DU-7294"][1] != pytest.approx(default["TCGA-FG-6692"][1])
+
+
+def test_field_of_view_must_be_positive():
+    with pytest.raises(ValueError, match="field_of_view_mm"):
+        CropSpec(field_of_view_mm=0.0)
+
+
 def test_tumor_errors_name_the_sample_sheets_mask(tmp_path):
     """In the workflow the crop reads the mask carried onto the reference grid; its errors also name
     the sample sheet's file, the one a user has to fix."""

@@ -153,3 +153,19 @@ def test_methods_describe_baseline_recalibration_family_repeats_and_verdicts():
     assert "`t1c_resnet18` beats the baseline (AUC 0.810 vs 0.620, difference +0.190, adjusted p = 0.004)" in text
     assert "`flair_resnet18` does not beat the baseline" in text
     assert_references_numbered_in_reading_order(text)
+
+
+def test_protocol_choices_of_the_study_configs_are_described() -> None:
+    """Issue #15: the HCC study's interpolation control, discretisation, GAN training data and mask
+    upsampling; no crop sentence when no CNN ran; a fixed crop field of view where one is set."""
+    hcc = render(yaml.safe_load((REPO / "config/studies/hcc_tace_radiomics_sr.yaml").read_text()))
+    assert "x2 cubic B-spline interpolation along z onto the same grid" in hcc and "`radiomics_interp`" in hcc
+    assert "fixed number of 32 bins over each lesion's own intensity range" in hcc
+    assert "upsampled by nearest neighbour" in hcc and "not redrawn" in hcc
+    assert "also cross-validation test patients; it never read a label" in hcc
+    assert "crops" not in hcc  # radiomics only: no crop is made
+    h3 = render(yaml.safe_load((REPO / "config/studies/h3k27m_wholebrain_cotrain.yaml").read_text()))
+    assert "fixed field of view of 200 x 200 mm (pixel size 1.56 mm for every patient" in h3
+    lgg = render(yaml.safe_load((REPO / "config/studies/lgg_radiogenomics.yaml").read_text()))
+    assert "the pixel size therefore scaled with the tumor" in lgg
+    assert "fixed bin width" not in hcc and "interpolation" not in lgg

@@ -78,6 +78,31 @@ def test_settings_change_the_features_and_are_recorded(lesion: tuple[Path, Path]
     assert record["bin_width"] == 10.0 and record["mirp_arguments"]["new_spacing"] == [2.0, 2.0, 2.0]
 
 
+def test_fixed_bin_number_textures_do_not_depend_on_scanner_gain(lesion: tuple[Path, Path], tmp_path: Path) -> None:
+    """The same lesion with intensities x3 (another receiver gain, arbitrary MRI units): with a
+    fixed bin number the texture features are unchanged; with a fixed bin width they are not."""
+    image, mask = lesion
+    img = nib.load(str(image))
+    brighter = tmp_path / "t1ce_x3.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32) * 3, img.affine), str(brighter))
+    fbn = ExtractionSettings(discretisation="fixed_bin_number", bin_number=32,
+                             families=("glcm", "glszm"))
+    fbs = ExtractionSettings(bin_width=25.0, families=("glcm", "glszm"))
+    a, b = extract(SUBJECT, image, mask, fbn), extract(SUBJECT, brighter, mask, fbn)
+    texture = [c for c in a.columns if c.startswith(("cm_", "szm_"))]
+    assert texture and all(c.endswith("fbn_n32") or "_fbn_n32" in c for c in texture), texture[:3]
+    np.testing.assert_allclose(a[texture].to_numpy(), b[texture].to_numpy(), rtol=1e-6)
+    c, d = extract(SUBJECT, image, mask, fbs), extract(SUBJECT, brighter, mask, fbs)
+    (entropy,) = [k for k in c.columns if k.startswith("cm_joint_entr")]
+    assert d[entropy].iloc[0] > c[entropy].iloc[0] + 0.5  # 3x as many bins of width 25
+    record = fbn.record()
+    assert record["discretisation"] == "fixed_bin_number" and record["bin_number"] == 32
+    assert "bin_width" not in record and "bin_number" not in fbs.record()  # only what shaped the features
+    assert record["mirp_arguments"]["base_discretisation_n_bins"] == 32
+    with pytest.raises(ValueError, match="discretisation"):
+        ExtractionSettings(discretisation="fixed_bin_count").mirp_arguments()
+
+
 def _write_mask(path: Path, like: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     ref = nib.load(str(like))
     nib.save(nib.Nifti1Image(data.astype(np.uint8), ref.affine if affine is None else affine), str(path))

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -205,5 +207,42 @@ def test_hcc_study_runs_end_to_end(tmp_path: Path) -> None:
     results = tmp_path / "results/hcc_tace_radiomics_sr"
     assert (results / "methods.md").is_file()
     metrics = pd.read_csv(results / "tables/metrics.tsv", sep="\t")
-    assert {"radiomics_original", "radiomics_sr", "clinical"} <= set(metrics["model"])
+    assert {"radiomics_original", "radiomics_interp", "radiomics_sr", "clinical"} <= set(metrics["model"])
     assert (results / "superres/quality.tsv").is_file()
+    # The interpolation control: the GAN's grid and mask, the image by B-spline, recorded as such.
+    import json
+
+    import nibabel as nib
+
+    subject = pd.read_csv(sheet, sep="\t")["subject"].iloc[0]
+    sr = nib.load(results / f"subjects/{subject}/superres/arterial.nii.gz")
+    interp = nib.load(results / f"subjects/{subject}/interp/arterial.nii.gz")
+    assert interp.shape == sr.shape and np.allclose(interp.affine, sr.affine)
+    masks = [np.asarray(nib.load(results / f"subjects/{subject}/{v}/tumor_mask.nii.gz").dataobj)
+             for v in ("interp", "superres")]
+    assert np.array_equal(*masks)
+    assert not np.allclose(np.asarray(interp.dataobj), np.asarray(sr.dataobj))  # the GAN did something else
+    settings = {v: json.loads((results / f"radiomics/{v}/settings.json").read_text()) for v in ("interp", "sr")}
+    assert settings["interp"]["interpolation"]["method"] == "bspline" and "superres" in settings["sr"]
+    assert settings["interp"]["discretisation"] == "fixed_bin_number" and settings["interp"]["bin_number"] == 32
+    methods = (results / "methods.md").read_text()
+    assert "cubic B-spline interpolation" in methods and "nearest neighbour" in methods
+    assert "not refitted per fold" in methods and "fixed number of 32 bins" in methods
+
+
+def test_lgg_commented_arms_switch_on_by_uncommenting() -> None:
+    """The LGG config's ImageNet and glioblastoma-pretraining blocks are commented YAML that
+    validates once uncommented: the paper's three arms plus ours, with distinct model names."""
+    text = (STUDIES / "lgg_radiogenomics.yaml").read_text()
+    switched = re.sub(r"^( +)# (- |  )", r"\1\2", text, flags=re.MULTILINE)
+    config = yaml.safe_load(switched)
+    validate(config, str(SCHEMA), set_default=True)
+    check_config(config)
+    assert sorted(expand_models(config)) == sorted(
+        ["t1_resnet18", "flair_resnet18", "t1ce_resnet18", "flair+t1+t1ce_resnet18",
+         "flair+t1+t1ce_resnet18_imagenet", "flair+t1+t1ce_resnet18_foldseg", "flair+t1+t1ce_resnet18_gbm"])
+    sources = {job["name"]: job["source"] for job in config["pretrain"]}
+    assert sources == {"tumorseg": "folds", "gbmseg": "cohort"}
+    shipped = yaml.safe_load(text)  # as shipped: scratch and fold pretraining only
+    assert sorted(expand_models(shipped)) == sorted(
+        ["t1_resnet18", "flair_resnet18", "t1ce_resnet18", "flair+t1+t1ce_resnet18", "flair+t1+t1ce_resnet18_foldseg"])

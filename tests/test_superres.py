@@ -15,6 +15,7 @@ from oncoflow.superres.degrade import SuperResError, degrade, split_subjects, up
 from oncoflow.superres.evaluate import apply_to_subject, evaluate_heldout
 from oncoflow.superres.gan import GanConfig, Generator, load_checkpoint, save_checkpoint, train_generator, upsample
 from oncoflow.superres.metrics import quality
+from oncoflow.superres.subject import interpolate_subject
 
 
 def test_degrade_and_grid_geometry() -> None:
@@ -86,6 +87,31 @@ def test_checkpoint_round_trip_and_subject_application(tmp_path: Path) -> None:
     with pytest.raises(SuperResError, match="not an oncoflow super-resolution checkpoint"):
         torch.save({"foo": 1}, tmp_path / "bad.pt")
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_interpolation_control_lands_on_the_generators_grid_with_the_same_mask(tmp_path: Path) -> None:
+    """Variant interp: the same x2 grid and the same nearest-neighbour mask as the GAN's output, the
+    image by cubic B-spline (exact on a cubic through-plane profile, unlike linear)."""
+    z = np.arange(7, dtype=np.float32)
+    vol = np.broadcast_to(0.5 * z**3 - 2 * z**2 + z + 10, (16, 16, 7)).astype(np.float32)
+    affine = np.array([[0.9, 0, 0, -7], [0, 0.9, 0, 3], [0, 0, 5.0, 12], [0, 0, 0, 1]])
+    image, mask = tmp_path / "img.nii.gz", tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(vol, affine), str(image))
+    m = np.zeros(vol.shape, np.uint8)
+    m[4:12, 4:12, 2:5] = 1
+    nib.save(nib.Nifti1Image(m, affine), str(mask))
+    gen = Generator(channels=4, blocks=1)
+    apply_to_subject("s1", gen, image, mask, ["z"], tmp_path / "sr.nii.gz", tmp_path / "sr_mask.nii.gz")
+    interpolate_subject("s1", image, mask, ["z"], tmp_path / "ip.nii.gz", tmp_path / "ip_mask.nii.gz")
+    sr, ip = nib.load(str(tmp_path / "sr.nii.gz")), nib.load(str(tmp_path / "ip.nii.gz"))
+    assert ip.shape == sr.shape == (16, 16, 13)
+    np.testing.assert_allclose(ip.affine, sr.affine)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(tmp_path / "ip_mask.nii.gz")).dataobj),
+                                  np.asarray(nib.load(str(tmp_path / "sr_mask.nii.gz")).dataobj))
+    zz = np.arange(13) / 2.0
+    truth = 0.5 * zz**3 - 2 * zz**2 + zz + 10
+    np.testing.assert_allclose(np.asarray(ip.dataobj)[5, 5], truth, rtol=1e-5)
+    assert np.abs(np.asarray(sr.dataobj)[5, 5] - truth).max() > 0.1  # linear (untrained GAN) is not exact
 
 
 def test_split_subjects_is_seeded_and_disjoint() -> None:

@@ -231,6 +231,22 @@ def radiomics_modality(config: dict[str, Any]) -> str:
     return (config.get("radiomics") or {}).get("modality") or config["preprocess"]["reference"]
 
 
+#: Interpolation of the radiomics variant interp (oncoflow.superres.baseline.METHODS).
+INTERP_METHOD = "bspline"
+
+
+def radiomics_upsampling(config: dict[str, Any], variant: str) -> dict[str, Any] | None:
+    """How a variant's grid was made, recorded in its settings.json: the superres section for sr,
+    the interpolation (method, axes, factor; mask by nearest neighbour as for sr) for interp."""
+    if variant == "sr":
+        return config["superres"]
+    if variant == "interp":
+        sr = config["superres"]
+        return {"method": INTERP_METHOD, "axes": list(sr["axes"]), "factor": sr["factor"],
+                "mask": "nearest neighbour"}
+    return None
+
+
 def radiomics_models(config: dict[str, Any]) -> list[str]:
     """``radiomics_<variant>`` per variant, and with clinical covariates ``clinical`` and
     ``combined_<variant>`` (oncoflow.radiomics.models); empty when the branch is off."""
@@ -488,8 +504,9 @@ def tumor_mask_needed(samples: pd.DataFrame, subject: str) -> str:
     return mask
 
 
-# Image stage each radiomics variant reads (co-registered, or at x2 by the super-resolution).
-RADIOMICS_STAGE = {"original": "coreg", "sr": "superres"}
+# Image stage each radiomics variant reads: co-registered, x2 by cubic B-spline (interp, the
+# control for sr) or x2 by the super-resolution (sr).
+RADIOMICS_STAGE = {"original": "coreg", "interp": "interp", "sr": "superres"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -744,7 +761,7 @@ class StudyPlan:
     @property
     def crop_params(self) -> dict[str, Any]:
         """Only what shapes the cached crops (slices/depth are chosen at training time)."""
-        return {k: v for k, v in self.crop_config.items() if k in ("size", "margin_mm", "region")}
+        return {k: v for k, v in self.crop_config.items() if k in ("size", "margin_mm", "region", "field_of_view_mm")}
 
     def model_params(self, model: str) -> dict[str, Any]:
         spec = self.models[model]
@@ -754,7 +771,7 @@ class StudyPlan:
         return {**self.pretrain_job(pretrain, model).params, "crop": self.crop_config, "seed": self.seed}
 
     def radiomics_superres(self, variant: str) -> dict[str, Any] | None:
-        return self.config["superres"] if variant == "sr" else None
+        return radiomics_upsampling(self.config, variant)
 
     @property
     def evaluate_params(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ REPO = Path(workflow.basedir)
 # Scripts import the package from this checkout, also inside per-rule conda envs.
 sys.path.insert(0, str(REPO / "src"))
 
-from oncoflow.config import RADIOMICS_STAGE, StudyPlan, check_config_files, tumor_mask_needed
+from oncoflow.config import INTERP_METHOD, RADIOMICS_STAGE, StudyPlan, check_config_files, tumor_mask_needed
 from oncoflow.runtime import export_pythonpath
 
 export_pythonpath(REPO / "src")

@@ -1,6 +1,6 @@
 # Radiomics branch (config `radiomics`): IBSI features (MIRP) of one co-registered modality inside
-# the tumor mask, per image variant (original, sr), then per fold the LASSO rad-score, clinical and
-# combined models, written as models/<name>/fold<k>/predictions.tsv for the evaluation stage.
+# the tumor mask, per image variant (original, interp, sr), then per fold the LASSO rad-score,
+# clinical and combined models, written as models/<name>/fold<k>/predictions.tsv for evaluation.
 
 
 rule extract_radiomics:

@@ -19,7 +19,8 @@ stats = crop_subject(
     Path(sm.input.tumor_mask) if sm.rule == "crop_tumor" else None,  # crop_brain: no tumor mask
     Path(sm.output.crop),
     CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"],
-             region=sm.params.crop.get("region", "tumor")),
+             region=sm.params.crop.get("region", "tumor"),
+             field_of_view_mm=sm.params.crop.get("field_of_view_mm")),
     tumor_mask_source=Path(sm.params.tumor_mask_source) if sm.params.tumor_mask_source else None,
 )
 pd.DataFrame([{"subject": sm.wildcards.subject, **stats}]).to_csv(sm.output.report, sep="\t", index=False)

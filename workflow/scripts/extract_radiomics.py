@@ -14,6 +14,6 @@ table = extract_cohort(inputs, settings)
 table.to_csv(sm.output.features, sep="\t", index=False, float_format="%.10g")
 record = {"variant": sm.wildcards.variant, "modality": sm.params.modality, "subjects": len(table),
           "features": len(table.columns) - 1, **settings.record()}
-if sm.params.superres:
-    record["superres"] = dict(sm.params.superres)
+if sm.params.superres:  # how the variant's x2 grid was made (sr: the GAN; interp: the interpolation)
+    record["superres" if sm.wildcards.variant == "sr" else "interpolation"] = dict(sm.params.superres)
 Path(sm.output.settings).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -5,6 +5,11 @@ tumor plus a margin, and resamples each slice in-plane onto a square grid around
 Region ``brain``: the same, around the brain mask's bounding box (whole-brain models; the tumor
 mask is still carried for co-training and slice choice). 2D models take the k slices with the most
 tumor; 3D models resample the depth to a fixed size (see oncoflow.train.data).
+
+Field of view: by default the in-plane field spans the region's bounding box + margin (at least
+``min_fov_mm``), so the pixel size follows the tumor and tumor size is normalised away in the image.
+``field_of_view_mm`` fixes it instead: every crop covers the same physical square (pixel size
+field_of_view_mm / size for every patient), so a larger tumor fills more of the crop.
 """
 
 from __future__ import annotations
@@ -31,10 +36,19 @@ class CropSpec:
     min_fov_mm: float = 40.0  # small tumors still get context
     min_brain_overlap: float = 0.5  # fraction of the tumor that must lie inside the brain mask
     region: str = "tumor"  # or "brain": the field of view is the brain mask's bounding box
+    field_of_view_mm: float | None = None  # fixed in-plane field (mm); None: bounding box + margin
 
     def __post_init__(self) -> None:
         if self.region not in REGIONS:
             raise ValueError(f"crop region {self.region!r}: expected one of {', '.join(REGIONS)}")
+        if self.field_of_view_mm is not None and self.field_of_view_mm <= 0:
+            raise ValueError(f"crop field_of_view_mm {self.field_of_view_mm}: expected a positive size in mm")
+
+    def field_mm(self, extent_mm: float) -> float:
+        """In-plane field of view for a region of ``extent_mm`` (the larger in-plane side)."""
+        if self.field_of_view_mm is not None:
+            return float(self.field_of_view_mm)
+        return max(extent_mm + 2 * self.margin_mm, self.min_fov_mm)
 
 
 REGIONS = ("tumor", "brain")
@@ -111,7 +125,7 @@ def crop_subject(
     xs, ys, zs = np.nonzero(tumor if spec.region == "tumor" else brain)
     centre = np.array([(xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2])
     extent_mm = max((xs.max() - xs.min() + 1) * zooms[0], (ys.max() - ys.min() + 1) * zooms[1])
-    fov_mm = max(extent_mm + 2 * spec.margin_mm, spec.min_fov_mm)
+    fov_mm = spec.field_mm(extent_mm)
     margin_slices = int(np.ceil(spec.margin_mm / zooms[2]))
     z0, z1 = max(zs.min() - margin_slices, 0), min(zs.max() + margin_slices, tumor.shape[2] - 1)
     # In-plane sampling grid (voxel coordinates) of a square fov_mm field centred on the tumor.
@@ -149,4 +163,4 @@ def crop_subject(
             slice_mm=np.float32(zooms[2]),
         )
     return {"tumor_ml": float(tumor.sum() * np.prod(zooms) / 1000), "brain_overlap": overlap,
-            "fov_mm": float(fov_mm), "depth": float(z1 - z0 + 1)}
+            "fov_mm": float(fov_mm), "extent_mm": float(extent_mm), "depth": float(z1 - z0 + 1)}

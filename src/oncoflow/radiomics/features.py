@@ -36,6 +36,11 @@ MIN_VOXELS = 8
 EXCLUDED_FEATURES = ("morph_moran_i", "morph_geary_c")
 #: Voxels kept around the mask's bounding box when the image is cut for MIRP.
 CROP_MARGIN = 4
+#: Grey-level discretisation (IBSI 1, section 2.7): fixed bin size suits calibrated intensities
+#: (CT HU, PET SUV) or intensities normalised first; fixed bin number (the ROI's own range in n bins)
+#: is IBSI's choice for arbitrary units such as raw or N4-corrected MRI, where a fixed width would
+#: make the bin count follow the scanner's gain.
+DISCRETISATIONS = ("fixed_bin_size", "fixed_bin_number")
 #: MIRP's bookkeeping columns (not features): dropped from the table.
 META_PREFIXES = ("sample_name", "image_", "mask_")
 
@@ -49,6 +54,8 @@ class ExtractionSettings:
     """Everything that shapes the features (config ``radiomics.settings``); written beside them."""
     bin_width: float = 5.0
     lower_bound: float = 0.0
+    discretisation: str = "fixed_bin_size"  # or fixed_bin_number (DISCRETISATIONS)
+    bin_number: int = 32  # fixed_bin_number only
     normalisation: str = "none"  # none | standardisation (mean 0, sd 1 inside the mask)
     resampled_spacing: tuple[float, ...] | None = None  # mm, (x, y, z); None: native grid
     by_slice: bool = False
@@ -59,16 +66,24 @@ class ExtractionSettings:
         spacing = settings.get("resampled_spacing")
         return cls(bin_width=float(settings.get("bin_width", 5.0)),
                    lower_bound=float(settings.get("lower_bound", 0.0)),
+                   discretisation=str(settings.get("discretisation", "fixed_bin_size")),
+                   bin_number=int(settings.get("bin_number", 32)),
                    normalisation=str(settings.get("normalisation", "none")),
                    resampled_spacing=tuple(float(s) for s in spacing) if spacing else None,
                    by_slice=bool(settings.get("by_slice", False)),
                    families=tuple(settings.get("families") or FAMILIES))
 
     def mirp_arguments(self) -> dict[str, Any]:
+        if self.discretisation not in DISCRETISATIONS:
+            raise ValueError(f"radiomics.settings.discretisation {self.discretisation!r}: expected one of "
+                             f"{', '.join(DISCRETISATIONS)}")
+        discretisation: dict[str, Any] = (
+            {"base_discretisation_bin_width": self.bin_width} if self.discretisation == "fixed_bin_size"
+            else {"base_discretisation_n_bins": self.bin_number})
         args: dict[str, Any] = {
             "base_feature_families": list(self.families),
-            "base_discretisation_method": "fixed_bin_size",
-            "base_discretisation_bin_width": self.bin_width,
+            "base_discretisation_method": self.discretisation,
+            **discretisation,
             "resegmentation_intensity_range": [self.lower_bound, np.inf],
             "intensity_normalisation": self.normalisation,
             "by_slice": self.by_slice,
@@ -82,7 +97,9 @@ class ExtractionSettings:
     def record(self) -> dict[str, Any]:
         from importlib.metadata import version
 
-        return {"library": "mirp", "version": version("mirp"), **asdict(self),
+        unused = "bin_width" if self.discretisation == "fixed_bin_number" else "bin_number"
+        settings = {k: v for k, v in asdict(self).items() if k != unused}
+        return {"library": "mirp", "version": version("mirp"), **settings,
                 "excluded_features": list(EXCLUDED_FEATURES),
                 "mirp_arguments": {k: (v if not isinstance(v, list) else [str(x) if x == np.inf else x for x in v])
                                    for k, v in self.mirp_arguments().items()}}

@@ -200,8 +200,8 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
         return ""  # no CNN (rule crop_tumor is not planned): radiomics reads the uncropped images
     crop = config["crop"]
     where = "brain" if config["preprocess"]["brain_extraction"]["backend"] != "none" else "foreground"
-    text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels with a margin of "
-            f"{crop['margin_mm']:g} mm around the tumor's bounding box were normalised within the {where} mask.")
+    text = (f"Tumor-centred crops of {crop['size']} x {crop['size']} pixels {_crop_field(crop)} were "
+            f"normalised within the {where} mask.")
     dims = {3 if s.architecture in ARCH_3D else 2 for s in specs.values()}
     if 2 in dims:
         text += (f" 2D models were trained on the {crop['slices']} axial slices with the largest tumor area; a "
@@ -209,6 +209,17 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
     if 3 in dims:
         text += f" 3D models read the crop resampled to a depth of {crop['depth']} slices."
     return text
+
+
+def _crop_field(crop: dict[str, Any]) -> str:
+    """The crop's in-plane field of view: fixed in mm, or following the tumor's size."""
+    if crop.get("field_of_view_mm"):
+        fov = crop["field_of_view_mm"]
+        return (f"covering a fixed field of view of {fov:g} x {fov:g} mm (pixel size {fov / crop['size']:.2f} mm "
+                f"for every patient, so tumor size was preserved; {crop['margin_mm']:g} mm of slices above "
+                "and below the tumor)")
+    return (f"with a margin of {crop['margin_mm']:g} mm around the tumor's bounding box (the pixel size "
+            "therefore scaled with the tumor)")
 
 
 def _init(params: dict[str, Any], cite: _Citations) -> str:
@@ -308,8 +319,7 @@ def _radiomics(config: dict[str, Any]) -> str:
     norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
     parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
              f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
-             f"{norm}, discretised with a fixed bin width of {st['bin_width']:g} from {st['lower_bound']:g}. "
-             f"{_radiomics_source(config)}"]
+             f"{norm}, {_discretisation(st)} {_radiomics_source(config)}"]
     if "sr" in rad["variants"]:
         sr = config["superres"]
         how = ("loaded from a local checkpoint" if sr.get("checkpoint") else
@@ -320,6 +330,7 @@ def _radiomics(config: dict[str, Any]) -> str:
                      f"{_join(sr['axes'])} by a generative adversarial network (residual 3D generator on top "
                      f"of linear interpolation, 3D patch discriminator, L1 + adversarial loss), {how}."
                      f"{_superres_subjects(config)}")
+    parts.append(_upsampled_variants(config))
     parts.append(f"Within each fold, on the training patients only: median imputation, a variance filter "
                  f"(threshold {sel['variance_threshold']:g}), standardisation, a correlation filter "
                  f"(|r| > {sel['correlation_threshold']:g}) and L1-penalised (LASSO) logistic regression with "
@@ -329,6 +340,32 @@ def _radiomics(config: dict[str, Any]) -> str:
         parts.append(f"A clinical logistic model used {_join([f'`{c}`' for c in rad['clinical']])} "
                      "(missing values imputed from the training patients), and a combined model the "
                      "rad-score with these covariates.")
+    return " ".join(parts)
+
+
+def _discretisation(settings: dict[str, Any]) -> str:
+    """Grey-level discretisation of the texture features (IBSI), as the end of a sentence."""
+    if settings.get("discretisation") == "fixed_bin_number":
+        return (f"discretised into a fixed number of {settings.get('bin_number', 32)} bins over each lesion's own "
+                f"intensity range (IBSI fixed bin number, for arbitrary MRI units; voxels below "
+                f"{settings['lower_bound']:g} excluded).")
+    return f"discretised with a fixed bin width of {settings['bin_width']:g} from {settings['lower_bound']:g}."
+
+
+def _upsampled_variants(config: dict[str, Any]) -> str:
+    """The interpolation control, how the masks of the x2 variants were made, and which subjects'
+    images the super-resolution network saw."""
+    rad, sr = config["radiomics"], config["superres"]
+    variants = [v for v in ("interp", "sr") if v in rad["variants"]]
+    if not variants:
+        return ""
+    parts = []
+    if "interp" in variants:
+        parts.append(f"As a control for the finer voxel grid, features were also extracted after x{sr['factor']} "
+                     f"cubic B-spline interpolation along {_join(sr['axes'])} onto the same grid, without the "
+                     "network (`radiomics_interp`).")
+    parts.append(f"The lesion mask of the {'upsampled images' if len(variants) > 1 else 'upsampled image'} was "
+                 "upsampled by nearest neighbour (each new slice copies the slice below it), not redrawn.")
     return " ".join(parts)
 
 

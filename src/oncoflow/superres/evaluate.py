@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from oncoflow.superres.baseline import METHODS as BASELINES
-from oncoflow.superres.baseline import interpolate, upsample_mask
-from oncoflow.superres.degrade import SuperResError, axis_index, degrade, upsampled_affine
+from oncoflow.superres.baseline import interpolate
+from oncoflow.superres.degrade import SuperResError, axis_index, degrade
 from oncoflow.superres.gan import Generator, upsample
 from oncoflow.superres.metrics import quality
+from oncoflow.superres.subject import upsample_subject
 
 METHOD_ORDER = ("gan", *BASELINES)
 
@@ -58,25 +59,5 @@ def quality_markdown(table: pd.DataFrame) -> str:
 def apply_to_subject(subject: str, gen: Generator, image_path: Path, mask_path: Path, axes: list[str],
                      out_image: Path, out_mask: Path) -> None:
     """Image x2 along each axis (generator), mask on the same grid (nearest neighbour)."""
-    image, mask_img = nib.load(str(image_path)), nib.load(str(mask_path))
-    if image.shape[:3] != mask_img.shape[:3] or not np.allclose(image.affine, mask_img.affine, atol=1e-3):
-        raise SuperResError(f"subject {subject!r}: tumor mask {mask_path} is not on the grid of {image_path}")
-    data = np.asarray(image.dataobj, dtype=np.float32)
-    mask = (np.asarray(mask_img.dataobj) > 0.5).astype(np.uint8)
-    affine = image.affine
-    for name in axes:
-        axis = axis_index(name)
-        if data.shape[axis] < 2:
-            raise SuperResError(f"subject {subject!r}: {image_path} has {data.shape[axis]} slice along {name}")
-        data, mask = upsample(gen, data, axis), upsample_mask(mask, axis)
-        affine = upsampled_affine(affine, axis)
-    header = image.header.copy()
-    header.set_data_dtype(np.float32)
-    out = nib.Nifti1Image(data.astype(np.float32), affine, header)
-    out.set_qform(affine, code=int(image.header["qform_code"]) or 1)
-    out.set_sform(affine, code=int(image.header["sform_code"]) or 1)
-    nib.save(out, str(out_image))
-    m = nib.Nifti1Image(mask, affine)
-    m.set_qform(affine, code=1)
-    m.set_sform(affine, code=1)
-    nib.save(m, str(out_mask))
+    upsample_subject(subject, lambda data, axis: upsample(gen, data, axis), image_path, mask_path, axes,
+                     out_image, out_mask)
