@@ -43,11 +43,16 @@ DESCRIBED: dict[str, Phrases] = {
     "train_superres": lambda c: ["super-resolution", "also cross-validation test patients", "never read a label"],
     "apply_superres": lambda c: ["after 3D super-resolution"],
     "evaluate_superres": lambda c: ["PSNR, SSIM"],
-    "extract_radiomics": lambda c: ["Radiomic features", "MIRP", f"bin width of {c['radiomics']['settings']['bin_width']:g}",
-                                    "not cropped"],
+    "extract_radiomics": lambda c: ["Radiomic features", "MIRP", "not cropped",
+                                    (f"fixed number of {c['radiomics']['settings']['bin_number']} bins"
+                                     if c["radiomics"]["settings"]["discretisation"] == "fixed_bin_number"
+                                     else f"bin width of {c['radiomics']['settings']['bin_width']:g}")],
+    "interpolate_image": lambda c: ["cubic B-spline interpolation", "`radiomics_interp`"],
+    "extract_baseline_features": lambda c: ["A baseline model (`baseline`)", "log tumor volume"],
+    "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only"],
     "fit_radiomics_model": lambda c: ["LASSO", "training patients only"],
     "evaluate_models": lambda c: ["pooled out-of-fold predictions", "AUCs are reported", "fold threshold"],
-    "compare_models": lambda c: (["compared pairwise", "DeLong's test"] if _n_models(c) > 1
+    "compare_models": lambda c: (["DeLong's"] if _n_models(c) + c["baseline"]["activate"] > 1
                                  else ["no pairwise comparison"]),
     "compute_curves": lambda c: ["Decision curves", "Calibration is shown"],
     "plot_curves": lambda c: ["Decision curves"],
@@ -70,6 +75,8 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
     "train_superres": ["super-resolution", "generator"],
     "extract_radiomics": ["Radiomic", "MIRP", "rad-score"],
     "fit_radiomics_model": ["LASSO", "clinical logistic model"],
+    "interpolate_image": ["`radiomics_interp`"],
+    "fit_baseline_model": ["A baseline model"],
 }
 NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results"}
 
@@ -91,8 +98,9 @@ def plan_and_methods(config: Config, workdir: Path) -> tuple[dict[str, int], str
     assert result.returncode == 0, result.stderr[-3000:]
     resolved = copy.deepcopy(config)
     validate(resolved, str(SCHEMA), set_default=True)
-    text = render_methods(resolved, sheet_cohort(resolved), software={})
-    return planned_jobs(result.stdout), text
+    jobs = planned_jobs(result.stdout)
+    text = render_methods(resolved, sheet_cohort(resolved), software={}, baseline="fit_baseline_model" in jobs)
+    return jobs, text
 
 
 def check_both_ways(config: Config, jobs: dict[str, int], text: str) -> None:
@@ -138,7 +146,7 @@ def test_hcc_methods_name_the_delong_comparisons_and_no_epochs(tmp_path: Path) -
     config = study_plan_config("hcc_tace_radiomics_sr", tmp_path)
     jobs, text = plan_and_methods(config, tmp_path)
     assert "train_model" not in jobs and "compare_models" in jobs
-    assert "DeLong's test" in text and "Holm's method" in text
+    assert "DeLong's" in text and "Holm's method" in text
     assert "epoch selection" not in text and "crops" not in text.replace("not cropped", "")
     assert "normalisation within" not in text and "for intensity normalisation" not in text
 
