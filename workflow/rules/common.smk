@@ -13,6 +13,7 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
 from oncoflow.config import (
+    brain_extraction_params,
     check_config,
     check_radiomics_samples,
     expand_models,
@@ -54,7 +55,7 @@ FOLDS = list(range(config["cv"]["folds"]))
 # combined_sr; empty when radiomics.activate is false.
 RADIOMICS_MODELS = radiomics_models(config)
 RADIOMICS_VARIANTS = list(config["radiomics"]["variants"]) if RADIOMICS_MODELS else []
-# Pretrained weights this config reads (HD-BET folder, ImageNet/MedicalNet files): compute rules
+# Pretrained weights this config reads (ImageNet/MedicalNet files): compute rules
 # only read them; `snakemake download_models` fetches missing ones on a login node (models.smk).
 WEIGHTS = required_weights(config)
 
@@ -171,17 +172,10 @@ def get_final_output():
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run
 # while the DAG is built, before any job, when weights the job reads are missing.
-def check_brain_weights(wildcards):
-    for weights in WEIGHTS:
-        if weights.kind == "hdbet":
-            weights.check()
-    return []
-
-
 def check_model_weights(wildcards):
     path = MODELS[wildcards.model].params.get("weights")
     for weights in WEIGHTS:
-        if weights.kind != "hdbet" and path and weights.path == Path(path):
+        if path and weights.path == Path(path):
             weights.check()
     return []
 

@@ -55,7 +55,7 @@ def check_pretrain_weights(wildcards):
     """Stop while the DAG is built when the pretraining's own start weights are missing."""
     path = get_pretrain_job(wildcards).params.get("weights")
     for weights in WEIGHTS:
-        if path and weights.kind != "hdbet" and weights.path == Path(path):
+        if path and weights.path == Path(path):
             weights.check()
     return []
 

