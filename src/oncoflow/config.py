@@ -165,6 +165,13 @@ def check_config(config: dict[str, Any]) -> None:
     if config.get("fusion", {}).get("methods"):
         if len(fusion_inputs(config, specs)) < 2:
             raise ConfigError("config: fusion.methods is set but fewer than two models to fuse")
+    atlas = config["preprocess"].get("atlas", {})
+    if atlas.get("activate"):
+        for key in ("template", "template_mask"):
+            value = atlas.get(key)
+            if value and value != "mni152" and not Path(value).is_file():
+                raise ConfigError(f"config: preprocess.atlas.{key}: {value} is not a file"
+                                  + (" (use 'mni152' or a NIfTI template file)" if key == "template" else ""))
 
 
 def second_opinion(backend: str, requested: str | None) -> str | None:
@@ -181,6 +188,12 @@ def brain_extraction_params(config: dict[str, Any]) -> dict:
     return {"backend": brain["backend"], "hdbet": dict(brain["hdbet"]),
             "second_opinion": second_opinion(brain["backend"], brain["second_opinion"]),
             "min_agreement": brain["min_agreement"]}
+
+
+def crop_stages(config: dict[str, Any]) -> tuple[str, str]:
+    """Subject folders crops read (images and brain mask, tumor mask): atlas/ with
+    preprocess.atlas.activate, else brain/ and coreg/."""
+    return ("atlas", "atlas") if config["preprocess"]["atlas"]["activate"] else ("brain", "coreg")
 
 
 def radiomics_active(config: dict[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from oncoflow.config import (
     brain_extraction_params,
     check_config,
     check_radiomics_samples,
+    crop_stages,
     expand_models,
     fusion_inputs,
     load_pretrain_samples,

@@ -196,6 +196,13 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
     if backend == "none":
         parts.append("No brain extraction was applied; the foreground mask of the reference image "
                      "(Otsu threshold, closed and hole-filled) was used for intensity normalisation.")
+    atlas = pre["atlas"]
+    if atlas["activate"]:
+        template = (f"the MNI152 2009 T1 template at {atlas['resolution_mm']} mm (nilearn)"
+                    if atlas["template"] == "mni152" else "a study template")
+        parts.append(f"The brain-extracted {pre['reference']} image was registered to {template} with a "
+                     f"{atlas['transform'].lower()} transform maximising Mattes mutual information, and every "
+                     "modality, the brain mask and the tumor mask were carried onto the template grid.")
     return " ".join(parts)
 
 
