@@ -40,6 +40,7 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 FRONT_HALF = ("import_nifti", "convert_dicom", "correct_bias", "register_modalities", "transform_tumor_mask",
               "extract_brain", "crop_tumor", "plot_qc_montage")
 THREADS = 2  # for the derived tumor mask
+PER_IMAGE = "## Brain extraction: HD-BET (default) vs deepbet, per image"
 # (label, brain_extraction settings, threads): one study folder each.
 SETTINGS = [
     ("hdbet+deepbet", {"backend": "hdbet", "second_opinion": "deepbet"}, 1),
@@ -175,7 +176,10 @@ def write_report(out: Path, runs: list[dict[str, object]], mask_info: tuple[floa
             f"tumor {qc['tumor_ml']} mL ({float(qc['tumor_in_brain']):.0%} inside the brain), MI {mi}; flags: "
             f"{qc['flag'] or 'none'}. Steps inside the rules: {', '.join(run['steps'])}. Load average "
             f"(1 min) {run['load_before'][0]:.1f} before, {run['load_after'][0]:.1f} after.")
-    shapes = [f"- **{run['subject']}**: {'; '.join(run['shapes'])}." for run in runs[:2]]
+    first: dict[str, dict[str, object]] = {}
+    for run in runs:  # the images are the same in every setting
+        first.setdefault(run["subject"], run)
+    shapes = [f"- **{subject}**: {'; '.join(run['shapes'])}." for subject, run in first.items()]
     loads = [run[k][0] for run in runs for k in ("load_before", "load_after")]
     text = f"""# Front-half preprocessing time per subject
 
@@ -216,7 +220,9 @@ importing ANTs/torch, reading and writing the images (a few seconds a rule). HD-
 1.5 mm itself; deepbet sees the image resampled to 1 mm. With a GPU the extract_brain job runs both
 on CUDA. In a cohort the rules keep their default 1 thread and Snakemake runs one subject per core.
 """
-    out.write_text(text)
+    # Keep the per-image brain-extraction section (measured separately) below the table.
+    kept = out.read_text().partition(PER_IMAGE)[2] if out.exists() else ""
+    out.write_text(text + (f"\n{PER_IMAGE}{kept}" if kept else ""))
 
 
 def main() -> None:
