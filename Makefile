@@ -7,7 +7,7 @@ CORES ?= all
 # pull a CPU-only torch without a matching torchvision.
 PIP := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: install demo test dryrun clean-demo
+.PHONY: install demo test lint dryrun clean-demo
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,13 @@ dryrun: install
 
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest
+
+# Style and the Snakemake catalog's checks (about 1 min): rule files formatted, Python linted,
+# `snakemake --lint` clean on the default config and every study config (.ci/lint_workflow.py).
+lint: install
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check src tests workflow/scripts benchmarks .ci
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python .ci/lint_workflow.py
 
 clean-demo:
 	rm -rf data/demo results/demo

@@ -36,9 +36,9 @@ include: "workflow/rules/archive.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True
 
 
 rule download_models:

@@ -187,7 +187,7 @@ def test_comparison_tables_written(pooled, tmp_path):
                              for k, e in (("", "tsv"), ("_md", "md"), ("_tex", "tex"))})
     table = compare_models(pooled)
     table.loc[0, "p"] = 1e-5
-    write_comparisons(table, out)
+    write_comparisons(table, tmp_path)
     back = pd.read_csv(out.comparisons, sep="\t")
     assert list(back.columns) == list(table.columns) and len(back) == 2 * 3
     md = out.comparisons_md.read_text()

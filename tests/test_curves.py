@@ -5,7 +5,6 @@ curve tables (oncoflow.metrics.curves)."""
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -231,7 +230,6 @@ def test_curve_tables_single_class_cohort_keeps_rows_with_reason(pooled, tmp_pat
     cv = tables["roc"][tables["roc"]["cohort"] == "cv"]
     assert (cv["note"] == "").all()
 
-    out = SimpleNamespace(**{name: tmp_path / f"{name}.tsv" for name in CURVES})  # as sm.output
-    write_curves(one_class, out, dca_range=(0.1, 0.3), dca_step=0.1, n_boot=20)
+    write_curves(one_class, tmp_path, dca_range=(0.1, 0.3), dca_step=0.1, n_boot=20)
     back = pd.read_csv(tmp_path / "dca.tsv", sep="\t")
     assert back["threshold"].tolist() == [0.1, 0.2, 0.3] * 4

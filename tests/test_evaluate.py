@@ -5,7 +5,6 @@ input that would otherwise give a silent number."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -208,8 +207,8 @@ def test_evaluate_study_writes_every_table(preds, tmp_path):
     files = {"metrics": "metrics.tsv", "metrics_md": "metrics.md", "metrics_tex": "metrics.tex",
              "metrics_per_fold": "metrics_per_fold.tsv", "metrics_per_fold_md": "metrics_per_fold.md",
              "metrics_per_fold_tex": "metrics_per_fold.tex", "predictions": "predictions.tsv"}
-    out = SimpleNamespace(**{name: tmp_path / file for name, file in files.items()})  # as sm.output
-    metrics = evaluate_study(preds, out, ci_method="bootstrap", n_boot=200, seed=1)
+    metrics = evaluate_study(preds, tmp_path, ci_method="bootstrap", n_boot=200, seed=1)
+    assert all((tmp_path / file).is_file() for file in files.values())
     expected, pooled = evaluate_predictions(preds, ci_method="bootstrap", n_boot=200, seed=1)
     pd.testing.assert_frame_equal(metrics, expected)
     back = pd.read_csv(tmp_path / "metrics.tsv", sep="\t")

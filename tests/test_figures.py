@@ -20,8 +20,8 @@ from oncoflow.report.figures import (FIGURES, draw_figure, model_colors, plot_st
 def study(tmp_path, pooled: pd.DataFrame) -> tuple[SimpleNamespace, SimpleNamespace]:
     """The rule's inputs (curve tables, metrics) and outputs, as plot_curves sees them."""
     inputs = SimpleNamespace(**{name: tmp_path / f"{name}.tsv" for name in CURVES},
-                             metrics=tmp_path / "metrics.tsv")
-    write_curves(pooled, inputs, dca_range=(0.05, 0.95), dca_step=0.01, n_boot=50)
+                             metrics=tmp_path / "metrics.tsv", folder=tmp_path)
+    write_curves(pooled, tmp_path, dca_range=(0.05, 0.95), dca_step=0.01, n_boot=50)
     evaluate_pooled(pooled).to_csv(inputs.metrics, sep="\t", index=False)
     outputs = SimpleNamespace(**{f"{kind}_{ext}": tmp_path / "figures" / f"{kind}.{ext}"
                                  for kind in FIGURES for ext in ("png", "pdf")})
@@ -35,14 +35,14 @@ def pooled() -> pd.DataFrame:
 
 def test_every_figure_as_png_and_pdf(tmp_path, pooled):
     inputs, outputs = study(tmp_path, pooled)
-    plot_study(inputs, outputs)
+    plot_study(inputs.folder, inputs.metrics, inputs.folder / "figures")
     for kind in FIGURES:
         png = imread(getattr(outputs, f"{kind}_png"))
         assert png.shape[0] > 600 and png.shape[1] > 1200, kind  # two panels side by side, legible
         pdf = getattr(outputs, f"{kind}_pdf").read_bytes()
         assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf
     # a rerun gives the same bytes
-    again = draw_figure("roc", read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t"))
+    again = draw_figure("roc", read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t"))
     save_figure(again, tmp_path / "again.png", tmp_path / "again.pdf")
     assert (tmp_path / "again.pdf").read_bytes() == outputs.roc_pdf.read_bytes()
     assert (tmp_path / "again.png").read_bytes() == outputs.roc_png.read_bytes()
@@ -50,7 +50,7 @@ def test_every_figure_as_png_and_pdf(tmp_path, pooled):
 
 def test_panels_lines_and_legends(tmp_path, pooled):
     inputs, _ = study(tmp_path, pooled)
-    curves, metrics = read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t")
+    curves, metrics = read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t")
     roc = draw_figure("roc", curves, metrics)
     assert len(roc.axes) == 2
     cv, ext = roc.axes
@@ -64,12 +64,12 @@ def test_panels_lines_and_legends(tmp_path, pooled):
     assert [t.get_text() for t in dca.axes[0].get_legend().get_texts()][:2] == ["treat all", "treat none"]
     # same colour for a model in every figure
     colors = model_colors(list(dict.fromkeys(metrics["model"])))
-    line = next(l for l in dca.axes[0].get_lines() if l.get_label() == "flair_resnet18")
+    line = next(ln for ln in dca.axes[0].get_lines() if ln.get_label() == "flair_resnet18")
     assert tuple(line.get_color()) == tuple(colors["flair_resnet18"])
     # without an external cohort: one panel
     internal = pooled[pooled["role"] != "external"]
     inputs_cv, _ = study(tmp_path / "cv", internal)
-    fig = draw_figure("calibration", read_curves(inputs_cv), pd.read_csv(inputs_cv.metrics, sep="\t"))
+    fig = draw_figure("calibration", read_curves(inputs_cv.folder), pd.read_csv(inputs_cv.metrics, sep="\t"))
     assert len(fig.axes) == 1
 
 
@@ -77,17 +77,17 @@ def test_undefined_curves_are_explained_not_drawn(tmp_path, pooled):
     one_class = pooled.copy()
     one_class.loc[one_class["role"] == "external", "y_true"] = 0
     inputs, outputs = study(tmp_path, one_class)
-    plot_study(inputs, outputs)  # no crash
-    fig = draw_figure("roc", read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t"))
+    plot_study(inputs.folder, inputs.metrics, inputs.folder / "figures")  # no crash
+    fig = draw_figure("roc", read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t"))
     ext = fig.axes[1]
     texts = [t.get_text() for t in ext.texts]
     assert any("roc undefined: only negatives" in t for t in texts)
-    assert [l.get_label() for l in ext.get_lines()] == ["chance"]  # no model curve
+    assert [ln.get_label() for ln in ext.get_lines()] == ["chance"]  # no model curve
 
 
 def test_bad_requests_raise(tmp_path, pooled):
     inputs, _ = study(tmp_path, pooled)
-    curves = read_curves(inputs)
+    curves = read_curves(inputs.folder)
     with pytest.raises(ValueError, match="unknown figure 'box'"):
         draw_figure("box", curves, pd.read_csv(inputs.metrics, sep="\t"))
     with pytest.raises(ValueError, match="metrics table is empty"):
@@ -97,9 +97,9 @@ def test_bad_requests_raise(tmp_path, pooled):
 
 def test_titles_follow_the_configured_level(tmp_path, pooled):
     inputs = SimpleNamespace(**{name: tmp_path / f"{name}.tsv" for name in CURVES},
-                             metrics=tmp_path / "metrics.tsv")
-    write_curves(pooled, inputs, dca_range=(0.1, 0.9), dca_step=0.1, n_boot=20, level=0.9)
+                             metrics=tmp_path / "metrics.tsv", folder=tmp_path)
+    write_curves(pooled, tmp_path, dca_range=(0.1, 0.9), dca_step=0.1, n_boot=20, level=0.9)
     evaluate_pooled(pooled, level=0.9).to_csv(inputs.metrics, sep="\t", index=False)
-    curves, metrics = read_curves(inputs), pd.read_csv(inputs.metrics, sep="\t")
+    curves, metrics = read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t")
     assert "pointwise 90% bootstrap band" in draw_figure("roc", curves, metrics)._suptitle.get_text()
     assert "Wilson 90% intervals" in draw_figure("calibration", curves, metrics)._suptitle.get_text()

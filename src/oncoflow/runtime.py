@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 THREAD_VARIABLES = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -17,4 +18,13 @@ def start_job(snakemake: Any) -> Any:
         sys.stderr = open(snakemake.log[0], "w", buffering=1)
     for name in THREAD_VARIABLES:
         os.environ[name] = str(snakemake.threads)
+    from oncoflow.train.kernels import pin_cpu_libraries  # torch-free
+
+    pin_cpu_libraries()
     return snakemake
+
+
+def export_pythonpath(src: Path) -> None:
+    """Put the checkout's ``src`` first on PYTHONPATH, so that scripts import this package, also
+    inside per-rule conda envs (called once by workflow/rules/common.smk)."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))

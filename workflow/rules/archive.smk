@@ -14,23 +14,25 @@ rule archive:
         envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
         pyproject=str(REPO / "pyproject.toml"),
     output:
-        f"{RESULTS}/archive/{STUDY}.tar.gz",
-    params:
-        root=STUDY,
-        config=config,
-        # archive name -> path, each included when present (the report: `snakemake --report`)
-        folders={name: f"{RESULTS}/{name}" for name in ("tables", "figures", "qc/qc.tsv", "methods.md",
-                                                       "report.html", "report.zip")},
+        f"{RESULTS}/archive/{PLAN.study}.tar.gz",
     log:
         f"{RESULTS}/logs/archive/archive.log",
     benchmark:
         f"{RESULTS}/benchmarks/archive/archive.tsv"
     localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        root=PLAN.study,
+        config=config,
+        # archive name -> path, each included when present (the report: `snakemake --report`)
+        folders={
+            name: f"{RESULTS}/{name}"
+            for name in ("tables", "figures", "qc/qc.tsv", "methods.md", "report.html", "report.zip")
+        },
     script:
         "../scripts/archive_results.py"

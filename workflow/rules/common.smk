@@ -1,64 +1,35 @@
-# Config and sample-sheet validation, wildcard constraints and input functions.
-import os
+# Config and sample-sheet validation, the study plan, wildcard constraints and input functions.
+# Every derived list and params value lives in PLAN (oncoflow.config.StudyPlan); rule files only
+# read from it, and the input functions below are thin lookups into it.
 import re
 import sys
 from pathlib import Path
 
-import pandas as pd
 from snakemake.utils import validate
 
 REPO = Path(workflow.basedir)
 # Scripts import the package from this checkout, also inside per-rule conda envs.
 sys.path.insert(0, str(REPO / "src"))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
-from oncoflow.config import (
-    brain_extraction_params,
-    check_config,
-    check_radiomics_samples,
-    crop_stages,
-    expand_models,
-    fusion_inputs,
-    load_pretrain_samples,
-    load_samples,
-    radiomics_models,
-    tumor_mask_needed,
-)
-from oncoflow.models.weights import required_weights
+from oncoflow.config import RADIOMICS_STAGE, StudyPlan, brain_extraction_params, crop_stages, tumor_mask_needed
+from oncoflow.runtime import export_pythonpath
+
+export_pythonpath(REPO / "src")
 
 validate(config, REPO / "workflow/schemas/config.schema.yaml", set_default=True)
-check_config(config)
-SAMPLES = load_samples(config)
-validate(SAMPLES, REPO / "workflow/schemas/samples.schema.yaml")
-check_radiomics_samples(config, SAMPLES)
 
-STUDY = config["study"]["name"]
-RESULTS = f"results/{STUDY}"
-MODALITIES = list(config["ingest"]["modalities"])
-REFERENCE = config["preprocess"]["reference"]
-SUBJECTS = SAMPLES["subject"].tolist()
-# Subjects of other cohorts that only pretrain (pretrain[].source: cohort): the same front half,
-# never folds or evaluation. FRONT holds every subject whose images the front half processes.
-PRETRAIN_SAMPLES = load_pretrain_samples(config, SAMPLES)
-validate(PRETRAIN_SAMPLES, REPO / "workflow/schemas/samples.schema.yaml")
-FRONT = pd.concat([SAMPLES, PRETRAIN_SAMPLES]) if len(PRETRAIN_SAMPLES) else SAMPLES
-# Each subject's images come from exactly one of a DICOM folder (convert_dicom) or a NIfTI folder
-# (import_nifti); the two rules' wildcard constraints use these lists.
-DICOM_SUBJECTS = FRONT.loc[FRONT["source"] == "dicom", "subject"].tolist()
-NIFTI_SUBJECTS = FRONT.loc[FRONT["source"] == "nifti", "subject"].tolist()
-# Pretraining-cohort subjects without a tumor mask get a whole-brain crop (crop_brain).
-MASKLESS_SUBJECTS = PRETRAIN_SAMPLES.loc[PRETRAIN_SAMPLES["tumor_mask"] == "", "subject"].tolist()
-MODELS = expand_models(config)
-FUSED = fusion_inputs(config, MODELS) if config["fusion"]["methods"] else []
-FUSION_METHODS = config["fusion"]["methods"]
-FOLDS = list(range(config["cv"]["folds"]))
-# Radiomics branch (radiomics.smk, superres.smk): model names such as radiomics_original, clinical,
-# combined_sr; empty when radiomics.activate is false.
-RADIOMICS_MODELS = radiomics_models(config)
-RADIOMICS_VARIANTS = list(config["radiomics"]["variants"]) if RADIOMICS_MODELS else []
-# Pretrained weights this config reads (ImageNet/MedicalNet files): compute rules
-# only read them; `snakemake download_models` fetches missing ones on a login node (models.smk).
-WEIGHTS = required_weights(config)
+
+def validate_sheet(sheet):
+    validate(sheet, REPO / "workflow/schemas/samples.schema.yaml")
+
+
+PLAN = StudyPlan.from_config(config, check_sheet=validate_sheet)
+RESULTS = PLAN.results
+MODALITIES = PLAN.modalities
+REFERENCE = PLAN.reference
+# Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same
+# front half, never folds or evaluation: FRONT holds every subject whose images it processes.
+FRONT = PLAN.front
 
 
 def alternation(values):
@@ -67,16 +38,12 @@ def alternation(values):
 
 
 wildcard_constraints:
-    subject=alternation(FRONT["subject"].tolist()),
-    model=alternation(MODELS),
-    method=alternation(FUSION_METHODS or ["mean"]),
+    subject=alternation(PLAN.front_subjects),
+    model=alternation(PLAN.models),
+    method=alternation(PLAN.fusion_methods or ["mean"]),
     fold=r"\d+",
-    radmodel=alternation(RADIOMICS_MODELS),
-    variant=alternation(RADIOMICS_VARIANTS),
-
-
-def subject_dir(stage):
-    return f"{RESULTS}/subjects/{{subject}}/{stage}"
+    radmodel=alternation(PLAN.radiomics_models),
+    variant=alternation(PLAN.radiomics_variants),
 
 
 def per_modality(stage, subject="{subject}"):
@@ -126,61 +93,114 @@ def get_qc_tumor_mask(wildcards):
 
 
 def get_qc_rows(wildcards):
-    return expand(f"{RESULTS}/qc/{{subject}}.tsv", subject=SUBJECTS)
+    return [f"{RESULTS}/qc/{s}.tsv" for s in PLAN.subjects]
 
 
 def get_model_crops(wildcards):
-    return expand(f"{RESULTS}/subjects/{{subject}}/crop/crop.npz", subject=SUBJECTS)
+    return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in PLAN.subjects]
 
 
-def crop_config():
-    """config["crop"] without the default region, so tumor-crop runs keep the params they had
-    before whole-brain crops existed (a params change reruns a job)."""
-    return {k: v for k, v in config["crop"].items() if not (k == "region" and v == "tumor")}
+# Params that name what a job's inputs hold (scripts get subjects and modalities typed instead of
+# guessing them from paths or keys). They take `input`, so Snakemake counts them as derived from
+# the inputs: the input trigger covers them and finished jobs are not rerun for them.
+def input_modalities(wildcards, input):
+    """The modalities of a per_modality() input, in config order."""
+    return MODALITIES
 
 
-def get_crop_params():
-    """Only what shapes the cached crops (slices/depth are chosen at training time)."""
-    return {k: v for k, v in crop_config().items() if k in ("size", "margin_mm", "region")}
+def input_subjects(wildcards, input):
+    """The subjects of get_model_crops, in the same order."""
+    return PLAN.subjects
+
+
+def pretrain_input_subjects(wildcards, input):
+    """The subjects of get_pretrain_crops, in the same order."""
+    return PLAN.fold_pretrain_subjects[int(wildcards.fold)]
+
+
+def cohort_pretrain_input_subjects(wildcards, input):
+    """The subjects of get_cohort_pretrain_crops, in the same order."""
+    return PLAN.cohort_pretrain_subjects(wildcards.pretrain)
 
 
 def get_model_params(wildcards):
-    spec = MODELS[wildcards.model]
-    return {"modalities": list(spec.modalities), **spec.params, "crop": crop_config(), "seed": config["cv"]["seed"]}
+    return PLAN.model_params(wildcards.model)
+
+
+def get_pretrained_checkpoint(wildcards):
+    """init: pretrained: the fold's own pretrain_model checkpoint, or the one made on another
+    cohort (pretrain_model_on_cohort); else nothing."""
+    return PLAN.pretrained_checkpoint(wildcards.model, wildcards.fold)
+
+
+def get_pretrain_crops(wildcards):
+    PLAN.pretrain_job(wildcards.pretrain, wildcards.model)
+    subjects = PLAN.fold_pretrain_subjects[int(wildcards.fold)]
+    return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in subjects]
+
+
+def get_cohort_pretrain_crops(wildcards):
+    PLAN.pretrain_job(wildcards.pretrain, wildcards.model)
+    return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in PLAN.cohort_pretrain_subjects(wildcards.pretrain)]
+
+
+def get_pretrain_params(wildcards):
+    return PLAN.pretrain_params(wildcards.pretrain, wildcards.model)
 
 
 def get_fusion_inputs(wildcards):
-    return [f"{RESULTS}/models/{m}/fold{wildcards.fold}/predictions.tsv" for m in FUSED]
+    return [f"{RESULTS}/models/{m}/fold{wildcards.fold}/predictions.tsv" for m in PLAN.fused]
+
+
+def get_superres_training_images(wildcards):
+    """The training subjects' images; none when a local checkpoint is loaded instead."""
+    if config["superres"]["checkpoint"]:
+        return []
+    return [f"{RESULTS}/subjects/{s}/coreg/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.sr_train]
+
+
+def get_radiomics_images(wildcards):
+    """Every subject's image and tumor mask of the variant (co-registered, or at x2)."""
+    stage = f"{RESULTS}/subjects/{{}}/{RADIOMICS_STAGE[wildcards.variant]}"
+    return {
+        "images": [f"{stage.format(s)}/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.subjects],
+        "tumor_masks": [f"{stage.format(s)}/tumor_mask.nii.gz" for s in PLAN.subjects],
+    }
+
+
+def get_radiomics_features(wildcards):
+    """The variant's features table (radiomics_* and combined_*); none for the clinical model."""
+    if wildcards.radmodel == "clinical":
+        return []
+    return f"{RESULTS}/radiomics/{wildcards.radmodel.split('_', 1)[1]}/features.tsv"
+
+
+def get_radiomics_superres(wildcards):
+    return PLAN.radiomics_superres(wildcards.variant)
 
 
 def get_all_predictions(wildcards):
-    single = expand(f"{RESULTS}/models/{{model}}/fold{{fold}}/predictions.tsv", model=MODELS, fold=FOLDS)
-    fused = expand(f"{RESULTS}/models/fusion_{{method}}/fold{{fold}}/predictions.tsv", method=FUSION_METHODS, fold=FOLDS)
-    radiomics = expand(f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv", radmodel=RADIOMICS_MODELS,
-                       fold=FOLDS)
-    return single + fused + radiomics
+    return PLAN.all_predictions()
 
 
 def get_final_output():
-    qc = [f"{RESULTS}/qc/qc.tsv", *expand(f"{RESULTS}/qc/{{subject}}.png", subject=SUBJECTS)]
-    # tables, figures (evaluate.smk): everything `snakemake --report` shows
-    evaluation = [f"{RESULTS}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
-    figures = expand(f"{RESULTS}/figures/{{kind}}.{{ext}}", kind=["roc", "pr", "dca", "calibration"],
-                     ext=["png", "pdf"])
-    superres = [f"{RESULTS}/superres/quality.tsv"] if "sr" in RADIOMICS_VARIANTS else []
-    return [*evaluation, *figures, f"{RESULTS}/provenance.json", f"{RESULTS}/methods.md", *qc, *superres]
+    return PLAN.final_targets()
 
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run
 # while the DAG is built, before any job, when weights the job reads are missing.
 def check_model_weights(wildcards):
-    path = MODELS[wildcards.model].params.get("weights")
-    for weights in WEIGHTS:
-        if path and weights.path == Path(path):
-            weights.check()
-    return []
+    return PLAN.check_weights("file", PLAN.models[wildcards.model].params.get("weights"))
+
+
+def check_pretrain_weights(wildcards):
+    return PLAN.check_weights("file", PLAN.pretrain_job(wildcards.pretrain, wildcards.model).params.get("weights"))
+
+
+def get_weight_urls(wildcards):
+    return [PLAN.file_weights[wildcards.weights].url]
 
 
 def get_weight_files():
     """Targets of download_models: every weights file this config reads."""
-    return [str(f) for weights in WEIGHTS for f in weights.files]
+    return PLAN.weight_files()

@@ -8,23 +8,24 @@ rule crop_tumor:
     output:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
-    wildcard_constraints:
-        subject=alternation([s for s in FRONT["subject"] if s not in MASKLESS_SUBJECTS]),
-    params:
-        crop=get_crop_params(),
-        tumor_mask_source=get_tumor_mask,
     log:
         f"{RESULTS}/logs/crop_tumor/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/crop_tumor/{{subject}}.tsv"
+    wildcard_constraints:
+        subject=alternation(PLAN.tumor_crop_subjects),
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        crop=PLAN.crop_params,
+        tumor_mask_source=get_tumor_mask,
+        modalities=input_modalities,
     script:
         "../scripts/crop_tumor.py"
 
@@ -38,22 +39,23 @@ rule crop_brain:
     output:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
-    wildcard_constraints:
-        subject=alternation(MASKLESS_SUBJECTS),
-    params:
-        crop={**get_crop_params(), "region": "brain"},
-        tumor_mask_source="",
     log:
         f"{RESULTS}/logs/crop_brain/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/crop_brain/{{subject}}.tsv"
+    wildcard_constraints:
+        subject=alternation(PLAN.maskless_subjects),
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        crop={**PLAN.crop_params, "region": "brain"},
+        tumor_mask_source="",
+        modalities=input_modalities,
     script:
         "../scripts/crop_tumor.py"

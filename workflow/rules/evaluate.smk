@@ -1,11 +1,5 @@
 # Evaluation: tables (tables/), the figures' data and the figures (figures/). Outputs wrapped in
 # report() make up `snakemake --report report.html` (captions in workflow/report/).
-from oncoflow.metrics.curves import CURVES as CURVE_TABLES
-from oncoflow.metrics.evaluate import check_evaluate_config
-
-check_evaluate_config(config["evaluate"])
-EVALUATE = config["evaluate"]
-FIGURE_KINDS = ["roc", "pr", "dca", "calibration"]  # oncoflow.report.figures.FIGURES
 
 
 rule evaluate_models:
@@ -15,28 +9,36 @@ rule evaluate_models:
     input:
         predictions=get_all_predictions,
     output:
-        metrics=report(f"{RESULTS}/tables/metrics.tsv", caption="../report/metrics.rst", category="Tables",
-                       labels={"table": "metrics per model and cohort"}),
+        metrics=report(
+            f"{RESULTS}/tables/metrics.tsv",
+            caption="../report/metrics.rst",
+            category="Tables",
+            labels={"table": "metrics per model and cohort"},
+        ),
         metrics_md=f"{RESULTS}/tables/metrics.md",
         metrics_tex=f"{RESULTS}/tables/metrics.tex",
-        metrics_per_fold=report(f"{RESULTS}/tables/metrics_per_fold.tsv", caption="../report/metrics_per_fold.rst",
-                                category="Tables", labels={"table": "metrics per fold"}),
+        metrics_per_fold=report(
+            f"{RESULTS}/tables/metrics_per_fold.tsv",
+            caption="../report/metrics_per_fold.rst",
+            category="Tables",
+            labels={"table": "metrics per fold"},
+        ),
         metrics_per_fold_md=f"{RESULTS}/tables/metrics_per_fold.md",
         metrics_per_fold_tex=f"{RESULTS}/tables/metrics_per_fold.tex",
         predictions=f"{RESULTS}/tables/predictions.tsv",
-    params:
-        evaluate={k: EVALUATE[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
-        seed=config["cv"]["seed"],
     log:
         f"{RESULTS}/logs/evaluate_models/evaluate_models.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_models/evaluate_models.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        evaluate=PLAN.evaluate_params,
+        seed=PLAN.seed,
     script:
         "../scripts/evaluate_models.py"
 
@@ -47,23 +49,27 @@ rule compare_models:
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
     output:
-        comparisons=report(f"{RESULTS}/tables/comparisons.tsv", caption="../report/comparisons.rst",
-                           category="Tables", labels={"table": "pairwise DeLong comparisons"}),
+        comparisons=report(
+            f"{RESULTS}/tables/comparisons.tsv",
+            caption="../report/comparisons.rst",
+            category="Tables",
+            labels={"table": "pairwise DeLong comparisons"},
+        ),
         comparisons_md=f"{RESULTS}/tables/comparisons.md",
         comparisons_tex=f"{RESULTS}/tables/comparisons.tex",
-    params:
-        correction=EVALUATE["correction"],
-        level=EVALUATE["ci_level"],
     log:
         f"{RESULTS}/logs/compare_models/compare_models.log",
     benchmark:
         f"{RESULTS}/benchmarks/compare_models/compare_models.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        correction=config["evaluate"]["correction"],
+        level=config["evaluate"]["ci_level"],
     script:
         "../scripts/compare_models.py"
 
@@ -74,25 +80,25 @@ rule compute_curves:
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
     output:
-        **{name: f"{RESULTS}/figures/{name}.tsv" for name in CURVE_TABLES},
-    params:
-        dca_range=EVALUATE["dca_range"],
-        dca_step=EVALUATE["dca_step"],
-        calibration_bins=EVALUATE["calibration_bins"],
-        calibration_strategy=EVALUATE["calibration_strategy"],
-        level=EVALUATE["ci_level"],
-        n_boot=EVALUATE["n_boot"],
-        seed=config["cv"]["seed"],
+        **{name: f"{RESULTS}/figures/{name}.tsv" for name in PLAN.curve_tables},
     log:
         f"{RESULTS}/logs/compute_curves/compute_curves.log",
     benchmark:
         f"{RESULTS}/benchmarks/compute_curves/compute_curves.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        dca_range=config["evaluate"]["dca_range"],
+        dca_step=config["evaluate"]["dca_step"],
+        calibration_bins=config["evaluate"]["calibration_bins"],
+        calibration_strategy=config["evaluate"]["calibration_strategy"],
+        level=config["evaluate"]["ci_level"],
+        n_boot=config["evaluate"]["n_boot"],
+        seed=PLAN.seed,
     script:
         "../scripts/compute_curves.py"
 
@@ -101,28 +107,44 @@ rule plot_curves:
     """ROC (with a bootstrap band), precision-recall, decision and calibration curves: one figure
     per kind, a panel per cohort, all models; PNG for the report, PDF for the paper."""
     input:
-        **{name: f"{RESULTS}/figures/{name}.tsv" for name in CURVE_TABLES},
+        **{name: f"{RESULTS}/figures/{name}.tsv" for name in PLAN.curve_tables},
         metrics=f"{RESULTS}/tables/metrics.tsv",
     output:
-        roc_png=report(f"{RESULTS}/figures/roc.png", caption="../report/roc.rst", category="Figures",
-                       labels={"figure": "ROC curves"}),
-        pr_png=report(f"{RESULTS}/figures/pr.png", caption="../report/pr.rst", category="Figures",
-                      labels={"figure": "precision-recall curves"}),
-        dca_png=report(f"{RESULTS}/figures/dca.png", caption="../report/dca.rst", category="Figures",
-                       labels={"figure": "decision curves"}),
-        calibration_png=report(f"{RESULTS}/figures/calibration.png", caption="../report/calibration.rst",
-                               category="Figures", labels={"figure": "calibration"}),
-        **{f"{kind}_pdf": f"{RESULTS}/figures/{kind}.pdf" for kind in FIGURE_KINDS},
+        **{f"{kind}_pdf": f"{RESULTS}/figures/{kind}.pdf" for kind in PLAN.figure_kinds},
+        roc_png=report(
+            f"{RESULTS}/figures/roc.png",
+            caption="../report/roc.rst",
+            category="Figures",
+            labels={"figure": "ROC curves"},
+        ),
+        pr_png=report(
+            f"{RESULTS}/figures/pr.png",
+            caption="../report/pr.rst",
+            category="Figures",
+            labels={"figure": "precision-recall curves"},
+        ),
+        dca_png=report(
+            f"{RESULTS}/figures/dca.png",
+            caption="../report/dca.rst",
+            category="Figures",
+            labels={"figure": "decision curves"},
+        ),
+        calibration_png=report(
+            f"{RESULTS}/figures/calibration.png",
+            caption="../report/calibration.rst",
+            category="Figures",
+            labels={"figure": "calibration"},
+        ),
     log:
         f"{RESULTS}/logs/plot_curves/plot_curves.log",
     benchmark:
         f"{RESULTS}/benchmarks/plot_curves/plot_curves.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/evaluate.yaml"
     script:
         "../scripts/plot_curves.py"
 
@@ -138,24 +160,24 @@ rule write_provenance:
         splits=f"{RESULTS}/folds/splits.tsv",
     output:
         f"{RESULTS}/provenance.json",
-    params:
-        config=config,
-        repo=str(REPO),
-        config_files=[str(f) for f in workflow.configfiles],
-        subjects={s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in FRONT.iterrows()},
-        weights=get_weight_files(),
-        envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
-        benchmarks=f"{RESULTS}/benchmarks",
-        cache=f"{RESULTS}/logs/write_provenance/checksum_cache.tsv",
     log:
         f"{RESULTS}/logs/write_provenance/write_provenance.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_provenance/write_provenance.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 2
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        config=config,
+        repo=str(REPO),
+        config_files=[str(f) for f in workflow.configfiles],
+        subjects=PLAN.provenance_subjects,
+        weights=get_weight_files(),
+        envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
+        benchmarks=f"{RESULTS}/benchmarks",
+        cache=f"{RESULTS}/logs/write_provenance/checksum_cache.tsv",
     script:
         "../scripts/write_provenance.py"

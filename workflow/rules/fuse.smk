@@ -6,17 +6,17 @@ rule fuse_predictions:
         get_fusion_inputs,
     output:
         predictions=f"{RESULTS}/models/fusion_{{method}}/fold{{fold}}/predictions.tsv",
-    params:
-        seed=config["cv"]["seed"],
     log:
         f"{RESULTS}/logs/fuse_predictions/{{method}}_fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/fuse_predictions/{{method}}_fold{{fold}}.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        seed=config["cv"]["seed"],
     script:
         "../scripts/fuse_predictions.py"

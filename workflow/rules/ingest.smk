@@ -11,22 +11,22 @@ rule convert_dicom:
     output:
         **per_modality("raw"),
         series=f"{RESULTS}/subjects/{{subject}}/raw/series.tsv",
-    wildcard_constraints:
-        subject=alternation(DICOM_SUBJECTS),
-    params:
-        rules=config["ingest"]["modalities"],
     log:
         f"{RESULTS}/logs/convert_dicom/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/convert_dicom/{{subject}}.tsv"
+    wildcard_constraints:
+        subject=alternation(PLAN.subjects_from("dicom")),
     group:
         "subject"
+    conda:
+        "../../envs/ingest.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/ingest.yaml"
+    params:
+        rules=config["ingest"]["modalities"],
     script:
         "../scripts/convert_dicom.py"
 
@@ -40,21 +40,21 @@ rule import_nifti:
     output:
         **per_modality("raw"),
         series=f"{RESULTS}/subjects/{{subject}}/raw/series.tsv",
-    wildcard_constraints:
-        subject=alternation(NIFTI_SUBJECTS),
-    params:
-        modalities=MODALITIES,
     log:
         f"{RESULTS}/logs/import_nifti/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/import_nifti/{{subject}}.tsv"
+    wildcard_constraints:
+        subject=alternation(PLAN.subjects_from("nifti")),
     group:
         "subject"
+    conda:
+        "../../envs/ingest.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/ingest.yaml"
+    params:
+        modalities=MODALITIES,
     script:
         "../scripts/import_nifti.py"

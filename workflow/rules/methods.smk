@@ -10,18 +10,18 @@ rule write_methods:
         splits=f"{RESULTS}/folds/splits.tsv",
     output:
         f"{RESULTS}/methods.md",
-    params:
-        config=config,
-        dicom=int((SAMPLES["source"] == "dicom").sum()),
     log:
         f"{RESULTS}/logs/write_methods/write_methods.log",
     benchmark:
         f"{RESULTS}/benchmarks/write_methods/write_methods.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        config=config,
+        dicom=PLAN.dicom_count,
     script:
         "../scripts/write_methods.py"

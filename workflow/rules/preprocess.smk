@@ -9,20 +9,21 @@ rule correct_bias:
         **per_modality("raw"),
     output:
         **per_modality("n4"),
-    params:
-        n4=config["preprocess"]["n4"],
     log:
         f"{RESULTS}/logs/correct_bias/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/correct_bias/{{subject}}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        n4=config["preprocess"]["n4"],
+        modalities=input_modalities,
     script:
         "../scripts/correct_bias.py"
 
@@ -37,22 +38,22 @@ rule register_modalities:
         **per_modality("coreg"),
         **{f"{m}_transform": f"{RESULTS}/subjects/{{subject}}/coreg/{m}_to_reference.mat" for m in MODALITIES},
         report=f"{RESULTS}/subjects/{{subject}}/coreg/registration.tsv",
-    params:
-        modalities=MODALITIES,
-        reference=REFERENCE,
-        registration=config["preprocess"]["registration"],
     log:
         f"{RESULTS}/logs/register_modalities/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/register_modalities/{{subject}}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        modalities=MODALITIES,
+        reference=REFERENCE,
+        registration=config["preprocess"]["registration"],
     script:
         "../scripts/register_modalities.py"
 
@@ -67,20 +68,20 @@ rule transform_tumor_mask:
         reference=f"{RESULTS}/subjects/{{subject}}/coreg/{REFERENCE}.nii.gz",
     output:
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
-    params:
-        space=get_tumor_mask_space,
     log:
         f"{RESULTS}/logs/transform_tumor_mask/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/transform_tumor_mask/{{subject}}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        space=get_tumor_mask_space,
     script:
         "../scripts/transform_tumor_mask.py"
 
@@ -96,20 +97,21 @@ rule extract_brain:
         mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
         second_mask=f"{RESULTS}/subjects/{{subject}}/brain/second_opinion_mask.nii.gz",
         report=f"{RESULTS}/subjects/{{subject}}/brain/brain.tsv",
-    params:
-        reference=REFERENCE,
-        brain=brain_extraction_params(config),
     log:
         f"{RESULTS}/logs/extract_brain/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_brain/{{subject}}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=20,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        reference=REFERENCE,
+        brain=brain_extraction_params(config),
+        modalities=input_modalities,
     script:
         "../scripts/extract_brain.py"

@@ -13,24 +13,29 @@ rule plot_qc_montage:
         registration=f"{RESULTS}/subjects/{{subject}}/coreg/registration.tsv",
         tumor_mask=get_qc_tumor_mask,
     output:
-        png=report(f"{RESULTS}/qc/{{subject}}.png", caption="../report/qc_montage.rst",
-                   category="Quality control", subcategory="Montages", labels={"subject": "{subject}"}),
+        png=report(
+            f"{RESULTS}/qc/{{subject}}.png",
+            caption="../report/qc_montage.rst",
+            category="Quality control",
+            subcategory="Montages",
+            labels={"subject": "{subject}"},
+        ),
         row=f"{RESULTS}/qc/{{subject}}.tsv",
-    params:
-        modalities=MODALITIES,
-        reference=REFERENCE,
     log:
         f"{RESULTS}/logs/plot_qc_montage/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/plot_qc_montage/{{subject}}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=5,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        modalities=MODALITIES,
+        reference=REFERENCE,
     script:
         "../scripts/plot_qc_montage.py"
 
@@ -41,20 +46,25 @@ rule summarize_qc:
     input:
         rows=get_qc_rows,
     output:
-        table=report(f"{RESULTS}/qc/qc.tsv", caption="../report/qc_table.rst",
-                     category="Quality control", subcategory="Table", labels={"table": "QC per subject"}),
-    params:
-        modalities=MODALITIES,
+        table=report(
+            f"{RESULTS}/qc/qc.tsv",
+            caption="../report/qc_table.rst",
+            category="Quality control",
+            subcategory="Table",
+            labels={"table": "QC per subject"},
+        ),
     log:
         f"{RESULTS}/logs/summarize_qc/summarize_qc.log",
     benchmark:
         f"{RESULTS}/benchmarks/summarize_qc/summarize_qc.tsv"
     localrule: True
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        modalities=MODALITIES,
     script:
         "../scripts/summarize_qc.py"

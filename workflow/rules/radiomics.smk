@@ -1,25 +1,6 @@
 # Radiomics branch (config `radiomics`): IBSI features (MIRP) of one co-registered modality inside
 # the tumor mask, per image variant (original, sr), then per fold the LASSO rad-score, clinical and
 # combined models, written as models/<name>/fold<k>/predictions.tsv for the evaluation stage.
-RADIOMICS = config["radiomics"]
-RAD_MODALITY = RADIOMICS["modality"] or REFERENCE
-RAD_STAGE = {"original": "coreg", "sr": "superres"}
-
-
-def get_radiomics_images(wildcards):
-    """Every subject's image and tumor mask of the variant (co-registered, or at x2)."""
-    stage = RAD_STAGE[wildcards.variant]
-    return {
-        "images": expand(f"{RESULTS}/subjects/{{subject}}/{stage}/{RAD_MODALITY}.nii.gz", subject=SUBJECTS),
-        "tumor_masks": expand(f"{RESULTS}/subjects/{{subject}}/{stage}/tumor_mask.nii.gz", subject=SUBJECTS),
-    }
-
-
-def get_radiomics_features(wildcards):
-    """The variant's features table (radiomics_* and combined_*); none for the clinical model."""
-    if wildcards.radmodel == "clinical":
-        return []
-    return f"{RESULTS}/radiomics/{wildcards.radmodel.split('_', 1)[1]}/features.tsv"
 
 
 rule extract_radiomics:
@@ -32,21 +13,21 @@ rule extract_radiomics:
     output:
         features=f"{RESULTS}/radiomics/{{variant}}/features.tsv",
         settings=f"{RESULTS}/radiomics/{{variant}}/settings.json",
-    params:
-        subjects=SUBJECTS,
-        settings=RADIOMICS["settings"],
-        modality=RAD_MODALITY,
-        superres=lambda wildcards: config["superres"] if wildcards.variant == "sr" else None,
     log:
         f"{RESULTS}/logs/extract_radiomics/{{variant}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_radiomics/{{variant}}.tsv"
+    conda:
+        "../../envs/radiomics.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=60,
-    conda:
-        "../../envs/radiomics.yaml"
+    params:
+        subjects=PLAN.subjects,
+        settings=config["radiomics"]["settings"],
+        modality=PLAN.radiomics_modality,
+        superres=get_radiomics_superres,
     script:
         "../scripts/extract_radiomics.py"
 
@@ -62,19 +43,19 @@ rule fit_radiomics_model:
     output:
         predictions=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv",
         coefficients=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/coefficients.tsv",
-    params:
-        clinical=RADIOMICS["clinical"],
-        selection=RADIOMICS["selection"],
-        seed=config["cv"]["seed"],
     log:
         f"{RESULTS}/logs/fit_radiomics_model/{{radmodel}}_fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/fit_radiomics_model/{{radmodel}}_fold{{fold}}.tsv"
+    conda:
+        "../../envs/radiomics.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/radiomics.yaml"
+    params:
+        clinical=config["radiomics"]["clinical"],
+        selection=config["radiomics"]["selection"],
+        seed=config["cv"]["seed"],
     script:
         "../scripts/fit_radiomics_model.py"

@@ -1,23 +1,6 @@
 # 3D super-resolution for the radiomics variant `sr` (config `superres`): a small residual GAN
 # trained label-free on the cohort's own co-registered images (or a local checkpoint), its quality
 # against interpolation on held-out subjects, and every subject's image and tumor mask at x2.
-from oncoflow.superres.degrade import split_subjects
-
-SUPERRES = config["superres"]
-SR_MODALITY = config["radiomics"]["modality"] or REFERENCE
-_internal = SAMPLES.loc[~SAMPLES["cohort"].isin(config["cohort"]["external"]), "subject"].tolist()
-SR_TRAIN, SR_HELDOUT = (
-    split_subjects(_internal, heldout_fraction=SUPERRES["heldout_fraction"],
-                   max_train=SUPERRES["max_train_subjects"], seed=SUPERRES["seed"])
-    if "sr" in RADIOMICS_VARIANTS else ([], [])
-)
-
-
-def get_superres_training_images(wildcards):
-    """The training subjects' images; none when a local checkpoint is loaded instead."""
-    if SUPERRES["checkpoint"]:
-        return []
-    return expand(f"{RESULTS}/subjects/{{subject}}/coreg/{SR_MODALITY}.nii.gz", subject=SR_TRAIN)
 
 
 rule train_superres:
@@ -29,20 +12,20 @@ rule train_superres:
         generator=f"{RESULTS}/superres/generator.pt",
         history=f"{RESULTS}/superres/history.tsv",
         subjects=f"{RESULTS}/superres/subjects.tsv",
-    params:
-        superres=SUPERRES,
-        train=SR_TRAIN,
-        heldout=SR_HELDOUT,
     log:
         f"{RESULTS}/logs/train_superres/train_superres.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_superres/train_superres.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        superres=config["superres"],
+        train=PLAN.sr_train,
+        heldout=PLAN.sr_heldout,
     script:
         "../scripts/train_superres.py"
 
@@ -52,24 +35,28 @@ rule evaluate_superres:
     subjects' true dropped slices."""
     input:
         generator=f"{RESULTS}/superres/generator.pt",
-        images=expand(f"{RESULTS}/subjects/{{subject}}/coreg/{SR_MODALITY}.nii.gz", subject=SR_HELDOUT),
+        images=expand(f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz", subject=PLAN.sr_heldout),
     output:
-        quality=report(f"{RESULTS}/superres/quality.tsv", caption="../report/superres_quality.rst",
-                       category="Super-resolution", labels={"table": "PSNR / SSIM on held-out subjects"}),
+        quality=report(
+            f"{RESULTS}/superres/quality.tsv",
+            caption="../report/superres_quality.rst",
+            category="Super-resolution",
+            labels={"table": "PSNR / SSIM on held-out subjects"},
+        ),
         quality_md=f"{RESULTS}/superres/quality.md",
-    params:
-        axes=SUPERRES["axes"],
-        subjects=SR_HELDOUT,
     log:
         f"{RESULTS}/logs/evaluate_superres/evaluate_superres.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_superres/evaluate_superres.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        axes=config["superres"]["axes"],
+        subjects=PLAN.sr_heldout,
     script:
         "../scripts/evaluate_superres.py"
 
@@ -79,22 +66,22 @@ rule apply_superres:
     the same grid (nearest neighbour)."""
     input:
         generator=f"{RESULTS}/superres/generator.pt",
-        image=f"{RESULTS}/subjects/{{subject}}/coreg/{SR_MODALITY}.nii.gz",
+        image=f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
     output:
-        image=f"{RESULTS}/subjects/{{subject}}/superres/{SR_MODALITY}.nii.gz",
+        image=f"{RESULTS}/subjects/{{subject}}/superres/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/superres/tumor_mask.nii.gz",
-    params:
-        axes=SUPERRES["axes"],
     log:
         f"{RESULTS}/logs/apply_superres/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/apply_superres/{{subject}}.tsv"
+    conda:
+        "../../envs/superres.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/superres.yaml"
+    params:
+        axes=config["superres"]["axes"],
     script:
         "../scripts/apply_superres.py"

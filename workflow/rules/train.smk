@@ -5,34 +5,23 @@ rule split_folds:
         samples=config["cohort"]["samples"],
     output:
         splits=f"{RESULTS}/folds/splits.tsv",
+    log:
+        f"{RESULTS}/logs/split_folds/split_folds.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/split_folds/split_folds.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         cv=config["cv"],
         label=config["study"]["label"],
         positive=config["study"]["positive"],
         external=config["cohort"]["external"],
-    log:
-        f"{RESULTS}/logs/split_folds/split_folds.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/split_folds/split_folds.tsv"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        "../../envs/evaluate.yaml"
     script:
         "../scripts/split_folds.py"
-
-
-def get_pretrained_checkpoint(wildcards):
-    """init: pretrained: the fold's own pretrain_model checkpoint, or the one made on another
-    cohort (pretrain_model_on_cohort; pretrain.smk); else nothing."""
-    params = MODELS[wildcards.model].params
-    if params.get("init") != "pretrained":
-        return []
-    job = PRETRAIN_JOBS[(params["pretrained"], wildcards.model)]
-    where = "cohort" if job.params["source"] == "cohort" else f"fold{wildcards.fold}"
-    return [f"{RESULTS}/pretrain/{params['pretrained']}/{wildcards.model}/{where}/checkpoint.pt"]
 
 
 rule train_model:
@@ -48,18 +37,19 @@ rule train_model:
         checkpoint=f"{RESULTS}/models/{{model}}/fold{{fold}}/checkpoint.pt",
         history=f"{RESULTS}/models/{{model}}/fold{{fold}}/history.tsv",
         predictions=f"{RESULTS}/models/{{model}}/fold{{fold}}/predictions.tsv",
-    params:
-        model=get_model_params,
     log:
         f"{RESULTS}/logs/train_model/{{model}}_fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_model/{{model}}_fold{{fold}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        model=get_model_params,
+        subjects=input_subjects,
     script:
         "../scripts/train_model.py"

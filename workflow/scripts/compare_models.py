@@ -1,5 +1,6 @@
 """Rule compare_models: pairwise DeLong tests between models (tables/comparisons.*)."""
 import sys
+from pathlib import Path
 
 from oncoflow.runtime import start_job
 
@@ -11,5 +12,5 @@ from oncoflow.metrics.evaluate import compare_models, write_comparisons
 
 pooled = pd.read_csv(sm.input.predictions, sep="\t")
 table = compare_models(pooled, correction=sm.params.correction, level=sm.params.level)
-write_comparisons(table, sm.output)
+write_comparisons(table, Path(sm.output.comparisons).parent)
 print(table.to_string(), file=sys.stderr)

@@ -7,7 +7,7 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 from oncoflow.preprocess.subject import bias_correct_subject
 
-modalities = [k for k in sm.output.keys()]
+modalities = sm.params.modalities
 bias_correct_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},

@@ -11,12 +11,12 @@ import pandas as pd
 
 from oncoflow.crop.tumor_crop import CropSpec, crop_subject
 
-modalities = [k for k in sm.input.keys() if k not in ("brain_mask", "tumor_mask")]
+modalities = sm.params.modalities
 stats = crop_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
     Path(sm.input.brain_mask),
-    Path(sm.input.tumor_mask) if "tumor_mask" in sm.input.keys() else None,
+    Path(sm.input.tumor_mask) if sm.rule == "crop_tumor" else None,  # crop_brain: no tumor mask
     Path(sm.output.crop),
     CropSpec(size=sm.params.crop["size"], margin_mm=sm.params.crop["margin_mm"],
              region=sm.params.crop.get("region", "tumor")),

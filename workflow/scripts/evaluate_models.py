@@ -1,5 +1,6 @@
 """Rule evaluate_models: metrics tables (per model and cohort, per fold) and pooled predictions."""
 import sys
+from pathlib import Path
 
 from oncoflow.runtime import start_job
 
@@ -10,5 +11,5 @@ import pandas as pd
 from oncoflow.metrics.evaluate import evaluate_study
 
 preds = pd.concat([pd.read_csv(p, sep="\t") for p in sm.input.predictions], ignore_index=True)
-metrics = evaluate_study(preds, sm.output, seed=sm.params.seed, **sm.params.evaluate)
+metrics = evaluate_study(preds, Path(sm.output.metrics).parent, seed=sm.params.seed, **sm.params.evaluate)
 print(metrics.to_string(), file=sys.stderr)

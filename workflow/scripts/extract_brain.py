@@ -12,7 +12,7 @@ from oncoflow.preprocess.brain import HdbetSettings
 from oncoflow.preprocess.subject import extract_brain_subject
 
 torch.set_num_threads(sm.threads)
-modalities = [k for k in sm.output.keys() if k not in ("mask", "second_mask", "report")]
+modalities = sm.params.modalities
 brain = sm.params.brain
 extract_brain_subject(
     sm.wildcards.subject,

@@ -5,8 +5,8 @@ from oncoflow.runtime import start_job
 
 sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
-from oncoflow.train.pretrain import pretrain_cohort, pretrain_config
+from oncoflow.train.pretrain import PretrainConfig, pretrain_cohort
 
-crops = {Path(c).parent.parent.name: Path(c) for c in sm.input.crops}
-pretrain_cohort(pretrain_config(sm.params.pretrain), crops, out_dir=Path(sm.output.checkpoint).parent,
+crops = dict(zip(sm.params.subjects, map(Path, sm.input.crops), strict=True))
+pretrain_cohort(PretrainConfig.from_params(sm.params.pretrain), crops, out_dir=Path(sm.output.checkpoint).parent,
                 name=sm.wildcards.pretrain, threads=sm.threads)

@@ -10,7 +10,7 @@ The corrections are written out here (statsmodels is not a dependency) and agree
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd

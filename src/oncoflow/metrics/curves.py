@@ -62,12 +62,11 @@ def curve_tables(pooled: pd.DataFrame, *, dca_thresholds: np.ndarray, calibratio
     return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
 
 
-def write_curves(pooled: pd.DataFrame, out: Any, *, dca_range: tuple[float, float], dca_step: float,
+def write_curves(pooled: pd.DataFrame, folder: Path, *, dca_range: tuple[float, float], dca_step: float,
                  **kwargs: Any) -> dict[str, pd.DataFrame]:
-    """Rule compute_curves: every table of :func:`curve_tables` to ``out.<name>`` (TSV)."""
+    """Rule compute_curves: every table of :func:`curve_tables` as ``folder/<name>.tsv``."""
     tables = curve_tables(pooled, dca_thresholds=threshold_grid(*dca_range, dca_step), **kwargs)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        path = Path(getattr(out, name))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, sep="\t", index=False, float_format="%.6g")
+        table.to_csv(Path(folder) / f"{name}.tsv", sep="\t", index=False, float_format="%.6g")
     return tables

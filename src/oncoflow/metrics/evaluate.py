@@ -24,7 +24,8 @@ Tables:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -252,35 +253,40 @@ def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def write_comparisons(table: pd.DataFrame, out: Any) -> None:
-    """comparisons.tsv (every column, 4 significant digits) and .md / .tex (p formatted)."""
+def write_comparisons(table: pd.DataFrame, tables: Path) -> None:
+    """comparisons.tsv (every column, 4 significant digits) and .md / .tex (p formatted) in the
+    folder ``tables``."""
+    tables = Path(tables)
     view = table[SHOWN_COMPARISONS].copy()
     for col in ("p", "p_adjusted"):
         view[col] = [format_p(v) for v in view[col]]
     view = view.rename(columns={"p_adjusted": f"p_adjusted ({table['correction'].iloc[0]})"}) if len(table) else view
-    write_table(table, out.comparisons, float_format="%.4g")
-    Path(out.comparisons_md).write_text(to_markdown(view))
-    Path(out.comparisons_tex).write_text(to_latex(view))
+    write_table(table, tables / "comparisons.tsv", float_format="%.4g")
+    (tables / "comparisons.md").write_text(to_markdown(view))
+    (tables / "comparisons.tex").write_text(to_latex(view))
 
 
-def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, out: Any) -> None:
-    write_table(metrics, out.metrics, out.metrics_md, out.metrics_tex, SHOWN)
-    Path(out.predictions).parent.mkdir(parents=True, exist_ok=True)
-    pooled.to_csv(out.predictions, sep="\t", index=False, float_format="%.6f")
+def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> None:
+    """metrics.{tsv,md,tex} and predictions.tsv into the folder ``tables``."""
+    tables = Path(tables)
+    write_table(metrics, tables / "metrics.tsv", tables / "metrics.md", tables / "metrics.tex", SHOWN)
+    tables.mkdir(parents=True, exist_ok=True)
+    pooled.to_csv(tables / "predictions.tsv", sep="\t", index=False, float_format="%.6f")
 
 
-def evaluate_study(preds: pd.DataFrame, out: Any, *, threshold: str | float = "youden",
+def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
                    seed: int | None = 0) -> pd.DataFrame:
     """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex} and
-    predictions.tsv from every fold's predictions. Returns the metrics table."""
+    predictions.tsv in the folder ``tables`` from every fold's predictions. Returns the metrics."""
+    tables = Path(tables)
     pooled = pool_predictions(preds, threshold)
     kw = {"ci_method": ci_method, "level": ci_level, "n_boot": n_boot, "seed": seed}
     metrics = evaluate_pooled(pooled, **kw)
     per_fold = per_fold_metrics(pooled, **kw)
-    write_tables(metrics, predictions_table(pooled), out)
-    write_table(per_fold, out.metrics_per_fold, out.metrics_per_fold_md, out.metrics_per_fold_tex,
-                SHOWN_PER_FOLD)
+    write_tables(metrics, predictions_table(pooled), tables)
+    write_table(per_fold, tables / "metrics_per_fold.tsv", tables / "metrics_per_fold.md",
+                tables / "metrics_per_fold.tex", SHOWN_PER_FOLD)
     return metrics
 
 

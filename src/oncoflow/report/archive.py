@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 MANIFEST = "MANIFEST.sha256"
 
@@ -102,7 +102,7 @@ def _safe_extract(tar_path: Path, into: Path) -> None:
         except TypeError:  # Python without extraction filters: refuse unsafe names ourselves
             for member in tar.getmembers():
                 if member.name.startswith("/") or ".." in Path(member.name).parts or not (member.isfile() or member.isdir()):
-                    raise ValueError(f"{tar_path}: unsafe member {member.name!r}")
+                    raise ValueError(f"{tar_path}: unsafe member {member.name!r}") from None
             tar.extractall(into)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import matplotlib
 import numpy as np
@@ -224,22 +224,22 @@ def plot_figures(curves: Mapping[str, pd.DataFrame], metrics: pd.DataFrame,
         save_figure(draw_figure(kind, curves, metrics), png, pdf)
 
 
-def read_curves(paths: Any) -> dict[str, pd.DataFrame]:
-    """The curve tables (figures/<name>.tsv) by name; ``note`` is '' where empty."""
+def read_curves(folder: Path) -> dict[str, pd.DataFrame]:
+    """The curve tables (``folder/<name>.tsv``, as write_curves wrote them) by name; ``note`` is ''
+    where empty."""
     from oncoflow.metrics.curves import CURVES
 
     tables = {}
     for name in CURVES:
-        table = pd.read_csv(getattr(paths, name), sep="\t")
+        table = pd.read_csv(Path(folder) / f"{name}.tsv", sep="\t")
         table["note"] = ["" if pd.isna(v) else str(v) for v in table["note"]]  # '' reads back as NaN
         tables[name] = table
     return tables
 
 
-def plot_study(inputs: Any, outputs: Any) -> None:
-    """Rule plot_curves: inputs name the curve tables and ``metrics``; outputs ``<kind>_png`` and
-    ``<kind>_pdf`` for each kind in :data:`FIGURES`."""
-    curves = read_curves(inputs)
-    metrics = pd.read_csv(inputs.metrics, sep="\t")
-    plot_figures(curves, metrics, {kind: (getattr(outputs, f"{kind}_png"), getattr(outputs, f"{kind}_pdf"))
-                                   for kind in FIGURES})
+def plot_study(curves: Path, metrics: Path, figures: Path) -> None:
+    """Rule plot_curves: from the curve tables in the folder ``curves`` and the metrics table,
+    ``figures/<kind>.png`` and ``.pdf`` for each kind in :data:`FIGURES`."""
+    figures = Path(figures)
+    plot_figures(read_curves(curves), pd.read_csv(metrics, sep="\t"),
+                 {kind: (figures / f"{kind}.png", figures / f"{kind}.pdf") for kind in FIGURES})

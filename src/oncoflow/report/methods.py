@@ -8,7 +8,8 @@ done. References are numbered in order of first citation; only cited ones are li
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D
@@ -96,7 +97,7 @@ class Cohort:
     dicom: int = 0  # subjects whose images came as DICOM (the rest as NIfTI)
 
 
-def cohort_counts(splits: "pd.DataFrame", dicom: int) -> Cohort:
+def cohort_counts(splits: pd.DataFrame, dicom: int) -> Cohort:
     """Counts from folds/splits.tsv (subject, fold, role, label): fold 0 holds every subject once."""
     first = splits[splits["fold"] == splits["fold"].min()]
     internal = first[first["role"] != "external"]

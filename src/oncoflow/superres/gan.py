@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from oncoflow.superres.degrade import SuperResError, degrade
+from oncoflow.train.kernels import use_cpu_kernels
 
 CHECKPOINT_VERSION = 1
 
@@ -128,6 +129,7 @@ def _patches(volumes: list[np.ndarray], cfg: GanConfig, rng: np.random.Generator
 
 def train_generator(volumes: list[np.ndarray], cfg: GanConfig, *, log=sys.stderr) -> tuple[Generator, list[dict[str, float]]]:
     """Train on high-resolution volumes (the upsampled axis last, any intensities)."""
+    use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     depth = 2 * cfg.patch_slices - 1
@@ -179,6 +181,7 @@ def train_generator(volumes: list[np.ndarray], cfg: GanConfig, *, log=sys.stderr
 @torch.no_grad()
 def upsample(gen: Generator, volume: np.ndarray, axis: int) -> np.ndarray:
     """``volume`` x2 along ``axis`` (2n - 1 slices), intensities clipped to the input's range."""
+    use_cpu_kernels()
     moved = np.moveaxis(volume.astype(np.float32), axis, 2)
     scale = scale_of(moved)
     x = torch.from_numpy(np.ascontiguousarray(moved / scale))[None, None]

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
+from oncoflow.train.kernels import use_cpu_kernels
 
 IMBALANCE = ("none", "weighted_loss", "balanced_sampler")
 
@@ -45,6 +47,25 @@ class TrainConfig:
     cotrain_segmentation: bool = False
     seg_weight: float = 0.5
     extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], pretrained: Path | None = None) -> TrainConfig:
+        """The TrainConfig of a train_model rule's params (oncoflow.config.StudyPlan.model_params).
+        ``pretrained``: the pretrain checkpoint that init pretrained starts from (a rule input);
+        otherwise models[].weights. Keys the schema leaves unset take this class's defaults."""
+        init = params.get("init", cls.init)
+        if init == "pretrained":
+            weights = pretrained
+        else:
+            weights = Path(params["weights"]) if params.get("weights") else None
+        return cls(
+            architecture=params["architecture"], modalities=list(params["modalities"]), init=init,
+            weights=weights, epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+            weight_decay=params["weight_decay"], patience=params["patience"], imbalance=params["imbalance"],
+            slices=params["crop"]["slices"], depth=params["crop"]["depth"], seed=params["seed"],
+            cotrain_segmentation=bool(params.get("cotrain_segmentation", cls.cotrain_segmentation)),
+            seg_weight=float(params.get("seg_weight", cls.seg_weight)),
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -114,6 +135,7 @@ def train_fold(
     """Train on role 'train', select the epoch by AUC on 'val', predict every role of this fold.
     Writes checkpoint.pt, history.tsv and predictions.tsv into ``out_dir``."""
     torch.set_num_threads(threads)
+    use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     seed_everything(cfg.seed + fold)
     device = pick_device(cfg.device)
     dims = spatial_dims(cfg.architecture)
@@ -152,7 +174,7 @@ def train_fold(
                         pin_memory=device.type == "cuda")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    history, best_auc, best_epoch, stale = [], -np.inf, -1, 0
+    history, best_auc, stale = [], -np.inf, 0
     for epoch in range(cfg.epochs):
         model.train()
         start, wait, losses, parts, seen = time.perf_counter(), 0.0, [], [], 0
@@ -191,7 +213,7 @@ def train_fold(
             history[-1].update(cls_loss=float(cls_l), seg_loss=float(seg_l), seg_dice=float(dice))
         score = val_auc if np.isfinite(val_auc) else -float(np.mean(losses))
         if score > best_auc:
-            best_auc, best_epoch, stale = score, epoch, 0
+            best_auc, stale = score, 0
             ckpt = {"model": model.state_dict(), "epoch": epoch, "val_auc": val_auc,
                     "architecture": cfg.architecture, "modalities": cfg.modalities}
             if cotrain:

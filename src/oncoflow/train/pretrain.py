@@ -38,6 +38,7 @@ from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, set_head_outputs, spatial_dims
 from oncoflow.train.data import build_samples
 from oncoflow.train.folds import pretrain_subjects
+from oncoflow.train.kernels import use_cpu_kernels
 from oncoflow.train.loop import augment_batch, pick_device, seed_everything
 
 HISTORY_COLUMNS = ("epoch", "loss", "score", "seconds", "data_wait_share", "samples_per_s")
@@ -59,15 +60,19 @@ class PretrainConfig:
     augment: bool = True
     device: str = "auto"
 
+    @classmethod
+    def from_params(cls, params: dict) -> PretrainConfig:
+        """The PretrainConfig of a pretrain rule's params (oncoflow.config.StudyPlan.pretrain_params)."""
+        return cls(
+            task=params["task"], architecture=params["architecture"], modalities=list(params["modalities"]),
+            init=params["init"], weights=Path(params["weights"]) if params.get("weights") else None,
+            epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+            weight_decay=params["weight_decay"], depth=params["crop"]["depth"], seed=params["seed"],
+        )
+
 
 def pretrain_config(params: dict) -> PretrainConfig:
-    """The PretrainConfig of a pretrain rule's params (oncoflow.config.expand_pretrain + crop, seed)."""
-    return PretrainConfig(
-        task=params["task"], architecture=params["architecture"], modalities=list(params["modalities"]),
-        init=params["init"], weights=Path(params["weights"]) if params.get("weights") else None,
-        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
-        weight_decay=params["weight_decay"], depth=params["crop"]["depth"], seed=params["seed"],
-    )
+    return PretrainConfig.from_params(params)
 
 
 def pretrain_fold(
@@ -123,6 +128,7 @@ def pretrain_backbone(
     if reason:
         raise ValueError(reason)
     torch.set_num_threads(threads)
+    use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     seed_everything(seed)
     device = pick_device(cfg.device)
     dims = spatial_dims(cfg.architecture)

@@ -1,0 +1,59 @@
+"""oncoflow.config.StudyPlan: the one resolved plan of a study (common.smk's PLAN), on a tiny demo
+sheet: params that finished jobs were made with stay exactly as they were, and the lists the rules
+read come out of the config and sheet."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from oncoflow.config import StudyPlan
+from oncoflow.demo import make_demo_cohort
+from oncoflow.report.figures import FIGURES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("plan")
+    sheet = make_demo_cohort(root / "data", 8, seed=5, voxel_scale=4.0, external_fraction=0.25)
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["cohort"]["samples"] = str(sheet)
+    config["cv"]["folds"] = 2
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return config
+
+
+def test_params_keep_their_values(config: dict) -> None:
+    plan = StudyPlan.from_config(config)
+    params = plan.model_params("flair_resnet18")
+    # the keys train_model's finished jobs were made with, nothing added (a params change reruns)
+    assert set(params) == {"modalities", "architecture", "init", "weights", "epochs", "batch_size", "lr",
+                           "weight_decay", "patience", "imbalance", "crop", "seed"}
+    assert params["modalities"] == ["flair"] and params["seed"] == config["cv"]["seed"]
+    assert "region" not in params["crop"] and "region" not in plan.crop_params  # tumor: the default
+    assert set(plan.crop_params) == {"size", "margin_mm"}
+
+
+def test_lists_come_from_config_and_sheet(config: dict) -> None:
+    plan = StudyPlan.from_config(config)
+    assert list(plan.models) == [f"{m}_resnet18" for m in config["ingest"]["modalities"]]
+    assert plan.fused == list(plan.models) and plan.folds == [0, 1]
+    assert plan.subjects == plan.front_subjects and plan.maskless_subjects == [] and not plan.pretrain_jobs
+    assert sorted(plan.subjects_from("dicom")) == sorted(plan.subjects)
+    predictions = plan.all_predictions()
+    assert len(predictions) == (len(plan.models) + len(plan.fusion_methods)) * 2
+    assert {f"{plan.results}/figures/{k}.{e}" for k in FIGURES for e in ("png", "pdf")} <= set(plan.final_targets())
+    assert plan.radiomics_models == [] and plan.sr_train == []
+
+
+def test_cross_field_checks_run_when_the_plan_is_built(config: dict) -> None:
+    bad = copy.deepcopy(config)
+    bad["evaluate"]["dca_range"] = [0.5, 0.2]
+    with pytest.raises(ValueError, match="evaluate.dca_range"):
+        StudyPlan.from_config(bad)
