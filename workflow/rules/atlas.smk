@@ -17,20 +17,20 @@ rule register_to_atlas:
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/atlas/tumor_mask.nii.gz",
         transform=f"{RESULTS}/subjects/{{subject}}/atlas/reference_to_atlas.mat",
         report=f"{RESULTS}/subjects/{{subject}}/atlas/atlas.tsv",
-    params:
-        reference=REFERENCE,
-        atlas=config["preprocess"]["atlas"],
     log:
         f"{RESULTS}/logs/register_to_atlas/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/register_to_atlas/{{subject}}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        reference=REFERENCE,
+        atlas=config["preprocess"]["atlas"],
     script:
         "../scripts/register_to_atlas.py"

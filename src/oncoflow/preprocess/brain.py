@@ -61,6 +61,9 @@ class HdbetSettings:
     postprocess: bool = True  # keep the largest connected component (HD-BET's own option)
 
 
+HDBET_DEFAULTS = HdbetSettings()
+
+
 @dataclass
 class BrainResult:
     mask: ants.ANTsImage
@@ -100,7 +103,7 @@ def extract_brain(
     subject: str,
     path: object,
     backend: str = "hdbet",
-    hdbet: HdbetSettings = HdbetSettings(),
+    hdbet: HdbetSettings = HDBET_DEFAULTS,
     device: str = "cpu",
 ) -> BrainResult:
     """Brain mask on the grid of ``img`` (a whole-head image, ideally bias-corrected)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import ants
 import numpy as np
 
-from oncoflow.preprocess.brain import MIN_AGREEMENT, HdbetSettings, extract_brain, mask_dice
+from oncoflow.preprocess.brain import HDBET_DEFAULTS, MIN_AGREEMENT, HdbetSettings, extract_brain, mask_dice
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.images import read_image, same_grid, write_image
 from oncoflow.preprocess.n4 import correct_bias, effective_shrink
@@ -198,7 +198,7 @@ def extract_brain_subject(
     report: Path,
     backend: str,
     device: str,
-    hdbet: HdbetSettings = HdbetSettings(),
+    hdbet: HdbetSettings = HDBET_DEFAULTS,
     second_opinion: str | None = None,
     second_mask_out: Path | None = None,
     min_agreement: float = MIN_AGREEMENT,
