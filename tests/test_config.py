@@ -100,7 +100,7 @@ def test_missing_sheet_says_how_to_make_the_demo(tmp_path: Path) -> None:
     [
         (lambda c: c["models"][0].update(inputs=["t1", "dwi"]), "unknown modality 'dwi'"),
         (lambda c: c["cv"].update(folds="five"), "folds"),
-        (lambda c: c["preprocess"]["brain_extraction"].update(backend="hdbet"), "hdbet_weights"),
+        (lambda c: c["preprocess"]["brain_extraction"].update(hdbet_weights="models/hdbet"), "hdbet_weights"),
     ],
 )
 def test_snakemake_refuses_bad_config_before_any_job(workdir: Path, mutate, message: str) -> None:

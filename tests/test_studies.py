@@ -82,6 +82,9 @@ def shrink(config: dict[str, Any], sheet: Path, weights: Path, *, write_weights:
     config = copy.deepcopy(config)
     config["cohort"]["samples"] = str(sheet)
     config["preprocess"]["n4"].update(shrink_factor=4, iterations=[10])
+    brain = config["preprocess"].setdefault("brain_extraction", {})
+    if brain.get("backend", "hdbet") != "none":  # deepbet alone: 5 s a head instead of ~30 s
+        brain.update(backend="deepbet", second_opinion="none")
     if config["preprocess"]["registration"].get("transform", "Rigid") != "none":
         config["preprocess"]["registration"]["iterations"] = [20]
     alexnet = any(m["architecture"] == "alexnet" for m in config.get("models", []))

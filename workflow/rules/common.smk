@@ -11,7 +11,15 @@ REPO = Path(workflow.basedir)
 # Scripts import the package from this checkout, also inside per-rule conda envs.
 sys.path.insert(0, str(REPO / "src"))
 
-from oncoflow.config import INTERP_METHOD, RADIOMICS_STAGE, StudyPlan, check_config_files, tumor_mask_needed
+from oncoflow.config import (
+    INTERP_METHOD,
+    RADIOMICS_STAGE,
+    StudyPlan,
+    brain_extraction_params,
+    check_config_files,
+    crop_stages,
+    tumor_mask_needed,
+)
 from oncoflow.runtime import export_pythonpath
 
 export_pythonpath(REPO / "src")
@@ -190,10 +198,6 @@ def get_final_output():
 
 # Input functions that add no file (a compute job never waits on a download) but stop the run
 # while the DAG is built, before any job, when weights the job reads are missing.
-def check_brain_weights(wildcards):
-    return PLAN.check_weights("hdbet")
-
-
 def check_cv_folds(wildcards):
     return PLAN.check_folds()
 

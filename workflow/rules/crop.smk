@@ -1,10 +1,10 @@
 rule crop_tumor:
     """Tumor-centred (crop.region: tumor) or whole-brain crops of every modality, normalised inside
-    the brain, cached as arrays."""
+    the brain, cached as arrays (from atlas/ with preprocess.atlas.activate)."""
     input:
-        **per_modality("brain"),
-        brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
-        tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
+        **per_modality(CROP_STAGE),
+        brain_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_STAGE}/brain_mask.nii.gz",
+        tumor_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_TUMOR_STAGE}/tumor_mask.nii.gz",
     output:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
@@ -34,8 +34,8 @@ rule crop_brain:
     """Whole-brain crops of a pretraining-cohort subject without tumor mask (e.g. a normal head,
     pretrain[].task: rotation): the same arrays as crop_tumor, with an all-zero tumor mask."""
     input:
-        **per_modality("brain"),
-        brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
+        **per_modality(CROP_STAGE),
+        brain_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_STAGE}/brain_mask.nii.gz",
     output:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",

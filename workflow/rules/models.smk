@@ -3,28 +3,6 @@
 # --profile slurm), since compute nodes have no internet; every other rule only reads the weights.
 
 
-rule fetch_hdbet_weights:
-    """HD-BET 2.0 weights (nnU-Net model folder) from HD-BET's release zip into
-    preprocess.brain_extraction.hdbet_weights."""
-    output:
-        PLAN.weight_files("hdbet"),
-    log:
-        f"{RESULTS}/logs/fetch_weights/hdbet.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/fetch_weights/hdbet.tsv"
-    localrule: True
-    conda:
-        "../../envs/evaluate.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=60,
-    params:
-        urls=[w.url for w in PLAN.weights if w.kind == "hdbet"],
-    script:
-        "../scripts/fetch_weights.py"
-
-
 rule fetch_pretrained_weights:
     """One ImageNet (torchvision) or MedicalNet weights file into the path models[].weights names."""
     output:

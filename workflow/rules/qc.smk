@@ -3,11 +3,12 @@
 
 
 rule plot_qc_montage:
-    """Every co-registered modality in three orthogonal slices through the tumor centre, brain and
-    tumor outlines, subject ID and flags; and the subject's row of QC numbers."""
+    """Every co-registered modality in three orthogonal slices through the tumor centre, brain (and
+    second-opinion brain) and tumor outlines, subject ID and flags; and the subject's row of QC numbers."""
     input:
         **per_modality("coreg"),
         brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
+        second_mask=f"{RESULTS}/subjects/{{subject}}/brain/second_opinion_mask.nii.gz",
         brain_report=f"{RESULTS}/subjects/{{subject}}/brain/brain.tsv",
         registration=f"{RESULTS}/subjects/{{subject}}/coreg/registration.tsv",
         tumor_mask=get_qc_tumor_mask,

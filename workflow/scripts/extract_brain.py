@@ -1,4 +1,5 @@
-"""Rule extract_brain: brain mask on the reference modality, applied to all modalities."""
+"""Rule extract_brain: brain mask on the reference modality, applied to all modalities, and the
+second opinion's mask for QC."""
 from pathlib import Path
 
 from oncoflow.runtime import start_job
@@ -7,10 +8,12 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 import torch
 
+from oncoflow.preprocess.brain import HdbetSettings
 from oncoflow.preprocess.subject import extract_brain_subject
 
 torch.set_num_threads(sm.threads)
 modalities = sm.params.modalities
+brain = sm.params.brain
 extract_brain_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
@@ -18,7 +21,10 @@ extract_brain_subject(
     reference=sm.params.reference,
     mask_out=Path(sm.output.mask),
     report=Path(sm.output.report),
-    backend=sm.params.backend,
-    hdbet_weights=Path(sm.params.hdbet_weights) if sm.params.hdbet_weights else None,
+    backend=brain["backend"],
+    hdbet=HdbetSettings(**brain["hdbet"]),
+    second_opinion=brain["second_opinion"],
+    second_mask_out=Path(sm.output.second_mask),
+    min_agreement=brain["min_agreement"],
     device="cuda" if torch.cuda.is_available() else "cpu",
 )

@@ -15,6 +15,7 @@ tumor = Path(sm.input.tumor_mask) if sm.input.get("tumor_mask") else None
 qc = subject_qc(sm.wildcards.subject, images, Path(sm.input.brain_mask), reference=sm.params.reference,
                 registration=Path(sm.input.registration), brain_report=Path(sm.input.brain_report),
                 tumor_mask=tumor)
-plot_montage(qc, images, Path(sm.input.brain_mask), Path(sm.output.png), tumor_mask=tumor)
+plot_montage(qc, images, Path(sm.input.brain_mask), Path(sm.output.png), tumor_mask=tumor,
+             second_mask=Path(sm.input.second_mask))
 pd.DataFrame([qc.row]).to_csv(sm.output.row, sep="\t", index=False)
 print(f"{sm.wildcards.subject}: {qc.row['flag'] or 'no flags'}", file=sys.stderr)

