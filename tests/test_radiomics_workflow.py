@@ -48,7 +48,7 @@ def test_radiomics_branch_end_to_end(tmp_path: Path) -> None:
     cv = metrics[metrics["cohort"] == "cv"].set_index("model")
     assert set(MODELS) <= set(cv.index)
     assert cv.loc[MODELS, ["auc", "auc_ci_low", "auc_ci_high"]].notna().all().all()
-    pairs = pd.read_csv(results / "tables" / "comparisons.tsv", sep="\t")
+    pairs = pd.read_csv(results / "tables" / "comparisons_exploratory.tsv", sep="\t")
     assert ((pairs["model_a"] == "radiomics_original") & (pairs["model_b"] == "radiomics_sr")).any() or (
         (pairs["model_a"] == "radiomics_sr") & (pairs["model_b"] == "radiomics_original")).any()
     assert set(MODELS) <= set(pd.read_csv(results / "figures" / "dca.tsv", sep="\t")["model"])

@@ -158,7 +158,7 @@ def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     assert checklists_for(tiny_config()) == ["claim", "tripod_ai"]
     facts = RunFacts(config, 40, 20, 0, 0, ["radiomics_original", "radiomics_sr", "clinical"], 5)
     clear = fill_checklist("clear", facts).set_index("item")
-    assert clear.at["23", "status"] == FILLED and "bin width 25" in clear.at["23", "text"]
+    assert clear.at["23", "status"] == FILLED and "32 bins" in clear.at["23", "text"]
     assert "super-resolution along z" in clear.at["22", "text"] and clear.at["42", "status"] == FILLED
     claim = fill_checklist("claim", facts).set_index("item")
     assert claim.at["24", "status"] == NA and claim.at["33", "status"] == NA

@@ -9,6 +9,8 @@ and figures treat ``baseline`` like any other model.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -43,13 +45,18 @@ def fit_baseline_fold(features: pd.DataFrame, splits: pd.DataFrame, fold: int, *
     mean, sd = x_train.mean(), x_train.std(ddof=0).replace(0.0, 1.0)
     z_all = ((x_all - mean) / sd).to_numpy()
     n_min = int(np.bincount(y[train], minlength=2).min())
-    if n_min < 2:
-        raise BaselineModelError(f"baseline fold {fold}: the training patients hold {n_min} of a class")
-    k = min(5, n_min)
-    search = LogisticRegressionCV(Cs=C_GRID, cv=StratifiedKFold(k, shuffle=True, random_state=seed + fold),
-                                  l1_ratios=(0.0,), use_legacy_attributes=False, scoring="neg_log_loss",
-                                  max_iter=2000).fit(z_all[train], y[train])
-    c = float(np.ravel(search.C_)[0])
+    if n_min < 1:
+        raise BaselineModelError(f"baseline fold {fold}: the training patients hold no patient of one class")
+    if n_min < 2:  # too few for an inner split: the default penalty, said in the log and coefficients
+        c = 1.0
+        print(f"baseline fold {fold}: {n_min} training patient of the smaller class, too few for the inner "
+              "cross-validation; C fixed at 1.0", file=sys.stderr)
+    else:
+        search = LogisticRegressionCV(Cs=C_GRID, cv=StratifiedKFold(min(5, n_min), shuffle=True,
+                                                                    random_state=seed + fold),
+                                      l1_ratios=(0.0,), use_legacy_attributes=False, scoring="neg_log_loss",
+                                      max_iter=2000).fit(z_all[train], y[train])
+        c = float(np.ravel(search.C_)[0])
     model = LogisticRegression(C=c, max_iter=2000).fit(z_all[train], y[train])
     preds = pd.DataFrame({"subject": part.index, "fold": fold, "model": NAME, "role": part["role"].to_numpy(),
                           "y_true": y, "probability": model.predict_proba(z_all)[:, 1]})

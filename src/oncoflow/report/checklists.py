@@ -278,7 +278,11 @@ def _resampling(f: RunFacts) -> Entry:
 
 def _discretisation(f: RunFacts) -> Entry:
     st = _radiomics_settings(f)
-    return FILLED, f"Fixed bin width {st['bin_width']:g} from {st['lower_bound']:g}.", "radiomics/original/settings.json"
+    if st.get("discretisation") == "fixed_bin_number":
+        text = f"Fixed bin number: {st['bin_number']} bins over each lesion's intensity range (from {st['lower_bound']:g})."
+    else:
+        text = f"Fixed bin width {st['bin_width']:g} from {st['lower_bound']:g}."
+    return FILLED, text, "radiomics/original/settings.json"
 
 
 def _image_types(f: RunFacts) -> Entry:
