@@ -230,7 +230,7 @@ def test_hcc_study_runs_end_to_end(tmp_path: Path) -> None:
     assert settings["interp"]["discretisation"] == "fixed_bin_number" and settings["interp"]["bin_number"] == 32
     methods = (results / "methods.md").read_text()
     assert "cubic B-spline interpolation" in methods and "nearest neighbour" in methods
-    assert "not refitted per fold" in methods and "fixed number of 32 bins" in methods
+    assert "never read a label" in methods and "fixed number of 32 bins" in methods
 
 
 def test_lgg_commented_arms_switch_on_by_uncommenting() -> None:
