@@ -334,6 +334,7 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
     sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label")
     check_labels(sheet, label, path)
     check_cohorts(sheet, config, path)
+    check_sites(sheet, config, path)
     positive = str(config["study"]["positive"])
     values = sorted(sheet[label].unique())
     if positive not in values or len(values) != 2:
@@ -341,6 +342,58 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
                           f"= {positive!r}, found {values}")
     sheet["y"] = (sheet[label] == positive).astype(int)
     return sheet
+
+
+def site_column(config: dict[str, Any]) -> str | None:
+    """cohort.site: the sample-sheet column naming each subject's site (None: one site)."""
+    return (config.get("cohort") or {}).get("site")
+
+
+def check_sites(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None:
+    """With cohort.site, the column exists and every subject has a site (a blank would put
+    patients of unknown origin into one pseudo-site); site names are stripped of spaces."""
+    column = site_column(config)
+    if column is None:
+        return
+    if column not in sheet.columns:
+        raise ConfigError(f"config: cohort.site: sample sheet {path} has no column {column!r} "
+                          f"(columns are {', '.join(c for c in sheet.columns if c != 'source')})")
+    if column in (config["study"]["label"], "subject", "cohort"):
+        raise ConfigError(f"config: cohort.site: {column!r} is the {column} column, not a site")
+    sheet[column] = sheet[column].astype(str).str.strip()
+    blank = (sheet[column] == "") | sheet[column].str.lower().isin(MISSING_LABELS)
+    if blank.any():
+        raise ConfigError(f"{path}: column {column!r} (cohort.site): no site at {_rows(sheet, blank)}; give "
+                          "every subject its site (centre or scanner), or unset cohort.site")
+
+
+def fold_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """make_folds' keyword arguments from the validated config (one home: split_folds, the DAG's
+    fold check and in-domain pretraining all split with these)."""
+    from oncoflow.train.folds import MIN_SITE_SIZE, SCHEMES
+
+    cv = config["cv"]
+    return {"folds": cv["folds"], "seed": cv["seed"], "val_fraction": cv["val_fraction"],
+            "repeats": cv.get("repeats", 1), "external_cohorts": tuple(config["cohort"].get("external", [])),
+            "scheme": cv.get("scheme", SCHEMES[0]), "site": site_column(config),
+            "min_site_size": cv.get("min_site_size", MIN_SITE_SIZE)}
+
+
+def split_params(config: dict[str, Any]) -> dict[str, Any]:
+    """split_folds' ``cv`` params: config["cv"] as before sites existed, plus the scheme keys and
+    the site column only when they change the split or the table (a params change reruns it)."""
+    from oncoflow.train.folds import SCHEMES
+
+    cv = dict(config["cv"])
+    scheme = cv.pop("scheme", SCHEMES[0])
+    min_site_size = cv.pop("min_site_size", None)
+    if scheme != SCHEMES[0]:
+        cv["scheme"] = scheme
+    if scheme == "leave_one_site_out" and min_site_size is not None:
+        cv["min_site_size"] = min_site_size
+    if site_column(config):
+        cv["site"] = site_column(config)
+    return cv
 
 
 def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
@@ -353,12 +406,13 @@ def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
     cv = config["cv"]
     internal = samples[~samples["cohort"].isin(config["cohort"].get("external", []))]
     counts = internal["y"].value_counts()
+    settings = fold_settings(config)
     try:
-        make_folds(samples.reset_index(drop=True), label="y", folds=cv["folds"], seed=cv["seed"],
-                   val_fraction=cv["val_fraction"], external_cohorts=tuple(config["cohort"].get("external", [])))
+        make_folds(samples.reset_index(drop=True), label="y", **settings)
     except ValueError as exc:
         raise ConfigError(
-            f"config: cv: folds {cv['folds']}, val_fraction {cv['val_fraction']} cannot be split from "
+            f"config: cv: scheme {settings['scheme']}, folds {cv['folds']}, val_fraction {cv['val_fraction']} "
+            "cannot be split from "
             f"{len(internal)} internal subjects ({int(counts.get(1, 0))} positive, {int(counts.get(0, 0))} "
             f"negative): {exc}. Use fewer folds, a larger cv.val_fraction, or more subjects") from None
 
@@ -632,9 +686,32 @@ class StudyPlan:
     @property
     def folds(self) -> list[int]:
         """Every fold: cv.folds x cv.repeats, numbered globally (oncoflow.train.folds)."""
-        from oncoflow.train.folds import fold_numbers
+        return list(range(self.folds_per_repeat * int(self.config["cv"].get("repeats", 1))))
 
-        return fold_numbers(self.config["cv"])
+    @cached_property
+    def test_sites(self) -> list[str]:
+        """leave_one_site_out: the sites tested, fold k the k-th; empty for the other schemes."""
+        from oncoflow.train.folds import leave_one_site_out_sites
+
+        settings = fold_settings(self.config)
+        if settings["scheme"] != "leave_one_site_out":
+            return []
+        return leave_one_site_out_sites(self.samples.reset_index(drop=True), label="y", site=settings["site"],
+                                        external_cohorts=settings["external_cohorts"],
+                                        min_site_size=settings["min_site_size"])
+
+    @property
+    def folds_per_repeat(self) -> int:
+        """cv.folds, or under leave_one_site_out the number of sites tested."""
+        return len(self.test_sites) or int(self.config["cv"]["folds"])
+
+    @property
+    def site(self) -> str | None:
+        return site_column(self.config)
+
+    @property
+    def split_params(self) -> dict[str, Any]:
+        return split_params(self.config)
 
     @property
     def baseline_models(self) -> list[str]:
@@ -688,11 +765,8 @@ class StudyPlan:
         patient; pretrain_model.py checks them against splits.tsv as well."""
         from oncoflow.train.folds import make_folds, pretrain_subjects
 
-        sheet = self.samples[["subject", "cohort", "y"]].reset_index(drop=True)
-        cv = self.config["cv"]
-        splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
-                            val_fraction=cv["val_fraction"], repeats=cv["repeats"],
-                            external_cohorts=tuple(self.config["cohort"]["external"]))
+        columns = ["subject", "cohort", "y", *([self.site] if self.site else [])]
+        splits = make_folds(self.samples[columns].reset_index(drop=True), label="y", **fold_settings(self.config))
         return {fold: pretrain_subjects(splits, fold) for fold in self.folds}
 
     def cohort_pretrain_subjects(self, pretrain: str) -> list[str]:

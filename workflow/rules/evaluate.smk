@@ -40,7 +40,7 @@ rule evaluate_models:
     params:
         evaluate=PLAN.evaluate_params,
         seed=PLAN.seed,
-        folds=config["cv"]["folds"],
+        folds=PLAN.folds_per_repeat,
     script:
         "../scripts/evaluate_models.py"
 
