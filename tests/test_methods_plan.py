@@ -22,6 +22,10 @@ from oncoflow.report.methods import Cohort, _n_models, render_methods
 Config = dict[str, Any]
 Phrases = Callable[[Config], list[str]]
 
+def _combat(c: Config) -> list[str]:
+    return ["ComBat", "fitted in each fold on the patients"] if c["harmonisation"]["method"] == "combat" else []
+
+
 # rule -> phrases methods.md must contain when the rule is planned (given the config's settings)
 DESCRIBED: dict[str, Phrases] = {
     "convert_dicom": lambda c: ["dcm2niix", "de-identified"],
@@ -50,8 +54,8 @@ DESCRIBED: dict[str, Phrases] = {
                                      else f"bin width of {c['radiomics']['settings']['bin_width']:g}")],
     "interpolate_image": lambda c: ["cubic B-spline interpolation", "`radiomics_interp`"],
     "extract_baseline_features": lambda c: ["A baseline model (`baseline`)", "log tumor volume"],
-    "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only"],
-    "fit_radiomics_model": lambda c: ["LASSO", "training patients only"],
+    "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only", *_combat(c)],
+    "fit_radiomics_model": lambda c: ["LASSO", "training patients only", *_combat(c)],
     "evaluate_models": lambda c: ["pooled out-of-fold predictions", "AUCs are reported", "fold threshold"],
     "compare_models": lambda c: (["DeLong's"] if _n_models(c) + c["baseline"]["activate"] > 1
                                  else ["no pairwise comparison"]),

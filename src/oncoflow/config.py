@@ -205,6 +205,7 @@ def check_config(config: dict[str, Any]) -> None:
     specs = expand_models(config)
     expand_pretrain(config, specs)
     check_radiomics_config(config)
+    check_harmonisation_config(config)
     if not specs and not radiomics_active(config):
         raise ConfigError("config: models is empty and radiomics.activate is false: nothing to train "
                           "or evaluate (add a models entry or set radiomics.activate: true)")
@@ -303,6 +304,19 @@ def check_radiomics_config(config: dict[str, Any]) -> None:
         if checkpoint and not Path(checkpoint).is_file():
             raise ConfigError(f"config: superres.checkpoint: {checkpoint} not found (null trains the "
                               "generator on the cohort)")
+
+
+def harmonisation_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``harmonisation`` section (schema defaults filled) for the feature models' fit rules."""
+    return dict(config.get("harmonisation") or {"method": "none"})
+
+
+def check_harmonisation_config(config: dict[str, Any]) -> None:
+    """ComBat harmonises sites: it needs the column that names them."""
+    method = harmonisation_settings(config).get("method", "none")
+    if method != "none" and site_column(config) is None:
+        raise ConfigError(f"config: harmonisation.method {method!r} needs cohort.site (the sample-sheet column "
+                          "naming each subject's site); set it, or harmonisation.method: none")
 
 
 def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> None:
@@ -719,6 +733,18 @@ class StudyPlan:
         from oncoflow.baseline import baseline_models
 
         return baseline_models(self.config, self.samples)
+
+    @property
+    def harmonisation(self) -> dict[str, Any]:
+        """The fit rules' ``harmonisation`` params (oncoflow.harmonisation.HarmonisationSettings)."""
+        return harmonisation_settings(self.config)
+
+    @property
+    def harmonised_models(self) -> list[str]:
+        """The models whose features ComBat harmonises (baseline, radiomics_*, combined_*)."""
+        if self.harmonisation.get("method", "none") == "none":
+            return []
+        return [*self.baseline_models, *(m for m in self.radiomics_models if m != "clinical")]
 
     @property
     def model_names(self) -> list[str]:

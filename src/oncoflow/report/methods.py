@@ -64,6 +64,8 @@ REFERENCES: dict[str, str] = {
               "approach to multiple testing. J R Stat Soc B. 1995;57(1):289-300.",
     "dca": "Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating prediction "
            "models. Med Decis Making. 2006;26(6):565-574.",
+    "combat": "Johnson WE, Li C, Rabinovic A. Adjusting batch effects in microarray expression data using "
+              "empirical Bayes methods. Biostatistics. 2007;8(1):118-127.",
     "cox": "Cox DR. Two further applications of a model for binary regression. Biometrika. "
            "1958;45(3/4):562-565.",
     "meinshausen": "Meinshausen N, Meier L, Buhlmann P. p-values for high-dimensional regression. J Am Stat "
@@ -436,6 +438,23 @@ def _baseline_text(baseline: bool) -> str:
             "fold's training patients only.")
 
 
+def _harmonisation_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
+    """ComBat inside the folds (config ``harmonisation``; oncoflow.harmonisation), when it ran."""
+    h = config.get("harmonisation") or {}
+    models = [*(["`baseline`"] if baseline else []),
+              *(f"`{m}`" for m in radiomics_models(config) if m != "clinical")]
+    if h.get("method", "none") == "none" or not models:
+        return ""
+    unseen = ("a site absent from them was harmonised with a location and scale estimated from its own "
+              "patients' features alone, without labels" if h["unseen_site"] == "own"
+              else "a site absent from them would have stopped the run")
+    return (f"Site effects in the features of {_join(models)} were removed with ComBat {cite('combat')} "
+            f"(parametric empirical Bayes, sites from the sample sheet's `{config['cohort']['site']}` column, "
+            "no covariates, so never the outcome), fitted in each fold on the patients that fold's model was "
+            f"fitted on and applied to the fold's other patients; {unseen}, and a training site with fewer than "
+            f"{h['min_site_patients']} of those patients was left unadjusted.")
+
+
 def _calibration_text(config: dict[str, Any], cite: _Citations) -> str:
     """Recalibration, pooled vs per-fold AUC, calibration statistics (issue #13)."""
     level = f"{config['evaluate']['ci_level']:.0%}"
@@ -630,7 +649,8 @@ def render_methods(
         ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
                                                        _crops(config, specs)]))),
         ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
-                                          _radiomics(config), _baseline_text(baseline)]))),
+                                          _radiomics(config), _baseline_text(baseline),
+                                          _harmonisation_text(config, baseline, cite)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),
         ("Statistics", " ".join(filter(None, [
             _pooling(config, cohort),
