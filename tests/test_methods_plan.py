@@ -156,6 +156,19 @@ def test_hcc_methods_name_the_delong_comparisons_and_no_epochs(tmp_path: Path) -
     assert "normalisation within" not in text and "for intensity normalisation" not in text
 
 
+def test_hcc_methods_describe_combat_when_it_runs(tmp_path: Path) -> None:
+    """harmonisation.method combat (with a site column): the fits' sentence names ComBat."""
+    config = study_plan_config("hcc_tace_radiomics_sr", tmp_path)
+    sheet = pd.read_csv(config["cohort"]["samples"], sep="\t", dtype=str, keep_default_na=False)
+    sheet["site"] = ["A", "B"] * (len(sheet) // 2) + ["A"] * (len(sheet) % 2)
+    sheet.to_csv(config["cohort"]["samples"], sep="\t", index=False)
+    config["cohort"]["site"] = "site"
+    config["harmonisation"] = {"method": "combat"}
+    jobs, text = plan_and_methods(config, tmp_path)
+    check_both_ways(config, jobs, text)
+    assert "fit_radiomics_model" in jobs and "ComBat" in text and "`site` column" in text
+
+
 def test_the_check_fails_on_a_described_step_that_is_not_planned() -> None:
     """The check can fail: methods claiming CNN training for a plan without train_model."""
     config = tiny_config()
