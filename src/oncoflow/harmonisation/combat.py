@@ -16,8 +16,9 @@ and the covariates' effects would need the same care.
 A site the fit never saw (``unseen``): ``own`` estimates its location and scale from its own rows
 with the same empirical-Bayes step (feature values only, no label; the training sites' parameters
 and harmonised values stay what the fit made them), ``refuse`` raises an error naming the site.
-A training site with fewer than ``min_site_patients`` rows has too few for a variance: its rows
-are left as they are and it is not used for the fit (it is said in the parameters table).
+A site with fewer than ``min_site_patients`` rows (training rows for a training site, the rows
+given to ``apply`` for an unseen one) has too few for a scale: its rows are left as they are, and
+a training site of that size is not used for the fit (it is said in the parameters table).
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class ComBat:
     delta: np.ndarray        # (sites, features): empirical-Bayes scale (variance), standardised units
     small_sites: list[str]   # training sites left as they are (too few rows)
     unseen: str
+    min_site_patients: int
 
     def apply(self, x: pd.DataFrame, sites: pd.Series) -> pd.DataFrame:
         """``x`` harmonised: rows of a fitted site with its parameters; of a small training site,
-        unchanged; of an unseen site, per ``unseen``. Features not fitted pass through."""
+        unchanged; of an unseen site, per ``unseen`` (``own`` with fewer than ``min_site_patients``
+        of its rows here: unchanged). Features not fitted pass through."""
         sites = sites.loc[x.index].astype(str)
         out = x.astype(float).copy()
         z = (out[self.features].to_numpy() - self.grand_mean) / self.pooled_sd
@@ -66,12 +69,9 @@ class ComBat:
                     f"harmonisation: site {name!r} ({int(rows.sum())} patient(s), e.g. {sites.index[rows][0]!r}) "
                     f"was not among the training sites ({', '.join(self.sites)}); set harmonisation.unseen_site "
                     "to 'own' to harmonise it with its own feature distribution, or train on that site")
+            elif rows.sum() < self.min_site_patients:
+                continue  # as a small training site: too few rows for a scale, left as they are
             else:
-                if rows.sum() < 2:
-                    raise HarmonisationError(
-                        f"harmonisation: unseen site {name!r} has a single patient ({sites.index[rows][0]!r}): "
-                        "its scale cannot be estimated; add its site's other patients or merge it with "
-                        "another site in the cohort.site column")
                 gammas, deltas = _empirical_bayes([z[rows]])
                 gamma, delta = gammas[0], deltas[0]
             adjusted[rows] = (z[rows] - gamma) / np.sqrt(delta)
@@ -117,7 +117,7 @@ def fit_combat(x: pd.DataFrame, sites: pd.Series, *, min_site_patients: int, uns
                                  "ComBat's priors need two or more. Set harmonisation.method to none")
     grand, sd = grand[features], np.sqrt(var[features])
     gamma, delta = _empirical_bayes([(g[:, features] - grand) / sd for g in groups])
-    return ComBat(names, fitted, grand, sd, gamma, delta, small, unseen)
+    return ComBat(names, fitted, grand, sd, gamma, delta, small, unseen, min_site_patients)
 
 
 def _empirical_bayes(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -451,8 +451,8 @@ def _harmonisation_text(config: dict[str, Any], baseline: bool, cite: _Citations
     return (f"Site effects in the features of {_join(models)} were removed with ComBat {cite('combat')} "
             f"(parametric empirical Bayes, sites from the sample sheet's `{config['cohort']['site']}` column, "
             "no covariates, so never the outcome), fitted in each fold on the patients that fold's model was "
-            f"fitted on and applied to the fold's other patients; {unseen}, and a training site with fewer than "
-            f"{h['min_site_patients']} of those patients was left unadjusted.")
+            f"fitted on and applied to the fold's other patients; {unseen}, and a site with fewer than "
+            f"{h['min_site_patients']} patients in either role was left unadjusted.")
 
 
 def _calibration_text(config: dict[str, Any], cite: _Citations) -> str:
