@@ -11,6 +11,9 @@ the DeLong intervals) on feature tables made by the workflow's extraction:
         --radiomics results/lgg_radiomics/radiomics/original/features.tsv --out <folder>
 
 Writes <folder>/predictions.tsv (every test prediction) and <folder>/aucs.tsv (the table).
+``--site-effects`` instead writes <folder>/site_effects.tsv: per feature table, how many features
+differ between the four large sites (Kruskal-Wallis p < 0.05) raw and after one ComBat fitted on
+all patients (descriptive only: how strong the site effects are, not a validation).
 """
 
 from __future__ import annotations
@@ -43,6 +46,27 @@ def settings(method: str) -> HarmonisationSettings | None:
         "min_site_patients": schema_default("harmonisation", "min_site_patients")})
 
 
+def site_effects(tables: dict[str, pd.DataFrame], sites: pd.Series) -> pd.DataFrame:
+    from scipy.stats import kruskal
+
+    from oncoflow.harmonisation import harmonise
+
+    rows = []
+    for name, table in tables.items():
+        x = table.set_index("subject").astype(float)
+        x = x.loc[:, x.notna().all() & (x.std() > 0)]
+        site = sites.loc[x.index]
+        big = site[site.isin(["CS", "DU", "FG", "HT"])].index
+        harmonised, _ = harmonise(x, site, list(x.index), settings("combat"))
+        for label, frame in (("raw", x), ("combat", harmonised)):
+            p = [kruskal(*[frame.loc[big][c][site.loc[big] == s] for s in ("CS", "DU", "FG", "HT")]).pvalue
+                 for c in frame.columns]
+            rows.append({"features": name, "values": label, "n_features": len(p),
+                         "site_differs_p05": int((np.array(p) < 0.05).sum()),
+                         "median_p": float(np.median(p))})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     from oncoflow.train.folds import make_folds
 
@@ -51,6 +75,7 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, required=True)
     ap.add_argument("--radiomics", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--site-effects", action="store_true")
     args = ap.parse_args()
     config = yaml.safe_load((ROOT / "config/studies/lgg_radiomics.yaml").read_text())
     cv = config["cv"]
@@ -66,6 +91,12 @@ def main() -> None:
     }
     baseline = pd.read_csv(args.baseline, sep="\t", dtype={"subject": str})
     radiomics = pd.read_csv(args.radiomics, sep="\t", dtype={"subject": str})
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.site_effects:
+        effects = site_effects({"baseline": baseline, "radiomics_original": radiomics}, sheet["site"])
+        effects.to_csv(args.out / "site_effects.tsv", sep="\t", index=False, float_format="%.3g")
+        print(effects.to_string())
+        return
     selection = SelectionSettings.from_config(dict(config["radiomics"]["selection"]), seed=int(cv["seed"]))
     preds, timing = [], []
     for scheme, table in splits.items():
