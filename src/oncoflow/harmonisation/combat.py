@@ -134,7 +134,8 @@ def _empirical_bayes(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             g_new = (n * t2 * g_hat + d_old * g_bar) / (n * t2 + d_old)
             d_new = (0.5 * np.nansum((z - g_new) ** 2, axis=0) + b) / (n / 2.0 + a - 1.0)
             # the stopping rule of sva's it.sol and neuroCombat (relative to the signed old value)
-            change = max(np.nanmax(np.abs(g_new - g_old) / g_old), np.nanmax(np.abs(d_new - d_old) / d_old))
+            with np.errstate(divide="ignore", invalid="ignore"):  # a location of exactly 0: iterate on
+                change = max(np.nanmax(np.abs(g_new - g_old) / g_old), np.nanmax(np.abs(d_new - d_old) / d_old))
             g_old, d_old = g_new, d_new
             if change < _TOL:
                 break
