@@ -40,7 +40,9 @@ DESCRIBED: dict[str, Phrases] = {
                                 else ["brain was extracted"]),
     "register_to_atlas": lambda c: ["was registered to", "carried onto the template grid"],
     "crop_tumor": lambda c: ["Tumor-centred crops", f"{c['crop']['size']} x {c['crop']['size']} pixels"],
-    "split_folds": lambda c: [f"{c['cv']['folds']} stratified, patient-level cross-validation folds",
+    "split_folds": lambda c: [{"stratified": f"{c['cv']['folds']} stratified, patient-level cross-validation folds",
+                               "site_grouped": f"{c['cv']['folds']} stratified cross-validation folds grouped by site",
+                               "leave_one_site_out": "Validation was leave-one-site-out"}[c["cv"]["scheme"]],
                               f"seed {c['cv']['seed']}"],
     "train_model": lambda c: ["was trained", "epochs", "inner-validation AUC", "augmented"],
     "pretrain_model": lambda c: ["Pretraining `", "label-free task"],
@@ -68,6 +70,7 @@ DESCRIBED: dict[str, Phrases] = {
     "write_characteristics": lambda c: ["characteristics of each cohort and fold"],
     "write_failures": lambda c: ["misclassified patients"],
     "write_checklist": lambda c: ["reporting checklists"],
+    "evaluate_sites": lambda c: ["reported per site"],
 }
 # rule -> phrases methods.md must NOT contain when the rule is not planned
 ONLY_IF_PLANNED: dict[str, list[str]] = {
@@ -82,6 +85,7 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
     "fit_radiomics_model": ["LASSO", "clinical logistic model"],
     "interpolate_image": ["`radiomics_interp`"],
     "fit_baseline_model": ["A baseline model"],
+    "evaluate_sites": ["per site"],
 }
 NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results"}
 

@@ -820,7 +820,15 @@ class StudyPlan:
         folds = [*self.all_predictions(), *(f"{r}/models/{m}/fold{k}/{name}" for m in self.models
                                             for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
         return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
-                *self.reporting_targets()]
+                *self.reporting_targets(), *self.site_targets()]
+
+    def site_targets(self) -> list[str]:
+        """evaluate_sites' outputs (sites.smk) when cohort.site names a column, else none."""
+        if not self.site:
+            return []
+        r = self.results
+        return [f"{r}/tables/metrics_by_site.tsv", f"{r}/tables/metrics_by_site.md",
+                f"{r}/figures/sites.png", f"{r}/figures/sites.pdf"]
 
     def check_folds(self) -> list[str]:
         """split_folds' input function: the folds can be made (``check_folds``); adds no file."""

@@ -8,6 +8,7 @@ rule evaluate_models:
     patients."""
     input:
         predictions=get_all_predictions,
+        splits=f"{RESULTS}/folds/splits.tsv",
     output:
         metrics=report(
             f"{RESULTS}/tables/metrics.tsv",

@@ -109,14 +109,23 @@ class Cohort:
     external: int = 0
     external_positive: int = 0
     dicom: int = 0  # subjects whose images came as DICOM (the rest as NIfTI)
+    sites: tuple[tuple[str, int, int], ...] = ()  # internal (site, patients, positives), sorted by site
+    tested_sites: tuple[str, ...] = ()  # sites holding test patients
 
 
 def cohort_counts(splits: pd.DataFrame, dicom: int) -> Cohort:
-    """Counts from folds/splits.tsv (subject, fold, role, label): fold 0 holds every subject once."""
+    """Counts from folds/splits.tsv (subject, fold, role, label[, site]): fold 0 holds every
+    subject once."""
     first = splits[splits["fold"] == splits["fold"].min()]
     internal = first[first["role"] != "external"]
     external = first[first["role"] == "external"]
-    return Cohort(len(internal), int(internal["label"].sum()), len(external), int(external["label"].sum()), dicom)
+    sites: tuple[tuple[str, int, int], ...] = ()
+    tested: tuple[str, ...] = ()
+    if "site" in splits.columns:
+        sites = tuple((str(k), len(g), int(g["label"].sum())) for k, g in internal.groupby("site", sort=True))
+        tested = tuple(sorted(str(s) for s in splits.loc[splits["role"] == "test", "site"].unique()))
+    return Cohort(len(internal), int(internal["label"].sum()), len(external), int(external["label"].sum()), dicom,
+                  sites, tested)
 
 
 class _Citations:
@@ -406,13 +415,51 @@ def _validation(config: dict[str, Any], cohort: Cohort) -> str:
     if set(config["fusion"]["methods"]) - {"mean"}:
         uses.append("stacking fusion")
     used = f" used for {_join(uses)}" if uses else ", on which no model was fitted"
-    text = (f"Patients were split into {cv['folds']} stratified, patient-level cross-validation folds (seed "
-            f"{cv['seed']}). Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
-            f"formed an inner-validation set{used}; every internal patient was predicted "
-            "once, by the model of the fold that held it out.")
+    scheme = cv.get("scheme", "stratified")
+    n_folds = len(cohort.tested_sites) if scheme == "leave_one_site_out" else cv["folds"]
+    text = _scheme_text(config, cohort) + (
+        f" Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
+        f"formed an inner-validation set{used}; every "
+        f"{'patient of a tested site' if scheme == 'leave_one_site_out' else 'internal patient'} was predicted "
+        "once, by the model of the fold that held it out.")
     if cohort.external:
-        text += f" External patients were scored with the mean probability of the {cv['folds']} fold models."
-    return text + _repeats_text(cv)
+        text += f" External patients were scored with the mean probability of the {n_folds} fold models."
+    return text + _repeats_text(cv) + _sites_text(config, cohort)
+
+
+def _site_list(sites: tuple[tuple[str, int, int], ...]) -> str:
+    return _join([f"{name} ({n} patients, {pos} positive)" for name, n, pos in sites])
+
+
+def _scheme_text(config: dict[str, Any], cohort: Cohort) -> str:
+    """The validation scheme that ran (cv.scheme, oncoflow.train.folds)."""
+    cv, column = config["cv"], config["cohort"].get("site")
+    scheme = cv.get("scheme", "stratified")
+    if scheme == "site_grouped":
+        return (f"Patients were split into {cv['folds']} stratified cross-validation folds grouped by site "
+                f"(sample-sheet column `{column}`; scikit-learn's StratifiedGroupKFold, seed {cv['seed']}): all "
+                "patients of a site were in the same test fold, so every fold's model was tested on sites it "
+                f"never trained on. The sites were {_site_list(cohort.sites)}.")
+    if scheme == "leave_one_site_out":
+        tested = [s for s in cohort.sites if s[0] in cohort.tested_sites]
+        only = [s for s in cohort.sites if s[0] not in cohort.tested_sites]
+        text = (f"Validation was leave-one-site-out (sample-sheet column `{column}`): each site with both classes "
+                f"and at least {cv['min_site_size']} patients was the test fold once, its model trained on the "
+                f"other sites (seed {cv['seed']}); the {len(tested)} tested sites were {_site_list(tuple(tested))}.")
+        if only:
+            text += (f" Site{'' if len(only) == 1 else 's'} {_site_list(tuple(only))} "
+                     f"{'was' if len(only) == 1 else 'were'} only trained on (too small or a single class).")
+        return text
+    return (f"Patients were split into {cv['folds']} stratified, patient-level cross-validation folds (seed "
+            f"{cv['seed']}).")
+
+
+def _sites_text(config: dict[str, Any], cohort: Cohort) -> str:
+    """Rule evaluate_sites (cohort.site)."""
+    if not config["cohort"].get("site"):
+        return ""
+    return (" AUCs with their confidence intervals, patient numbers and positives are also reported per site "
+            "(the sample sheet's site of each patient), on the same out-of-fold predictions.")
 
 
 def _repeats_text(cv: dict[str, Any]) -> str:

@@ -24,7 +24,9 @@ choose among the schemes of ``cv.scheme`` (:data:`SCHEMES`, default ``stratified
   ``repeats`` do not apply (one split; the fold count is the number of qualifying sites).
 
 In every scheme the inner validation split is patient-level and stratified inside each training
-fold (as before), and external cohorts are scored by every fold's model.
+fold (as before), and external cohorts are scored by every fold's model. When the sheet holds
+several external cohorts, the splits table gains a ``cohort`` column (the sheet's value), so that
+evaluation reports each external cohort on its own (``external:<name>``), never pooled.
 """
 
 from __future__ import annotations
@@ -115,8 +117,11 @@ def make_folds(
                              "label": int(row[label]), "repeat": repeat,
                              **({"site": row[site]} if site else {})})
     out = pd.DataFrame(rows)
-    if site:  # the site beside the label, before repeat
-        out = out[["subject", "fold", "role", "label", "site", "repeat"]]
+    columns = ["subject", "fold", "role", "label", *(["site"] if site else []), "repeat"]
+    if samples.loc[is_external, "cohort"].nunique() > 1:  # several external cohorts: each its own
+        out.insert(len(columns) - 1, "cohort", out["subject"].map(samples.set_index("subject")["cohort"]))
+        columns.insert(len(columns) - 1, "cohort")
+    out = out[columns]  # site and cohort beside the label, before repeat
     if repeats == 1:
         out = out.drop(columns="repeat")  # the single-split table keeps its columns and bytes
     check_no_leakage(out, never_tested=never_tested)
