@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import run_snakemake
+from workflow_helpers import planned_jobs, run_snakemake
 
 from oncoflow.demo import make_demo_cohort
 from oncoflow.predict.apply import PreparationMismatch, check_preparation
@@ -41,14 +41,13 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         tar = results / "bundle" / "demo.tar.gz"
         user = tmp_path / "elsewhere"  # another machine: the bundle and new exams, no results, no training data
         user.mkdir()
-        shutil.copy(tar, user / "demo.tar.gz")
         sheet = make_demo_cohort(tmp_path / "site_b", 8, seed=11, voxel_scale=2.0, external_fraction=0.0)
         rows = pd.read_csv(sheet, sep="\t", dtype=str)
         rows["cohort"] = "site_b"
         rows.to_csv(sheet, sep="\t", index=False)
 
         start = time.perf_counter()
-        done = oncoflow(user, "predict", "demo.tar.gz", str(sheet), "--cores", "2")
+        done = oncoflow(user, "predict", str(tar), str(sheet), "--cores", "2")
         predict_s = time.perf_counter() - start
         assert done.returncode == 0, done.stderr[-5000:]
         out = user / "results" / "demo" / "predict" / "site_b"
@@ -66,6 +65,7 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         assert set(preds.loc[preds["status"] != "scored", "subject"]) == flagged  # flagged: listed, unscored
         assert scored["probability"].between(0, 1).all() and scored["risk"].between(0, 1).all()
         assert (scored["folds"] == len(manifest["folds"])).all() and (scored["probability_sd"] >= 0).all()
+        assert set(scored["predicted_positive"]) <= {0, 1}
         assert preds.loc[preds["status"] != "scored", "probability"].isna().all()
 
         # no training job ran: none planned, none benchmarked, no model folder written
@@ -96,13 +96,16 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         assert stamp["preparation"]["crop"]["size"] == 32 and stamp["software"]["torch"]
         assert stamp["config_sha256"] == manifest["config_sha256"]
 
-        # input prepared differently (crops of 48 pixels): refused before any job, naming the setting
-        crop = {**stamp["preparation"]["crop"], "size": 48}
-        refused = oncoflow(user, "predict", "demo.tar.gz", str(sheet), "--name", "bigger", "--",
-                           "--config", f"crop={json.dumps(crop)}")
-        assert refused.returncode != 0
+        # input prepared differently (crops of 48 pixels): refused before anything runs, naming the setting;
+        # a setting that does not shape the input is accepted (dry run: nothing to train, only applying)
+        refused = oncoflow(user, "predict", str(tar), str(sheet), "--name", "bigger", "--set", "crop.size=48")
+        assert refused.returncode == 2
         assert "crop.size: trained on 32, this input 48" in refused.stderr, refused.stderr[-3000:]
-        assert not (user / "results" / "demo" / "predict" / "bigger" / "subjects").exists()
+        assert not (user / "results" / "demo" / "predict" / "bigger").exists()
+        plan = oncoflow(user, "predict", str(tar), str(sheet), "--set", "evaluate.ci_method=bootstrap", "--",
+                        "--dry-run")
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        assert planned_jobs(plan.stdout + plan.stderr) == {"evaluate_new_subjects": 1, "all": 1}
     finally:
         shutil.rmtree(results / "bundle", ignore_errors=True)
 
@@ -140,3 +143,18 @@ def test_exported_stackers_reproduce_scikit_learn(n: int) -> None:
         test = roles == "test"
         mine = apply_stacker(params, np.column_stack([f["probability"].to_numpy() for f in frames])[test])
         np.testing.assert_allclose(mine, fused.loc[[f"s{i}" for i in np.flatnonzero(test)], "probability"], atol=1e-9)
+
+
+def test_flagged_and_maskless_subjects_are_listed_not_scored() -> None:
+    from oncoflow.predict.apply import predictions_table
+
+    samples = pd.DataFrame({"subject": ["a", "b", "c"], "cohort": "site_b", "y": [1, 0, np.nan],
+                            "tumor_mask": ["a.nii.gz", "b.nii.gz", ""]}).set_index("subject", drop=False)
+    qc = pd.DataFrame({"subject": ["a", "b", "c"], "flag": ["", "brain mask is empty", ""]})
+    scores = pd.DataFrame({"subject": ["a", "b"], "model": "m", "probability": [0.7, 0.2], "probability_sd": 0.1,
+                           "threshold": 0.5, "risk": [0.6, 0.3], "folds": 3})
+    table = predictions_table(scores, samples, qc, ["m"]).set_index("subject")
+    assert table.loc["a", "status"] == "scored" and table.loc["a", "predicted_positive"] == 1
+    assert table.loc["b", "status"] == "not scored: QC flagged (brain mask is empty)"
+    assert np.isnan(table.loc["b", "probability"])  # scored by the models, but not reported as a score
+    assert table.loc["c", "status"] == "not scored: no tumor mask in the sample sheet"

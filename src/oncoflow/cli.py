@@ -43,16 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--name", default=None, help="results/<study>/predict/<name>/ (default: the "
                          "sheet's name, or its folder's for samples.tsv)")
     predict.add_argument("--cores", type=int, default=1)
-    predict.add_argument("snakemake_args", nargs=argparse.REMAINDER,
-                         help="after --: passed to snakemake (e.g. -- --dry-run)")
-    args = parser.parse_args(argv)
+    predict.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="change a setting of the bundle's config (e.g. evaluate.ci_method=bootstrap); "
+                         "one that shapes the models' input (ingest, preprocess, crop) is refused")
+    predict.epilog = "Arguments after -- go to snakemake (e.g. -- --dry-run)."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:len(argv) - len(extra) - 1] if "--" in argv else argv)
+    if extra and args.command != "predict":
+        parser.error("arguments after -- are for `oncoflow predict` only")
 
     if args.command == "predict":
         from oncoflow.predict.run import PredictError, run
 
-        extra = [a for a in args.snakemake_args if a != "--"]
         try:
-            return run(args.bundle, args.samples, name=args.name, cores=args.cores, extra=extra)
+            return run(args.bundle, args.samples, name=args.name, cores=args.cores, settings=args.set,
+                       extra=extra)
         except PredictError as exc:
             print(f"predict: {exc}", file=sys.stderr)
             return 2

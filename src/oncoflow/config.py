@@ -845,7 +845,6 @@ class StudyPlan:
 
         sheet = self.samples[["subject", "cohort", "y", "tumor_mask"]]
         return {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
-                "positive": str(self.config["study"]["positive"]),
                 "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
                             for row in sheet.to_dict("records")]}
 

@@ -17,7 +17,7 @@ features = pd.read_csv(sm.input.features[0], sep="\t", dtype={"subject": str}) i
 table, per_fold = predict_subjects(
     Path(p["bundle"]), dict(zip(p["subjects"], map(Path, sm.input.crops), strict=True)), samples,
     pd.read_csv(sm.input.qc, sep="\t", dtype={"subject": str}, keep_default_na=False), features,
-    p["preparation"], p["positive"], threads=sm.threads)
+    p["preparation"], threads=sm.threads)
 atomic.write_table(per_fold, sm.output.per_fold, sep="\t", index=False, float_format="%.6f")
 atomic.write_table(table, sm.output.predictions, sep="\t", index=False, float_format="%.6f")
 print(table["status"].value_counts().to_string(), file=sys.stderr)

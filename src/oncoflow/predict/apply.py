@@ -42,8 +42,8 @@ def check_preparation(trained: dict[str, Any], given: dict[str, Any], where: str
     if problems:
         raise PreparationMismatch(
             f"{where}: the models were trained on input prepared differently from this input: "
-            + "; ".join(problems) + ". Predict with the bundle's own settings (`oncoflow predict` uses "
-            "them unless the config is overridden), or retrain with the new ones")
+            + "; ".join(problems) + ". Predict with the bundle's own settings (`oncoflow predict` uses them: "
+            "do not --set ingest, preprocess or crop keys), or retrain the study with the new ones")
 
 
 def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[str, Path],
@@ -147,10 +147,10 @@ def ensemble(per_fold: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFrame, models: list[str],
-                      positive: str) -> pd.DataFrame:
-    """One row per subject and model (every model, in bundle order); subjects not scored keep
-    empty scores and say why in ``status``."""
+def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """One row per subject and model (every model, in bundle order); ``predicted_positive`` 1 when
+    the mean probability reaches the threshold (the study's positive class); subjects not scored
+    keep empty scores and say why in ``status``."""
     flags = qc.set_index("subject")["flag"].fillna("").astype(str) if len(qc) else pd.Series(dtype=str)
     rows = []
     scored = scores.set_index(["subject", "model"])
@@ -169,16 +169,15 @@ def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFr
                 s = scored.loc[(subject, model)]
                 rows.append({**base, "status": "scored", "probability": s["probability"],
                              "probability_sd": s["probability_sd"], "folds": int(s["folds"]),
-                             "threshold": s["threshold"], "predicted": positive if s["probability"] >= s["threshold"]
-                             else f"not {positive}", "risk": s["risk"]})
+                             "threshold": s["threshold"], "predicted_positive": int(s["probability"] >= s["threshold"]),
+                             "risk": s["risk"]})
     columns = ["subject", "cohort", "model", "status", "probability", "probability_sd", "folds", "threshold",
-               "predicted", "risk", "y_true"]
+               "predicted_positive", "risk", "y_true"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
 def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame, qc: pd.DataFrame,
-                     features: pd.DataFrame | None, given: dict[str, Any], positive: str,
-                     threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     features: pd.DataFrame | None, given: dict[str, Any], threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions, per-fold probabilities) of every bundled model for the new subjects."""
     manifest = load_manifest(bundle)
     check_preparation(manifest["preparation"], given, str(bundle))
@@ -188,7 +187,7 @@ def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame
     per_fold = pd.concat([per_fold, fusion_fold_probabilities(bundle, manifest, per_fold)], ignore_index=True)
     calibration = pd.read_csv(bundle / "calibration.tsv", sep="\t")
     scores = ensemble(per_fold, calibration)
-    table = predictions_table(scores, samples, qc, list(manifest["models"]), positive)
+    table = predictions_table(scores, samples, qc, list(manifest["models"]))
     return table, per_fold.sort_values(["model", "fold", "subject"]).reset_index(drop=True)
 
 
@@ -219,7 +218,7 @@ def new_cohort_metrics(predictions: pd.DataFrame, cv_metrics: pd.DataFrame | Non
         else:
             note = "one class among the scored subjects: no AUC"
         cv_auc, cv_low, cv_high = cv.get(model, (np.nan, np.nan, np.nan))
-        pred_pos = (p >= scored["threshold"].to_numpy(dtype=float)).astype(int)
+        pred_pos = scored["predicted_positive"].to_numpy(dtype=float).astype(int)
         rows.append({"cohort": cohort, "model": model, "n": len(part), "n_scored": len(scored),
                      "n_positive": int(y.sum()), "auc": auc, "auc_ci_low": low, "auc_ci_high": high,
                      "sensitivity": float(pred_pos[y == 1].mean()) if (y == 1).any() else np.nan,

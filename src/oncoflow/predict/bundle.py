@@ -5,6 +5,7 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
 
   MANIFEST.sha256             sha256 and path of every other member
   bundle.json                 models (kind, folds, inputs), the preparation, config checksum, versions
+                              and the resolved config (read first: members are sorted, it precedes the weights)
   config/resolved.json        the resolved config that trained the models (every default filled in)
   checkpoints/<model>/fold<k>.pt   each CNN fold model, stamped with what it needs to be applied
   baseline/fold<k>.tsv        the baseline's standardisation and coefficients per fold
@@ -203,13 +204,13 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
         members["calibration.tsv"] = calibration.to_csv(sep="\t", index=False, float_format="%.10g").encode()
         manifest = {"format": BUNDLE_FORMAT, "study": config["study"], "models": models, "fused": list(fused),
                     "folds": list(folds), "preparation": prep, "config_sha256": digest, "software": software,
-                    "not_bundled": left_out, "reports": sorted(reports)}
+                    "not_bundled": left_out, "reports": sorted(reports), "config": config}
         members["bundle.json"] = (json.dumps(manifest, indent=1, default=str) + "\n").encode()
         members["config/resolved.json"] = (json.dumps(config, indent=1, default=str) + "\n").encode()
         if provenance.is_file():
             members["provenance.json"] = provenance
         members.update(reports)
-        return write_archive(out, members, root=config["study"]["name"], compresslevel=1)
+        return write_archive(out, members, root=config["study"]["name"], compresslevel=0)
 
 
 def check_stacker(params: dict[str, Any], frames: list[pd.DataFrame], fused: pd.DataFrame, name: str,

@@ -77,22 +77,71 @@ def check_manifest(root: Path) -> list[str]:
     return problems
 
 
+def read_manifest(tar_path: Path) -> dict:
+    """bundle.json, checked against MANIFEST.sha256, read from the start of the bundle without
+    unpacking the weights (so a refused setting is refused at once)."""
+    import hashlib
+
+    listed: dict[str, str] = {}
+    with tarfile.open(tar_path, "r:gz") as tar:
+        for member in tar:
+            name = member.name.split("/", 1)[-1]
+            if name == MANIFEST:
+                listed = {n: d for d, n in (line.split("  ", 1) for line in
+                                            tar.extractfile(member).read().decode().splitlines())}
+            elif name == "bundle.json":
+                data = tar.extractfile(member).read()
+                if listed.get(name) != hashlib.sha256(data).hexdigest():
+                    raise PredictError(f"{tar_path}: bundle.json does not match {MANIFEST} (changed or damaged)")
+                return json.loads(data)
+    raise PredictError(f"{tar_path}: no bundle.json (not made by `snakemake bundle`)")
+
+
 def sheet_name(sheet: Path) -> str:
     """results/<study>/predict/<name>: the sheet's file name, or its folder's for samples.tsv."""
     return sheet.parent.resolve().name if sheet.stem == "samples" else sheet.stem
 
 
-def prepare(tar_path: Path, sheet: Path, name: str | None = None) -> tuple[Path, str, str]:
-    """Unpack the bundle and write the predict config; (config file, study, name)."""
+def apply_settings(config: dict, settings: list[str]) -> None:
+    """``KEY.PATH=VALUE`` (VALUE read as YAML) into ``config``; a key the config lacks is an error."""
+    import yaml
+
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PredictError(f"--set {item!r}: expected KEY=VALUE (e.g. evaluate.ci_method=bootstrap)")
+        *parents, last = key.split(".")
+        node = config
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise PredictError(f"--set {item!r}: the config has no section {key.rsplit('.', 1)[0]!r}")
+            node = node[part]
+        if last not in node:
+            raise PredictError(f"--set {item!r}: the config has no key {key!r}")
+        node[last] = yaml.safe_load(value)
+
+
+def prepare(tar_path: Path, sheet: Path, name: str | None = None,
+            settings: list[str] | None = None) -> tuple[Path, str, str]:
+    """Unpack the bundle and write the predict config (``settings`` changed); (config file, study, name)."""
     if not tar_path.is_file():
         raise PredictError(f"bundle {tar_path} not found")
     if not sheet.is_file():
         raise PredictError(f"sample sheet {sheet} not found")
+    from oncoflow.predict.apply import PreparationMismatch, check_preparation
+    from oncoflow.predict.bundle import preparation
+
     name = name or sheet_name(sheet)
     study = bundle_study(tar_path)
+    manifest = read_manifest(tar_path)
+    config = manifest["config"]
+    apply_settings(config, settings or [])
+    try:  # the workflow checks it again while it builds the DAG
+        check_preparation(manifest["preparation"], preparation(config), str(tar_path))
+    except PreparationMismatch as exc:
+        raise PredictError(str(exc)) from None
     folder = Path("results") / study / "predict" / name
     bundle = unpack_bundle(tar_path, folder / "bundle")
-    config = json.loads((bundle / "config" / "resolved.json").read_text())
     config["predict"] = {"bundle": str(bundle), "samples": str(sheet.resolve()), "name": name}
     path = folder / "config.json"
     path.write_text(json.dumps(config, indent=1) + "\n")
@@ -100,9 +149,9 @@ def prepare(tar_path: Path, sheet: Path, name: str | None = None) -> tuple[Path,
 
 
 def run(tar_path: Path, sheet: Path, *, name: str | None = None, cores: int = 1,
-        extra: list[str] | None = None) -> int:
+        settings: list[str] | None = None, extra: list[str] | None = None) -> int:
     """Unpack, configure and run the predict targets here; Snakemake's exit status."""
-    config, study, name = prepare(tar_path, sheet, name)
+    config, study, name = prepare(tar_path, sheet, name, settings)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile()), "-d", str(Path.cwd()),
            "--configfile", str(config), "--cores", str(cores), *(extra or [])]
     print(f"predict: {sheet} with bundle {tar_path} -> results/{study}/predict/{name}/", file=sys.stderr)

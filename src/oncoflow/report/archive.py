@@ -60,8 +60,8 @@ def collect(members: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
 def write_archive(out: Path, members: Mapping[str, Path | bytes], *, root: str,
                   compresslevel: int = 9) -> dict[str, str]:
     """Write ``out`` (.tar.gz) with ``members`` (arcname -> file, folder or bytes) under ``root/``
-    plus MANIFEST.sha256; returns arcname -> sha256. ``compresslevel`` 1 for incompressible
-    members (model weights: the bundle), 9 otherwise."""
+    plus MANIFEST.sha256; returns arcname -> sha256. ``compresslevel`` 0 (stored) for members
+    that hardly compress (model weights, ~7%: the bundle), 9 otherwise."""
     files = collect(members)
     if MANIFEST in files:
         raise ValueError(f"{MANIFEST} is written by write_archive")
