@@ -153,8 +153,30 @@ def test_flagged_and_maskless_subjects_are_listed_not_scored() -> None:
     qc = pd.DataFrame({"subject": ["a", "b", "c"], "flag": ["", "brain mask is empty", ""]})
     scores = pd.DataFrame({"subject": ["a", "b"], "model": "m", "probability": [0.7, 0.2], "probability_sd": 0.1,
                            "threshold": 0.5, "risk": [0.6, 0.3], "folds": 3})
-    table = predictions_table(scores, samples, qc, ["m"]).set_index("subject")
+    table = predictions_table(scores, samples, qc, ["m"], {"radiomics_original": "not bundled"})
+    assert (table.loc[table["model"] == "radiomics_original", "status"] == "not applied: not bundled").all()
+    table = table[table["model"] == "m"].set_index("subject")
     assert table.loc["a", "status"] == "scored" and table.loc["a", "predicted_positive"] == 1
     assert table.loc["b", "status"] == "not scored: QC flagged (brain mask is empty)"
     assert np.isnan(table.loc["b", "probability"])  # scored by the models, but not reported as a score
     assert table.loc["c", "status"] == "not scored: no tumor mask in the sample sheet"
+
+
+def test_each_new_cohort_gets_its_own_metrics_rows() -> None:
+    from oncoflow.metrics.roc import auc
+    from oncoflow.predict.apply import new_cohort_metrics
+
+    rng = np.random.default_rng(3)
+    y = np.tile([1, 0], 10)
+    preds = pd.DataFrame({"subject": [f"s{i}" for i in range(20)], "cohort": ["a"] * 12 + ["b"] * 8, "model": "m",
+                          "status": "scored", "y_true": y, "probability": np.clip(0.5 + 0.2 * (y - 0.5)
+                                                                                  + rng.normal(0, 0.2, 20), 0, 1),
+                          "threshold": 0.5})
+    preds["predicted_positive"] = (preds["probability"] >= 0.5).astype(int)
+    cv = pd.DataFrame({"model": ["m", "m"], "cohort": ["cv", "external"], "auc": [0.7, 0.6],
+                       "auc_ci_low": [0.5, 0.4], "auc_ci_high": [0.9, 0.8]})
+    metrics = new_cohort_metrics(preds, cv).set_index("cohort")
+    assert list(metrics.index) == ["a", "b"] and (metrics["cv_auc"] == 0.7).all()
+    for cohort, part in preds.groupby("cohort"):
+        assert metrics.loc[cohort, "auc"] == pytest.approx(auc(part["y_true"], part["probability"]))
+        assert metrics.loc[cohort, "auc_ci_low"] <= metrics.loc[cohort, "auc"] <= metrics.loc[cohort, "auc_ci_high"]

@@ -147,10 +147,11 @@ def ensemble(per_fold: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """One row per subject and model (every model, in bundle order); ``predicted_positive`` 1 when
-    the mean probability reaches the threshold (the study's positive class); subjects not scored
-    keep empty scores and say why in ``status``."""
+def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFrame, models: list[str],
+                      not_bundled: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per subject and model (every model, in bundle order, then the study's models the
+    bundle lacks); ``predicted_positive`` 1 when the mean probability reaches the threshold (the
+    study's positive class); subjects not scored keep empty scores and say why in ``status``."""
     flags = qc.set_index("subject")["flag"].fillna("").astype(str) if len(qc) else pd.Series(dtype=str)
     rows = []
     scored = scores.set_index(["subject", "model"])
@@ -171,6 +172,9 @@ def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFr
                              "probability_sd": s["probability_sd"], "folds": int(s["folds"]),
                              "threshold": s["threshold"], "predicted_positive": int(s["probability"] >= s["threshold"]),
                              "risk": s["risk"]})
+        for model, why in (not_bundled or {}).items():
+            rows.append({"subject": subject, "cohort": row["cohort"], "model": model,
+                         "y_true": row["y"] if pd.notna(row["y"]) else np.nan, "status": f"not applied: {why}"})
     columns = ["subject", "cohort", "model", "status", "probability", "probability_sd", "folds", "threshold",
                "predicted_positive", "risk", "y_true"]
     return pd.DataFrame(rows).reindex(columns=columns)
@@ -187,7 +191,7 @@ def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame
     per_fold = pd.concat([per_fold, fusion_fold_probabilities(bundle, manifest, per_fold)], ignore_index=True)
     calibration = pd.read_csv(bundle / "calibration.tsv", sep="\t")
     scores = ensemble(per_fold, calibration)
-    table = predictions_table(scores, samples, qc, list(manifest["models"]))
+    table = predictions_table(scores, samples, qc, list(manifest["models"]), manifest.get("not_bundled"))
     return table, per_fold.sort_values(["model", "fold", "subject"]).reset_index(drop=True)
 
 
@@ -210,7 +214,9 @@ def new_cohort_metrics(predictions: pd.DataFrame, cv_metrics: pd.DataFrame | Non
         p = scored["probability"].to_numpy(dtype=float)
         auc = low = high = np.nan
         note = ""
-        if len(np.unique(y)) == 2:
+        if scored.empty:
+            note = f"no subject scored ({part['status'].iloc[0]})"
+        elif len(np.unique(y)) == 2:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 auc, low, high = auc_ci(y, p, method=ci_method, level=level, n_boot=n_boot)
