@@ -37,6 +37,8 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/methods.smk"
 include: "workflow/rules/reporting.smk"
 include: "workflow/rules/archive.smk"
+include: "workflow/rules/bundle.smk"
+include: "workflow/rules/predict.smk"
 
 
 onerror:

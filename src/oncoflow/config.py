@@ -410,6 +410,23 @@ def split_params(config: dict[str, Any]) -> dict[str, Any]:
     return cv
 
 
+def load_predict_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:
+    """The new sample sheet of ``oncoflow predict`` (config ``predict.samples``): checked like the
+    study's, but the label column is optional (``y`` is then missing) and cohort values are free
+    (each gets its own metrics rows); a labelled sheet still needs exact class values."""
+    path = base / config["predict"]["samples"]
+    if not path.exists():
+        raise ConfigError(f"predict: sample sheet {path} not found")
+    sheet = _read_sheet(path, list(config["ingest"]["modalities"]))
+    label = config["study"]["label"]
+    if label in sheet.columns:
+        check_labels(sheet, label, path)
+        sheet["y"] = (sheet[label] == str(config["study"]["positive"])).astype(int)
+    else:
+        sheet["y"] = np.nan
+    return sheet
+
+
 def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
     """Make the folds now, as split_folds will (same function, same seed): too many folds for the
     positives, or an inner validation split too small for the class balance, stops the run while
@@ -626,11 +643,14 @@ class StudyPlan:
         from oncoflow.superres.degrade import split_subjects
 
         check_config(config)
-        samples = load_samples(config, base)
+        predicting = bool(config.get("predict"))
+        samples = load_predict_samples(config, base) if predicting else load_samples(config, base)
         if check_sheet:
             check_sheet(samples)
         check_radiomics_samples(config, samples)
-        pretrain_samples = load_pretrain_samples(config, samples, base)
+        # predict: only the new sheet's subjects go through the front half (no pretraining cohorts)
+        pretrain_samples = (samples.iloc[:0].assign(pretrain="") if predicting
+                            else load_pretrain_samples(config, samples, base))
         if check_sheet:
             check_sheet(pretrain_samples)
         front = pd.concat([samples, pretrain_samples]) if len(pretrain_samples) else samples
@@ -638,7 +658,7 @@ class StudyPlan:
         variants = list(config["radiomics"]["variants"]) if radiomics_models(config) else []
         sr_train: list[str] = []
         sr_heldout: list[str] = []
-        if "sr" in variants:
+        if "sr" in variants and not predicting:
             sr = config["superres"]
             internal = samples.loc[~samples["cohort"].isin(config["cohort"]["external"]), "subject"].tolist()
             sr_train, sr_heldout = split_subjects(internal, heldout_fraction=sr["heldout_fraction"],
@@ -659,7 +679,16 @@ class StudyPlan:
         return self.config["study"]["name"]
 
     @property
+    def predicting(self) -> bool:
+        """An ``oncoflow predict`` run: the bundle's models applied to a new sheet (nothing trains)."""
+        return bool(self.config.get("predict"))
+
+    @property
     def results(self) -> str:
+        """results/<study>, or results/<study>/predict/<name> for a predict run (its own subjects/,
+        qc/ and predictions beside the study's, so subject IDs may repeat the study's)."""
+        if self.predicting:
+            return f"results/{self.study}/predict/{self.config['predict']['name']}"
         return f"results/{self.study}"
 
     @property
@@ -809,6 +838,8 @@ class StudyPlan:
         return [f"{self.results}/pretrain/{params['pretrained']}/{model}/{where}/checkpoint.pt"]
 
     def final_targets(self) -> list[str]:
+        if self.predicting:
+            return self.predict_targets()
         r = self.results
         qc = [f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects)]
         evaluation = [f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
@@ -852,6 +883,93 @@ class StudyPlan:
         from oncoflow.report.reporting import reporting_targets
 
         return reporting_targets(self.results, self.config)
+
+    # --- bundle and predict (oncoflow.predict, bundle.smk, predict.smk) -----------------------------
+    @property
+    def bundle_path(self) -> str:
+        return f"results/{self.study}/bundle/{self.study}.tar.gz"
+
+    @property
+    def bundle_reports(self) -> dict[str, str]:
+        """Report files the bundle carries (bundle name -> results path), each when present; the
+        model card joins with one line here."""
+        r = self.results
+        return {"reports/metrics.tsv": f"{r}/tables/metrics.tsv", "reports/methods.md": f"{r}/methods.md"}
+
+    def bundle_inputs(self) -> dict[str, Any]:
+        """The bundle rule's inputs: what training made (radiomics models are not bundled yet)."""
+        r, folds = self.results, self.folds
+        bundled = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.baseline_models]
+        return {
+            "checkpoints": [f"{r}/models/{m}/fold{k}/checkpoint.pt" for m in self.models for k in folds],
+            "predictions": [f"{r}/models/{m}/fold{k}/predictions.tsv" for m in bundled for k in folds],
+            "coefficients": [f"{r}/models/{m}/fold{k}/coefficients.tsv" for m in self.baseline_models for k in folds],
+            "provenance": f"{r}/provenance.json",
+            "reports": list(self.bundle_reports.values()),
+        }
+
+    @property
+    def bundle_params(self) -> dict[str, Any]:
+        return {"results": self.results, "folds": self.folds, "fused": self.fused,
+                "fusion_methods": self.fusion_methods, "baseline": bool(self.baseline_models),
+                "cnn": {n: {"architecture": s.architecture, "modalities": list(s.modalities)}
+                        for n, s in self.models.items()},
+                "reports": self.bundle_reports,
+                "left_out": {m: "radiomics models are not bundled yet (their fitted feature pipeline is not stored)"
+                             for m in self.radiomics_models}}
+
+    @property
+    def bundle_folder(self) -> str:
+        """predict: the unpacked bundle (written by ``oncoflow predict``)."""
+        return stable_path(Path(self.config["predict"]["bundle"]))
+
+    @property
+    def labelled(self) -> bool:
+        """predict: the new sheet has the label column (so the new cohort gets metrics rows)."""
+        return bool(self.samples["y"].notna().all()) and len(self.samples) > 0
+
+    def bundle_manifest(self) -> dict[str, Any]:
+        from oncoflow.predict.apply import load_manifest
+
+        return load_manifest(Path(self.bundle_folder))
+
+    def predict_inputs(self) -> dict[str, Any]:
+        """predict_new_subjects' inputs; first checks that this run prepares its input as the
+        bundle's models were trained (PreparationMismatch naming each setting otherwise)."""
+        from oncoflow.predict.apply import check_preparation
+        from oncoflow.predict.bundle import preparation
+
+        manifest = self.bundle_manifest()
+        check_preparation(manifest["preparation"], preparation(self.config), f"bundle {self.bundle_folder}")
+        r = self.results
+        baseline = "baseline" in manifest["models"] and bool(self.baseline_models)
+        return {"crops": [f"{r}/subjects/{s}/crop/crop.npz" for s in self.crop_subjects], "qc": f"{r}/qc/qc.tsv",
+                "features": [f"{r}/baseline/features.tsv"] if baseline else [],
+                "manifest": f"{self.bundle_folder}/bundle.json"}
+
+    @property
+    def predict_params(self) -> dict[str, Any]:
+        from oncoflow.predict.bundle import preparation
+
+        sheet = self.samples[["subject", "cohort", "y", "tumor_mask"]]
+        return {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
+                "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
+                            for row in sheet.to_dict("records")]}
+
+    def bundle_metrics(self) -> list[str]:
+        """The study's metrics table inside the bundle (its cross-validated AUCs), when bundled."""
+        path = Path(self.bundle_folder) / "reports" / "metrics.tsv"
+        return [str(path)] if path.is_file() else []
+
+    def predict_targets(self) -> list[str]:
+        r = self.results
+        return [f"{r}/predictions.tsv", f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects),
+                *([f"{r}/metrics.tsv"] if self.labelled else [])]
+
+    @property
+    def crop_subjects(self) -> list[str]:
+        """predict: subjects with a tumor mask (the others are reported, not scored)."""
+        return [s for s in self.subjects if s not in set(subjects_without_tumor_mask(self.samples))]
 
     def all_predictions(self) -> list[str]:
         r, folds = self.results, self.folds
