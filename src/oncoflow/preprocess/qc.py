@@ -316,11 +316,13 @@ def plot_montage(
                        + ("n/a" if np.isnan(dice) else f"{dice:.3f}"))
     subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL{second_text} | "
                 f"{tumor_text} | slices through voxel {qc.centre}")
+    subtitle = "\n".join(textwrap.wrap(subtitle, 125))  # with the second opinion it outgrows the figure
     flags = "\n".join(textwrap.wrap("FLAGS: " + "; ".join(qc.flags), 110)) if qc.flags else "no flags"
+    extra = subtitle.count("\n")
     fig.text(0.5, 1 - 0.45 / fig.get_figheight(), subtitle, ha="center", va="top", fontsize=8.5)
-    fig.text(0.5, 1 - 0.7 / fig.get_figheight(), flags, ha="center", va="top", fontsize=9,
+    fig.text(0.5, 1 - (0.7 + 0.15 * extra) / fig.get_figheight(), flags, ha="center", va="top", fontsize=9,
              color="red" if qc.flags else "green", fontweight="bold" if qc.flags else "normal")
-    lines = flags.count("\n") + 1
+    lines = flags.count("\n") + 1 + extra
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.01, top=1 - (0.95 + 0.17 * lines) / fig.get_figheight())
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi, metadata={"Software": None})
