@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                       "(its modalities, label column, class balance, external cohort; the liver "
                       "phantom for hcc_tace_radiomics_sr); default: the demo cohort")
     demo.add_argument("--out", type=Path, default=None, help="default data/demo, or data/<study>")
-    demo.add_argument("--subjects", type=int, default=None, help="default 40")
+    demo.add_argument("--subjects", type=int, default=None, help="default: the demo's 20 (DEMO_SUBJECTS), or the study shape's")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--voxel-scale", type=float, default=1.0,
                       help="multiplies voxel sizes (2 = 8x fewer voxels, for quick tests)")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "demo":
-        from oncoflow.demo import STUDY_SHAPES, make_demo_cohort
+        from oncoflow.demo import DEMO_SUBJECTS, STUDY_SHAPES, make_demo_cohort
 
         shape = None
         if args.study is not None:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             shape = STUDY_SHAPES[args.study]
         out = args.out or Path("data") / (shape.name if shape else "demo")
-        subjects = args.subjects or (shape.subjects if shape else 40)
+        subjects = args.subjects or (shape.subjects if shape else DEMO_SUBJECTS)
         external = args.external_fraction
         if external is None:
             external = shape.external_fraction if shape else 0.0

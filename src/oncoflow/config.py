@@ -243,6 +243,17 @@ def crop_stages(config: dict[str, Any]) -> tuple[str, str]:
     return ("atlas", "atlas") if config["preprocess"]["atlas"]["activate"] else ("brain", "coreg")
 
 
+def qc_atlas_inputs(config: dict[str, Any], results: str, subject: str) -> dict[str, str]:
+    """plot_qc_montage's atlas inputs (preprocess.atlas.activate; else none): the reference on the
+    template grid, the subject's and the template's brain masks there, the tumor mask, atlas.tsv."""
+    if not config["preprocess"]["atlas"]["activate"]:
+        return {}
+    folder = f"{results}/subjects/{subject}/atlas"
+    return {"atlas_image": f"{folder}/{config['preprocess']['reference']}.nii.gz",
+            "atlas_brain_mask": f"{folder}/brain_mask.nii.gz", "atlas_tumor_mask": f"{folder}/tumor_mask.nii.gz",
+            "template_mask": f"{folder}/template_mask.nii.gz", "atlas_report": f"{folder}/atlas.tsv"}
+
+
 def radiomics_active(config: dict[str, Any]) -> bool:
     return bool((config.get("radiomics") or {}).get("activate"))
 

@@ -18,6 +18,7 @@ from oncoflow.config import (
     brain_extraction_params,
     check_config_files,
     crop_stages,
+    qc_atlas_inputs,
     tumor_mask_needed,
 )
 from oncoflow.runtime import export_pythonpath
@@ -99,6 +100,10 @@ def get_qc_tumor_mask(wildcards):
     if FRONT.loc[wildcards.subject, "tumor_mask"]:
         return f"{RESULTS}/subjects/{wildcards.subject}/coreg/tumor_mask.nii.gz"
     return []
+
+
+def get_qc_atlas(wildcards):
+    return qc_atlas_inputs(config, RESULTS, wildcards.subject)
 
 
 def get_qc_rows(wildcards):

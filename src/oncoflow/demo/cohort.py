@@ -328,9 +328,14 @@ names, IDs and dates in the DICOM headers are fake** (useful to test de-identifi
 """
 
 
+# `make demo` / `oncoflow demo`: 20 subjects hold the demo within 15 minutes on 2 cores with HD-BET and
+# its deepbet second opinion (~30 CPU-seconds a head more than deepbet alone; benchmarks/preprocess.md).
+DEMO_SUBJECTS = 20
+
+
 def make_demo_cohort(
     out_dir: Path,
-    n_subjects: int = 40,
+    n_subjects: int = DEMO_SUBJECTS,
     seed: int = 0,
     *,
     voxel_scale: float = 1.0,

@@ -668,9 +668,14 @@ def _pooling(config: dict[str, Any], cohort: Cohort) -> str:
 
 def _quality_and_reporting(config: dict[str, Any]) -> str:
     """Rules plot_qc_montage / summarize_qc and the reporting rules (oncoflow.report.reporting)."""
+    atlas = config["preprocess"]["atlas"]["activate"]
     return ("Every subject's preprocessed images were inspected as a montage of three orthogonal slices with "
-            "the masks outlined, and automatic quality-control flags (empty or misplaced masks, lowered "
-            "registration similarity, missing signal, cohort outliers) were tabulated; flagged subjects were "
+            "the masks outlined" + (", the reference image on the template with the template's brain outline"
+                                    if atlas else "")
+            + ", and automatic quality-control flags (empty or misplaced masks, lowered registration "
+            "similarity, missing signal, " + ("a poor overlap of the brain mask with the template's, "
+                                              if atlas else "")
+            + "cohort outliers) were tabulated; flagged subjects were "
             "kept and are listed in the participant flow. The participant flow, the characteristics of "
             "each cohort and fold, the misclassified patients of each model and the filled reporting "
             "checklists are written to the reporting folder of the run.")
