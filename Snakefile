@@ -35,6 +35,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/methods.smk"
 include: "workflow/rules/reporting.smk"
+include: "workflow/rules/model_card.smk"
 include: "workflow/rules/archive.smk"
 
 
