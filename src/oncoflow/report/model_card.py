@@ -154,8 +154,9 @@ def limitations(config: dict[str, Any], data: dict[str, Any], rows: list[dict[st
     cv = [r for r in rows if r["cohort"] == "cv" and r["auc_ci_low"] is not None]
     if cv:
         widths = [r["auc_ci_high"] - r["auc_ci_low"] for r in cv]
+        low, high = f"{min(widths):.2f}", f"{max(widths):.2f}"
         out.append(f"Small sample: {data['n_internal']} internal patients ({data['n_positive']} positive); the "
-                   f"{level}% CIs of the cross-validated AUC are {min(widths):.2f} to {max(widths):.2f} wide.")
+                   f"{level}% CIs of the cross-validated AUC are {low if low == high else f'{low} to {high}'} wide.")
     evaluated_external = [r for r in rows if r["cohort"] != "cv" and (r["n"] or 0) > 0]
     if not evaluated_external:
         out.append("No external cohort: all performance is internal (cross-validated); no other site or "
