@@ -95,8 +95,15 @@ def describe_models(config: dict[str, Any], names: list[str]) -> list[dict[str, 
         elif name == "baseline":
             what, kind = ("L2-penalised logistic regression on log tumor volume and per-modality tumor intensity "
                           "statistics"), "baseline"
+        elif name.startswith("radiomics_"):
+            what, kind = f"LASSO rad-score of radiomic features ({name.removeprefix('radiomics_')} images)", "radiomics"
+        elif name.startswith("combined_"):
+            what, kind = (f"rad-score ({name.removeprefix('combined_')} images) with the clinical covariates",
+                          "radiomics")
+        elif name == "clinical":
+            what, kind = "logistic model on the clinical covariates", "clinical"
         else:
-            what, kind = "feature model (radiomics/clinical, see methods.md)", "features"
+            what, kind = "see methods.md", "other"
         out.append({"name": name, "kind": kind, "description": what})
     return out
 
