@@ -137,10 +137,16 @@ def test_missing_or_ambiguous_modality_names_the_subject(bids_root: Path, tmp_pa
     t2 = (out.parent / pd.read_csv(out, sep="\t", dtype=str).loc[0, "nifti"] / "t2.nii.gz").resolve()
     assert t2.name == "sub-01_acq-axial_T2w.nii.gz"
 
-    # T1w without a contrast agent: a ce-T1w file is never taken for t1, and an unmapped ce label is not t1ce
+    # T1w without a contrast agent: a ce-T1w file is never taken for t1; another ce label is t1ce only when mapped
     (anat / "sub-01_T1w.nii.gz").unlink()
     assert oncoflow([*args, "--modalities", "t1"]) == 2
     assert "subject sub-01: no t1 image (suffix=T1w, ce=(absent))" in capsys.readouterr().err
+    (anat / "sub-01_ce-gadolinium_T1w.nii.gz").rename(anat / "sub-01_ce-Gd_T1w.nii.gz")
+    assert oncoflow([*args, "--modalities", "t1ce"]) == 2
+    assert "subject sub-01: no t1ce image (suffix=T1w, ce=gadolinium)" in capsys.readouterr().err
+    assert oncoflow([*args, "--modalities", "t1ce", "--map", "t1ce=suffix:T1w,ce:*"]) == 0
+    t1ce = (out.parent / pd.read_csv(out, sep="\t", dtype=str).loc[0, "nifti"] / "t1ce.nii.gz").resolve()
+    assert t1ce.name == "sub-01_ce-Gd_T1w.nii.gz"
 
 
 def test_sessions_one_chosen_or_each_with_its_subject(tmp_path: Path, capsys) -> None:

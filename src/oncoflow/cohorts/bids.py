@@ -30,7 +30,7 @@ import pandas as pd
 
 from oncoflow import atomic
 
-#: study modality -> BIDS entities (value None: the entity must be absent)
+#: study modality -> BIDS entities (value None: the entity must be absent; "*": present, any value)
 DEFAULT_MAPPING: dict[str, dict[str, Any]] = {
     "t1": {"suffix": "T1w", "ce": None},
     "t1ce": {"suffix": "T1w", "ce": "gadolinium"},
@@ -75,15 +75,16 @@ def entity_names() -> dict[str, str]:
 
 
 def _query(entities: Mapping[str, Any]) -> dict[str, Any]:
-    """pybids filters: keys as in file names or as pybids names them; None -> the entity is absent."""
+    """pybids filters: keys as in file names or as pybids names them; None: the entity is absent;
+    ``*``: present, any value (e.g. ``ce: "*"`` for any contrast agent label)."""
     from bids.layout import Query
 
     names = entity_names()
-    return {names.get(k, k): (Query.NONE if v is None else v) for k, v in entities.items()}
+    return {names.get(k, k): Query.NONE if v is None else Query.ANY if v == "*" else v for k, v in entities.items()}
 
 
 def _describe(entities: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={'(absent)' if v is None else v}" for k, v in entities.items())
+    return ", ".join(f"{k}={'(absent)' if v is None else '(any)' if v == '*' else v}" for k, v in entities.items())
 
 
 def _link(target: Path, link: Path) -> None:
