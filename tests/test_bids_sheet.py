@@ -50,7 +50,7 @@ def write_bids(root: Path, n: int = 3, sessions: tuple[str, ...] = ()) -> Path:
         label = idx % 2
         sim = simulate_subject(idx, label, seed=11, voxel_scale=6.0)
         sub = f"{idx + 1:02d}"
-        rows.append(f"sub-{sub}\t{'mutant' if label else 'wildtype'}\t{sim.age}\t{sim.sex}")
+        rows.append(f"sub-{sub}\t{'mutant' if label else 'wildtype'}\t{sim.age if idx else 'n/a'}\t{sim.sex}")
         for ses in sessions or ("",):
             prefix = f"sub-{sub}" + (f"_ses-{ses}" if ses else "")
             anat = root / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "anat"
@@ -86,6 +86,7 @@ def test_bids_dataset_becomes_a_sheet_that_oncoflow_ingests(bids_root: Path, tmp
     assert sheet["subject"].tolist() == ["01", "02", "03"]
     assert sheet["idh_status"].tolist() == ["wildtype", "mutant", "wildtype"] and "idh" not in sheet
     assert {"age", "sex"} <= set(sheet.columns) and (sheet["cohort"] == "train").all()
+    assert sheet.loc[0, "age"] == "" and sheet.loc[1, "age"].isdigit()  # BIDS n/a -> a blank cell
     assert (sheet["tumor_mask_space"] == "t1ce").all()
     row = sheet.iloc[1]
     folder = out.parent / row["nifti"]

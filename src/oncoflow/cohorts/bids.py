@@ -178,7 +178,8 @@ def _one_file(layout: Any, where: str, modality: str, entities: Mapping[str, Any
 
 
 def _participants(data: Path, label: str | None) -> dict[str, dict[str, str]]:
-    """participants.tsv rows by subject label (without ``sub-``), every column but participant_id."""
+    """participants.tsv rows by subject label (without ``sub-``), every column but participant_id
+    (BIDS ``n/a`` as a blank cell)."""
     path = data / "participants.tsv"
     if not path.is_file():
         if label:
@@ -195,6 +196,7 @@ def _participants(data: Path, label: str | None) -> dict[str, dict[str, str]]:
     clash = sorted(reserved & set(table.columns))
     if clash:
         raise BidsSheetError(f"{path}: column(s) {', '.join(clash)} clash with sample-sheet columns; rename them")
+    table = table.replace("n/a", "")  # BIDS writes a missing value as n/a; a sheet leaves it blank
     table["participant_id"] = table["participant_id"].str.removeprefix("sub-")
     return {r.pop("participant_id"): r for r in table.to_dict("records")}
 
