@@ -65,6 +65,8 @@ def small_run() -> dict:
                             "dicom": [f"dicom/{s}" for s in subjects]})
     splits = pd.DataFrame({"subject": subjects[:8] * 2, "fold": [0] * 8 + [1] * 8, "role": ["train", "test"] * 8,
                            "label": [1, 0] * 8, "site": ["A", "A", "B", "B", "B", "C", "C", "C"] * 2})
+    external = pd.DataFrame({"subject": subjects[8:], "fold": 0, "role": "external", "label": [1, 0], "site": "D"})
+    splits = pd.concat([splits, external], ignore_index=True)  # an external site is not training data
     qc = pd.DataFrame({"subject": subjects, "flag": ["", "t1ce: constant inside the brain"] + [""] * 8})
     base = {"n": 8, "n_pos": 4, "auc": 0.8125, "auc_ci_low": 0.51234, "auc_ci_high": 1.0, "threshold": 0.41,
             "sensitivity": 0.75, "specificity": 0.5, "balanced_accuracy": 0.625, "brier": 0.21,

@@ -124,7 +124,7 @@ def training_data(config: dict[str, Any], samples: pd.DataFrame, splits: pd.Data
     sites = None
     source = None
     if "site" in splits.columns:
-        per = splits.drop_duplicates("subject").merge(samples.assign(y=y)[["subject", "y"]], on="subject")
+        per = splits.drop_duplicates("subject")[["subject", "site"]].merge(internal[["subject", "y"]], on="subject")
         source, sites = "folds/splits.tsv", per
     elif site_column in samples.columns and config["cohort"].get("site"):
         source, sites = f"sample sheet column {site_column!r}", internal.rename(columns={site_column: "site"})
