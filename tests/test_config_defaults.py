@@ -76,3 +76,13 @@ def test_pretrain_defaults_agree(key: str) -> None:
         "harmonisation.method", "harmonisation.unseen_site"])
 def test_schema_enums_are_the_code_tuples(enum: list, code: tuple) -> None:
     assert sorted(enum) == sorted(code)
+
+
+def test_intended_use_default_lives_in_the_model_card_module() -> None:
+    # no schema default (the config is a param of write_provenance, write_methods, ...: a default written
+    # into every config would rerun them); the schema names the one home of the default
+    from oncoflow.report.model_card import INTENDED_USE
+
+    key = PROPS["study"]["properties"]["intended_use"]
+    assert "default" not in key and "oncoflow.report.model_card.INTENDED_USE" in key["description"]
+    assert INTENDED_USE.startswith("Research use only")

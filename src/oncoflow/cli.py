@@ -1,7 +1,7 @@
 """Command line: `oncoflow demo` writes the synthetic demo cohort (with `--study`, one shaped like a
-study config); `oncoflow cohort-sheet` writes the sample sheet of a public cohort; `oncoflow
-verify-archive` checks a paper archive made by `snakemake archive`; `oncoflow predict` applies a study's
-bundle (`snakemake bundle`) to new exams."""
+study config); `oncoflow cohort-sheet` writes the sample sheet of a public cohort or a BIDS dataset;
+`oncoflow verify-archive` checks a paper archive made by `snakemake archive`; `oncoflow predict` applies a
+study's bundle (`snakemake bundle`) to new exams."""
 
 from __future__ import annotations
 
@@ -27,10 +27,26 @@ def main(argv: list[str] | None = None) -> int:
                       help="default 0, or the study shape's")
     demo.add_argument("--force", action="store_true", help="rewrite an existing cohort")
     sheet = sub.add_parser("cohort-sheet", help="write the sample sheet of a public cohort from "
-                           "its own folder layout (e.g. lgg_tcga)")
-    sheet.add_argument("cohort", choices=["lgg_tcga"])
-    sheet.add_argument("--data", type=Path, required=True, help="the cohort's folder")
+                           "its own folder layout (lgg_tcga) or of a BIDS dataset (bids)")
+    sheet.add_argument("cohort", choices=["lgg_tcga", "bids"])
+    sheet.add_argument("--data", type=Path, required=True, help="the cohort's folder (bids: the dataset root)")
     sheet.add_argument("--out", type=Path, required=True, help="the sample sheet (.tsv) to write")
+    bids = sheet.add_argument_group("bids", "options of `cohort-sheet bids` (see config/README.md)")
+    bids.add_argument("--config", type=Path, default=None, help="the study config: its modalities "
+                      "(ingest.modalities) and label column (study.label)")
+    bids.add_argument("--modalities", default=None, help="comma-separated, instead of --config's "
+                      "(default: t1,t1ce,t2,flair)")
+    bids.add_argument("--map", action="append", default=[], metavar="MODALITY=ENTITY:VALUE,...",
+                      help="BIDS entities of a modality, e.g. t1ce=suffix:T1w,ce:gadolinium (an empty value: "
+                      "the entity must be absent, e.g. t1=suffix:T1w,ce:); replaces that modality's default")
+    bids.add_argument("--label", default=None, help="participants.tsv column with the label (optional)")
+    bids.add_argument("--cohort-name", default="train", help="the sheet's cohort value (default train)")
+    bids.add_argument("--session", default=None, help="the session to read when subjects have several")
+    bids.add_argument("--each-session", action="store_true", help="one row per session (to apply trained "
+                      "models; never cross-validate such a sheet: folds would split a patient's sessions)")
+    bids.add_argument("--mask-desc", default=None, help="tumor masks from derivatives/: *_desc-<this>_mask.nii.gz")
+    bids.add_argument("--mask-space", default=None, help="the modality whose grid the masks are on")
+    bids.add_argument("--no-validate", action="store_true", help="index files that break BIDS naming too")
     verify = sub.add_parser("verify-archive", help="restore an archive (snakemake archive) and "
                             "re-check every checksum")
     verify.add_argument("archive", type=Path, help="the .tar.gz")
@@ -83,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
               "checksum kept outside the archive shows it was not edited)")
         return 0
 
+    if args.command == "cohort-sheet" and args.cohort == "bids":
+        return _bids_sheet(args)
+
     if args.command == "cohort-sheet":
         from oncoflow.cohorts import COHORTS
 
@@ -114,6 +133,31 @@ def main(argv: list[str] | None = None) -> int:
                                  external_fraction=external, shape=shape)
         print(f"wrote {sheet} ({subjects} subjects) in {time.time() - start:.0f} s",
               file=sys.stderr)
+    return 0
+
+
+def _bids_sheet(args: argparse.Namespace) -> int:
+    import yaml
+
+    from oncoflow.cohorts.bids import DEFAULT_MAPPING, BidsSheetError, parse_mapping, write_bids_sheet
+
+    config = yaml.safe_load(args.config.read_text()) if args.config else {}
+    if args.modalities:
+        modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    elif config:
+        modalities = list(config["ingest"]["modalities"])
+    else:
+        modalities = list(DEFAULT_MAPPING)
+    try:
+        mapping = {**DEFAULT_MAPPING, **parse_mapping(args.map)}
+        path = write_bids_sheet(args.data, args.out, modalities, mapping=mapping, label=args.label,
+                                label_as=(config.get("study") or {}).get("label"), cohort=args.cohort_name,
+                                session=args.session, each_session=args.each_session, mask_desc=args.mask_desc,
+                                mask_space=args.mask_space, validate=not args.no_validate)
+    except BidsSheetError as exc:
+        print(f"cohort-sheet bids: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({', '.join(modalities)})", file=sys.stderr)
     return 0
 
 

@@ -902,10 +902,11 @@ class StudyPlan:
 
     @property
     def bundle_reports(self) -> dict[str, str]:
-        """Report files the bundle carries (bundle name -> results path), each when present; the
-        model card joins with one line here."""
+        """Report files the bundle carries (bundle name -> results path), each when present."""
         r = self.results
-        return {"reports/metrics.tsv": f"{r}/tables/metrics.tsv", "reports/methods.md": f"{r}/methods.md"}
+        return {"reports/metrics.tsv": f"{r}/tables/metrics.tsv", "reports/methods.md": f"{r}/methods.md",
+                "reports/model_card.md": f"{r}/reporting/model_card.md",
+                "reports/model_card.json": f"{r}/reporting/model_card.json"}
 
     def bundle_inputs(self) -> dict[str, Any]:
         """The bundle rule's inputs: what training made (radiomics models are not bundled yet)."""

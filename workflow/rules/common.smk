@@ -193,6 +193,12 @@ def get_radiomics_superres(wildcards):
     return PLAN.radiomics_superres(wildcards.variant)
 
 
+def get_study_page(wildcards):
+    """The study's page in docs/studies/ (its differences from the paper), when there is one."""
+    page = REPO / "docs" / "studies" / f"{PLAN.study}.md"
+    return str(page) if page.is_file() else []
+
+
 def get_all_predictions(wildcards):
     return PLAN.all_predictions()
 
