@@ -79,7 +79,8 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
     "interpolate_image": ["`radiomics_interp`"],
     "fit_baseline_model": ["A baseline model"],
 }
-NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results"}
+NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "the archive target",
+                "write_archive": "packs the results"}
 
 
 def sheet_cohort(config: Config) -> Cohort:

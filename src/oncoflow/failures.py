@@ -1,7 +1,9 @@
 """The end of a failed run (`snakemake --keep-going`): which jobs failed, for which subject, and why.
 
 Snakemake's own summary names the rule and the log file only; the reason is the last line of that
-log (a PreprocessError/IngestError line that starts with the subject in brackets).
+log (a PreprocessError/IngestError line that starts with the subject in brackets). The cohort QC
+table cannot be made by its rule when a subject failed before QC (an input is missing), so the
+end of the run writes it with the failed subjects' errors (``write_qc_after_failure``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 _ERROR = re.compile(r"^Error in rule (\S+):\s*$")
 _LOG = re.compile(r"^\s+log: (.+?)(?: \(check log file\(s\) for error details\))?\s*$")
+_SUBJECT = re.compile(r"^\s+wildcards: (?:.*, )?subject=([^,\s]+)")
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class FailedJob:
     rule: str
     log: str  # the job's log file (results/<study>/logs/<rule>/<subject>.log), "" when it has none
     reason: str
+    subject: str = ""  # the job's {subject} wildcard, "" for cohort-level jobs
 
 
 def last_line(path: Path) -> str:
@@ -38,24 +42,61 @@ def failed_jobs(snakemake_log: Path | str) -> list[FailedJob]:
         match = _ERROR.match(line)
         if not match:
             continue
-        log = ""
+        log = subject = ""
         for following in lines[k + 1:k + 15]:
-            found = _LOG.match(following)
-            if found:
-                log = found.group(1).split(", ")[0]
-                break
             if not following.startswith(" "):
                 break
-        failed.append(FailedJob(match.group(1), log, last_line(Path(log)) if log else "(the job has no log)"))
+            found, named = _LOG.match(following), _SUBJECT.match(following)
+            log = found.group(1).split(", ")[0] if found else log
+            subject = named.group(1) if named else subject
+        failed.append(FailedJob(match.group(1), log, last_line(Path(log)) if log else "(the job has no log)",
+                                subject))
     return failed
 
 
-def format_failures(snakemake_logs: list[str] | str) -> str:
+def failed_in(snakemake_logs: list[str] | str) -> list[FailedJob]:
     logs = [snakemake_logs] if isinstance(snakemake_logs, str) else list(snakemake_logs)
-    jobs = [job for log in logs if Path(log).is_file() for job in failed_jobs(log)]
+    return [job for log in logs if Path(log).is_file() for job in failed_jobs(log)]
+
+
+def format_failures(snakemake_logs: list[str] | str) -> str:
+    jobs = failed_in(snakemake_logs)
     if not jobs:
         return ""
     lines = [f"{len(jobs)} job(s) failed (fix the input, or remove the subject's row from the sample sheet "
              "and keep a note of why; then run again):"]
     lines += [f"  {job.rule}: {job.reason}" + (f"  [log: {job.log}]" if job.log else "") for job in jobs]
     return "\n".join(lines)
+
+
+def write_qc_after_failure(snakemake_logs: list[str] | str, results: str, subjects: list[str],
+                           modalities: list[str]) -> str:
+    """qc/qc.tsv after a run in which subjects of the cohort failed: the failed subjects first, their
+    flag naming the rule and the error, then every subject whose QC row was made, as summarize_qc
+    writes them. Its time stamp is set to 1970, so the next run remakes it with summarize_qc (the
+    rows made then are newer). Returns a line for the end of the run ("" when no subject failed)."""
+    import os
+
+    import pandas as pd
+
+    from oncoflow import atomic
+    from oncoflow.preprocess.qc import summarize_with_failures
+
+    cohort = set(subjects)
+    failed = {job.subject: job for job in failed_in(snakemake_logs) if job.subject in cohort}
+    if not failed:
+        return ""
+    rows = [pd.read_csv(path, sep="\t", dtype={"subject": str}) for s in subjects
+            if s not in failed and (path := Path(results) / "qc" / f"{s}.tsv").is_file()]
+    errors = {s: f"failed in {job.rule}: {job.reason}" + (f" (log: {job.log})" if job.log else "")
+              for s, job in failed.items()}
+    missing = [s for s in subjects if s not in failed and not (Path(results) / "qc" / f"{s}.tsv").is_file()]
+    errors |= {s: "not processed: the run stopped before its QC (snakemake --keep-going lets the other "
+                  "subjects finish)" for s in missing}
+    table = summarize_with_failures(rows, errors, modalities)
+    out = Path(results) / "qc" / "qc.tsv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_table(table, out, index=False)
+    os.utime(out, (0, 0))  # out of date for Snakemake: the next run remakes it from the subjects' rows
+    return (f"{out}: written with {len(failed)} failed subject(s) first ({', '.join(sorted(failed))}); "
+            "the next run remakes it")
