@@ -14,6 +14,8 @@ from pathlib import Path
 
 _ERROR = re.compile(r"^Error in rule (\S+):\s*$")
 _LOG = re.compile(r"^\s+log: (.+?)(?: \(check log file\(s\) for error details\))?\s*$")
+_START = re.compile(r"^(?:local)?rule (\S+):\s*$")
+_JOBID = re.compile(r"^\s+jobid: (\d+)\s*$")
 _SUBJECT = re.compile(r"^\s+wildcards: (?:.*, )?subject=([^,\s]+)")
 
 
@@ -34,29 +36,63 @@ def last_line(path: Path) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
+def _block(lines: list[str], start: int) -> list[str]:
+    """The indented lines after a block's heading (``rule x:``, ``Error in rule x:``)."""
+    block = []
+    for line in lines[start + 1:start + 20]:
+        if not line.startswith(" "):
+            break
+        block.append(line)
+    return block
+
+
+def _field(block: list[str], pattern: re.Pattern[str]) -> str:
+    return next((found.group(1) for line in block if (found := pattern.match(line))), "")
+
+
 def failed_jobs(snakemake_log: Path | str) -> list[FailedJob]:
-    """Every ``Error in rule`` block of Snakemake's run log, with the reason from the job's own log."""
-    failed = []
+    """Every ``Error in rule`` block of Snakemake's run log, with the reason from the job's own log and
+    the subject from the job's start block (the error block has its jobid, not its wildcards)."""
     lines = Path(snakemake_log).read_text(errors="replace").splitlines()
+    subjects = {}
+    for k, line in enumerate(lines):
+        if _START.match(line):
+            block = _block(lines, k)
+            subjects[_field(block, _JOBID)] = _field(block, _SUBJECT)
+    failed = []
     for k, line in enumerate(lines):
         match = _ERROR.match(line)
         if not match:
             continue
-        log = subject = ""
-        for following in lines[k + 1:k + 15]:
-            if not following.startswith(" "):
-                break
-            found, named = _LOG.match(following), _SUBJECT.match(following)
-            log = found.group(1).split(", ")[0] if found else log
-            subject = named.group(1) if named else subject
+        block = _block(lines, k)
+        log = _field(block, _LOG).split(", ")[0]
         failed.append(FailedJob(match.group(1), log, last_line(Path(log)) if log else "(the job has no log)",
-                                subject))
+                                subjects.get(_field(block, _JOBID), "")))
     return failed
 
 
-def failed_in(snakemake_logs: list[str] | str) -> list[FailedJob]:
+def _logs(snakemake_logs: list[str] | str) -> list[Path]:
     logs = [snakemake_logs] if isinstance(snakemake_logs, str) else list(snakemake_logs)
-    return [job for log in logs if Path(log).is_file() for job in failed_jobs(log)]
+    return [Path(log) for log in logs if Path(log).is_file()]
+
+
+def failed_in(snakemake_logs: list[str] | str) -> list[FailedJob]:
+    return [job for log in _logs(snakemake_logs) for job in failed_jobs(log)]
+
+
+def planned_rules(snakemake_logs: list[str] | str) -> set[str]:
+    """The rules of the run's "Job stats" table (what the targets needed)."""
+    rules = set()
+    for log in _logs(snakemake_logs):
+        lines = log.read_text(errors="replace").splitlines()
+        for k, line in enumerate(lines):
+            if line.strip() == "Job stats:":
+                for row in lines[k + 3:]:
+                    found = re.match(r"^(\w+)\s+\d+\s*$", row)
+                    if not found:
+                        break
+                    rules.add(found.group(1))
+    return rules - {"total"}
 
 
 def format_failures(snakemake_logs: list[str] | str) -> str:
@@ -71,10 +107,11 @@ def format_failures(snakemake_logs: list[str] | str) -> str:
 
 def write_qc_after_failure(snakemake_logs: list[str] | str, results: str, subjects: list[str],
                            modalities: list[str]) -> str:
-    """qc/qc.tsv after a run in which subjects of the cohort failed: the failed subjects first, their
-    flag naming the rule and the error, then every subject whose QC row was made, as summarize_qc
-    writes them. Its time stamp is set to 1970, so the next run remakes it with summarize_qc (the
-    rows made then are newer). Returns a line for the end of the run ("" when no subject failed)."""
+    """qc/qc.tsv after a run that was to make it (summarize_qc planned) in which subjects of the cohort
+    failed: the failed subjects first, their flag naming the rule and the error, then every subject
+    whose QC row was made, as summarize_qc writes them. Its time stamp is set to 1970, so the next run
+    remakes it with summarize_qc (the rows made then are newer). Returns a line for the end of the
+    run ("" when nothing was written)."""
     import os
 
     import pandas as pd
@@ -84,7 +121,7 @@ def write_qc_after_failure(snakemake_logs: list[str] | str, results: str, subjec
 
     cohort = set(subjects)
     failed = {job.subject: job for job in failed_in(snakemake_logs) if job.subject in cohort}
-    if not failed:
+    if not failed or "summarize_qc" not in planned_rules(snakemake_logs):  # the run was not to make it
         return ""
     rows = [pd.read_csv(path, sep="\t", dtype={"subject": str}) for s in subjects
             if s not in failed and (path := Path(results) / "qc" / f"{s}.tsv").is_file()]
