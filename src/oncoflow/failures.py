@@ -105,6 +105,19 @@ def format_failures(snakemake_logs: list[str] | str) -> str:
     return "\n".join(lines)
 
 
+def run_start(snakemake_logs: list[str] | str) -> float:
+    """When the run began (epoch seconds), from its log's name (``2026-11-30T222614.980770.snakemake.log``);
+    infinity when unknown (no file counts as made by this run)."""
+    import datetime as dt
+
+    for log in _logs(snakemake_logs):
+        try:
+            return dt.datetime.strptime(log.name.split(".snakemake")[0], "%Y-%m-%dT%H%M%S.%f").timestamp()
+        except ValueError:
+            continue
+    return float("inf")
+
+
 def write_qc_after_failure(snakemake_logs: list[str] | str, results: str, subjects: list[str],
                            modalities: list[str]) -> str:
     """qc/qc.tsv after a run that was to make it (summarize_qc planned) in which subjects of the cohort
@@ -123,13 +136,15 @@ def write_qc_after_failure(snakemake_logs: list[str] | str, results: str, subjec
     failed = {job.subject: job for job in failed_in(snakemake_logs) if job.subject in cohort}
     if not failed or "summarize_qc" not in planned_rules(snakemake_logs):  # the run was not to make it
         return ""
-    rows = [pd.read_csv(path, sep="\t", dtype={"subject": str}) for s in subjects
-            if s not in failed and (path := Path(results) / "qc" / f"{s}.tsv").is_file()]
+    started = run_start(snakemake_logs)
+    paths = {s: Path(results) / "qc" / f"{s}.tsv" for s in subjects}
+    # a failed subject's own row is kept only when this run made it (QC ran, a later step failed: the crop)
+    done = [s for s, path in paths.items() if path.is_file() and (s not in failed or path.stat().st_mtime >= started)]
+    rows = [pd.read_csv(paths[s], sep="\t", dtype={"subject": str}) for s in done]
     errors = {s: f"failed in {job.rule}: {job.reason}" + (f" (log: {job.log})" if job.log else "")
               for s, job in failed.items()}
-    missing = [s for s in subjects if s not in failed and not (Path(results) / "qc" / f"{s}.tsv").is_file()]
     errors |= {s: "not processed: the run stopped before its QC (snakemake --keep-going lets the other "
-                  "subjects finish)" for s in missing}
+                  "subjects finish)" for s in subjects if s not in failed and s not in done}
     table = summarize_with_failures(rows, errors, modalities)
     out = Path(results) / "qc" / "qc.tsv"
     out.parent.mkdir(parents=True, exist_ok=True)

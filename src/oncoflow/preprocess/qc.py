@@ -227,12 +227,18 @@ def _flag_mismatched_series(table: pd.DataFrame, modalities: list[str], extra: d
 
 
 def summarize_with_failures(rows: list[pd.DataFrame], errors: dict[str, str], modalities: list[str]) -> pd.DataFrame:
-    """The cohort table after a run in which subjects failed: a row per failed (or unprocessed)
-    subject first, ``flag`` holding its error, then ``summarize_cohort`` of the subjects' rows (cohort
-    outliers among those only)."""
+    """The cohort table after a run in which subjects failed: ``summarize_cohort`` of the rows there
+    are, then the subjects of ``errors`` first, the error leading their flag (a row of its own for a
+    subject without one)."""
     done = summarize_cohort(rows, modalities)
-    failed = pd.DataFrame({"subject": list(errors), "flag": list(errors.values()), "n_flags": 1})
-    return pd.concat([failed, done], ignore_index=True)[list(dict.fromkeys([*failed, *done]))]
+    own = done["subject"].isin(list(errors))
+    for i in done.index[own]:
+        done.at[i, "flag"] = "; ".join(filter(None, [errors[done.at[i, "subject"]], done.at[i, "flag"]]))
+        done.at[i, "n_flags"] += 1
+    alone = [s for s in errors if s not in set(done["subject"])]
+    failed = pd.DataFrame({"subject": alone, "flag": [errors[s] for s in alone], "n_flags": 1})
+    table = pd.concat([done[own], failed, done[~own]], ignore_index=True)
+    return table[list(dict.fromkeys([*done, *failed]))]
 
 
 # --- montage ----------------------------------------------------------------------------------------------
