@@ -591,8 +591,9 @@ def test_keep_going_writes_the_qc_table_with_the_failed_subjects_first(finished_
     work = tmp_path / "run"
     shutil.copytree(finished_run, work, ignore=shutil.ignore_patterns("models", "archive", "restored", "kept_*"))
     qc = work / "results" / "demo" / "qc"
-    for stale in ("qc.tsv", "demo002.tsv"):  # as in a first run, in which demo002 never reached QC
+    for stale in ("qc.tsv", "demo002.tsv"):  # as in a first run, in which demo002 never got through
         (qc / stale).unlink()
+    shutil.rmtree(work / "results" / "demo" / "subjects" / "demo002")
     series = demo_series(work / "data" / "demo" / "dicom" / "demo002")
     set_tag(series[matching(series, r"post|gad|\+c")], Modality="CT")
     result = run_snakemake(work, "--cores", "1", "--keep-going", "results/demo/qc/qc.tsv")

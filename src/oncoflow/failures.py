@@ -33,7 +33,8 @@ def last_line(path: Path) -> str:
         lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return "(no log file)"
-    return lines[-1] if lines else "(empty log)"
+    # "oncoflow.ingest.errors.IngestError: [demo002] ...": the message, which names the subject
+    return re.sub(r"^[\w.]+(?:Error|Exception): (?=\[)", "", lines[-1]) if lines else "(empty log)"
 
 
 def _block(lines: list[str], start: int) -> list[str]:
