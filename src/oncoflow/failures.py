@@ -1,6 +1,6 @@
 """The end of a failed run (`snakemake --keep-going`): which jobs failed, for which subject, and why.
 
-Snakemake's own summary names the rule and the log file only; the reason is the last line of that
+Snakemake's own summary names the rule and the log file only; the reason is the last exception in that
 log (a PreprocessError/IngestError line that starts with the subject in brackets). The cohort QC
 table cannot be made by its rule when a subject failed before QC (an input is missing), so the
 end of the run writes it with the failed subjects' errors (``write_qc_after_failure``).
@@ -27,14 +27,22 @@ class FailedJob:
     subject: str = ""  # the job's {subject} wildcard, "" for cohort-level jobs
 
 
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception): ")
+
+
 def last_line(path: Path) -> str:
-    """The last non-empty line of a job's log: the exception message a failed script ends with."""
+    """What a failed script's log ends with: its last exception's message (all its lines, joined), or
+    the last non-empty line."""
     try:
         lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return "(no log file)"
+    if not lines:
+        return "(empty log)"
+    raised = [k for k, line in enumerate(lines) if _RAISED.match(line)]
+    text = " ".join(lines[raised[-1]:]) if raised else lines[-1]
     # "oncoflow.ingest.errors.IngestError: [demo002] ...": the message, which names the subject
-    return re.sub(r"^[\w.]+(?:Error|Exception): (?=\[)", "", lines[-1]) if lines else "(empty log)"
+    return re.sub(r"^[\w.]+(?:Error|Exception): (?=\[)", "", text)
 
 
 def _block(lines: list[str], start: int) -> list[str]:
