@@ -1,6 +1,7 @@
 """Command line: `oncoflow demo` writes the synthetic demo cohort (with `--study`, one shaped like a
 study config); `oncoflow cohort-sheet` writes the sample sheet of a public cohort; `oncoflow
-verify-archive` checks a paper archive made by `snakemake archive`."""
+verify-archive` checks a paper archive made by `snakemake archive`; `oncoflow predict` applies a study's
+bundle (`snakemake bundle`) to new exams."""
 
 from __future__ import annotations
 
@@ -35,7 +36,32 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("archive", type=Path, help="the .tar.gz")
     verify.add_argument("--into", type=Path, default=None,
                         help="restore here and keep it (default: a temporary folder)")
-    args = parser.parse_args(argv)
+    predict = sub.add_parser("predict", help="apply a study's bundle (snakemake bundle) to a new sample "
+                             "sheet, here: results/<study>/predict/<name>/ (nothing is trained)")
+    predict.add_argument("bundle", type=Path, help="the bundle (.tar.gz)")
+    predict.add_argument("samples", type=Path, help="the new sample sheet (label column optional)")
+    predict.add_argument("--name", default=None, help="results/<study>/predict/<name>/ (default: the "
+                         "sheet's name, or its folder's for samples.tsv)")
+    predict.add_argument("--cores", type=int, default=1)
+    predict.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="change a setting of the bundle's config (e.g. evaluate.ci_method=bootstrap); "
+                         "one that shapes the models' input (ingest, preprocess, crop) is refused")
+    predict.epilog = "Arguments after -- go to snakemake (e.g. -- --dry-run)."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:len(argv) - len(extra) - 1] if "--" in argv else argv)
+    if extra and args.command != "predict":
+        parser.error("arguments after -- are for `oncoflow predict` only")
+
+    if args.command == "predict":
+        from oncoflow.predict.run import PredictError, run
+
+        try:
+            return run(args.bundle, args.samples, name=args.name, cores=args.cores, settings=args.set,
+                       extra=extra)
+        except PredictError as exc:
+            print(f"predict: {exc}", file=sys.stderr)
+            return 2
 
     if args.command == "verify-archive":
         from oncoflow.report.archive import archive_sha256, verify_archive

@@ -217,3 +217,21 @@ def get_weight_urls(wildcards):
 def get_weight_files():
     """Targets of download_models: every weights file this config reads."""
     return PLAN.weight_files()
+
+
+def get_bundle_inputs(wildcards):
+    return PLAN.bundle_inputs()
+
+
+def get_predict_inputs(wildcards):
+    """The new subjects' crops, QC table, baseline features and the unpacked bundle; stops while
+    the DAG is built when this run's preparation differs from the bundle's."""
+    return PLAN.predict_inputs()
+
+
+def get_predict_params(wildcards):
+    return PLAN.predict_params
+
+
+def get_bundle_metrics(wildcards):
+    return PLAN.bundle_metrics()
