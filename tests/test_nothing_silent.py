@@ -19,7 +19,8 @@ def run_with_file_size_limit(code: str, limit_bytes: int) -> subprocess.Complete
     short write a full disk gives (Python ignores SIGXFSZ, so the writer sees the error)."""
     prologue = (f"import resource\nresource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes}))\n")
     return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin",
+                               "PYTHONDONTWRITEBYTECODE": "1"})  # a .pyc cut by the limit breaks later imports
 
 
 def test_full_disk_fails_the_bias_correction_job_and_leaves_no_file(shared_data, tmp_path):
@@ -383,10 +384,10 @@ def load_with_config(sheet_path: Path, change_config=lambda c: None, edit=lambda
 
 @pytest.mark.parametrize(("change_config", "edit", "message"), [
     (lambda c: c["cv"].update(folds=8), lambda s: None,
-     r"config: cv: folds 8, val_fraction 0.25 cannot be split from 12 internal subjects \(7 positive, 5 negative\): cv.folds=8 but the "
+     r"config: cv: scheme stratified, folds 8, val_fraction 0.25 cannot be split from 12 internal subjects \(7 positive, 5 negative\): cv.folds=8 but the "
      r"smaller class has only 5"),
     (lambda c: c["cv"].update(folds=2, val_fraction=0.05), lambda s: None,
-     r"config: cv: folds 2, val_fraction 0.05 cannot be split .*Use fewer folds, a larger cv.val_fraction"),
+     r"config: cv: scheme stratified, folds 2, val_fraction 0.05 cannot be split .*Use fewer folds, a larger cv.val_fraction"),
     (lambda c: c["ingest"]["modalities"].update(t2=["t2", "t2(?!flair"]), lambda s: None,
      r"config: ingest.modalities.t2\[1\]: invalid regular expression 't2\(\?!flair'"),
     (lambda c: None, lambda s: s.__setitem__("subject", ["x" * 300] + list(s["subject"].iloc[1:])),
@@ -572,7 +573,7 @@ def test_too_many_folds_stop_snakemake_while_the_dag_is_built(demo_sheet: Path) 
     config["cv"]["folds"] = 8
     write_config(workdir, config)
     result = run_snakemake(workdir, "-n", "--cores", "1")
-    assert result.returncode != 0 and "config: cv: folds 8" in result.stdout + result.stderr
+    assert result.returncode != 0 and "config: cv: scheme stratified, folds 8" in result.stdout + result.stderr
     front = run_snakemake(workdir, "-n", "--cores", "1", "results/demo/subjects/demo001/raw/series.tsv")
     assert front.returncode == 0  # the front half needs no folds
 
