@@ -43,11 +43,13 @@ include: "workflow/rules/predict.smk"
 
 
 onerror:
-    # every failed job with its subject and reason (from its log), after Snakemake's own summary
+    # every failed job with its subject and reason (from its log), after Snakemake's own summary;
+    # the cohort QC table with the failed subjects' errors (summarize_qc cannot run without their rows)
     import sys
-    from oncoflow.failures import format_failures
+    from oncoflow.failures import format_failures, write_qc_after_failure
 
-    print(format_failures(log), file=sys.stderr)
+    summary = [format_failures(log), write_qc_after_failure(log, RESULTS, PLAN.subjects, MODALITIES)]
+    print(*filter(None, summary), sep="\n", file=sys.stderr)
 
 
 rule all:

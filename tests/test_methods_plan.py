@@ -87,7 +87,8 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
     "fit_baseline_model": ["A baseline model"],
     "evaluate_sites": ["per site"],
 }
-NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results",
+NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "the archive target",
+                "write_archive": "packs the results",
                 "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)"}
 
 

@@ -4,6 +4,7 @@ and a cohort with broken subjects run with --keep-going (the others finish; trai
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -194,4 +195,13 @@ def test_broken_subjects_fail_alone_with_keep_going(tmp_path, tiny_cohort):
     assert not (results / "models").exists() and not (results / "tables").exists()
     for subject in ("demo003", "demo004", "demo005", "demo006", "demo007", "demo008"):
         assert f"subject={subject}" in output, subject
+    # the cohort QC table all the same (its rule could not run): failed subjects first, with their error;
+    # demo006 failed after its QC (the crop) and keeps its own numbers and flag
+    table = pd.read_csv(results / "qc/qc.tsv", sep="\t", keep_default_na=False)
+    flags = dict(zip(table["subject"], table["flag"]))
+    assert list(table["subject"][6:]) == ["demo001", "demo002"] and not flags["demo001"] and not flags["demo002"]
+    assert flags["demo005"].startswith("failed in convert_dicom: [demo005]") and "'flair' is missing" in flags["demo005"]
+    assert flags["demo004"].startswith("failed in transform_tumor_mask: [demo004]")
+    assert re.match(r"failed in crop_tumor: \[demo006\] .*; only 0% of the tumor lies inside the brain mask",
+                    flags["demo006"]) and table.set_index("subject").at["demo006", "brain_ml"] != ""
     assert not (results / "subjects/demo003/raw").exists() or not list((results / "subjects/demo003/raw").iterdir())

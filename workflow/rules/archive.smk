@@ -2,6 +2,15 @@
 
 
 rule archive:
+    """The target `snakemake archive`: the archive and every final output. A target without outputs
+    has its inputs checked themselves, so a lost fold folder (e.g. a killed forced rerun) is remade,
+    and the tables and archive after it, although an older archive still exists."""
+    input:
+        archive=f"{RESULTS}/archive/{PLAN.study}.tar.gz",
+        final=get_final_output(),
+
+
+rule write_archive:
     """Tables, figures, QC summary and report (when present), the manifest, config, sample sheet
     and env files in one reproducible .tar.gz with a MANIFEST.sha256; check it with
     `oncoflow verify-archive`."""
@@ -16,9 +25,9 @@ rule archive:
     output:
         f"{RESULTS}/archive/{PLAN.study}.tar.gz",
     log:
-        f"{RESULTS}/logs/archive/archive.log",
+        f"{RESULTS}/logs/write_archive/write_archive.log",
     benchmark:
-        f"{RESULTS}/benchmarks/archive/archive.tsv"
+        f"{RESULTS}/benchmarks/write_archive/write_archive.tsv"
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

@@ -7,11 +7,12 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 import pandas as pd
 
+from oncoflow import atomic
 from oncoflow.preprocess.qc import summarize_cohort
 
 rows = [pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in sm.input.rows]
 table = summarize_cohort(rows, list(sm.params.modalities))
-table.to_csv(sm.output.table, sep="\t", index=False)
+atomic.write_table(table, sm.output.table, index=False)
 flagged = table[table["n_flags"] > 0]
 print(f"{len(table)} subjects, {len(flagged)} flagged", file=sys.stderr)
 for _, row in flagged.iterrows():

@@ -7,7 +7,9 @@
   tumor mask) in three orthogonal slices, brain outline in cyan, the second opinion's brain outline
   dashed in yellow, tumor outline in magenta, flags in red; with atlas space (preprocess.atlas), a last
   row: the reference on the template grid, the template's brain outline in green over the subject's.
-- ``summarize_cohort``: the rows of all subjects plus cohort-level outlier flags, ``flag`` first.
+- ``summarize_cohort``: the rows of all subjects plus cohort-level outlier flags (brain volume, MI after
+  registration, intensity spread, a series that matches its reference unlike the cohort's), ``flag`` first;
+  ``summarize_with_failures`` the same with the failed subjects' errors first (``snakemake --keep-going``).
 
 All images are read on the reference grid (coreg/, brain/), in closest-canonical (RAS) orientation.
 """
@@ -34,6 +36,16 @@ MIN_COHORT = 5
 MIN_BRAIN_DEVIATION_ML = 200.0
 MIN_MI_DEVIATION = 0.15  # about half of what a registration gains (TCGA-FG-6692: 0.25-0.30)
 MIN_CV_DEVIATION = 0.15  # sd/mean inside the brain, e.g. a bias correction gone wrong
+# Another patient's series (NIfTI input has no PatientID to compare): a modality that matches its
+# reference unlike the rest of the cohort. Score = robust z of the MI after registration (worse side
+# only) + |robust z| of the tumor contrast (does the tumor drawn on the reference show in it as in the
+# others?); flagged when both the score and the contrast part are beyond their thresholds. Measured on
+# the tiny demo cohort (make_demo_cohort(14, seed=3, voxel_scale=2.0): each subject's own series and 4
+# other subjects' series registered onto its reference, 56 swaps per modality): no own series beyond
+# both (highest contrast z 3.0 with score 3.0; highest score 6.0, a t2 with contrast z 0.7); swaps
+# flagged: flair 73%, t1 84%, t2 100%. Only one demo cohort was measured: a swap is not always caught.
+MISMATCH_SCORE = 5.0
+MISMATCH_CONTRAST_Z = 2.5
 
 
 @dataclass(frozen=True)
@@ -144,14 +156,15 @@ def subject_qc(
             coverage = float(np.mean(values != 0))
             p1, p99 = np.percentile(values, [1, 99])
             stats = {"coverage": round(coverage, 3), "mean": round(float(values.mean()), 2),
-                     "sd": round(float(values.std()), 2), "p1": round(float(p1), 2), "p99": round(float(p99), 2)}
+                     "sd": round(float(values.std()), 2), "p1": round(float(p1), 2), "p99": round(float(p99), 2),
+                     "tumor_contrast": _tumor_contrast(arr, values, tumor if tumor_mask is not None else None)}
             if coverage < MIN_COVERAGE:
                 flags.append(f"{modality}: no signal in {1 - coverage:.0%} of the brain "
                              "(field of view or registration)")
             if float(values.std()) == 0.0:
                 flags.append(f"{modality}: constant inside the brain")
         else:
-            stats = {k: "" for k in ("coverage", "mean", "sd", "p1", "p99")}
+            stats = {k: "" for k in ("coverage", "mean", "sd", "p1", "p99", "tumor_contrast")}
         row.update({f"{k}_{modality}": v for k, v in stats.items()})
     if atlas_report is not None:
         dice = _number(_read_tsv(atlas_report).get("brain_dice_template", pd.Series([""])).iloc[0])
@@ -161,6 +174,15 @@ def subject_qc(
                          "the registration to the atlas failed or the brain mask is wrong")
     row["flag"] = "; ".join(flags)
     return SubjectQC(row=row, flags=flags, centre=centre)
+
+
+def _tumor_contrast(arr: np.ndarray, brain_values: np.ndarray, tumor: np.ndarray | None) -> object:
+    """(mean in the tumor - median in the brain) / sd in the brain: how the tumor drawn on the
+    reference shows in this modality ("" without a tumor mask or signal)."""
+    sd = float(brain_values.std())
+    if tumor is None or not tumor.any() or sd == 0:
+        return ""
+    return round((float(arr[tumor].mean()) - float(np.median(brain_values))) / sd, 3)
 
 
 def _robust_z(values: pd.Series) -> pd.Series:
@@ -206,10 +228,45 @@ def summarize_cohort(rows: list[pd.DataFrame], modalities: list[str]) -> pd.Data
                 for i in far:
                     extra[i].append(f"{modality}: {what} {float(table.at[i, column]):.3f} is a cohort "
                                     f"outlier (median {median:.3f})")
+        _flag_mismatched_series(table, modalities, extra)
     table["flag"] = ["; ".join(filter(None, [table.at[i, "flag"], *extra[i]])) for i in table.index]
     table.insert(1, "flag", table.pop("flag"))
     table.insert(2, "n_flags", [len(f.split("; ")) if f else 0 for f in table["flag"]])
     return table.sort_values(["n_flags", "subject"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _flag_mismatched_series(table: pd.DataFrame, modalities: list[str], extra: dict[int, list[str]]) -> None:
+    """Adds ``mismatch_<modality>`` (the score of MISMATCH_SCORE) for the modalities registered onto
+    the reference of subjects with a tumor mask, and a flag beyond both thresholds unless the MI is
+    flagged already."""
+    for modality in modalities:
+        mi, contrast = (f"{k}_{modality}" for k in ("mi_after", "tumor_contrast"))
+        if mi not in table or contrast not in table or pd.to_numeric(table[mi], errors="coerce").isna().all():
+            continue
+        z_mi, z_contrast = _robust_z(table[mi]).clip(lower=0), _robust_z(table[contrast])
+        score = (z_mi + z_contrast.abs()).where(pd.to_numeric(table[contrast], errors="coerce").notna())
+        table[f"mismatch_{modality}"] = score.round(2)
+        for i in table.index[(score > MISMATCH_SCORE) & (z_contrast.abs() > MISMATCH_CONTRAST_Z)]:
+            if any(f.startswith(f"{modality}: MI after registration") for f in extra[i]):
+                continue
+            extra[i].append(f"{modality}: matches the reference unlike the cohort (score {score[i]:.1f}: MI after "
+                            f"registration z {z_mi[i]:.1f}, tumor contrast z {z_contrast[i]:.1f}): another "
+                            "patient's or another sequence's series? Check the montage and the input file")
+
+
+def summarize_with_failures(rows: list[pd.DataFrame], errors: dict[str, str], modalities: list[str]) -> pd.DataFrame:
+    """The cohort table after a run in which subjects failed: ``summarize_cohort`` of the rows there
+    are, then the subjects of ``errors`` first, the error leading their flag (a row of its own for a
+    subject without one)."""
+    done = summarize_cohort(rows, modalities)
+    own = done["subject"].isin(list(errors))
+    for i in done.index[own]:
+        done.at[i, "flag"] = "; ".join(filter(None, [errors[done.at[i, "subject"]], done.at[i, "flag"]]))
+        done.at[i, "n_flags"] += 1
+    alone = [s for s in errors if s not in set(done["subject"])]
+    failed = pd.DataFrame({"subject": alone, "flag": [errors[s] for s in alone], "n_flags": 1})
+    table = pd.concat([done[own], failed, done[~own]], ignore_index=True)
+    return table[list(dict.fromkeys([*done, *failed]))]
 
 
 # --- montage ----------------------------------------------------------------------------------------------

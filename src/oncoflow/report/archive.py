@@ -1,4 +1,4 @@
-"""One .tar.gz for a paper (rule archive), and checking one (`oncoflow verify-archive`).
+"""One .tar.gz for a paper (rule write_archive, target `snakemake archive`), and checking one (`oncoflow verify-archive`).
 
 Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
 
