@@ -3,6 +3,15 @@
 
 
 rule bundle:
+    """The target `snakemake bundle`: the bundle and what it packs. A target without outputs has its
+    inputs checked themselves, so a lost fold checkpoint is retrained and the bundle remade,
+    although an older bundle still exists (as `snakemake archive`)."""
+    input:
+        unpack(get_bundle_inputs),
+        bundle=PLAN.bundle_path,
+
+
+rule write_bundle:
     """Every model's fold checkpoints (stamped with their input preparation, versions and the
     config's checksum), the baseline's coefficients, the fusion stackers, thresholds and
     recalibration maps, the resolved config and the report files in one .tar.gz with checksums."""
@@ -11,9 +20,9 @@ rule bundle:
     output:
         PLAN.bundle_path,
     log:
-        f"{RESULTS}/logs/bundle/bundle.log",
+        f"{RESULTS}/logs/write_bundle/write_bundle.log",
     benchmark:
-        f"{RESULTS}/benchmarks/bundle/bundle.tsv"
+        f"{RESULTS}/benchmarks/write_bundle/write_bundle.tsv"
     localrule: True
     conda:
         "../../envs/train.yaml"
