@@ -32,10 +32,14 @@ include: "workflow/rules/interpolate.smk"
 include: "workflow/rules/radiomics.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/sites.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/methods.smk"
 include: "workflow/rules/reporting.smk"
+include: "workflow/rules/model_card.smk"
 include: "workflow/rules/archive.smk"
+include: "workflow/rules/bundle.smk"
+include: "workflow/rules/predict.smk"
 
 
 onerror:

@@ -108,12 +108,13 @@ def run_subject(workdir: Path, subject: str, threads: int) -> dict[str, object]:
     wall = time.time() - start
     if run.returncode != 0:
         raise SystemExit(f"snakemake failed for {subject}:\n{run.stderr[-4000:]}")
-    seconds = {}
+    seconds, cpu = {}, {}
     for rule in FRONT_HALF:
         path = workdir / results / "benchmarks" / rule / f"{subject}.tsv"
         if path.exists():
             with open(path) as fh:
-                seconds[rule] = float(next(csv.DictReader(fh, delimiter="\t"))["s"])
+                row = next(csv.DictReader(fh, delimiter="\t"))
+            seconds[rule], cpu[rule] = float(row["s"]), float(row["cpu_time"])
     shapes = []
     import nibabel as nib
 
@@ -130,7 +131,7 @@ def run_subject(workdir: Path, subject: str, threads: int) -> dict[str, object]:
         steps += [f"{rule} {m.group(1)} {float(m.group(2)):.1f} s" for m in re.finditer(pattern, text)]
     brain = next(csv.DictReader(open(workdir / results / "subjects" / subject / "brain" / "brain.tsv"),
                                 delimiter="\t"))
-    return {"subject": subject, "wall": wall, "seconds": seconds, "shapes": shapes, "qc": qc, "steps": steps,
+    return {"subject": subject, "wall": wall, "seconds": seconds, "cpu": cpu, "shapes": shapes, "qc": qc, "steps": steps,
             "brain": brain, "threads": threads, "load_before": load_before, "load_after": os.getloadavg()}
 
 
@@ -152,9 +153,15 @@ def write_report(out: Path, runs: list[dict[str, object]], mask_info: tuple[floa
         cells = [f"{sec[r]:.1f}" if r in sec else "—" for r in rules]
         lines.append(f"| {run['subject']} | {run['setting']} | {run['threads']} | " + " | ".join(cells)
                      + f" | {sum(sec.values()):.1f} | **{run['wall']:.0f} s** |")
+    cpu_lines = [head.replace(" | wall (snakemake call) |", " |"), "|" + "---|" * (len(rules) + 4)]
+    for run in runs:
+        cpu = run["cpu"]
+        cpu_lines.append(f"| {run['subject']} | {run['setting']} | {run['threads']} | "
+                         + " | ".join(f"{cpu[r]:.1f}" if r in cpu else "—" for r in rules)
+                         + f" | **{sum(cpu.values()):.0f}** |")
     ratios = ["| subject | threads | extract_brain: HD-BET + deepbet / deepbet | front half (sum of rules) | "
-              "HD-BET alone inside the rule | brain mL (HD-BET / deepbet) | Dice HD-BET vs deepbet |",
-              "|---|---|---|---|---|---|---|"]
+              "front half, CPU seconds | HD-BET alone inside the rule | brain mL (HD-BET / deepbet) | "
+              "Dice HD-BET vs deepbet |", "|---|---|---|---|---|---|---|---|"]
     for subject in dict.fromkeys(run["subject"] for run in runs):
         for threads in (1, 2):
             pair = {run["setting"]: run for run in runs if run["subject"] == subject and run["threads"] == threads}
@@ -165,7 +172,9 @@ def write_report(out: Path, runs: list[dict[str, object]], mask_info: tuple[floa
                 f"| {subject} | {threads} | {hd['seconds']['extract_brain']:.1f} / {db['seconds']['extract_brain']:.1f}"
                 f" s = **{hd['seconds']['extract_brain'] / db['seconds']['extract_brain']:.2f}x** | "
                 f"{sum(hd['seconds'].values()):.0f} / {sum(db['seconds'].values()):.0f} s = "
-                f"**{sum(hd['seconds'].values()) / sum(db['seconds'].values()):.2f}x** | {hd['brain']['seconds']} s | "
+                f"**{sum(hd['seconds'].values()) / sum(db['seconds'].values()):.2f}x** | "
+                f"{sum(hd['cpu'].values()):.0f} / {sum(db['cpu'].values()):.0f} s = "
+                f"**{sum(hd['cpu'].values()) / sum(db['cpu'].values()):.2f}x** | {hd['brain']['seconds']} s | "
                 f"{hd['brain']['brain_ml']} / {hd['brain']['second_ml']} | {hd['brain']['agreement_dice']} |")
     details = []
     for run in runs:
@@ -198,6 +207,11 @@ The machine was shared: other engineers' jobs ran at the same time (1-minute loa
 Seconds per rule (Snakemake `benchmark:` files) and the wall time of the whole call:
 
 {chr(10).join(lines)}
+
+CPU seconds per rule (the `cpu_time` column of the same files: user + system time of the job, which
+other jobs on the machine inflate far less than wall seconds):
+
+{chr(10).join(cpu_lines)}
 
 HD-BET (+ second opinion) against deepbet alone, same subject and threads:
 

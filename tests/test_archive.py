@@ -109,7 +109,8 @@ def test_snakemake_archive_for_a_paper(finished_run: Path, capsys) -> None:
             "config/resolved.json", "envs/train.yaml", "pyproject.toml"} <= names
     assert any(n.startswith("figures/") for n in names) and "qc/qc.tsv" in names and "methods.md" in names
     assert {"reporting/flow.tsv", "reporting/flow.png", "reporting/characteristics.tsv", "reporting/failures.md",
-            "reporting/checklist_claim.md", "reporting/checklist_tripod_ai.tsv"} <= names
+            "reporting/checklist_claim.md", "reporting/checklist_tripod_ai.tsv", "reporting/model_card.md",
+            "reporting/model_card.json", "reporting/model_card.html"} <= names
     assert tar.stat().st_size < 5_000_000  # tables and figures, not images or checkpoints
 
     assert oncoflow(["verify-archive", str(tar), "--into", str(finished_run / "restored")]) == 0

@@ -29,6 +29,12 @@ def test_lgg_tcga_sheet_loads_as_the_study_config_reads_it(shared_data: Path, tm
     assert all(Path(p, "flair.nii.gz").is_file() for p in sheet["nifti"])
     raw = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
     assert not raw["nifti"].str.startswith("/").any()  # relative: the sheet can move with the data
+    # cohort.site names the tissue source site coded in the TCGA ID (issue #16's counts)
+    assert config["cohort"]["site"] == "site"
+    by_site = sheet.groupby("site")["y"].agg(["size", "sum"])
+    assert {s: (int(r["size"]), int(r["sum"])) for s, r in by_site.iterrows()} == {
+        "CS": (16, 5), "DU": (45, 9), "FG": (14, 4), "HT": (34, 6), "EZ": (1, 0)}
+    assert (sheet["site"] == [s.split("_")[1] for s in sheet["subject"]]).all()
 
 
 def test_lgg_tcga_sheet_names_the_patient_missing_a_file(shared_data: Path, tmp_path: Path) -> None:

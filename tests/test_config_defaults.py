@@ -12,6 +12,8 @@ import yaml
 
 from oncoflow.config import PRETRAIN_DEFAULTS
 from oncoflow.fusion.late import METHODS
+from oncoflow.harmonisation import METHODS as HARMONISATION_METHODS
+from oncoflow.harmonisation import UNSEEN
 from oncoflow.metrics.calibration import STRATEGIES
 from oncoflow.metrics.compare import CORRECTIONS
 from oncoflow.models.catalog import ARCHITECTURES, INITS, PRETRAIN_INITS, PRETRAIN_SOURCES, PRETRAIN_TASKS
@@ -67,7 +69,20 @@ def test_pretrain_defaults_agree(key: str) -> None:
     (PROPS["fusion"]["properties"]["methods"]["items"]["enum"], METHODS),
     (PROPS["evaluate"]["properties"]["correction"]["enum"], CORRECTIONS),
     (PROPS["evaluate"]["properties"]["calibration_strategy"]["enum"], STRATEGIES),
+    (PROPS["harmonisation"]["properties"]["method"]["enum"], HARMONISATION_METHODS),
+    (PROPS["harmonisation"]["properties"]["unseen_site"]["enum"], UNSEEN),
 ], ids=["architecture", "init", "imbalance", "pretrain.task", "pretrain.source", "pretrain.init",
-        "brain_extraction.backend", "fusion.methods", "evaluate.correction", "evaluate.calibration_strategy"])
+        "brain_extraction.backend", "fusion.methods", "evaluate.correction", "evaluate.calibration_strategy",
+        "harmonisation.method", "harmonisation.unseen_site"])
 def test_schema_enums_are_the_code_tuples(enum: list, code: tuple) -> None:
     assert sorted(enum) == sorted(code)
+
+
+def test_intended_use_default_lives_in_the_model_card_module() -> None:
+    # no schema default (the config is a param of write_provenance, write_methods, ...: a default written
+    # into every config would rerun them); the schema names the one home of the default
+    from oncoflow.report.model_card import INTENDED_USE
+
+    key = PROPS["study"]["properties"]["intended_use"]
+    assert "default" not in key and "oncoflow.report.model_card.INTENDED_USE" in key["description"]
+    assert INTENDED_USE.startswith("Research use only")

@@ -49,7 +49,8 @@ def test_brain_study_shape_has_its_modalities_label_column_and_external_cohort(t
     shape = STUDY_SHAPES["h3k27m_wholebrain_cotrain"]
     sheet = make_demo_cohort(tmp_path, 7, seed=2, voxel_scale=3.0, external_fraction=0.3, shape=shape)
     rows = pd.read_csv(sheet, sep="\t", dtype=str)
-    assert list(rows.columns) == ["subject", "h3k27m", "cohort", "dicom", "tumor_mask", "tumor_mask_space", "age", "sex"]
+    assert list(rows.columns) == ["subject", "h3k27m", "cohort", "dicom", "tumor_mask", "tumor_mask_space", "age", "sex",
+                                 "site"]
     assert rows["cohort"].tolist() == ["train"] * 5 + ["external"] * 2
     assert set(rows.loc[rows["cohort"] == "external", "h3k27m"]) == {"0", "1"}
     assert series_descriptions(tmp_path / "dicom" / "demo001") == {"AX T1 POST GAD", "AX T2 FSE"}

@@ -22,6 +22,10 @@ from oncoflow.report.methods import Cohort, _n_models, render_methods
 Config = dict[str, Any]
 Phrases = Callable[[Config], list[str]]
 
+def _combat(c: Config) -> list[str]:
+    return ["ComBat", "fitted in each fold on the patients"] if c["harmonisation"]["method"] == "combat" else []
+
+
 # rule -> phrases methods.md must contain when the rule is planned (given the config's settings)
 DESCRIBED: dict[str, Phrases] = {
     "convert_dicom": lambda c: ["dcm2niix", "de-identified"],
@@ -36,7 +40,9 @@ DESCRIBED: dict[str, Phrases] = {
                                 else ["brain was extracted"]),
     "register_to_atlas": lambda c: ["was registered to", "carried onto the template grid"],
     "crop_tumor": lambda c: ["Tumor-centred crops", f"{c['crop']['size']} x {c['crop']['size']} pixels"],
-    "split_folds": lambda c: [f"{c['cv']['folds']} stratified, patient-level cross-validation folds",
+    "split_folds": lambda c: [{"stratified": f"{c['cv']['folds']} stratified, patient-level cross-validation folds",
+                               "site_grouped": f"{c['cv']['folds']} stratified cross-validation folds grouped by site",
+                               "leave_one_site_out": "Validation was leave-one-site-out"}[c["cv"]["scheme"]],
                               f"seed {c['cv']['seed']}"],
     "train_model": lambda c: ["was trained", "epochs", "inner-validation AUC", "augmented"],
     "pretrain_model": lambda c: ["Pretraining `", "label-free task"],
@@ -50,8 +56,8 @@ DESCRIBED: dict[str, Phrases] = {
                                      else f"bin width of {c['radiomics']['settings']['bin_width']:g}")],
     "interpolate_image": lambda c: ["cubic B-spline interpolation", "`radiomics_interp`"],
     "extract_baseline_features": lambda c: ["A baseline model (`baseline`)", "log tumor volume"],
-    "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only"],
-    "fit_radiomics_model": lambda c: ["LASSO", "training patients only"],
+    "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only", *_combat(c)],
+    "fit_radiomics_model": lambda c: ["LASSO", "training patients only", *_combat(c)],
     "evaluate_models": lambda c: ["pooled out-of-fold predictions", "AUCs are reported", "fold threshold"],
     "compare_models": lambda c: (["DeLong's"] if _n_models(c) + c["baseline"]["activate"] > 1
                                  else ["no pairwise comparison"]),
@@ -64,6 +70,7 @@ DESCRIBED: dict[str, Phrases] = {
     "write_characteristics": lambda c: ["characteristics of each cohort and fold"],
     "write_failures": lambda c: ["misclassified patients"],
     "write_checklist": lambda c: ["reporting checklists"],
+    "evaluate_sites": lambda c: ["reported per site"],
 }
 # rule -> phrases methods.md must NOT contain when the rule is not planned
 ONLY_IF_PLANNED: dict[str, list[str]] = {
@@ -78,8 +85,10 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
     "fit_radiomics_model": ["LASSO", "clinical logistic model"],
     "interpolate_image": ["`radiomics_interp`"],
     "fit_baseline_model": ["A baseline model"],
+    "evaluate_sites": ["per site"],
 }
-NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results"}
+NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "packs the results",
+                "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)"}
 
 
 def sheet_cohort(config: Config) -> Cohort:
@@ -150,6 +159,19 @@ def test_hcc_methods_name_the_delong_comparisons_and_no_epochs(tmp_path: Path) -
     assert "DeLong's" in text and "Holm's method" in text
     assert "epoch selection" not in text and "crops" not in text.replace("not cropped", "")
     assert "normalisation within" not in text and "for intensity normalisation" not in text
+
+
+def test_hcc_methods_describe_combat_when_it_runs(tmp_path: Path) -> None:
+    """harmonisation.method combat (with a site column): the fits' sentence names ComBat."""
+    config = study_plan_config("hcc_tace_radiomics_sr", tmp_path)
+    sheet = pd.read_csv(config["cohort"]["samples"], sep="\t", dtype=str, keep_default_na=False)
+    sheet["site"] = ["A", "B"] * (len(sheet) // 2) + ["A"] * (len(sheet) % 2)
+    sheet.to_csv(config["cohort"]["samples"], sep="\t", index=False)
+    config["cohort"]["site"] = "site"
+    config["harmonisation"] = {"method": "combat"}
+    jobs, text = plan_and_methods(config, tmp_path)
+    check_both_ways(config, jobs, text)
+    assert "fit_radiomics_model" in jobs and "ComBat" in text and "`site` column" in text
 
 
 def test_the_check_fails_on_a_described_step_that_is_not_planned() -> None:

@@ -3,6 +3,7 @@ test patient, clinical imputation, rad-score / clinical / combined models, confi
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import nibabel as nib
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from oncoflow.config import ConfigError, check_config, check_radiomics_samples
+from oncoflow.harmonisation import HarmonisationSettings
 from oncoflow.radiomics.features import ExtractionSettings, RadiomicsInputError, extract, gather
 from oncoflow.radiomics.models import ClinicalEncoder, fit_fold, radiomics_model_names
 from oncoflow.radiomics.selection import SelectionSettings, fit_radscore
@@ -174,15 +176,19 @@ def _cohort(n: int = 60, n_features: int = 40, seed: int = 0):
 SETTINGS = SelectionSettings(c_grid=(0.1, 0.3, 1.0), inner_folds=3, seed=42)
 
 
-@pytest.mark.parametrize("model", ["radiomics_original", "clinical", "combined_original"])
-def test_selection_never_sees_a_test_patient(model: str) -> None:
+@pytest.mark.parametrize("model, harmonisation", [("radiomics_original", None), ("clinical", None),
+                                                   ("combined_original", None),
+                                                   ("radiomics_original", HarmonisationSettings("combat", "own", 3))])
+def test_selection_never_sees_a_test_patient(model: str, harmonisation: HarmonisationSettings | None) -> None:
     features, sheet, splits = _cohort()
+    splits["site"] = splits["subject"].str[-1].map(lambda d: "ABC"[int(d) % 3])  # with ComBat: three sites
+    fit = partial(fit_fold, harmonisation=harmonisation)
     fold = 1
     part = splits[splits["fold"] == fold]
     test = part.loc[part["role"] == "test", "subject"].tolist()
     train = part.loc[part["role"] == "train", "subject"].tolist()
     assert "val" in set(part["role"])
-    preds, coefs = fit_fold(model, fold, splits, sheet, ["age", "gender"], SETTINGS, features)
+    preds, coefs = fit(model, fold, splits, sheet, ["age", "gender"], SETTINGS, features)
     assert set(preds["role"]) == {"train", "val", "test"}
     assert list(preds.columns) == ["subject", "fold", "model", "role", "y_true", "probability"]
 
@@ -194,7 +200,7 @@ def test_selection_never_sees_a_test_patient(model: str) -> None:
     s2.loc[test, "age"] = "99"
     flip = (sp2["fold"] == fold) & sp2["subject"].isin(test)
     sp2.loc[flip, "label"] = 1 - sp2.loc[flip, "label"]
-    preds2, coefs2 = fit_fold(model, fold, sp2, s2, ["age", "gender"], SETTINGS, f2)
+    preds2, coefs2 = fit(model, fold, sp2, s2, ["age", "gender"], SETTINGS, f2)
     pd.testing.assert_frame_equal(coefs, coefs2)
     others = ~preds["subject"].isin(test)
     np.testing.assert_array_equal(preds.loc[others, "probability"], preds2.loc[others, "probability"])
@@ -206,7 +212,7 @@ def test_selection_never_sees_a_test_patient(model: str) -> None:
     f3, s3 = features.copy(), sheet.copy()
     f3.loc[f3["subject"] == train[0], f3.columns[1:]] = 25.0
     s3.loc[train[0], "age"] = "99"
-    _, coefs3 = fit_fold(model, fold, splits, s3, ["age", "gender"], SETTINGS, f3)
+    _, coefs3 = fit(model, fold, splits, s3, ["age", "gender"], SETTINGS, f3)
     assert not coefs["coefficient"].equals(coefs3["coefficient"])
 
 

@@ -58,7 +58,8 @@ def test_report_builds(finished_run: Path, tmp_path: Path) -> None:
     for expected in ("metrics.tsv", "metrics_per_fold.tsv", "comparisons.tsv", "roc.png", "dca.png",
                      "calibration.png", "pr.png", "pointwise", "demo001.png", "qc.tsv",
                      "methods.html", "flow.png",
-                     "characteristics.tsv", "failures.tsv", "checklist_claim.tsv", "checklist_tripod_ai.tsv"):
+                     "characteristics.tsv", "failures.tsv", "checklist_claim.tsv", "checklist_tripod_ai.tsv",
+                     "model_card.html"):
         assert expected in html, expected
     assert "{{" not in html.split("workflow_desc", 1)[1][:20000]  # every template was filled
     assert not list(finished_run.glob("report*.html"))  # nothing written into the run itself

@@ -218,6 +218,7 @@ def check_config(config: dict[str, Any]) -> None:
     specs = expand_models(config)
     expand_pretrain(config, specs)
     check_radiomics_config(config)
+    check_harmonisation_config(config)
     if not specs and not radiomics_active(config):
         raise ConfigError("config: models is empty and radiomics.activate is false: nothing to train "
                           "or evaluate (add a models entry or set radiomics.activate: true)")
@@ -253,6 +254,17 @@ def crop_stages(config: dict[str, Any]) -> tuple[str, str]:
     """Subject folders crops read (images and brain mask, tumor mask): atlas/ with
     preprocess.atlas.activate, else brain/ and coreg/."""
     return ("atlas", "atlas") if config["preprocess"]["atlas"]["activate"] else ("brain", "coreg")
+
+
+def qc_atlas_inputs(config: dict[str, Any], results: str, subject: str) -> dict[str, str]:
+    """plot_qc_montage's atlas inputs (preprocess.atlas.activate; else none): the reference on the
+    template grid, the subject's and the template's brain masks there, the tumor mask, atlas.tsv."""
+    if not config["preprocess"]["atlas"]["activate"]:
+        return {}
+    folder = f"{results}/subjects/{subject}/atlas"
+    return {"atlas_image": f"{folder}/{config['preprocess']['reference']}.nii.gz",
+            "atlas_brain_mask": f"{folder}/brain_mask.nii.gz", "atlas_tumor_mask": f"{folder}/tumor_mask.nii.gz",
+            "template_mask": f"{folder}/template_mask.nii.gz", "atlas_report": f"{folder}/atlas.tsv"}
 
 
 def radiomics_active(config: dict[str, Any]) -> bool:
@@ -318,6 +330,19 @@ def check_radiomics_config(config: dict[str, Any]) -> None:
                               "generator on the cohort)")
 
 
+def harmonisation_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``harmonisation`` section (schema defaults filled) for the feature models' fit rules."""
+    return dict(config.get("harmonisation") or {"method": "none"})
+
+
+def check_harmonisation_config(config: dict[str, Any]) -> None:
+    """ComBat harmonises sites: it needs the column that names them."""
+    method = harmonisation_settings(config).get("method", "none")
+    if method != "none" and site_column(config) is None:
+        raise ConfigError(f"config: harmonisation.method {method!r} needs cohort.site (the sample-sheet column "
+                          "naming each subject's site); set it, or harmonisation.method: none")
+
+
 def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> None:
     """The clinical covariates are sheet columns; every subject needs a tumor mask (features are
     computed inside it)."""
@@ -347,12 +372,82 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
     sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label")
     check_labels(sheet, label, path)
     check_cohorts(sheet, config, path)
+    check_sites(sheet, config, path)
     positive = str(config["study"]["positive"])
     values = sorted(sheet[label].unique())
     if positive not in values or len(values) != 2:
         raise ConfigError(f"{path}: column {label!r}: expected two classes including study.positive "
                           f"= {positive!r}, found {values}")
     sheet["y"] = (sheet[label] == positive).astype(int)
+    return sheet
+
+
+def site_column(config: dict[str, Any]) -> str | None:
+    """cohort.site: the sample-sheet column naming each subject's site (None: one site)."""
+    return (config.get("cohort") or {}).get("site")
+
+
+def check_sites(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None:
+    """With cohort.site, the column exists and every subject has a site (a blank would put
+    patients of unknown origin into one pseudo-site); site names are stripped of spaces."""
+    column = site_column(config)
+    if column is None:
+        return
+    if column not in sheet.columns:
+        raise ConfigError(f"config: cohort.site: sample sheet {path} has no column {column!r} "
+                          f"(columns are {', '.join(c for c in sheet.columns if c != 'source')})")
+    if column in (config["study"]["label"], "subject", "cohort"):
+        raise ConfigError(f"config: cohort.site: {column!r} is the {column} column, not a site")
+    sheet[column] = sheet[column].astype(str).str.strip()
+    blank = (sheet[column] == "") | sheet[column].str.lower().isin(MISSING_LABELS)
+    if blank.any():
+        raise ConfigError(f"{path}: column {column!r} (cohort.site): no site at {_rows(sheet, blank)}; give "
+                          "every subject its site (centre or scanner), or unset cohort.site")
+
+
+def fold_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """make_folds' keyword arguments from the validated config (one home: split_folds, the DAG's
+    fold check and in-domain pretraining all split with these)."""
+    from oncoflow.train.folds import MIN_SITE_SIZE, SCHEMES
+
+    cv = config["cv"]
+    return {"folds": cv["folds"], "seed": cv["seed"], "val_fraction": cv["val_fraction"],
+            "repeats": cv.get("repeats", 1), "external_cohorts": tuple(config["cohort"].get("external", [])),
+            "scheme": cv.get("scheme", SCHEMES[0]), "site": site_column(config),
+            "min_site_size": cv.get("min_site_size", MIN_SITE_SIZE)}
+
+
+def split_params(config: dict[str, Any]) -> dict[str, Any]:
+    """split_folds' ``cv`` params: config["cv"] as before sites existed, plus the scheme keys and
+    the site column only when they change the split or the table (a params change reruns it)."""
+    from oncoflow.train.folds import SCHEMES
+
+    cv = dict(config["cv"])
+    scheme = cv.pop("scheme", SCHEMES[0])
+    min_site_size = cv.pop("min_site_size", None)
+    if scheme != SCHEMES[0]:
+        cv["scheme"] = scheme
+    if scheme == "leave_one_site_out" and min_site_size is not None:
+        cv["min_site_size"] = min_site_size
+    if site_column(config):
+        cv["site"] = site_column(config)
+    return cv
+
+
+def load_predict_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:
+    """The new sample sheet of ``oncoflow predict`` (config ``predict.samples``): checked like the
+    study's, but the label column is optional (``y`` is then missing) and cohort values are free
+    (each gets its own metrics rows); a labelled sheet still needs exact class values."""
+    path = base / config["predict"]["samples"]
+    if not path.exists():
+        raise ConfigError(f"predict: sample sheet {path} not found")
+    sheet = _read_sheet(path, list(config["ingest"]["modalities"]))
+    label = config["study"]["label"]
+    if label in sheet.columns:
+        check_labels(sheet, label, path)
+        sheet["y"] = (sheet[label] == str(config["study"]["positive"])).astype(int)
+    else:
+        sheet["y"] = np.nan
     return sheet
 
 
@@ -366,12 +461,13 @@ def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
     cv = config["cv"]
     internal = samples[~samples["cohort"].isin(config["cohort"].get("external", []))]
     counts = internal["y"].value_counts()
+    settings = fold_settings(config)
     try:
-        make_folds(samples.reset_index(drop=True), label="y", folds=cv["folds"], seed=cv["seed"],
-                   val_fraction=cv["val_fraction"], external_cohorts=tuple(config["cohort"].get("external", [])))
+        make_folds(samples.reset_index(drop=True), label="y", **settings)
     except ValueError as exc:
         raise ConfigError(
-            f"config: cv: folds {cv['folds']}, val_fraction {cv['val_fraction']} cannot be split from "
+            f"config: cv: scheme {settings['scheme']}, folds {cv['folds']}, val_fraction {cv['val_fraction']} "
+            "cannot be split from "
             f"{len(internal)} internal subjects ({int(counts.get(1, 0))} positive, {int(counts.get(0, 0))} "
             f"negative): {exc}. Use fewer folds, a larger cv.val_fraction, or more subjects") from None
 
@@ -571,11 +667,14 @@ class StudyPlan:
         from oncoflow.superres.degrade import split_subjects
 
         check_config(config)
-        samples = load_samples(config, base)
+        predicting = bool(config.get("predict"))
+        samples = load_predict_samples(config, base) if predicting else load_samples(config, base)
         if check_sheet:
             check_sheet(samples)
         check_radiomics_samples(config, samples)
-        pretrain_samples = load_pretrain_samples(config, samples, base)
+        # predict: only the new sheet's subjects go through the front half (no pretraining cohorts)
+        pretrain_samples = (samples.iloc[:0].assign(pretrain="") if predicting
+                            else load_pretrain_samples(config, samples, base))
         if check_sheet:
             check_sheet(pretrain_samples)
         front = pd.concat([samples, pretrain_samples]) if len(pretrain_samples) else samples
@@ -583,7 +682,7 @@ class StudyPlan:
         variants = list(config["radiomics"]["variants"]) if radiomics_models(config) else []
         sr_train: list[str] = []
         sr_heldout: list[str] = []
-        if "sr" in variants:
+        if "sr" in variants and not predicting:
             sr = config["superres"]
             internal = samples.loc[~samples["cohort"].isin(config["cohort"]["external"]), "subject"].tolist()
             sr_train, sr_heldout = split_subjects(internal, heldout_fraction=sr["heldout_fraction"],
@@ -604,7 +703,16 @@ class StudyPlan:
         return self.config["study"]["name"]
 
     @property
+    def predicting(self) -> bool:
+        """An ``oncoflow predict`` run: the bundle's models applied to a new sheet (nothing trains)."""
+        return bool(self.config.get("predict"))
+
+    @property
     def results(self) -> str:
+        """results/<study>, or results/<study>/predict/<name> for a predict run (its own subjects/,
+        qc/ and predictions beside the study's, so subject IDs may repeat the study's)."""
+        if self.predicting:
+            return f"results/{self.study}/predict/{self.config['predict']['name']}"
         return f"results/{self.study}"
 
     @property
@@ -645,9 +753,32 @@ class StudyPlan:
     @property
     def folds(self) -> list[int]:
         """Every fold: cv.folds x cv.repeats, numbered globally (oncoflow.train.folds)."""
-        from oncoflow.train.folds import fold_numbers
+        return list(range(self.folds_per_repeat * int(self.config["cv"].get("repeats", 1))))
 
-        return fold_numbers(self.config["cv"])
+    @cached_property
+    def test_sites(self) -> list[str]:
+        """leave_one_site_out: the sites tested, fold k the k-th; empty for the other schemes."""
+        from oncoflow.train.folds import leave_one_site_out_sites
+
+        settings = fold_settings(self.config)
+        if settings["scheme"] != "leave_one_site_out":
+            return []
+        return leave_one_site_out_sites(self.samples.reset_index(drop=True), label="y", site=settings["site"],
+                                        external_cohorts=settings["external_cohorts"],
+                                        min_site_size=settings["min_site_size"])
+
+    @property
+    def folds_per_repeat(self) -> int:
+        """cv.folds, or under leave_one_site_out the number of sites tested."""
+        return len(self.test_sites) or int(self.config["cv"]["folds"])
+
+    @property
+    def site(self) -> str | None:
+        return site_column(self.config)
+
+    @property
+    def split_params(self) -> dict[str, Any]:
+        return split_params(self.config)
 
     @property
     def baseline_models(self) -> list[str]:
@@ -655,6 +786,18 @@ class StudyPlan:
         from oncoflow.baseline import baseline_models
 
         return baseline_models(self.config, self.samples)
+
+    @property
+    def harmonisation(self) -> dict[str, Any]:
+        """The fit rules' ``harmonisation`` params (oncoflow.harmonisation.HarmonisationSettings)."""
+        return harmonisation_settings(self.config)
+
+    @property
+    def harmonised_models(self) -> list[str]:
+        """The models whose features ComBat harmonises (baseline, radiomics_*, combined_*)."""
+        if self.harmonisation.get("method", "none") == "none":
+            return []
+        return [*self.baseline_models, *(m for m in self.radiomics_models if m != "clinical")]
 
     @property
     def model_names(self) -> list[str]:
@@ -701,11 +844,8 @@ class StudyPlan:
         patient; pretrain_model.py checks them against splits.tsv as well."""
         from oncoflow.train.folds import make_folds, pretrain_subjects
 
-        sheet = self.samples[["subject", "cohort", "y"]].reset_index(drop=True)
-        cv = self.config["cv"]
-        splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
-                            val_fraction=cv["val_fraction"], repeats=cv["repeats"],
-                            external_cohorts=tuple(self.config["cohort"]["external"]))
+        columns = ["subject", "cohort", "y", *([self.site] if self.site else [])]
+        splits = make_folds(self.samples[columns].reset_index(drop=True), label="y", **fold_settings(self.config))
         return {fold: pretrain_subjects(splits, fold) for fold in self.folds}
 
     def cohort_pretrain_subjects(self, pretrain: str) -> list[str]:
@@ -722,6 +862,8 @@ class StudyPlan:
         return [f"{self.results}/pretrain/{params['pretrained']}/{model}/{where}/checkpoint.pt"]
 
     def final_targets(self) -> list[str]:
+        if self.predicting:
+            return self.predict_targets()
         r = self.results
         qc = [f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects)]
         evaluation = [f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
@@ -733,7 +875,15 @@ class StudyPlan:
         folds = [*self.all_predictions(), *(f"{r}/models/{m}/fold{k}/{name}" for m in self.models
                                             for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
         return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
-                *self.reporting_targets()]
+                *self.reporting_targets(), *self.site_targets()]
+
+    def site_targets(self) -> list[str]:
+        """evaluate_sites' outputs (sites.smk) when cohort.site names a column, else none."""
+        if not self.site:
+            return []
+        r = self.results
+        return [f"{r}/tables/metrics_by_site.tsv", f"{r}/tables/metrics_by_site.md",
+                f"{r}/figures/sites.png", f"{r}/figures/sites.pdf"]
 
     def check_folds(self) -> list[str]:
         """split_folds' input function: the folds can be made (``check_folds``); adds no file."""
@@ -757,6 +907,94 @@ class StudyPlan:
         from oncoflow.report.reporting import reporting_targets
 
         return reporting_targets(self.results, self.config)
+
+    # --- bundle and predict (oncoflow.predict, bundle.smk, predict.smk) -----------------------------
+    @property
+    def bundle_path(self) -> str:
+        return f"results/{self.study}/bundle/{self.study}.tar.gz"
+
+    @property
+    def bundle_reports(self) -> dict[str, str]:
+        """Report files the bundle carries (bundle name -> results path), each when present."""
+        r = self.results
+        return {"reports/metrics.tsv": f"{r}/tables/metrics.tsv", "reports/methods.md": f"{r}/methods.md",
+                "reports/model_card.md": f"{r}/reporting/model_card.md",
+                "reports/model_card.json": f"{r}/reporting/model_card.json"}
+
+    def bundle_inputs(self) -> dict[str, Any]:
+        """The bundle rule's inputs: what training made (radiomics models are not bundled yet)."""
+        r, folds = self.results, self.folds
+        bundled = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.baseline_models]
+        return {
+            "checkpoints": [f"{r}/models/{m}/fold{k}/checkpoint.pt" for m in self.models for k in folds],
+            "predictions": [f"{r}/models/{m}/fold{k}/predictions.tsv" for m in bundled for k in folds],
+            "coefficients": [f"{r}/models/{m}/fold{k}/coefficients.tsv" for m in self.baseline_models for k in folds],
+            "provenance": f"{r}/provenance.json",
+            "reports": list(self.bundle_reports.values()),
+        }
+
+    @property
+    def bundle_params(self) -> dict[str, Any]:
+        return {"results": self.results, "folds": self.folds, "fused": self.fused,
+                "fusion_methods": self.fusion_methods, "baseline": bool(self.baseline_models),
+                "cnn": {n: {"architecture": s.architecture, "modalities": list(s.modalities)}
+                        for n, s in self.models.items()},
+                "reports": self.bundle_reports,
+                "left_out": {m: "radiomics models are not bundled yet (their fitted feature pipeline is not stored)"
+                             for m in self.radiomics_models}}
+
+    @property
+    def bundle_folder(self) -> str:
+        """predict: the unpacked bundle (written by ``oncoflow predict``)."""
+        return stable_path(Path(self.config["predict"]["bundle"]))
+
+    @property
+    def labelled(self) -> bool:
+        """predict: the new sheet has the label column (so the new cohort gets metrics rows)."""
+        return bool(self.samples["y"].notna().all()) and len(self.samples) > 0
+
+    def bundle_manifest(self) -> dict[str, Any]:
+        from oncoflow.predict.apply import load_manifest
+
+        return load_manifest(Path(self.bundle_folder))
+
+    def predict_inputs(self) -> dict[str, Any]:
+        """predict_new_subjects' inputs; first checks that this run prepares its input as the
+        bundle's models were trained (PreparationMismatch naming each setting otherwise)."""
+        from oncoflow.predict.apply import check_preparation
+        from oncoflow.predict.bundle import preparation
+
+        manifest = self.bundle_manifest()
+        check_preparation(manifest["preparation"], preparation(self.config), f"bundle {self.bundle_folder}")
+        r = self.results
+        baseline = "baseline" in manifest["models"] and bool(self.baseline_models)
+        return {"crops": [f"{r}/subjects/{s}/crop/crop.npz" for s in self.crop_subjects], "qc": f"{r}/qc/qc.tsv",
+                "features": [f"{r}/baseline/features.tsv"] if baseline else [],
+                "manifest": f"{self.bundle_folder}/bundle.json"}
+
+    @property
+    def predict_params(self) -> dict[str, Any]:
+        from oncoflow.predict.bundle import preparation
+
+        sheet = self.samples[["subject", "cohort", "y", "tumor_mask"]]
+        return {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
+                "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
+                            for row in sheet.to_dict("records")]}
+
+    def bundle_metrics(self) -> list[str]:
+        """The study's metrics table inside the bundle (its cross-validated AUCs), when bundled."""
+        path = Path(self.bundle_folder) / "reports" / "metrics.tsv"
+        return [str(path)] if path.is_file() else []
+
+    def predict_targets(self) -> list[str]:
+        r = self.results
+        return [f"{r}/predictions.tsv", f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects),
+                *([f"{r}/metrics.tsv"] if self.labelled else [])]
+
+    @property
+    def crop_subjects(self) -> list[str]:
+        """predict: subjects with a tumor mask (the others are reported, not scored)."""
+        return [s for s in self.subjects if s not in set(subjects_without_tumor_mask(self.samples))]
 
     def all_predictions(self) -> list[str]:
         r, folds = self.results, self.folds

@@ -52,5 +52,6 @@ rule fit_baseline_model:
         runtime=5,
     params:
         seed=PLAN.seed,
+        harmonisation=PLAN.harmonisation,
     script:
         "../scripts/fit_baseline_model.py"

@@ -18,6 +18,7 @@ from oncoflow.config import (
     brain_extraction_params,
     check_config_files,
     crop_stages,
+    qc_atlas_inputs,
     tumor_mask_needed,
 )
 from oncoflow.runtime import export_pythonpath
@@ -99,6 +100,10 @@ def get_qc_tumor_mask(wildcards):
     if FRONT.loc[wildcards.subject, "tumor_mask"]:
         return f"{RESULTS}/subjects/{wildcards.subject}/coreg/tumor_mask.nii.gz"
     return []
+
+
+def get_qc_atlas(wildcards):
+    return qc_atlas_inputs(config, RESULTS, wildcards.subject)
 
 
 def get_qc_rows(wildcards):
@@ -188,6 +193,12 @@ def get_radiomics_superres(wildcards):
     return PLAN.radiomics_superres(wildcards.variant)
 
 
+def get_study_page(wildcards):
+    """The study's page in docs/studies/ (its differences from the paper), when there is one."""
+    page = REPO / "docs" / "studies" / f"{PLAN.study}.md"
+    return str(page) if page.is_file() else []
+
+
 def get_all_predictions(wildcards):
     return PLAN.all_predictions()
 
@@ -217,3 +228,21 @@ def get_weight_urls(wildcards):
 def get_weight_files():
     """Targets of download_models: every weights file this config reads."""
     return PLAN.weight_files()
+
+
+def get_bundle_inputs(wildcards):
+    return PLAN.bundle_inputs()
+
+
+def get_predict_inputs(wildcards):
+    """The new subjects' crops, QC table, baseline features and the unpacked bundle; stops while
+    the DAG is built when this run's preparation differs from the bundle's."""
+    return PLAN.predict_inputs()
+
+
+def get_predict_params(wildcards):
+    return PLAN.predict_params
+
+
+def get_bundle_metrics(wildcards):
+    return PLAN.bundle_metrics()

@@ -8,6 +8,7 @@ rule evaluate_models:
     patients."""
     input:
         predictions=get_all_predictions,
+        splits=f"{RESULTS}/folds/splits.tsv",
     output:
         metrics=report(
             f"{RESULTS}/tables/metrics.tsv",
@@ -40,7 +41,7 @@ rule evaluate_models:
     params:
         evaluate=PLAN.evaluate_params,
         seed=PLAN.seed,
-        folds=config["cv"]["folds"],
+        folds=PLAN.folds_per_repeat,
     script:
         "../scripts/evaluate_models.py"
 

@@ -4,8 +4,10 @@
 
 rule plot_qc_montage:
     """Every co-registered modality in three orthogonal slices through the tumor centre, brain (and
-    second-opinion brain) and tumor outlines, subject ID and flags; and the subject's row of QC numbers."""
+    second-opinion brain) and tumor outlines, subject ID and flags; with preprocess.atlas, the
+    reference on the atlas with the template's brain outline; and the subject's row of QC numbers."""
     input:
+        unpack(get_qc_atlas),
         **per_modality("coreg"),
         brain_mask=f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz",
         second_mask=f"{RESULTS}/subjects/{{subject}}/brain/second_opinion_mask.nii.gz",

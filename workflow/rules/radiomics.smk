@@ -58,5 +58,6 @@ rule fit_radiomics_model:
         selection=config["radiomics"]["selection"],
         seed=config["cv"]["seed"],
         fit_validation=config["radiomics"]["fit_validation"],
+        harmonisation=PLAN.harmonisation,
     script:
         "../scripts/fit_radiomics_model.py"

@@ -1,6 +1,6 @@
 rule split_folds:
-    """Stratified, seeded, patient-level folds with an inner validation split; external cohort
-    subjects are never trained on."""
+    """Stratified, seeded, patient-level folds (optionally grouped by site or leaving one site
+    out) with an inner validation split; external cohort subjects are never trained on."""
     input:
         samples=config["cohort"]["samples"],
         cv_check=check_cv_folds,
@@ -17,7 +17,7 @@ rule split_folds:
         mem_mb=500,
         runtime=5,
     params:
-        cv=config["cv"],
+        cv=PLAN.split_params,
         label=config["study"]["label"],
         positive=config["study"]["positive"],
         external=config["cohort"]["external"],

@@ -7,6 +7,7 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 import pandas as pd
 
+from oncoflow.harmonisation import HarmonisationSettings
 from oncoflow.radiomics.models import fit_fold
 from oncoflow.radiomics.selection import SelectionSettings
 
@@ -15,7 +16,8 @@ splits = pd.read_csv(sm.input.splits, sep="\t", dtype={"subject": str})
 features = pd.read_csv(sm.input.features, sep="\t", dtype={"subject": str}) if sm.input.features else None
 settings = SelectionSettings.from_config(dict(sm.params.selection), seed=int(sm.params.seed))
 preds, coefs = fit_fold(sm.wildcards.radmodel, int(sm.wildcards.fold), splits, sheet, list(sm.params.clinical),
-                        settings, features, fit_validation=bool(sm.params.fit_validation))
+                        settings, features, fit_validation=bool(sm.params.fit_validation),
+                        harmonisation=HarmonisationSettings.from_config(dict(sm.params.harmonisation)))
 preds.to_csv(sm.output.predictions, sep="\t", index=False, float_format="%.6f")
 coefs.to_csv(sm.output.coefficients, sep="\t", index=False, float_format="%.6g")
 chosen = coefs.loc[coefs["status"] == "selected", "term"].tolist()

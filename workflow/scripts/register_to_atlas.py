@@ -8,7 +8,8 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 from oncoflow.preprocess.atlas import register_to_atlas
 
 atlas = sm.params.atlas
-modalities = [k for k in sm.output.keys() if k not in ("brain_mask", "tumor_mask", "transform", "report")]
+modalities = [k for k in sm.output.keys() if k not in ("brain_mask", "tumor_mask", "transform", "report",
+                                                     "template_mask")]
 register_to_atlas(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
@@ -20,6 +21,7 @@ register_to_atlas(
     tumor_out=Path(sm.output.tumor_mask),
     transform_out=Path(sm.output.transform),
     report=Path(sm.output.report),
+    template_mask_out=Path(sm.output.template_mask),
     template=atlas["template"],
     template_mask=atlas["template_mask"],
     resolution_mm=atlas["resolution_mm"],

@@ -1,4 +1,4 @@
-"""Rule split_folds: patient-level stratified folds, written for audit."""
+"""Rule split_folds: patient-level folds (cv.scheme; sites from cohort.site), written for audit."""
 import sys
 
 from oncoflow.runtime import start_job
@@ -14,6 +14,6 @@ sheet["y"] = (sheet[sm.params.label] == str(sm.params.positive)).astype(int)
 cv = sm.params.cv
 splits = make_folds(sheet, label="y", folds=cv["folds"], seed=cv["seed"],
                     val_fraction=cv["val_fraction"], external_cohorts=tuple(sm.params.external),
-                    repeats=cv["repeats"])
+                    repeats=cv["repeats"], **{k: cv[k] for k in ("scheme", "site", "min_site_size") if k in cv})
 splits.to_csv(sm.output.splits, sep="\t", index=False)
 print(splits.groupby(["fold", "role"]).size().unstack(fill_value=0).to_string(), file=sys.stderr)

@@ -12,7 +12,8 @@ from oncoflow.report.markdown import markdown_to_html
 from oncoflow.report.methods import cohort_counts, render_methods
 
 provenance = json.loads(Path(sm.input.provenance).read_text())
-cohort = cohort_counts(pd.read_csv(sm.input.splits, sep="\t"), dicom=sm.params.dicom)
+cohort = cohort_counts(pd.read_csv(sm.input.splits, sep="\t", dtype={"site": str}, keep_default_na=False),
+                       dicom=sm.params.dicom)
 text = render_methods(sm.params.config, cohort, software=provenance["software"], git=provenance["git"],
                       python=provenance.get("python"), baseline=sm.params.baseline,
                       comparisons=pd.read_csv(sm.input.comparisons, sep="\t"))

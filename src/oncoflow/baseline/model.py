@@ -16,6 +16,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
+from oncoflow.harmonisation import HarmonisationSettings, harmonise, site_series
+
 NAME = "baseline"
 FIT_ROLE = "train"
 C_GRID = np.logspace(-3, 2, 11)
@@ -26,10 +28,11 @@ class BaselineModelError(ValueError):
     pass
 
 
-def fit_baseline_fold(features: pd.DataFrame, splits: pd.DataFrame, fold: int, *,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def fit_baseline_fold(features: pd.DataFrame, splits: pd.DataFrame, fold: int, *, seed: int = 0,
+                      harmonisation: HarmonisationSettings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions, coefficients) of the baseline in one fold. ``features``: one row per subject
-    (:func:`oncoflow.baseline.features.subject_features`); ``splits``: folds/splits.tsv."""
+    (:func:`oncoflow.baseline.features.subject_features`); ``splits``: folds/splits.tsv (with its
+    ``site`` column when ``harmonisation`` is on: ComBat fitted on the train patients only)."""
     part = splits[splits["fold"] == fold].set_index("subject")
     if part.empty:
         raise BaselineModelError(f"no fold {fold} in the splits table")
@@ -40,6 +43,10 @@ def fit_baseline_fold(features: pd.DataFrame, splits: pd.DataFrame, fold: int, *
                                  f"({len(missing)} missing)")
     x_all = feats.loc[part.index].astype(float)
     train = (part["role"] == FIT_ROLE).to_numpy()
+    if harmonisation is not None:
+        x_all, combat = harmonise(x_all, site_series(part), list(part.index[train]), harmonisation)
+        print(f"baseline fold {fold}: ComBat on {len(combat.features)} features, fitted on training sites "
+              f"{', '.join(combat.sites)}", file=sys.stderr)
     y = part["label"].astype(int).to_numpy()
     x_train = x_all[train]
     mean, sd = x_train.mean(), x_train.std(ddof=0).replace(0.0, 1.0)

@@ -5,8 +5,9 @@ Layout read: ``<data>/data.csv`` (one row per patient, blank = missing) and ``<d
 with ``t1.nii.gz``, ``flair.nii.gz``, ``t1ce.nii.gz`` and ``tumor_mask.nii.gz`` (already
 co-registered, tumor slices only). Written: one row per patient with ``nifti`` and ``tumor_mask``
 relative to the sheet's folder, the label columns ``coc2`` (COCCluster 2 = 1, else 0; the
-radiogenomics endpoint) and ``grade`` (TCGA neoplasm_histologic_grade as given), and the clinical
-covariates ``age`` and ``gender``. Blank cells stay blank (never zero-filled).
+radiogenomics endpoint) and ``grade`` (TCGA neoplasm_histologic_grade as given), the clinical
+covariates ``age`` and ``gender``, and ``site``: the tissue source site (institution) coded in the
+TCGA ID (``TCGA_CS_4941`` -> ``CS``). Blank cells stay blank (never zero-filled).
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ CLINICAL = {  # data.csv column -> sheet column
     "age_at_initial_pathologic": "age",
     "gender": "gender",
 }
+
+
+def tcga_site(patient: str) -> str:
+    """The tissue source site code of a TCGA patient ID (``TCGA_CS_4941`` or ``TCGA-CS-4941``)."""
+    parts = patient.replace("-", "_").split("_")
+    if len(parts) < 3 or parts[0] != "TCGA" or not parts[1]:
+        raise ValueError(f"{patient!r} is not a TCGA patient ID (TCGA_<site>_<participant>)")
+    return parts[1]
 
 
 def _int_or_blank(value: object) -> str:
@@ -56,6 +65,7 @@ def write_lgg_tcga_sheet(data: Path, out: Path) -> Path:
             "tumor_mask_space": "flair",
             "coc2": "" if coc == "" else str(int(coc == "2")),
             **{sheet: _int_or_blank(row[src]) for src, sheet in CLINICAL.items()},
+            "site": tcga_site(patient),
         })
     pd.DataFrame(rows).to_csv(out, sep="\t", index=False)
     return out

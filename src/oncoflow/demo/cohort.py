@@ -45,7 +45,8 @@ __all__ = [
     "simulate_subject",
 ]
 
-SAMPLE_COLUMNS: tuple[str, ...] = ("subject", "label", "cohort", "dicom", "tumor_mask", "tumor_mask_space", "age", "sex")
+SAMPLE_COLUMNS: tuple[str, ...] = ("subject", "label", "cohort", "dicom", "tumor_mask", "tumor_mask_space", "age", "sex",
+                                   "site")
 MASK_SPACE = "t1ce"
 
 
@@ -90,14 +91,14 @@ _SITES: dict[str, dict[str, Any]] = {
                   "InstitutionAddress": "742 Evergreen Terrace, Springfield",
                   "Manufacturer": "OncoflowSynth", "ManufacturerModelName": "PhantomScan 1.5",
                   "MagneticFieldStrength": "1.5", "ImagingFrequency": "63.87", "StationName": "MR1"},
-        "noise": 0.03, "bias": 0.2,
+        "noise": 0.03, "bias": 0.2, "code": "SGH",
     },
     "external": {
         "dicom": {"InstitutionName": "Shelbyville Regional Medical Center",
                   "InstitutionAddress": "19 Lemon Tree Lane, Shelbyville",
                   "Manufacturer": "OtherSynth", "ManufacturerModelName": "VirtuaMag 3T",
                   "MagneticFieldStrength": "3", "ImagingFrequency": "127.74", "StationName": "MRB"},
-        "noise": 0.022, "bias": 0.3,
+        "noise": 0.022, "bias": 0.3, "code": "SRMC",
     },
 }
 _EPOCH = dt.date(2019, 1, 7)
@@ -320,15 +321,21 @@ names, IDs and dates in the DICOM headers are fake** (useful to test de-identifi
 * `masks/<subject>_tumor.nii.gz`: tumor mask on the t1ce series grid, in the layout
   dcm2niix produces for that series (same affine).
 * `samples.tsv`: {", ".join(SAMPLE_COLUMNS)}. The last {n_ext} subject(s) form the
-  `external` cohort (second fake site, 3 T, different noise/bias).
+  `external` cohort (second fake site, 3 T, different noise/bias); `site` is the scanning
+  site (SGH: the training site, SRMC: the external one).
 * `truth.tsv`: generator ground truth (phenotype strengths, tumor centre in MNI mm);
   not used by the pipeline.
 """
 
 
+# `make demo` / `oncoflow demo`: 20 subjects hold the demo within 15 minutes on 2 cores with HD-BET and
+# its deepbet second opinion (~30 CPU-seconds a head more than deepbet alone; benchmarks/preprocess.md).
+DEMO_SUBJECTS = 20
+
+
 def make_demo_cohort(
     out_dir: Path,
-    n_subjects: int = 40,
+    n_subjects: int = DEMO_SUBJECTS,
     seed: int = 0,
     *,
     voxel_scale: float = 1.0,
@@ -379,7 +386,7 @@ def make_demo_cohort(
         _write_subject(out_dir, sim, uid_key, mask_space)
         sheet_rows.append([sim.subject, sim.label, sim.cohort, f"dicom/{sim.subject}",
                            f"masks/{sim.subject}_tumor.nii.gz", mask_space, sim.age, sim.sex,
-                           *[sim.covariates[c] for c in covariates]])
+                           _SITES[sim.cohort]["code"], *[sim.covariates[c] for c in covariates]])
         truth_rows.append(_truth_row(sim, mask_space, f))
 
     sheet = out_dir / "samples.tsv"

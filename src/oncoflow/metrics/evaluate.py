@@ -128,10 +128,28 @@ def check_predictions(preds: pd.DataFrame) -> None:
         raise EvaluationError(f"y_true must be 0/1, got {sorted(set(preds['y_true']) - {0, 1})[:5]}")
 
 
+def external_label(name: str | None) -> str:
+    """The cohort label of an external cohort: ``external``, or ``external:<name>`` when the study
+    has several (a ``cohort`` column in the predictions), each evaluated on its own."""
+    return "external" if name is None else f"external:{name}"
+
+
+def external_groups(part: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(label, rows) of each external cohort among ``part``'s external rows, sorted by name."""
+    ext = part[part["role"] == "external"]
+    if "cohort" not in ext.columns:
+        if len(ext):
+            yield external_label(None), ext
+        return
+    for name, rows in ext.groupby("cohort", sort=True):
+        yield external_label(str(name)), rows
+
+
 def cohort_predictions(pooled: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """(model, cohort, frame with subject, y_true, probability, risk, threshold) per model and
     cohort, in the order of ``pooled``: cv = the pooled test folds, external = the fold-model
-    ensemble; with repeats, those of repeat 0 (:func:`repeat_predictions` has every repeat)."""
+    ensemble (one per external cohort, :func:`external_groups`); with repeats, those of repeat 0
+    (:func:`repeat_predictions` has every repeat)."""
     if "repeat" in pooled.columns:
         pooled = pooled[pooled["repeat"] == 0]
     if "risk" not in pooled.columns:
@@ -141,15 +159,14 @@ def cohort_predictions(pooled: pd.DataFrame) -> Iterator[tuple[str, str, pd.Data
         if test["subject"].duplicated().any():
             raise EvaluationError(f"{model}: a subject is in the test set of several folds")
         yield model, "cv", test[["subject", "y_true", "probability", "risk", "threshold"]].reset_index(drop=True)
-        ext = part[part["role"] == "external"]
-        if len(ext):
+        for label, ext in external_groups(part):
             if (ext.groupby("subject")["y_true"].nunique() > 1).any():
                 raise EvaluationError(f"{model}: an external subject has different labels in different folds")
             ens = ext.groupby("subject", sort=True).agg(y_true=("y_true", "first"),
                                                         probability=("probability", "mean"),
                                                         risk=("risk", "mean"),
                                                         threshold=("threshold", "mean"))
-            yield model, "external", ens.reset_index()
+            yield model, label, ens.reset_index()
 
 
 def repeat_predictions(pooled: pd.DataFrame) -> Iterator[tuple[str, int, pd.DataFrame]]:
@@ -266,7 +283,7 @@ def evaluate_pooled(pooled: pd.DataFrame, *, ci_method: str = "delong", level: f
                                           seed=seed))
         row["cal_slope_raw"] = calibration_statistics(y, c["probability"].to_numpy(dtype=float), level=level,
                                                       n_boot=100, seed=seed)["cal_slope"]
-        fill = {"n_folds": 0, "n_repeats": 0} if cohort == "external" else spread.get(model, {})
+        fill = {"n_folds": 0, "n_repeats": 0} if cohort != "cv" else spread.get(model, {})
         row.update({k: fill.get(k, np.nan) for k in EXTRA_KEYS[:6]})
         rows.append(row)
     return pd.DataFrame(rows, columns=METRICS_COLUMNS)
@@ -326,13 +343,14 @@ def per_fold_metrics(pooled: pd.DataFrame, *, ci_method: str = "delong", level: 
     """
     rows = []
     for model, part in pooled.groupby("model", sort=False):
-        for cohort, role in (("cv", "test"), ("external", "external")):
+        groups = [("cv", part[part["role"] == "test"]), *external_groups(part)]
+        for cohort, chosen in groups:
             for fold, rows_ in part.groupby("fold", sort=True):
                 thr = float(rows_["threshold"].iloc[0])
                 note = rows_["threshold_note"].iloc[0] if "threshold_note" in rows_ else ""
-                rows_ = rows_[rows_["role"] == role]
+                rows_ = chosen[chosen["fold"] == fold]
                 if rows_.empty:
-                    if role == "test":
+                    if cohort == "cv":
                         raise EvaluationError(f"{model} fold {fold}: no test patients")
                     continue
                 row = summarize(rows_["y_true"].to_numpy(), rows_["probability"].to_numpy(),
@@ -413,7 +431,7 @@ def compare_models(pooled: pd.DataFrame, *, correction: str = "holm", level: flo
         raise EvaluationError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
     by_repeat = _by_repeat(pooled)
     tables = []
-    for cohort in COHORTS:
+    for cohort in by_repeat.get(0, {}):
         frames = by_repeat.get(0, {}).get(cohort, {})
         if len(frames) < 2:
             continue
@@ -517,12 +535,20 @@ def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> N
 def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
                    seed: int | None = 0, folds: int | None = None,
+                   splits: pd.DataFrame | None = None,
                    recalibration: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex},
     metrics_per_repeat.tsv and predictions.tsv in the folder ``tables`` from every fold's
-    predictions. ``folds``: cv.folds (tells the repeats apart); ``recalibration``: model ->
-    method (StudyPlan.evaluate_params). Returns the metrics."""
+    predictions. ``folds``: folds per repeat (tells the repeats apart); ``splits``: the splits
+    table, whose ``site`` column (cohort.site) and ``cohort`` column (several external cohorts)
+    predictions.tsv carries; ``recalibration``: model -> method (StudyPlan.evaluate_params).
+    Returns the metrics."""
+    from oncoflow.metrics.sites import add_sites, subject_sites
+
     tables = Path(tables)
+    if splits is not None:  # site (cohort.site) and, with several external cohorts, each one's name
+        preds = add_sites(preds, subject_sites(splits))
+        preds = add_sites(preds, subject_sites(splits, "cohort"), "cohort")
     pooled = pool_predictions(preds, threshold, folds, recalibration)
     kw = {"ci_method": ci_method, "level": ci_level, "n_boot": n_boot, "seed": seed}
     metrics = evaluate_pooled(pooled, **kw)

@@ -70,6 +70,7 @@ def register_to_atlas(
     tumor_out: Path,
     transform_out: Path,
     report: Path,
+    template_mask_out: Path | None = None,
     template: str = MNI152,
     template_mask: str | None = None,
     resolution_mm: int = 1,
@@ -78,7 +79,8 @@ def register_to_atlas(
     """Register the brain-extracted ``reference`` onto the template and carry every modality
     (linear), the brain mask and the tumor mask (nearest label) onto the template grid. Without a
     tumor mask the atlas tumor mask is all zero. Returns and writes (``report``) the brain-mask Dice
-    with the template's brain mask, the mutual information before/after and the seconds taken."""
+    with the template's brain mask, the mutual information before/after and the seconds taken;
+    ``template_mask_out``: the template's brain mask, for the QC montage's outline."""
     from oncoflow.preprocess.subject import log, write_tsv
 
     start = time.time()
@@ -107,6 +109,8 @@ def register_to_atlas(
     tumor = carry(tumor_mask)
     write_image(brain, mask_out)
     write_image(tumor, tumor_out)
+    if template_mask_out is not None:
+        write_image(fixed_mask, template_mask_out)
     Path(transform_out).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(transforms[0], transform_out)
     dice = mask_dice(brain.numpy() > 0.5, fixed_mask.numpy() > 0.5)

@@ -5,7 +5,8 @@
   per-modality coverage and intensity statistics inside the brain) and the subject-level flags.
 - ``plot_montage``: every co-registered modality through the tumor centre (or the brain's, without a
   tumor mask) in three orthogonal slices, brain outline in cyan, the second opinion's brain outline
-  dashed in yellow, tumor outline in magenta, flags in red.
+  dashed in yellow, tumor outline in magenta, flags in red; with atlas space (preprocess.atlas), a last
+  row: the reference on the template grid, the template's brain outline in green over the subject's.
 - ``summarize_cohort``: the rows of all subjects plus cohort-level outlier flags, ``flag`` first.
 
 All images are read on the reference grid (coreg/, brain/), in closest-canonical (RAS) orientation.
@@ -25,6 +26,7 @@ import pandas as pd
 MIN_COVERAGE = 0.9  # share of the brain where a modality has signal (field of view, registration)
 MIN_TUMOR_IN_BRAIN = 0.9  # crop_tumor refuses below 0.5; QC warns earlier
 MI_TOLERANCE = 0.01  # ANTs Mattes MI is negative, lower is better: flag a rise above this
+MIN_ATLAS_DICE = 0.9  # brain mask vs the template's after registration (TCGA-FG-6692 to MNI152: 0.96)
 # Cohort-level outliers: robust z-score (median / 1.4826 MAD) beyond OUTLIER_Z *and* at least a
 # minimum distance from the median (a very homogeneous cohort has a tiny MAD), with enough subjects.
 OUTLIER_Z = 3.5
@@ -32,6 +34,17 @@ MIN_COHORT = 5
 MIN_BRAIN_DEVIATION_ML = 200.0
 MIN_MI_DEVIATION = 0.15  # about half of what a registration gains (TCGA-FG-6692: 0.25-0.30)
 MIN_CV_DEVIATION = 0.15  # sd/mean inside the brain, e.g. a bias correction gone wrong
+
+
+@dataclass(frozen=True)
+class AtlasView:
+    """A subject on the atlas (register_to_atlas's outputs): the reference image, the subject's brain
+    mask, the template's brain mask and the tumor mask, all on the template grid."""
+
+    image: Path
+    brain_mask: Path
+    template_mask: Path
+    tumor_mask: Path
 
 
 @dataclass
@@ -59,6 +72,13 @@ def _number(value: object) -> float:
         return float("nan")
 
 
+def _centre(mask: np.ndarray) -> tuple[int, int, int]:
+    """The voxel the montage's slices go through: the mask's centre of mass, or the grid's centre."""
+    if not mask.any():
+        return tuple(s // 2 for s in mask.shape)  # type: ignore[return-value]
+    return tuple(int(round(c)) for c in np.argwhere(mask).mean(0))  # type: ignore[return-value]
+
+
 def subject_qc(
     subject: str,
     images: dict[str, Path],
@@ -68,8 +88,11 @@ def subject_qc(
     registration: Path | None = None,
     brain_report: Path | None = None,
     tumor_mask: Path | None = None,
+    atlas_report: Path | None = None,
 ) -> SubjectQC:
-    """Numbers and flags of one subject; ``images`` are the co-registered (coreg/) modalities."""
+    """Numbers and flags of one subject; ``images`` are the co-registered (coreg/) modalities;
+    ``atlas_report``: register_to_atlas's atlas.tsv (preprocess.atlas), whose brain-mask Dice with the
+    template's goes into the row and flags the subject below MIN_ATLAS_DICE."""
     brain, zooms = _load(brain_mask)
     brain = brain > 0.5
     voxel_ml = float(np.prod(zooms)) / 1000.0
@@ -103,8 +126,7 @@ def subject_qc(
         row["tumor_ml"] = ""
         row["tumor_in_brain"] = ""
         centre_mask = brain
-    centre = tuple(int(round(c)) for c in np.argwhere(centre_mask).mean(0)) if centre_mask.any() else tuple(
-        s // 2 for s in brain.shape)
+    centre = _centre(centre_mask)
 
     reg = _read_tsv(registration)
     reg = reg.set_index("modality") if "modality" in reg else reg
@@ -131,6 +153,12 @@ def subject_qc(
         else:
             stats = {k: "" for k in ("coverage", "mean", "sd", "p1", "p99")}
         row.update({f"{k}_{modality}": v for k, v in stats.items()})
+    if atlas_report is not None:
+        dice = _number(_read_tsv(atlas_report).get("brain_dice_template", pd.Series([""])).iloc[0])
+        row["atlas_dice"] = "" if np.isnan(dice) else dice
+        if not dice >= MIN_ATLAS_DICE:
+            flags.append(f"atlas: brain mask Dice {dice:.3f} with the template's (below {MIN_ATLAS_DICE}): "
+                         "the registration to the atlas failed or the brain mask is wrong")
     row["flag"] = "; ".join(flags)
     return SubjectQC(row=row, flags=flags, centre=centre)
 
@@ -205,6 +233,29 @@ def _views(arr: np.ndarray, centre: tuple[int, int, int], zooms: np.ndarray):
     ]
 
 
+Outline = tuple[np.ndarray, str, float, str]  # mask, colour, line width, line style
+
+
+def _draw_row(axes, arr: np.ndarray, zooms: np.ndarray, centre: tuple[int, int, int], window_mask: np.ndarray,
+              outlines: list[Outline], *, titles: bool) -> None:
+    """One montage row: three orthogonal slices of ``arr`` through ``centre`` with mask outlines."""
+    lo, hi = _window(arr, window_mask)
+    outline_views = [(_views(mask.astype(np.float32), centre, zooms), colour, width, style)
+                     for mask, colour, width, style in outlines]
+    for c, (view, image, aspect) in enumerate(_views(arr, centre, zooms)):
+        ax = axes[c]
+        ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="lower", aspect=aspect, interpolation="nearest")
+        for views, colour, width, style in outline_views:
+            if views[c][1].any():
+                ax.contour(views[c][1], levels=[0.5], colors=colour, linewidths=width, linestyles=style)
+        ax.text(0.98, 0.03, "A" if view == "sagittal" else "R", transform=ax.transAxes, ha="right",
+                va="bottom", color="yellow", fontsize=8)  # which side is which (neurological view)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles:
+            ax.set_title(view, fontsize=9)
+
+
 def plot_montage(
     qc: SubjectQC,
     images: dict[str, Path],
@@ -213,11 +264,13 @@ def plot_montage(
     *,
     tumor_mask: Path | None = None,
     second_mask: Path | None = None,
+    atlas: AtlasView | None = None,
     dpi: int = 90,
 ) -> None:
     """PNG: a row per modality, three orthogonal slices through ``qc.centre``; outlines of the brain
-    mask (cyan), the second opinion's brain mask (dashed yellow) and tumor (magenta); subject ID and
-    numbers in the title, flags in red."""
+    mask (cyan), the second opinion's brain mask (dashed yellow) and tumor (magenta); with ``atlas``, a
+    last row: the reference on the template grid, the template's brain outline (green) over the
+    subject's (cyan) and the tumor; subject ID and numbers in the title, flags in red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,39 +278,32 @@ def plot_montage(
 
     brain, zooms = _load(brain_mask)
     brain = brain > 0.5
-    tumor = _load(tumor_mask)[0] > 0.5 if tumor_mask is not None else None
-    second = _load(second_mask)[0] > 0.5 if second_mask is not None else None
+    outlines: list[Outline] = [(brain, "cyan", 0.8, "solid")]
+    if second_mask is not None:
+        outlines.append((_load(second_mask)[0] > 0.5, "yellow", 0.7, "dashed"))
+    if tumor_mask is not None:
+        outlines.append((_load(tumor_mask)[0] > 0.5, "magenta", 0.9, "solid"))
     row = qc.row
-    n = len(images)
+    n = len(images) + (atlas is not None)
     fig, axes = plt.subplots(n, 3, figsize=(9.0, 2.7 * n + 1.4), squeeze=False,
                              gridspec_kw={"hspace": 0.12, "wspace": 0.02})
     for r, (modality, path) in enumerate(images.items()):
-        arr, _ = _load(path)
-        lo, hi = _window(arr, brain)
-        brain_views = _views(brain.astype(np.float32), qc.centre, zooms)
-        tumor_views = _views(tumor.astype(np.float32), qc.centre, zooms) if tumor is not None else None
-        second_views = _views(second.astype(np.float32), qc.centre, zooms) if second is not None else None
-        for c, (view, image, aspect) in enumerate(_views(arr, qc.centre, zooms)):
-            ax = axes[r, c]
-            ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="lower", aspect=aspect,
-                      interpolation="nearest")
-            if brain_views[c][1].any():
-                ax.contour(brain_views[c][1], levels=[0.5], colors="cyan", linewidths=0.8)
-            if second_views is not None and second_views[c][1].any():
-                ax.contour(second_views[c][1], levels=[0.5], colors="yellow", linewidths=0.7,
-                           linestyles="dashed")
-            if tumor_views is not None and tumor_views[c][1].any():
-                ax.contour(tumor_views[c][1], levels=[0.5], colors="magenta", linewidths=0.9)
-            ax.text(0.98, 0.03, "A" if view == "sagittal" else "R", transform=ax.transAxes, ha="right",
-                    va="bottom", color="yellow", fontsize=8)  # which side is which (neurological view)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(view, fontsize=9)
+        _draw_row(axes[r], _load(path)[0], zooms, qc.centre, brain, outlines, titles=r == 0)
         mi = row.get(f"mi_after_{modality}", "")
         label = modality + (" (reference)" if modality == row.get("reference") else
                             (f"\nMI {row.get(f'mi_before_{modality}')} -> {mi}" if mi != "" else ""))
         axes[r, 0].set_ylabel(label, fontsize=9)
+    if atlas is not None:
+        template, atlas_zooms = _load(atlas.template_mask)
+        template = template > 0.5
+        atlas_tumor = _load(atlas.tumor_mask)[0] > 0.5
+        centre_mask = atlas_tumor if atlas_tumor.any() else template
+        _draw_row(axes[-1], _load(atlas.image)[0], atlas_zooms, _centre(centre_mask), template,
+                  [(template, "lime", 0.9, "solid"), (_load(atlas.brain_mask)[0] > 0.5, "cyan", 0.7, "solid"),
+                   (atlas_tumor, "magenta", 0.9, "solid")], titles=n == 1)
+        dice = _number(row.get("atlas_dice"))
+        axes[-1, 0].set_ylabel(f"{row.get('reference')} on the atlas\n(template brain green)\nbrain Dice "
+                               + ("n/a" if np.isnan(dice) else f"{dice:.3f}"), fontsize=9)
     if row.get("tumor_in_brain", "") != "":
         tumor_text = f"tumor (magenta) {row['tumor_ml']} mL, {float(row['tumor_in_brain']):.0%} in the brain"
     else:
@@ -270,11 +316,13 @@ def plot_montage(
                        + ("n/a" if np.isnan(dice) else f"{dice:.3f}"))
     subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL{second_text} | "
                 f"{tumor_text} | slices through voxel {qc.centre}")
+    subtitle = "\n".join(textwrap.wrap(subtitle, 125))  # with the second opinion it outgrows the figure
     flags = "\n".join(textwrap.wrap("FLAGS: " + "; ".join(qc.flags), 110)) if qc.flags else "no flags"
+    extra = subtitle.count("\n")
     fig.text(0.5, 1 - 0.45 / fig.get_figheight(), subtitle, ha="center", va="top", fontsize=8.5)
-    fig.text(0.5, 1 - 0.7 / fig.get_figheight(), flags, ha="center", va="top", fontsize=9,
+    fig.text(0.5, 1 - (0.7 + 0.15 * extra) / fig.get_figheight(), flags, ha="center", va="top", fontsize=9,
              color="red" if qc.flags else "green", fontweight="bold" if qc.flags else "normal")
-    lines = flags.count("\n") + 1
+    lines = flags.count("\n") + 1 + extra
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.01, top=1 - (0.95 + 0.17 * lines) / fig.get_figheight())
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi, metadata={"Software": None})

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from oncoflow.harmonisation import HarmonisationSettings, harmonise, site_series
+
 from oncoflow.radiomics.selection import (
     SelectionSettings,
     fit_radscore,
@@ -107,7 +109,8 @@ def _standardise(train: pd.DataFrame, other: pd.DataFrame):
 
 def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, clinical: list[str],
              settings: SelectionSettings, features: pd.DataFrame | None = None,
-             fit_validation: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+             fit_validation: bool = True,
+             harmonisation: HarmonisationSettings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions, coefficients) of model ``name`` in ``fold``.
 
     ``splits``: folds/splits.tsv; ``sheet``: the sample sheet indexed by subject (clinical
@@ -116,7 +119,8 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
     patients (all of its training part, as a paper's 8:2 split); the validation patients' own
     predictions, from which evaluation takes the threshold and recalibration, are then cross-fitted
     in :data:`CROSS_FIT_GROUPS` seeded, label-blind groups (each group from the model refitted on
-    the other train + val patients)."""
+    the other train + val patients). ``harmonisation``: ComBat on the features, refitted with
+    every rad-score on that rad-score's fitting patients only (sites: the splits' ``site``)."""
     part = splits[splits["fold"] == fold].set_index("subject")
     if part.empty:
         raise RadiomicsModelError(f"no fold {fold} in the splits table")
@@ -124,7 +128,9 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
     roles = FIT_ROLES if fit_validation else (FIT_ROLE,)
     fit = part.index[part["role"].isin(roles)].tolist()
     y = part["label"].astype(int)
-    probability, coef_table = _fit_predict(name, fit, subjects, y, sheet, clinical, settings, features)
+    sites = site_series(part) if harmonisation is not None else None
+    harmonised = (sites, harmonisation)
+    probability, coef_table = _fit_predict(name, fit, subjects, y, sheet, clinical, settings, features, harmonised)
     if fit_validation:
         # Seeded groups of validation patients, drawn without their labels (so no label can reach its
         # own patient's score through the partition); each group is predicted by the model refitted
@@ -133,7 +139,7 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
         order = np.random.default_rng(settings.seed + fold).permutation(len(val))
         for group in np.array_split(val[order], min(CROSS_FIT_GROUPS, len(val))):
             rest = [f for f in fit if f not in set(group)]
-            p, _ = _fit_predict(name, rest, list(group), y, sheet, clinical, settings, features)
+            p, _ = _fit_predict(name, rest, list(group), y, sheet, clinical, settings, features, harmonised)
             probability.loc[list(group)] = p.loc[list(group)]
     preds = pd.DataFrame({"subject": subjects, "fold": fold, "model": name, "role": part["role"].to_numpy(),
                           "y_true": y.to_numpy(), "probability": probability.loc[subjects].to_numpy()})
@@ -145,8 +151,11 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
 
 def _fit_predict(name: str, train: list[str], subjects: list[str], y: pd.Series, sheet: pd.DataFrame,
                  clinical: list[str], settings: SelectionSettings,
-                 features: pd.DataFrame | None) -> tuple[pd.Series, pd.DataFrame]:
-    """(probability of ``subjects``, coefficients) of model ``name`` fitted on ``train``."""
+                 features: pd.DataFrame | None,
+                 harmonised: tuple[pd.Series | None, HarmonisationSettings | None] = (None, None),
+                 ) -> tuple[pd.Series, pd.DataFrame]:
+    """(probability of ``subjects``, coefficients) of model ``name`` fitted on ``train``
+    (``harmonised``: the fold's sites and the ComBat settings, fitted on ``train`` here)."""
     kind, variant = parse_model(name)
     coefs: list[pd.DataFrame] = []
     everyone = list(dict.fromkeys([*train, *subjects]))
@@ -158,6 +167,8 @@ def _fit_predict(name: str, train: list[str], subjects: list[str], y: pd.Series,
         if missing:
             raise RadiomicsModelError(f"{name}: subject {missing[0]!r} has no row in the {variant} features table")
         feats = feats.loc[everyone]
+        if harmonised[1] is not None:
+            feats, _ = harmonise(feats, harmonised[0], train, harmonised[1])
         rad = fit_radscore(feats.loc[train], y.loc[train].to_numpy(), settings)
         table = rad.coefficients()
         table.insert(0, "block", "radscore")

@@ -57,9 +57,11 @@ def collect(members: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
     return out
 
 
-def write_archive(out: Path, members: Mapping[str, Path | bytes], *, root: str) -> dict[str, str]:
+def write_archive(out: Path, members: Mapping[str, Path | bytes], *, root: str,
+                  compresslevel: int = 9) -> dict[str, str]:
     """Write ``out`` (.tar.gz) with ``members`` (arcname -> file, folder or bytes) under ``root/``
-    plus MANIFEST.sha256; returns arcname -> sha256."""
+    plus MANIFEST.sha256; returns arcname -> sha256. ``compresslevel`` 0 (stored) for members
+    that hardly compress (model weights, ~7%: the bundle), 9 otherwise."""
     files = collect(members)
     if MANIFEST in files:
         raise ValueError(f"{MANIFEST} is written by write_archive")
@@ -68,7 +70,8 @@ def write_archive(out: Path, members: Mapping[str, Path | bytes], *, root: str) 
     manifest = "".join(f"{checksums[name]}  {name}\n" for name in sorted(checksums)).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                   compresslevel=compresslevel) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in [MANIFEST, *sorted(files)]:
             data = manifest if name == MANIFEST else files[name]

@@ -105,8 +105,13 @@ def _missing(f: RunFacts) -> Entry:
 
 def _partitions(f: RunFacts) -> Entry:
     cv = f.config["cv"]
-    return (FILLED, (f"{cv['folds']} stratified folds (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
-                    "fold as inner validation; every internal patient tested once."), "folds/splits.tsv")
+    scheme = cv.get("scheme", "stratified")
+    split = {"stratified": f"{cv['folds']} stratified folds",
+             "site_grouped": f"{cv['folds']} stratified folds grouped by site (a site's patients in one test fold)",
+             "leave_one_site_out": "leave-one-site-out folds (sites too small or single-class only trained on)"}[scheme]
+    tested = "every internal patient" if scheme != "leave_one_site_out" else "every patient of a tested site"
+    return (FILLED, (f"{split} (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
+                    f"fold as inner validation; {tested} tested once."), "folds/splits.tsv")
 
 
 def _disjoint(f: RunFacts) -> Entry:

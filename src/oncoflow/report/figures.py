@@ -38,6 +38,13 @@ RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fonts
       "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False}
 
 
+def cohort_title(cohort: str) -> str:
+    """Panel title of a metrics cohort (cv, external, or external:<name> of several)."""
+    if cohort.startswith("external:"):
+        return f"External cohort {cohort.split(':', 1)[1]} (fold-model ensemble)"
+    return COHORT_TITLES.get(cohort, cohort)
+
+
 def model_colors(models: list[str]) -> dict[str, tuple]:
     cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
     return {m: cmap(i % cmap.N) for i, m in enumerate(models)}
@@ -50,7 +57,7 @@ def _fmt(x: float, digits: int = 2) -> str:
 def _panel_title(ax: Axes, cohort: str, metrics: pd.DataFrame) -> None:
     rows = metrics[metrics["cohort"] == cohort]
     n, n_pos = (int(rows["n"].iloc[0]), int(rows["n_pos"].iloc[0])) if len(rows) else (0, 0)
-    ax.set_title(f"{COHORT_TITLES.get(cohort, cohort)}\nn = {n}, {n_pos} positive", loc="left")
+    ax.set_title(f"{cohort_title(cohort)}\nn = {n}, {n_pos} positive", loc="left")
 
 
 def _undefined(ax: Axes, notes: list[str], drawn: int) -> None:
@@ -194,7 +201,7 @@ def draw_figure(kind: str, curves: Mapping[str, pd.DataFrame], metrics: pd.DataF
         raise ValueError(f"unknown figure {kind!r}; choose from {FIGURES}")
     if metrics.empty:
         raise ValueError("no models to plot: the metrics table is empty")
-    cohorts = [c for c in ("cv", "external") if (metrics["cohort"] == c).any()]
+    cohorts = sorted(dict.fromkeys(metrics["cohort"]), key=lambda c: c != "cv")  # cv, then each external
     colors = model_colors(list(dict.fromkeys(metrics["model"])))
     title, draw = _title(kind, curves), DRAW[kind][1]
     with matplotlib.rc_context(RC):

@@ -67,6 +67,8 @@ REFERENCES: dict[str, str] = {
            "models. Med Decis Making. 2006;26(6):565-574.",
     "saerens": "Saerens M, Latinne P, Decaestecker C. Adjusting the outputs of a classifier to new a priori "
                "probabilities: a simple procedure. Neural Comput. 2002;14(1):21-41.",
+    "combat": "Johnson WE, Li C, Rabinovic A. Adjusting batch effects in microarray expression data using "
+              "empirical Bayes methods. Biostatistics. 2007;8(1):118-127.",
     "cox": "Cox DR. Two further applications of a model for binary regression. Biometrika. "
            "1958;45(3/4):562-565.",
     "meinshausen": "Meinshausen N, Meier L, Buhlmann P. p-values for high-dimensional regression. J Am Stat "
@@ -110,14 +112,23 @@ class Cohort:
     external: int = 0
     external_positive: int = 0
     dicom: int = 0  # subjects whose images came as DICOM (the rest as NIfTI)
+    sites: tuple[tuple[str, int, int], ...] = ()  # internal (site, patients, positives), sorted by site
+    tested_sites: tuple[str, ...] = ()  # sites holding test patients
 
 
 def cohort_counts(splits: pd.DataFrame, dicom: int) -> Cohort:
-    """Counts from folds/splits.tsv (subject, fold, role, label): fold 0 holds every subject once."""
+    """Counts from folds/splits.tsv (subject, fold, role, label[, site]): fold 0 holds every
+    subject once."""
     first = splits[splits["fold"] == splits["fold"].min()]
     internal = first[first["role"] != "external"]
     external = first[first["role"] == "external"]
-    return Cohort(len(internal), int(internal["label"].sum()), len(external), int(external["label"].sum()), dicom)
+    sites: tuple[tuple[str, int, int], ...] = ()
+    tested: tuple[str, ...] = ()
+    if "site" in splits.columns:
+        sites = tuple((str(k), len(g), int(g["label"].sum())) for k, g in internal.groupby("site", sort=True))
+        tested = tuple(sorted(str(s) for s in splits.loc[splits["role"] == "test", "site"].unique()))
+    return Cohort(len(internal), int(internal["label"].sum()), len(external), int(external["label"].sum()), dicom,
+                  sites, tested)
 
 
 class _Citations:
@@ -408,13 +419,51 @@ def _validation(config: dict[str, Any], cohort: Cohort, baseline: bool = False) 
     if set(config["fusion"]["methods"]) - {"mean"}:
         uses.append("stacking fusion")
     used = f" used for {_join(uses)}" if uses else ", on which no model was fitted"
-    text = (f"Patients were split into {cv['folds']} stratified, patient-level cross-validation folds (seed "
-            f"{cv['seed']}). Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
-            f"formed an inner-validation set{used}; every internal patient was predicted "
-            "once, by the model of the fold that held it out.")
+    scheme = cv.get("scheme", "stratified")
+    n_folds = len(cohort.tested_sites) if scheme == "leave_one_site_out" else cv["folds"]
+    text = _scheme_text(config, cohort) + (
+        f" Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
+        f"formed an inner-validation set{used}; every "
+        f"{'patient of a tested site' if scheme == 'leave_one_site_out' else 'internal patient'} was predicted "
+        "once, by the model of the fold that held it out.")
     if cohort.external:
-        text += f" External patients were scored with the mean probability of the {cv['folds']} fold models."
-    return text + _repeats_text(cv)
+        text += f" External patients were scored with the mean probability of the {n_folds} fold models."
+    return text + _repeats_text(cv) + _sites_text(config, cohort)
+
+
+def _site_list(sites: tuple[tuple[str, int, int], ...]) -> str:
+    return _join([f"{name} ({n} patients, {pos} positive)" for name, n, pos in sites])
+
+
+def _scheme_text(config: dict[str, Any], cohort: Cohort) -> str:
+    """The validation scheme that ran (cv.scheme, oncoflow.train.folds)."""
+    cv, column = config["cv"], config["cohort"].get("site")
+    scheme = cv.get("scheme", "stratified")
+    if scheme == "site_grouped":
+        return (f"Patients were split into {cv['folds']} stratified cross-validation folds grouped by site "
+                f"(sample-sheet column `{column}`; scikit-learn's StratifiedGroupKFold, seed {cv['seed']}): all "
+                "patients of a site were in the same test fold, so every fold's model was tested on sites it "
+                f"never trained on. The sites were {_site_list(cohort.sites)}.")
+    if scheme == "leave_one_site_out":
+        tested = [s for s in cohort.sites if s[0] in cohort.tested_sites]
+        only = [s for s in cohort.sites if s[0] not in cohort.tested_sites]
+        text = (f"Validation was leave-one-site-out (sample-sheet column `{column}`): each site with both classes "
+                f"and at least {cv['min_site_size']} patients was the test fold once, its model trained on the "
+                f"other sites (seed {cv['seed']}); the {len(tested)} tested sites were {_site_list(tuple(tested))}.")
+        if only:
+            text += (f" Site{'' if len(only) == 1 else 's'} {_site_list(tuple(only))} "
+                     f"{'was' if len(only) == 1 else 'were'} only trained on (too small or a single class).")
+        return text
+    return (f"Patients were split into {cv['folds']} stratified, patient-level cross-validation folds (seed "
+            f"{cv['seed']}).")
+
+
+def _sites_text(config: dict[str, Any], cohort: Cohort) -> str:
+    """Rule evaluate_sites (cohort.site)."""
+    if not config["cohort"].get("site"):
+        return ""
+    return (" AUCs with their confidence intervals, patient numbers and positives are also reported per site "
+            "(the sample sheet's site of each patient), on the same out-of-fold predictions.")
 
 
 def _repeats_text(cv: dict[str, Any]) -> str:
@@ -454,6 +503,23 @@ def _recalibration_groups(config: dict[str, Any], baseline: bool) -> dict[str, l
 
 def _names(names: list[str]) -> str:
     return _join([f"`{n}`" for n in names])
+
+
+def _harmonisation_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
+    """ComBat inside the folds (config ``harmonisation``; oncoflow.harmonisation), when it ran."""
+    h = config.get("harmonisation") or {}
+    models = [*(["`baseline`"] if baseline else []),
+              *(f"`{m}`" for m in radiomics_models(config) if m != "clinical")]
+    if h.get("method", "none") == "none" or not models:
+        return ""
+    unseen = ("a site absent from them was harmonised with a location and scale estimated from its own "
+              "patients' features alone, without labels" if h["unseen_site"] == "own"
+              else "a site absent from them would have stopped the run")
+    return (f"Site effects in the features of {_join(models)} were removed with ComBat {cite('combat')} "
+            f"(parametric empirical Bayes, sites from the sample sheet's `{config['cohort']['site']}` column, "
+            "no covariates, so never the outcome), fitted in each fold on the patients that fold's model was "
+            f"fitted on and applied to the fold's other patients; {unseen}, and a site with fewer than "
+            f"{h['min_site_patients']} patients in either role was left unadjusted.")
 
 
 def _calibration_text(config: dict[str, Any], cite: _Citations, baseline: bool = False) -> str:
@@ -638,9 +704,14 @@ def _pooling(config: dict[str, Any], cohort: Cohort) -> str:
 
 def _quality_and_reporting(config: dict[str, Any]) -> str:
     """Rules plot_qc_montage / summarize_qc and the reporting rules (oncoflow.report.reporting)."""
+    atlas = config["preprocess"]["atlas"]["activate"]
     return ("Every subject's preprocessed images were inspected as a montage of three orthogonal slices with "
-            "the masks outlined, and automatic quality-control flags (empty or misplaced masks, lowered "
-            "registration similarity, missing signal, cohort outliers) were tabulated; flagged subjects were "
+            "the masks outlined" + (", the reference image on the template with the template's brain outline"
+                                    if atlas else "")
+            + ", and automatic quality-control flags (empty or misplaced masks, lowered registration "
+            "similarity, missing signal, " + ("a poor overlap of the brain mask with the template's, "
+                                              if atlas else "")
+            + "cohort outliers) were tabulated; flagged subjects were "
             "kept and are listed in the participant flow. The participant flow, the characteristics of "
             "each cohort and fold, the misclassified patients of each model and the filled reporting "
             "checklists are written to the reporting folder of the run.")
@@ -666,7 +737,8 @@ def render_methods(
         ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
                                                        _crops(config, specs)]))),
         ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
-                                          _radiomics(config), _baseline_text(baseline)]))),
+                                          _radiomics(config), _baseline_text(baseline),
+                                          _harmonisation_text(config, baseline, cite)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort, baseline), _fusion(config, specs, cite)]))),
         ("Statistics", " ".join(filter(None, [
             _pooling(config, cohort),

@@ -4,6 +4,7 @@
 - characteristics by partition (characteristics.tsv/.md)   oncoflow.report.characteristics
 - failure analysis (failures.tsv/.md)             oncoflow.report.failures
 - filled checklists (checklist_<name>.tsv/.md)    oncoflow.report.checklists
+- the model card (model_card.md/.json/.html)      oncoflow.report.model_card (rule in model_card.smk)
 """
 
 from __future__ import annotations
@@ -94,4 +95,5 @@ def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
 
     folder = f"{results}/reporting"
     return [f"{folder}/flow.tsv", f"{folder}/flow.png", f"{folder}/characteristics.tsv", f"{folder}/failures.tsv",
+            *(f"{folder}/model_card.{ext}" for ext in ("md", "json", "html")),
             *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md"))]

@@ -1,0 +1,3 @@
+"""After the paper: a trained study as one portable bundle (``snakemake bundle``:
+:mod:`oncoflow.predict.bundle`), applied to new exams with ``oncoflow predict``
+(:mod:`oncoflow.predict.run` runs the workflow's front half and :mod:`oncoflow.predict.apply`)."""

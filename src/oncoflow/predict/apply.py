@@ -1,0 +1,233 @@
+"""Applying a bundle's models to new subjects (rules predict_new_subjects, evaluate_new_subjects).
+
+Each model is an ensemble of its fold models: per subject the mean probability over folds and its
+SD, the study's threshold (mean of the fold thresholds, each chosen on that fold's inner-validation
+patients), the class, and the recalibrated risk (mean over folds of each fold's recalibration map).
+Late fusion combines, fold by fold, that fold's base-model probabilities (mean, or the fold's
+stacking model), then averages over folds like any model. Nothing is fitted on the new subjects.
+Subjects whose QC is flagged, or who have no tumor mask, are listed with the reason and no score.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from oncoflow.predict.bundle import BUNDLE_FORMAT, apply_stacker, preparation_mismatches
+
+PER_FOLD_COLUMNS = ["subject", "model", "fold", "probability"]
+
+
+class PreparationMismatch(ValueError):
+    """The input was prepared differently from the input the models were trained on."""
+
+
+def load_manifest(bundle: Path) -> dict[str, Any]:
+    path = bundle / "bundle.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{bundle}: no bundle.json (not an unpacked `snakemake bundle` file)")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise ValueError(f"{path}: bundle format {manifest.get('format')!r}; this oncoflow reads {BUNDLE_FORMAT}")
+    return manifest
+
+
+def check_preparation(trained: dict[str, Any], given: dict[str, Any], where: str) -> None:
+    """Stop, naming every differing setting, when the input is not prepared as for training."""
+    problems = preparation_mismatches(trained, given)
+    if problems:
+        raise PreparationMismatch(
+            f"{where}: the models were trained on input prepared differently from this input: "
+            + "; ".join(problems) + ". Predict with the bundle's own settings (`oncoflow predict` uses them: "
+            "do not --set ingest, preprocess or crop keys), or retrain the study with the new ones")
+
+
+def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[str, Path],
+                           given: dict[str, Any], threads: int = 1) -> pd.DataFrame:
+    """Every CNN fold model's patient probability for each subject's crop."""
+    import torch
+
+    from oncoflow.models.zoo import build_model, spatial_dims
+    from oncoflow.train.data import build_samples
+    from oncoflow.train.kernels import use_cpu_kernels
+    from oncoflow.train.loop import pick_device, predict_patients
+
+    torch.set_num_threads(threads)
+    use_cpu_kernels()
+    device = pick_device("auto")
+    crop = given["crop"]
+    rows = []
+    for name, spec in manifest["models"].items():
+        if spec["kind"] != "cnn":
+            continue
+        dims = spatial_dims(spec["architecture"])
+        samples = None
+        for k in spec["folds"]:
+            path = bundle / "checkpoints" / name / f"fold{k}.pt"
+            ckpt = torch.load(path, map_location=device, weights_only=True)
+            stamp = ckpt.get("oncoflow")
+            if not stamp:
+                raise PreparationMismatch(f"{path}: a checkpoint without its preparation stamp; make the bundle "
+                                          "with `snakemake bundle`")
+            check_preparation(stamp["preparation"], given, f"{name} fold {k}")
+            if samples is None:
+                samples = build_samples(crops, stamp["modalities"], dims=dims, slices=crop["slices"],
+                                        depth=crop["depth"])
+                check_crop_size(samples.x, crop["size"], name)
+            model = build_model(spec["architecture"], len(stamp["modalities"]),
+                                segmentation=bool(ckpt.get("cotrain_segmentation")))
+            model.load_state_dict(ckpt["model"])
+            model.to(device)
+            prob = predict_patients(model, samples, device, batch=32)
+            rows.append(pd.DataFrame({"subject": samples.subjects, "model": name, "fold": k, "probability": prob}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PER_FOLD_COLUMNS)
+
+
+def check_crop_size(x: np.ndarray, size: int, model: str) -> None:
+    if x.shape[-1] != size or x.shape[-2] != size:
+        raise PreparationMismatch(f"{model}: crops of {x.shape[-2]}x{x.shape[-1]} pixels; the model was trained on "
+                                  f"{size}x{size} (crop.size)")
+
+
+def baseline_fold_probabilities(bundle: Path, manifest: dict[str, Any], features: pd.DataFrame) -> pd.DataFrame:
+    """The baseline's per-fold logistic model (standardisation and coefficients of that fold)."""
+    if "baseline" not in manifest["models"]:
+        return pd.DataFrame(columns=PER_FOLD_COLUMNS)
+    feats = features.set_index("subject")
+    rows = []
+    for k in manifest["models"]["baseline"]["folds"]:
+        coefs = pd.read_csv(bundle / "baseline" / f"fold{k}.tsv", sep="\t")
+        terms = coefs[coefs["term"] != "(intercept)"]
+        missing = [t for t in terms["term"] if t not in feats.columns]
+        if missing:
+            raise PreparationMismatch(f"baseline fold {k}: the new subjects' features lack {missing}")
+        z = (feats[terms["term"]].astype(float) - terms["train_mean"].to_numpy()) / terms["train_sd"].to_numpy()
+        intercept = float(coefs.loc[coefs["term"] == "(intercept)", "coefficient"].iloc[0])
+        logit = z.to_numpy() @ terms["coefficient"].to_numpy() + intercept
+        rows.append(pd.DataFrame({"subject": feats.index, "model": "baseline", "fold": k,
+                                  "probability": 1.0 / (1.0 + np.exp(-logit))}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def fusion_fold_probabilities(bundle: Path, manifest: dict[str, Any], per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Each fusion, fold by fold, from that fold's base-model probabilities."""
+    rows = []
+    for name, spec in manifest["models"].items():
+        if spec["kind"] != "fusion":
+            continue
+        for k in spec["folds"]:
+            wide = (per_fold[(per_fold["fold"] == k) & per_fold["model"].isin(spec["inputs"])]
+                    .pivot(index="subject", columns="model", values="probability")[spec["inputs"]])
+            if spec["method"] == "mean":
+                fused = wide.to_numpy().mean(axis=1)
+            else:
+                params = json.loads((bundle / "fusion" / spec["method"] / f"fold{k}.json").read_text())
+                fused = apply_stacker(params, wide[params["inputs"]].to_numpy(dtype=float))
+            rows.append(pd.DataFrame({"subject": wide.index, "model": name, "fold": k, "probability": fused}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PER_FOLD_COLUMNS)
+
+
+def ensemble(per_fold: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
+    """Per subject and model: mean probability, SD over folds, threshold, risk."""
+    from oncoflow.metrics.recalibration import apply_recalibration
+
+    merged = per_fold.merge(calibration, on=["model", "fold"], how="left", validate="m:1")
+    if merged["threshold"].isna().any():
+        model = merged.loc[merged["threshold"].isna(), "model"].iloc[0]
+        raise ValueError(f"calibration.tsv has no threshold for model {model!r}")
+    merged["risk"] = apply_recalibration(merged["probability"].to_numpy(dtype=float),
+                                         merged["recal_a"].to_numpy(dtype=float), merged["recal_b"].to_numpy(dtype=float))
+    grouped = merged.groupby(["subject", "model"], sort=False)
+    out = grouped.agg(probability=("probability", "mean"), probability_sd=("probability", lambda p: p.std(ddof=0)),
+                      threshold=("threshold", "mean"), risk=("risk", "mean"), folds=("fold", "nunique"))
+    return out.reset_index()
+
+
+def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFrame, models: list[str],
+                      not_bundled: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per subject and model (every model, in bundle order, then the study's models the
+    bundle lacks); ``predicted_positive`` 1 when the mean probability reaches the threshold (the
+    study's positive class); subjects not scored keep empty scores and say why in ``status``."""
+    flags = qc.set_index("subject")["flag"].fillna("").astype(str) if len(qc) else pd.Series(dtype=str)
+    rows = []
+    scored = scores.set_index(["subject", "model"])
+    for subject, row in samples.iterrows():
+        flag = flags.get(subject, "")
+        for model in models:
+            base = {"subject": subject, "cohort": row["cohort"], "model": model,
+                    "y_true": row["y"] if pd.notna(row["y"]) else np.nan}
+            if flag:
+                rows.append({**base, "status": f"not scored: QC flagged ({flag})"})
+            elif not row["tumor_mask"]:
+                rows.append({**base, "status": "not scored: no tumor mask in the sample sheet"})
+            elif (subject, model) not in scored.index:
+                rows.append({**base, "status": "not scored: no prediction (see the log)"})
+            else:
+                s = scored.loc[(subject, model)]
+                rows.append({**base, "status": "scored", "probability": s["probability"],
+                             "probability_sd": s["probability_sd"], "folds": int(s["folds"]),
+                             "threshold": s["threshold"], "predicted_positive": int(s["probability"] >= s["threshold"]),
+                             "risk": s["risk"]})
+        for model, why in (not_bundled or {}).items():
+            rows.append({"subject": subject, "cohort": row["cohort"], "model": model,
+                         "y_true": row["y"] if pd.notna(row["y"]) else np.nan, "status": f"not applied: {why}"})
+    columns = ["subject", "cohort", "model", "status", "probability", "probability_sd", "folds", "threshold",
+               "predicted_positive", "risk", "y_true"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame, qc: pd.DataFrame,
+                     features: pd.DataFrame | None, given: dict[str, Any], threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(predictions, per-fold probabilities) of every bundled model for the new subjects."""
+    manifest = load_manifest(bundle)
+    check_preparation(manifest["preparation"], given, str(bundle))
+    per_fold = cnn_fold_probabilities(bundle, manifest, crops, given, threads)
+    if features is not None:
+        per_fold = pd.concat([per_fold, baseline_fold_probabilities(bundle, manifest, features)], ignore_index=True)
+    per_fold = pd.concat([per_fold, fusion_fold_probabilities(bundle, manifest, per_fold)], ignore_index=True)
+    calibration = pd.read_csv(bundle / "calibration.tsv", sep="\t")
+    scores = ensemble(per_fold, calibration)
+    table = predictions_table(scores, samples, qc, list(manifest["models"]), manifest.get("not_bundled"))
+    return table, per_fold.sort_values(["model", "fold", "subject"]).reset_index(drop=True)
+
+
+def new_cohort_metrics(predictions: pd.DataFrame, cv_metrics: pd.DataFrame | None, *, ci_method: str = "delong",
+                       level: float = 0.95, n_boot: int = 2000) -> pd.DataFrame:
+    """Per model and cohort of the new sheet: AUC with CI on the scored subjects, the counts, and
+    the study's cross-validated AUC (metrics.tsv, cohort cv: pooled out-of-fold) beside it."""
+    import warnings
+
+    from oncoflow.metrics.roc import auc_ci
+
+    cv = {}
+    if cv_metrics is not None and len(cv_metrics):
+        pooled = cv_metrics[cv_metrics["cohort"] == "cv"]
+        cv = {r["model"]: (r["auc"], r["auc_ci_low"], r["auc_ci_high"]) for _, r in pooled.iterrows()}
+    rows = []
+    for (cohort, model), part in predictions.groupby(["cohort", "model"], sort=False):
+        scored = part[part["status"] == "scored"]
+        y = scored["y_true"].to_numpy(dtype=float).astype(int)
+        p = scored["probability"].to_numpy(dtype=float)
+        auc = low = high = np.nan
+        note = ""
+        if scored.empty:
+            note = f"no subject scored ({part['status'].iloc[0]})"
+        elif len(np.unique(y)) == 2:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                auc, low, high = auc_ci(y, p, method=ci_method, level=level, n_boot=n_boot)
+            note = "; ".join(sorted({str(w.message) for w in caught}))
+        else:
+            note = "one class among the scored subjects: no AUC"
+        cv_auc, cv_low, cv_high = cv.get(model, (np.nan, np.nan, np.nan))
+        pred_pos = scored["predicted_positive"].to_numpy(dtype=float).astype(int)
+        rows.append({"cohort": cohort, "model": model, "n": len(part), "n_scored": len(scored),
+                     "n_positive": int(y.sum()), "auc": auc, "auc_ci_low": low, "auc_ci_high": high,
+                     "sensitivity": float(pred_pos[y == 1].mean()) if (y == 1).any() else np.nan,
+                     "specificity": float(1 - pred_pos[y == 0].mean()) if (y == 0).any() else np.nan,
+                     "cv_auc": cv_auc, "cv_auc_ci_low": cv_low, "cv_auc_ci_high": cv_high, "note": note})
+    return pd.DataFrame(rows)

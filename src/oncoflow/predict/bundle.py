@@ -1,0 +1,228 @@
+"""A study's portable bundle (rule ``bundle``): one .tar.gz that ``oncoflow predict`` applies to new
+exams on a machine with only the package installed.
+
+Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
+
+  MANIFEST.sha256             sha256 and path of every other member
+  bundle.json                 models (kind, folds, inputs), the preparation, config checksum, versions
+                              and the resolved config (read first: members are sorted, it precedes the weights)
+  config/resolved.json        the resolved config that trained the models (every default filled in)
+  checkpoints/<model>/fold<k>.pt   each CNN fold model, stamped with what it needs to be applied
+  baseline/fold<k>.tsv        the baseline's standardisation and coefficients per fold
+  fusion/<method>/fold<k>.json     the stacking model of each fold (lr, svm), as numbers
+  calibration.tsv             per model and fold: the threshold and the recalibration map (a, b)
+  provenance.json, reports/   the study's provenance and report files (metrics, methods, model card)
+
+Thresholds and recalibration maps are those evaluation uses (oncoflow.metrics.evaluate:
+fold_thresholds, fit_recalibration on each fold's inner-validation patients). Stacking models are
+refitted here from the same inputs with the same code as fuse_predictions (deterministic), and the
+bundle is refused unless they reproduce the fold's fused predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: How crop_tumor normalises every modality (oncoflow.crop.tumor_crop.normalise_in_brain).
+NORMALISATION = "z-score on the subject's own brain voxels, zero outside the brain"
+BUNDLE_FORMAT = 1
+#: A refitted stacker must reproduce the fold's fused predictions (6 decimals in predictions.tsv).
+STACKER_TOLERANCE = 2e-6
+
+
+class BundleError(ValueError):
+    pass
+
+
+def config_sha256(config: dict[str, Any]) -> str:
+    """Checksum of the resolved config that trained the models (the predict section left out)."""
+    text = json.dumps({k: v for k, v in config.items() if k != "predict"}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def preparation(config: dict[str, Any]) -> dict[str, Any]:
+    """Everything that shapes a model's input, from the resolved config: series-to-modality rules,
+    the preprocessing settings, the crop geometry (incl. slices/depth) and the normalisation."""
+    return {"modalities": list(config["ingest"]["modalities"]),
+            "ingest": {"modalities": config["ingest"]["modalities"]},
+            "preprocess": config["preprocess"], "crop": config["crop"], "normalisation": NORMALISATION}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key in sorted(set(value)):
+            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: json.loads(json.dumps(value, default=str))}
+
+
+def preparation_mismatches(trained: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """'crop.size: trained on 32, this input 48', one per setting that differs."""
+    a, b = _flatten(trained), _flatten(given)
+    return [f"{key}: trained on {a.get(key, '(unset)')!r}, this input {b.get(key, '(unset)')!r}"
+            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def software_versions(provenance: Path | None) -> dict[str, Any]:
+    """The training run's package versions (provenance.json), else this environment's."""
+    if provenance is not None and provenance.is_file():
+        record = json.loads(provenance.read_text())
+        if record.get("software"):
+            return dict(record["software"])
+    from oncoflow.report.provenance import versions
+
+    return versions()
+
+
+def stamp_checkpoint(src: Path, dst: Path, stamp: dict[str, Any]) -> None:
+    """Copy a train_model checkpoint, adding ``oncoflow``: what applying it safely needs."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    ckpt["oncoflow"] = stamp
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, dst)
+
+
+def stacker_params(method: str, frames: list[pd.DataFrame], seed: int) -> dict[str, Any]:
+    """The lr / svm stacking model of one fold (fitted as oncoflow.fusion.late.fuse fits it, on the
+    fold's inner-validation predictions) as numbers: standardisation, linear weights and, for svm,
+    the Platt sigmoid. Refused unless it reproduces the fold's fused test/external predictions."""
+    from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
+
+    wide = wide_predictions(frames)
+    models = [str(f["model"].iloc[0]) for f in frames]
+    fit = (wide["role"] == FIT_ROLE).to_numpy()
+    x = logit(wide[models].to_numpy(dtype=float))
+    clf, _ = fit_stacker(method, x[fit], wide.loc[fit, "y_true"].to_numpy().astype(int), seed)
+    if method == "lr":
+        scaler, lr = clf.named_steps["standardscaler"], clf.named_steps["logisticregression"]
+        params = {"inputs": models, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+                  "coef": lr.coef_[0].tolist(), "intercept": float(lr.intercept_[0])}
+    else:
+        calibrated = clf.calibrated_classifiers_[0]
+        pipe = calibrated.estimator
+        pipe = getattr(pipe, "estimator", pipe)  # FrozenEstimator (in-sample Platt) wraps the pipeline
+        scaler, svm = pipe.named_steps["standardscaler"], pipe.named_steps["svc"]
+        sigmoid = calibrated.calibrators[0]
+        params = {"inputs": models, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+                  "coef": svm.coef_[0].tolist(), "intercept": float(svm.intercept_[0]),
+                  "platt_a": float(sigmoid.a_), "platt_b": float(sigmoid.b_)}
+    params["method"] = method
+    check = apply_stacker(params, wide[models].to_numpy(dtype=float))
+    reference = clf.predict_proba(x)[:, 1]
+    if np.max(np.abs(check - reference)) > 1e-9:
+        raise BundleError(f"fusion_{method}: the exported stacker does not reproduce scikit-learn's "
+                          "probabilities")
+    return params
+
+
+def apply_stacker(params: dict[str, Any], probabilities: np.ndarray) -> np.ndarray:
+    """Fused probability of each row of base-model probabilities (columns in ``params['inputs']``)."""
+    from oncoflow.fusion.late import logit
+
+    z = (logit(probabilities) - np.asarray(params["mean"])) / np.asarray(params["scale"])
+    f = z @ np.asarray(params["coef"]) + params["intercept"]
+    if params["method"] == "svm":
+        f = -(params["platt_a"] * f + params["platt_b"])  # sklearn's sigmoid: 1 / (1 + exp(a f + b))
+    return 1.0 / (1.0 + np.exp(-f))
+
+
+def fold_calibration(preds: pd.DataFrame, threshold: str | float) -> pd.DataFrame:
+    """Per model and fold: evaluation's threshold and recalibration map (inner-validation rows)."""
+    from oncoflow.metrics.evaluate import fold_thresholds
+    from oncoflow.metrics.recalibration import fit_recalibration
+
+    table = fold_thresholds(preds, threshold)
+    maps = []
+    for (model, fold), part in preds.groupby(["model", "fold"]):
+        val = part[part["role"] == "val"]
+        a, b, note = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy(dtype=float))
+        maps.append({"model": model, "fold": fold, "recal_a": a, "recal_b": b, "recal_note": note})
+    return table.merge(pd.DataFrame(maps), on=["model", "fold"], validate="1:1")
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"subject": str})
+
+
+def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[str, dict[str, Any]],
+                 fused: list[str], fusion_methods: list[str], baseline: bool, folds: list[int],
+                 reports: dict[str, Path], left_out: dict[str, str]) -> dict[str, str]:
+    """Write the bundle ``out``; returns member -> sha256. ``cnn``: model -> {architecture,
+    modalities}; ``reports``: bundle name -> results file; ``left_out``: model -> why not bundled."""
+    import tempfile
+
+    from oncoflow.report.archive import write_archive
+
+    prep = preparation(config)
+    digest = config_sha256(config)
+    provenance = results / "provenance.json"
+    software = software_versions(provenance)
+    seed = int(config["cv"]["seed"])
+    members: dict[str, Path | bytes] = {}
+    models: dict[str, dict[str, Any]] = {}
+    predictions = []
+    with tempfile.TemporaryDirectory(prefix="oncoflow-bundle-", dir=out.parent) as tmp:
+        for name, spec in cnn.items():
+            for k in folds:
+                folder = results / "models" / name / f"fold{k}"
+                stamp = {"format": BUNDLE_FORMAT, "model": name, "fold": k, "architecture": spec["architecture"],
+                         "modalities": list(spec["modalities"]), "preparation": prep, "config_sha256": digest,
+                         "software": software}
+                target = Path(tmp) / "checkpoints" / name / f"fold{k}.pt"
+                stamp_checkpoint(folder / "checkpoint.pt", target, stamp)
+                members[f"checkpoints/{name}/fold{k}.pt"] = target
+                predictions.append(read_predictions(folder / "predictions.tsv"))
+            models[name] = {"kind": "cnn", "architecture": spec["architecture"],
+                            "modalities": list(spec["modalities"]), "folds": list(folds)}
+        for method in fusion_methods:
+            name = f"fusion_{method}"
+            for k in folds:
+                predictions.append(read_predictions(results / "models" / name / f"fold{k}" / "predictions.tsv"))
+                if method == "mean":
+                    continue
+                frames = [read_predictions(results / "models" / m / f"fold{k}" / "predictions.tsv") for m in fused]
+                params = stacker_params(method, frames, seed)
+                check_stacker(params, frames, predictions[-1], name, k)
+                members[f"fusion/{method}/fold{k}.json"] = (json.dumps(params, indent=1) + "\n").encode()
+            models[name] = {"kind": "fusion", "method": method, "inputs": list(fused), "folds": list(folds)}
+        if baseline:
+            for k in folds:
+                folder = results / "models" / "baseline" / f"fold{k}"
+                members[f"baseline/fold{k}.tsv"] = folder / "coefficients.tsv"
+                predictions.append(read_predictions(folder / "predictions.tsv"))
+            models["baseline"] = {"kind": "baseline", "folds": list(folds)}
+        calibration = fold_calibration(pd.concat(predictions, ignore_index=True), config["evaluate"]["threshold"])
+        members["calibration.tsv"] = calibration.to_csv(sep="\t", index=False, float_format="%.10g").encode()
+        manifest = {"format": BUNDLE_FORMAT, "study": config["study"], "models": models, "fused": list(fused),
+                    "folds": list(folds), "preparation": prep, "config_sha256": digest, "software": software,
+                    "not_bundled": left_out, "reports": sorted(reports), "config": config}
+        members["bundle.json"] = (json.dumps(manifest, indent=1, default=str) + "\n").encode()
+        members["config/resolved.json"] = (json.dumps(config, indent=1, default=str) + "\n").encode()
+        if provenance.is_file():
+            members["provenance.json"] = provenance
+        members.update(reports)
+        return write_archive(out, members, root=config["study"]["name"], compresslevel=0)
+
+
+def check_stacker(params: dict[str, Any], frames: list[pd.DataFrame], fused: pd.DataFrame, name: str,
+                  fold: int) -> None:
+    """The exported stacker gives the fold's fused probability of every test / external patient."""
+    from oncoflow.fusion.late import FIT_ROLE, wide_predictions
+
+    wide = wide_predictions(frames)
+    rows = (wide["role"] != FIT_ROLE).to_numpy()  # validation rows are cross-fitted, not this model's
+    mine = apply_stacker(params, wide.loc[rows, params["inputs"]].to_numpy(dtype=float))
+    theirs = fused.set_index("subject").loc[wide.loc[rows, "subject"], "probability"].to_numpy(dtype=float)
+    worst = float(np.max(np.abs(mine - theirs))) if rows.any() else 0.0
+    if worst > STACKER_TOLERANCE:
+        raise BundleError(f"{name} fold {fold}: the refitted stacking model differs from the fused predictions "
+                          f"by {worst:.2g}; the fold's inputs changed after fusion (rerun the workflow first)")

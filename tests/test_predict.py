@@ -1,0 +1,182 @@
+"""After the paper (#17): `snakemake bundle` on the finished demo run, then `oncoflow predict` on 8 new
+synthetic subjects (a new seed) in an empty folder: predictions for every model, no training job,
+the new cohort's AUC beside the CV AUC, and an input prepared differently refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from workflow_helpers import planned_jobs, run_snakemake
+
+from oncoflow.demo import make_demo_cohort
+from oncoflow.predict.apply import PreparationMismatch, check_preparation
+from oncoflow.predict.bundle import apply_stacker, preparation, preparation_mismatches
+
+# Jobs that fit or train something: none may run in a predict run.
+TRAINING_RULES = ("train_model", "pretrain_model", "pretrain_model_on_cohort", "fit_baseline_model",
+                  "fit_radiomics_model", "fuse_predictions", "split_folds", "train_superres", "evaluate_models")
+
+
+def oncoflow(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "oncoflow.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path, tmp_path: Path) -> None:
+    results = finished_run / "results" / "demo"
+    start = time.perf_counter()
+    made = run_snakemake(finished_run, "--cores", "2", "bundle")
+    assert made.returncode == 0, made.stderr[-4000:]
+    bundle_s = time.perf_counter() - start
+    try:
+        tar = results / "bundle" / "demo.tar.gz"
+        user = tmp_path / "elsewhere"  # another machine: the bundle and new exams, no results, no training data
+        user.mkdir()
+        sheet = make_demo_cohort(tmp_path / "site_b", 8, seed=11, voxel_scale=2.0, external_fraction=0.0)
+        rows = pd.read_csv(sheet, sep="\t", dtype=str)
+        rows["cohort"] = "site_b"
+        rows.to_csv(sheet, sep="\t", index=False)
+
+        start = time.perf_counter()
+        done = oncoflow(user, "predict", str(tar), str(sheet), "--cores", "2")
+        predict_s = time.perf_counter() - start
+        assert done.returncode == 0, done.stderr[-5000:]
+        out = user / "results" / "demo" / "predict" / "site_b"
+        bundle = out / "bundle" / "demo"
+        manifest = json.loads((bundle / "bundle.json").read_text())
+        models = list(manifest["models"])
+        # every model the study evaluated: the CNNs, both fusions, the baseline
+        assert set(models) == set(pd.read_csv(results / "tables" / "metrics.tsv", sep="\t")["model"])
+
+        preds = pd.read_csv(out / "predictions.tsv", sep="\t", dtype={"subject": str})
+        assert len(preds) == 8 * len(models) and set(preds["model"]) == set(models)
+        qc = pd.read_csv(out / "qc" / "qc.tsv", sep="\t", dtype={"subject": str}, keep_default_na=False)
+        flagged = set(qc.loc[qc["flag"] != "", "subject"])
+        scored = preds[preds["status"] == "scored"]
+        assert set(preds.loc[preds["status"] != "scored", "subject"]) == flagged  # flagged: listed, unscored
+        assert scored["probability"].between(0, 1).all() and scored["risk"].between(0, 1).all()
+        assert (scored["folds"] == len(manifest["folds"])).all() and (scored["probability_sd"] >= 0).all()
+        assert set(scored["predicted_positive"]) <= {0, 1}
+        assert preds.loc[preds["status"] != "scored", "probability"].isna().all()
+
+        # no training job ran: none planned, none benchmarked, no model folder written
+        benchmarked = {p.name for p in (out / "benchmarks").iterdir()}
+        assert not benchmarked & set(TRAINING_RULES), benchmarked
+        assert {"predict_new_subjects", "evaluate_new_subjects", "crop_tumor"} <= benchmarked
+        assert not list(user.rglob("checkpoint.pt")) and not (out / "models").exists()
+
+        # the 8 new subjects' AUC, beside the study's cross-validated AUC
+        metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+        cv = pd.read_csv(results / "tables" / "metrics.tsv", sep="\t").query("cohort == 'cv'").set_index("model")
+        assert set(metrics["model"]) == set(models) and set(metrics["cohort"]) == {"site_b"}
+        for _, row in metrics.iterrows():
+            assert row["cv_auc"] == pytest.approx(cv.loc[row["model"], "auc"], abs=1e-4)
+            assert row["n_scored"] == 8 - len(flagged)
+        assert metrics["auc"].notna().all()
+        per_subject = predict_s / 8
+        print(f"\nbundle {bundle_s:.1f} s ({tar.stat().st_size / 1e6:.0f} MB); predict 8 subjects {predict_s:.1f} s "
+              f"({per_subject:.1f} s/subject); QC flagged {sorted(flagged)}")
+        print(metrics[["model", "n_scored", "auc", "auc_ci_low", "auc_ci_high", "cv_auc"]].to_string(index=False))
+
+        # a checkpoint carries what applying it needs
+        import torch
+
+        model = next(m for m, s in manifest["models"].items() if s["kind"] == "cnn")
+        stamp = torch.load(bundle / "checkpoints" / model / "fold0.pt", weights_only=True)["oncoflow"]
+        assert stamp["modalities"] == manifest["models"][model]["modalities"]
+        assert stamp["preparation"]["crop"]["size"] == 32 and stamp["software"]["torch"]
+        assert stamp["config_sha256"] == manifest["config_sha256"]
+
+        # input prepared differently (crops of 48 pixels): refused before anything runs, naming the setting;
+        # a setting that does not shape the input is accepted (dry run: nothing to train, only applying)
+        refused = oncoflow(user, "predict", str(tar), str(sheet), "--name", "bigger", "--set", "crop.size=48")
+        assert refused.returncode == 2
+        assert "crop.size: trained on 32, this input 48" in refused.stderr, refused.stderr[-3000:]
+        assert not (user / "results" / "demo" / "predict" / "bigger").exists()
+        plan = oncoflow(user, "predict", str(tar), str(sheet), "--set", "evaluate.ci_method=bootstrap", "--",
+                        "--dry-run")
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        assert planned_jobs(plan.stdout + plan.stderr) == {"evaluate_new_subjects": 1, "all": 1}
+    finally:
+        shutil.rmtree(results / "bundle", ignore_errors=True)
+
+
+def test_preparation_mismatch_names_every_setting() -> None:
+    config = {"ingest": {"modalities": {"t1": ["t1"], "flair": ["flair"]}},
+              "preprocess": {"reference": "t1", "n4": {"activate": True}}, "crop": {"size": 32, "slices": 3}}
+    other = json.loads(json.dumps(config))
+    other["preprocess"]["n4"]["activate"] = False
+    other["ingest"]["modalities"].pop("flair")
+    check_preparation(preparation(config), preparation(config), "same")
+    problems = preparation_mismatches(preparation(config), preparation(other))
+    assert "preprocess.n4.activate: trained on True, this input False" in problems
+    assert any(p.startswith("modalities:") for p in problems)
+    with pytest.raises(PreparationMismatch, match="ingest.modalities.flair"):
+        check_preparation(preparation(config), preparation(other), "bundle")
+
+
+@pytest.mark.parametrize("n", [30, 8])  # svm: cross-validated Platt sigmoid (30), in-sample (8: 2-3 per class)
+def test_exported_stackers_reproduce_scikit_learn(n: int) -> None:
+    """lr and svm stackers as numbers give the fitted models' probabilities (oncoflow.fusion.late)."""
+    from oncoflow.predict.bundle import stacker_params
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
+    roles = np.where(np.arange(n) % 3 == 0, "test", "val")
+    frames = [pd.DataFrame({"subject": [f"s{i}" for i in range(n)], "fold": 0, "model": m, "role": roles,
+                            "y_true": y, "probability": np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, n), 0.01, 0.99)})
+              for m in ("a", "b")]
+    from oncoflow.fusion.late import fuse
+
+    for method in ("lr", "svm"):
+        params = stacker_params(method, frames, seed=1)
+        fused = fuse(frames, method, seed=1).set_index("subject")
+        test = roles == "test"
+        mine = apply_stacker(params, np.column_stack([f["probability"].to_numpy() for f in frames])[test])
+        np.testing.assert_allclose(mine, fused.loc[[f"s{i}" for i in np.flatnonzero(test)], "probability"], atol=1e-9)
+
+
+def test_flagged_and_maskless_subjects_are_listed_not_scored() -> None:
+    from oncoflow.predict.apply import predictions_table
+
+    samples = pd.DataFrame({"subject": ["a", "b", "c"], "cohort": "site_b", "y": [1, 0, np.nan],
+                            "tumor_mask": ["a.nii.gz", "b.nii.gz", ""]}).set_index("subject", drop=False)
+    qc = pd.DataFrame({"subject": ["a", "b", "c"], "flag": ["", "brain mask is empty", ""]})
+    scores = pd.DataFrame({"subject": ["a", "b"], "model": "m", "probability": [0.7, 0.2], "probability_sd": 0.1,
+                           "threshold": 0.5, "risk": [0.6, 0.3], "folds": 3})
+    table = predictions_table(scores, samples, qc, ["m"], {"radiomics_original": "not bundled"})
+    assert (table.loc[table["model"] == "radiomics_original", "status"] == "not applied: not bundled").all()
+    table = table[table["model"] == "m"].set_index("subject")
+    assert table.loc["a", "status"] == "scored" and table.loc["a", "predicted_positive"] == 1
+    assert table.loc["b", "status"] == "not scored: QC flagged (brain mask is empty)"
+    assert np.isnan(table.loc["b", "probability"])  # scored by the models, but not reported as a score
+    assert table.loc["c", "status"] == "not scored: no tumor mask in the sample sheet"
+
+
+def test_each_new_cohort_gets_its_own_metrics_rows() -> None:
+    from oncoflow.metrics.roc import auc
+    from oncoflow.predict.apply import new_cohort_metrics
+
+    rng = np.random.default_rng(3)
+    y = np.tile([1, 0], 10)
+    preds = pd.DataFrame({"subject": [f"s{i}" for i in range(20)], "cohort": ["a"] * 12 + ["b"] * 8, "model": "m",
+                          "status": "scored", "y_true": y, "probability": np.clip(0.5 + 0.2 * (y - 0.5)
+                                                                                  + rng.normal(0, 0.2, 20), 0, 1),
+                          "threshold": 0.5})
+    preds["predicted_positive"] = (preds["probability"] >= 0.5).astype(int)
+    cv = pd.DataFrame({"model": ["m", "m"], "cohort": ["cv", "external"], "auc": [0.7, 0.6],
+                       "auc_ci_low": [0.5, 0.4], "auc_ci_high": [0.9, 0.8]})
+    metrics = new_cohort_metrics(preds, cv).set_index("cohort")
+    assert list(metrics.index) == ["a", "b"] and (metrics["cv_auc"] == 0.7).all()
+    for cohort, part in preds.groupby("cohort"):
+        assert metrics.loc[cohort, "auc"] == pytest.approx(auc(part["y_true"], part["probability"]))
+        assert metrics.loc[cohort, "auc_ci_low"] <= metrics.loc[cohort, "auc"] <= metrics.loc[cohort, "auc_ci_high"]
