@@ -139,7 +139,10 @@ def test_methods_describe_baseline_recalibration_family_repeats_and_verdicts():
     config = copy.deepcopy(tiny_config())
     plain = render(config)
     assert "baseline" not in plain and "repeated" not in plain
-    assert "logistic recalibration" in plain and "pooled AUC" in plain and "per-fold test AUCs" in plain
+    assert "pooled AUC" in plain and "per-fold test AUCs" in plain
+    # CNNs: their validation patients chose the epoch, so no map is fitted on them (the prior shift)
+    assert "(prior-shift correction [" in plain and "logistic recalibration" not in plain
+    assert "formed an inner-validation set used for epoch selection, the decision threshold and stacking fusion;" in plain
     config["cv"]["repeats"] = 3
     config["evaluate"]["comparisons"] = [["t1c_resnet18", "flair_resnet18"]]
     comparisons = pd.DataFrame({"model_a": ["t1c_resnet18", "flair_resnet18"], "model_b": ["baseline", "baseline"],
@@ -147,6 +150,8 @@ def test_methods_describe_baseline_recalibration_family_repeats_and_verdicts():
                                 "delta": [0.19, -0.02], "p_adjusted": [0.004, 0.9]})
     text = render_methods(resolved(config), COHORT, software=SOFTWARE, baseline=True, comparisons=comparisons)
     assert "A baseline model (`baseline`) used the log tumor volume" in text
+    assert "`baseline`, whose inner-validation patients selected nothing, was recalibrated by logistic" in text
+    assert "used for epoch selection, the decision threshold, recalibration and stacking fusion;" in text
     assert "repeated 3 times with independent stratified splits (seeds 42, 1042, 2042)" in text
     assert "pre-specified comparisons (`t1c_resnet18` vs `flair_resnet18` and every model vs `baseline`)" in text
     assert "twice the median of the repeats' p-values" in text

@@ -6,9 +6,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from workflow_helpers import changed_config, planned_jobs, run_snakemake, tiny_config
+
+from oncoflow.metrics.recalibration import apply_recalibration, expit, fit_recalibration, logit
 
 PREPROCESSING = {"convert_dicom", "correct_bias", "register_modalities", "transform_tumor_mask", "extract_brain",
                  "crop_tumor", "plot_qc_montage"}
@@ -30,6 +33,25 @@ def test_metrics_table_has_a_row_per_model_and_cohort(finished_run: Path) -> Non
     assert (cv["n"] == 12).all()  # every internal subject tested exactly once
     assert ((cv["auc_ci_low"] <= cv["auc"]) & (cv["auc"] <= cv["auc_ci_high"])).all()
     assert (finished_run / "results/demo/tables/metrics.md").read_text().startswith("| model")
+
+
+def test_risks_follow_each_models_recalibration(finished_run: Path) -> None:
+    """CNNs (weighted_loss; their validation patients chose the epoch) and their mean fusion: the
+    prior shift by the fold's training counts; the lr stacker: its own probabilities; the baseline
+    (validation patients selected nothing): logistic recalibration on them."""
+    pooled = pd.read_csv(finished_run / "results/demo/tables/predictions.tsv", sep="\t")
+    for (model, fold), part in pooled.groupby(["model", "fold"]):
+        p, risk = part["probability"].to_numpy(), part["risk"].to_numpy()
+        train = part.loc[part["role"] == "train", "y_true"]
+        shifted = expit(logit(p) - np.log((train == 0).sum() / (train == 1).sum()))
+        if model == "fusion_lr":
+            np.testing.assert_allclose(risk, p, atol=1e-6, err_msg=model)
+        elif model == "baseline":
+            val = part[part["role"] == "val"]
+            a, b, _ = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy())
+            np.testing.assert_allclose(risk, apply_recalibration(p, a, b), atol=1e-5, err_msg=model)
+        else:
+            np.testing.assert_allclose(risk, shifted, atol=1e-5, err_msg=f"{model} fold {fold}")
 
 
 def test_every_stage_wrote_its_outputs_logs_and_benchmarks(finished_run: Path) -> None:

@@ -160,6 +160,19 @@ def fusion_inputs(config: dict[str, Any], specs: dict[str, ModelSpec]) -> list[s
     return chosen
 
 
+def model_recalibration(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict[str, str]:
+    """model -> how evaluation turns its scores into risks (oncoflow.metrics.recalibration): the
+    CNNs and their fusions by their class weighting; radiomics and baseline models, whose
+    inner-validation patients selected nothing, by logistic recalibration."""
+    from oncoflow.baseline import NAME as BASELINE
+    from oncoflow.metrics.recalibration import recalibration_methods
+
+    methods = list(config["fusion"]["methods"])
+    return recalibration_methods({n: s.params.get("imbalance", "none") for n, s in specs.items()}, methods,
+                                 fusion_inputs(config, specs) if methods else [],
+                                 [*radiomics_models(config), BASELINE])
+
+
 def check_config_files(paths: list[str | Path]) -> None:
     """Snakemake's YAML loading keeps the last of two equal keys silently (a second ``models:`` would
     replace the first); refuse a config file with a duplicate key, naming file, line and key."""
@@ -1031,7 +1044,8 @@ class StudyPlan:
     @property
     def evaluate_params(self) -> dict[str, Any]:
         e = self.config["evaluate"]
-        return {k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")}
+        return {**{k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
+                "recalibration": model_recalibration(self.config, self.models)}
 
     @property
     def provenance_subjects(self) -> dict[str, dict[str, str]]:

@@ -8,8 +8,9 @@ Cohorts:
   the fold thresholds.
 
 Thresholds are fitted on each fold's inner-validation patients only (Youden), or fixed by config.
-So is each fold's recalibration (:mod:`oncoflow.metrics.recalibration`): every prediction keeps its
-raw ``probability`` (AUC, thresholds: a monotone map leaves AUC unchanged) and gains a ``risk``
+So is each fold's recalibration (:mod:`oncoflow.metrics.recalibration`: a prior-shift correction
+for models whose validation patients selected them, logistic recalibration on those patients for
+the others): every prediction keeps its raw ``probability`` (AUC, thresholds: a monotone map leaves AUC unchanged) and gains a ``risk``
 (calibration, Brier, decision curves).
 
 Pooled vs per-fold AUC: the ``cv`` AUC ranks the pooled out-of-fold probabilities of the fold
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,9 +57,10 @@ from oncoflow.metrics.compare import (
 )
 from oncoflow.metrics.recalibration import (
     CALIBRATION_KEYS,
+    DEFAULT_METHOD,
     apply_recalibration,
     calibration_statistics,
-    fit_recalibration,
+    fit_fold,
 )
 from oncoflow.metrics.summary import SUMMARY_KEYS, summarize
 from oncoflow.metrics.tables import to_latex, to_markdown
@@ -226,16 +228,19 @@ def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
     return {"model": model, "cohort": cohort, **row}
 
 
-def recalibrate(preds: pd.DataFrame) -> pd.DataFrame:
-    """``risk`` for every prediction: each (model, fold)'s logistic recalibration, fitted on that
-    fold's inner-validation rows only (oncoflow.metrics.recalibration); notes join threshold_note."""
+def recalibrate(preds: pd.DataFrame, methods: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``risk`` for every prediction: each (model, fold)'s map by the model's method in ``methods``
+    (oncoflow.metrics.recalibration; :data:`DEFAULT_METHOD` for a model not listed), fitted on that
+    fold's training (prior shift) or inner-validation rows (logistic) only; notes join
+    threshold_note."""
+    methods = methods or {}
     parts = []
-    for (_, fold), part in preds.groupby(["model", "fold"], sort=False):
-        val = part[part["role"] == "val"]
-        a, b, note = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy(dtype=float))
+    for (model, fold), part in preds.groupby(["model", "fold"], sort=False):
+        p = part["probability"].to_numpy(dtype=float)
+        a, b, note = fit_fold(methods.get(model, DEFAULT_METHOD), part["role"].to_numpy(),
+                              part["y_true"].to_numpy(), p)
         note = f"fold {fold}: {note}" if note else ""
-        parts.append(part.assign(risk=apply_recalibration(part["probability"].to_numpy(dtype=float), a, b),
-                                 recalibration_note=note))
+        parts.append(part.assign(risk=apply_recalibration(p, a, b), recalibration_note=note))
     return pd.concat(parts).loc[preds.index]
 
 
@@ -246,15 +251,17 @@ def add_repeats(preds: pd.DataFrame, folds: int | None) -> pd.DataFrame:
     return preds.assign(repeat=preds["fold"].astype(int) // int(folds))
 
 
-def pool_predictions(preds: pd.DataFrame, threshold: str | float = "youden", folds: int | None = None) -> pd.DataFrame:
+def pool_predictions(preds: pd.DataFrame, threshold: str | float = "youden", folds: int | None = None,
+                     recalibration: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Every prediction with its (model, fold) threshold, recalibrated ``risk`` and the reasons for
-    fallbacks (``threshold_note``). ``folds``: cv.folds, to tell the repeats apart."""
+    fallbacks (``threshold_note``). ``folds``: cv.folds, to tell the repeats apart;
+    ``recalibration``: model -> method (:func:`recalibrate`)."""
     check_predictions(preds)
     preds = add_repeats(preds, folds)
     thresholds = fold_thresholds(preds, threshold)
     pooled = preds.merge(thresholds, on=["model", "fold"], validate="m:1")
     if "risk" not in pooled.columns:
-        pooled = recalibrate(pooled)
+        pooled = recalibrate(pooled, recalibration)
         pooled["threshold_note"] = ["; ".join(n for n in pair if n) for pair in
                                     zip(pooled["threshold_note"], pooled.pop("recalibration_note"))]
     return pooled
@@ -318,9 +325,10 @@ def predictions_table(pooled: pd.DataFrame) -> pd.DataFrame:
 def evaluate_predictions(
     preds: pd.DataFrame, *, threshold: str | float = "youden", ci_method: str = "delong",
     level: float = 0.95, n_boot: int = 2000, seed: int | None = 0, folds: int | None = None,
+    recalibration: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns (metrics, pooled predictions with their thresholds)."""
-    pooled = pool_predictions(preds, threshold, folds)
+    pooled = pool_predictions(preds, threshold, folds, recalibration)
     metrics = evaluate_pooled(pooled, ci_method=ci_method, level=level, n_boot=n_boot, seed=seed)
     return metrics, predictions_table(pooled)
 
@@ -527,19 +535,21 @@ def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> N
 def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
                    seed: int | None = 0, folds: int | None = None,
-                   splits: pd.DataFrame | None = None) -> pd.DataFrame:
+                   splits: pd.DataFrame | None = None,
+                   recalibration: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex},
     metrics_per_repeat.tsv and predictions.tsv in the folder ``tables`` from every fold's
     predictions. ``folds``: folds per repeat (tells the repeats apart); ``splits``: the splits
     table, whose ``site`` column (cohort.site) and ``cohort`` column (several external cohorts)
-    predictions.tsv carries. Returns the metrics."""
+    predictions.tsv carries; ``recalibration``: model -> method (StudyPlan.evaluate_params).
+    Returns the metrics."""
     from oncoflow.metrics.sites import add_sites, subject_sites
 
     tables = Path(tables)
     if splits is not None:  # site (cohort.site) and, with several external cohorts, each one's name
         preds = add_sites(preds, subject_sites(splits))
         preds = add_sites(preds, subject_sites(splits, "cohort"), "cohort")
-    pooled = pool_predictions(preds, threshold, folds)
+    pooled = pool_predictions(preds, threshold, folds, recalibration)
     kw = {"ci_method": ci_method, "level": ci_level, "n_boot": n_boot, "seed": seed}
     metrics = evaluate_pooled(pooled, **kw)
     per_fold = per_fold_metrics(pooled, **kw)

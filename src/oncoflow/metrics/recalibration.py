@@ -1,19 +1,47 @@
-"""Recalibration of a fold model's scores into risks, and calibration statistics of risks.
+"""Turning a fold model's scores into risks, and calibration statistics of risks.
 
 Why: ``weighted_loss`` and ``balanced_sampler`` train as if the classes were balanced, which
-multiplies the predicted odds by about n_neg / n_pos; a CNN that over-fits is also over-confident.
-Its ``probability`` ranks patients (AUC) but is not a risk. Each fold's model is therefore
-**logistically recalibrated** (Cox 1958) on that fold's inner-validation patients, which the model
-never trained on: ``risk = expit(a + b * logit(probability))``. Logistic recalibration rather than a
-prior-shift correction of the logit (``logit p - log(n_neg / n_pos)``): the prior shift fixes only
-the odds inflation (the intercept) and needs the training weights, while the slope b also corrects
-over- or under-confidence; both come out of one fit on patients the model never saw.
+multiplies the predicted odds by about n_neg / n_pos of the training patients; a model that
+over-fits is also over-confident. Its ``probability`` ranks patients (AUC) but is not a risk.
 
-The inner-validation sets are small (about 20 patients in a 110-patient study), so the fit is
-stabilised by a weak ridge penalty pulling b towards 1 (no change of spread), :data:`SLOPE_PRIOR`,
-which keeps it finite when the validation patients are separable; the intercept is free. A fold
-whose validation patients are missing or of a single class keeps ``risk = probability`` with a note.
-The map is monotone increasing (b > 0 is enforced) so AUC is unchanged; AUC uses ``probability``.
+How, per model (:func:`recalibration_methods`), chosen by whether the fold's inner-validation
+patients selected the model:
+
+- ``prior_shift``: a CNN's inner-validation patients chose its best epoch (and a stacking fusion's
+  inputs), so their scores are optimistic and nearly separable; a map fitted on them inherits the
+  optimism. Measured on the real TCGA LGG cohort (scratch 3-channel CNN, 110 test patients,
+  benchmarks/lgg_radiogenomics.md): logistic recalibration on those 22 patients per fold made the
+  risks worse than the raw scores (calibration slope 0.15 -> 0.11, intercept -1.43 -> -2.94,
+  Brier 0.226 -> 0.274); a ridge pulling the map towards the prior shift helps only once it is
+  so strong that the map is the prior shift (penalty 5: Brier 0.239; 20: 0.176), a strength
+  nothing in the fold can choose. The prior-shift correction (Saerens et al. 2002) fits nothing:
+  ``logit risk = logit p - log(n_neg / n_pos)`` with the fold's training-patient counts, which
+  undoes exactly the odds factor the weighted loss or the balanced sampler applied (the CNN weighs
+  slices, so with a different number of slices per patient it is approximately exact). Measured:
+  intercept -1.43 -> -0.13, Brier 0.226 -> 0.186; over the 3 repeats Brier raw / prior shift /
+  logistic 0.226 / 0.186 / 0.274, 0.294 / 0.273 / 0.290, 0.250 / 0.223 / 0.308. It cannot correct over-confidence (the slope
+  stays that of the raw scores, 0.15 there): that needs patients that selected nothing, which a
+  fold of a 110-patient study does not have; the table reports the slope so a reader sees it.
+  The same on simulated studies with known risks (tests/test_recalibration.py: 10 x 110
+  patients, a weighted-loss model trained over epochs, the epoch of best validation AUC kept):
+  raw intercept -1.17, slope 0.32, Brier 0.215; prior shift -0.10 (95% CI covers 0), 0.33,
+  0.176; logistic recalibration on the selecting patients -0.35, 0.13, 0.191.
+  ``mean`` fusion of weighted CNNs gets the same correction (approximate for a mean).
+- ``logistic``: models whose inner-validation patients selected nothing (``baseline``, radiomics,
+  clinical and combined models, whose validation predictions are cross-fitted or only predicted)
+  are logistically recalibrated (Cox 1958) on them: ``risk = expit(a + b * logit(probability))``,
+  which corrects the intercept and the spread. The validation sets are small (about 20 patients
+  in a 110-patient study), so a weak ridge penalty pulls b towards 1 (:data:`SLOPE_PRIOR`),
+  keeping it finite when the patients are separable; the intercept is free. Measured on the LGG
+  baseline: slope 0.78 -> 0.93, Brier 0.155 -> 0.154.
+- ``none``: the raw probability is the risk. Unweighted CNNs (``imbalance: none``) and the
+  ``lr`` / ``svm`` stacking fusions (probability models fitted unweighted on the validation
+  patients' scores, which selected the inputs' epochs).
+
+A fold without training patients of both classes (prior shift) or whose validation patients are
+missing or of a single class (logistic) keeps ``risk = probability`` with a note. Every map is
+monotone increasing (b > 0 is enforced), so AUC is unchanged; AUC and thresholds use
+``probability``.
 
 Calibration of pooled risks (per model and cohort): calibration-in-the-large (intercept of
 ``y ~ 1 + offset(logit risk)``) and calibration slope (``y ~ 1 + logit risk``), each with a Wald
@@ -23,15 +51,37 @@ CI; the Brier score with a stratified bootstrap percentile CI.
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from scipy.stats import norm
 
-#: Ridge penalty on (b - 1) of the recalibration fit (a prior of about one patient's information).
+#: How a model's scores become risks (see the module docstring).
+METHODS = ("prior_shift", "logistic", "none")
+#: The method of a model that :func:`recalibration_methods` did not name (a predictions table
+#: evaluated outside the workflow): the one for models whose validation patients selected nothing.
+DEFAULT_METHOD = "logistic"
+#: CNN class-imbalance settings that multiply the odds by n_neg / n_pos (oncoflow.train.loop).
+ODDS_INFLATING = ("weighted_loss", "balanced_sampler")
+#: Ridge penalty on (b - 1) of the logistic recalibration fit (a prior of about one patient's information).
 SLOPE_PRIOR = 1.0
 #: Smallest slope the recalibration may take (keeps the map increasing, so AUC is unchanged).
 MIN_SLOPE = 0.05
 EPS = 1e-6
+
+
+def recalibration_methods(cnns: Mapping[str, str], fusion_methods: Iterable[str], fused: Iterable[str],
+                          others: Iterable[str]) -> dict[str, str]:
+    """model -> method of :data:`METHODS`. ``cnns``: CNN name -> its ``imbalance``;
+    ``fusion_methods``: fusion.methods (models ``fusion_<method>``) over the CNNs ``fused``;
+    ``others``: models whose inner-validation patients selected nothing (baseline, radiomics)."""
+    out = {name: "prior_shift" if imbalance in ODDS_INFLATING else "none" for name, imbalance in cnns.items()}
+    inputs = [out[name] for name in fused if name in out]
+    for method in fusion_methods:
+        weighted_mean = method == "mean" and inputs and all(m == "prior_shift" for m in inputs)
+        out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "none"
+    out.update({name: "logistic" for name in others})
+    return out
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -93,6 +143,29 @@ def fit_recalibration(y: np.ndarray, probability: np.ndarray) -> tuple[float, fl
         b = MIN_SLOPE
         a = float(_logistic_fit(np.ones((y.size, 1)), y, offset=b * x[:, 1])[0][0])
     return a, b, note
+
+
+def fit_prior_shift(y_train: np.ndarray) -> tuple[float, float, str]:
+    """(a, 1, note): ``logit risk = logit p + a`` with ``a = -log(n_neg / n_pos)`` of the fold's
+    training patients; identity with a note when they lack a class."""
+    y = np.asarray(y_train, dtype=float)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if n_pos == 0 or n_neg == 0:
+        return 0.0, 1.0, "training patients of a single class (or none): risk = probability (no prior shift)"
+    return float(-np.log(n_neg / n_pos)), 1.0, ""
+
+
+def fit_fold(method: str, roles: np.ndarray, y: np.ndarray, probability: np.ndarray) -> tuple[float, float, str]:
+    """(a, b, note) of one (model, fold) by ``method`` (:data:`METHODS`), from its predictions:
+    ``prior_shift`` reads the training rows' labels, ``logistic`` the inner-validation rows'."""
+    if method == "prior_shift":
+        return fit_prior_shift(y[roles == "train"])
+    if method == "logistic":
+        val = roles == "val"
+        return fit_recalibration(y[val], probability[val])
+    if method == "none":
+        return 0.0, 1.0, ""
+    raise ValueError(f"unknown recalibration method {method!r}; choose from {', '.join(METHODS)}")
 
 
 def apply_recalibration(probability: np.ndarray, a: float, b: float) -> np.ndarray:

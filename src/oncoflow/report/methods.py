@@ -17,6 +17,7 @@ from oncoflow.config import (
     expand_pretrain,
     fusion_inputs,
     model_name,
+    model_recalibration,
     radiomics_models,
     second_opinion,
 )
@@ -64,6 +65,8 @@ REFERENCES: dict[str, str] = {
               "approach to multiple testing. J R Stat Soc B. 1995;57(1):289-300.",
     "dca": "Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating prediction "
            "models. Med Decis Making. 2006;26(6):565-574.",
+    "saerens": "Saerens M, Latinne P, Decaestecker C. Adjusting the outputs of a classifier to new a priori "
+               "probabilities: a simple procedure. Neural Comput. 2002;14(1):21-41.",
     "combat": "Johnson WE, Li C, Rabinovic A. Adjusting batch effects in microarray expression data using "
               "empirical Bayes methods. Biostatistics. 2007;8(1):118-127.",
     "cox": "Cox DR. Two further applications of a model for binary regression. Biometrika. "
@@ -406,12 +409,13 @@ def _upsampled_variants(config: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _validation(config: dict[str, Any], cohort: Cohort) -> str:
+def _validation(config: dict[str, Any], cohort: Cohort, baseline: bool = False) -> str:
     cv = config["cv"]
     uses = ["epoch selection"] if expand_models(config) else []
     if config["evaluate"]["threshold"] == "youden":
         uses.append("the decision threshold")
-    uses.append("recalibration")
+    if _recalibration_groups(config, baseline).get("logistic"):
+        uses.append("recalibration")
     if set(config["fusion"]["methods"]) - {"mean"}:
         uses.append("stacking fusion")
     used = f" used for {_join(uses)}" if uses else ", on which no model was fitted"
@@ -485,6 +489,22 @@ def _baseline_text(baseline: bool) -> str:
             "fold's training patients only.")
 
 
+def _recalibration_groups(config: dict[str, Any], baseline: bool) -> dict[str, list[str]]:
+    """method -> the run's models it recalibrates (oncoflow.metrics.recalibration), in config order."""
+    specs = expand_models(config)
+    present = [*specs, *(f"fusion_{m}" for m in config["fusion"]["methods"]), *radiomics_models(config),
+               *(["baseline"] if baseline else [])]
+    methods = model_recalibration(config, specs)
+    groups: dict[str, list[str]] = {}
+    for name in present:
+        groups.setdefault(methods[name], []).append(name)
+    return groups
+
+
+def _names(names: list[str]) -> str:
+    return _join([f"`{n}`" for n in names])
+
+
 def _harmonisation_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
     """ComBat inside the folds (config ``harmonisation``; oncoflow.harmonisation), when it ran."""
     h = config.get("harmonisation") or {}
@@ -502,17 +522,33 @@ def _harmonisation_text(config: dict[str, Any], baseline: bool, cite: _Citations
             f"{h['min_site_patients']} patients in either role was left unadjusted.")
 
 
-def _calibration_text(config: dict[str, Any], cite: _Citations) -> str:
+def _calibration_text(config: dict[str, Any], cite: _Citations, baseline: bool = False) -> str:
     """Recalibration, pooled vs per-fold AUC, calibration statistics (issue #13)."""
     level = f"{config['evaluate']['ci_level']:.0%}"
-    return ("Because class-weighted training inflates predicted odds, each fold's model was recalibrated by "
-            f"logistic recalibration {cite('cox')} (intercept and slope on the logit scale, the slope weakly "
-            "penalised towards 1) on that fold's inner-validation patients; AUCs and thresholds use the raw "
-            "probabilities (AUC is unchanged by this monotone map), calibration, Brier scores and decision curves "
-            "the recalibrated risks. As fold models may be scaled differently, the mean and standard deviation "
-            "of the per-fold test AUCs are given beside the pooled AUC. Calibration-in-the-large (the intercept with the risk's "
-            f"logit as offset) and the calibration slope are reported with {level} Wald confidence intervals, "
-            f"the Brier score with a {level} stratified bootstrap interval.")
+    groups = _recalibration_groups(config, baseline)
+    parts = []
+    if groups.get("prior_shift"):
+        parts.append(f"Class-weighted training multiplies the predicted odds by the ratio of negative to positive "
+                     f"training patients. As each fold's inner-validation patients chose the CNNs' epochs, their "
+                     f"scores are optimistic and were not used to recalibrate them: the predicted odds of "
+                     f"{_names(groups['prior_shift'])} were divided by that ratio of the fold's training patients "
+                     f"(prior-shift correction {cite('saerens')}), which fits nothing and leaves the spread of "
+                     "the scores (the calibration slope) as trained.")
+    if groups.get("logistic"):
+        parts.append(f"{_names(groups['logistic'])}, whose inner-validation patients selected nothing, "
+                     f"{'was' if len(groups['logistic']) == 1 else 'were'} recalibrated by logistic recalibration "
+                     f"{cite('cox')} (intercept and slope on the logit scale, the slope weakly penalised towards 1) "
+                     "on each fold's inner-validation patients.")
+    if groups.get("none"):
+        parts.append(f"The probabilities of {_names(groups['none'])} (trained without class weighting) were "
+                     "taken as risks.")
+    return " ".join([*parts,
+                     "AUCs and thresholds use the raw probabilities (AUC is unchanged by these monotone maps), "
+                     "calibration, Brier scores and decision curves the recalibrated risks. As fold models may be "
+                     "scaled differently, the mean and standard deviation of the per-fold test AUCs are given "
+                     "beside the pooled AUC. Calibration-in-the-large (the intercept with the risk's logit as "
+                     f"offset) and the calibration slope are reported with {level} Wald confidence intervals, "
+                     f"the Brier score with a {level} stratified bootstrap interval."])
 
 
 def _comparisons_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
@@ -593,7 +629,7 @@ def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations, baselin
     else:
         parts.append(f"AUCs are reported with {level} stratified bootstrap percentile confidence intervals "
                      f"({ev['n_boot']} resamples) {cite('bootstrap')}.")
-    parts.append(_calibration_text(config, cite))
+    parts.append(_calibration_text(config, cite, baseline))
     if n_models > 1:
         parts.append(_comparisons_text(config, baseline, cite))
     lo, hi = ev["dca_range"]
@@ -703,7 +739,7 @@ def render_methods(
         ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
                                           _radiomics(config), _baseline_text(baseline),
                                           _harmonisation_text(config, baseline, cite)]))),
-        ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort), _fusion(config, specs, cite)]))),
+        ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort, baseline), _fusion(config, specs, cite)]))),
         ("Statistics", " ".join(filter(None, [
             _pooling(config, cohort),
             _evaluation(config, _n_models(config) + int(baseline), cite, baseline),
