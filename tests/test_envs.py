@@ -14,11 +14,14 @@ RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 
 
 def rule_blocks() -> dict[str, tuple[Path, str]]:
+    """Every rule that runs something; target rules (inputs only, e.g. `archive`, `bundle`) run
+    nothing, so they have no log, env or resources."""
     blocks = {}
     for path in RULE_FILES:
         parts = re.split(r"^rule (\w+):\n", path.read_text(), flags=re.M)
         for name, body in zip(parts[1::2], parts[2::2]):
-            blocks[name] = (path, body)
+            if re.search(r"^    (script|shell|run|wrapper|notebook):", body, flags=re.M):
+                blocks[name] = (path, body)
     return blocks
 
 
