@@ -104,7 +104,7 @@ def test_leave_one_site_out_tests_every_qualifying_site_exactly_once() -> None:
     assert test.groupby("site").size().to_dict() == {"CS": 16, "DU": 45, "FG": 14, "HT": 34}
     ez = splits[splits["site"] == "EZ"]
     assert set(ez["role"]) <= {"train", "val"} and ez["fold"].nunique() == 4
-    for fold, part in splits.groupby("fold"):
+    for _, part in splits.groupby("fold"):
         site = part.loc[part["role"] == "test", "site"].iloc[0]
         inner = part[part["role"].isin(["train", "val"])]
         assert site not in set(inner["site"])  # trained on the other sites only
