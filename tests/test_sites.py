@@ -126,7 +126,7 @@ def test_leave_one_site_out_rule_for_small_and_single_class_sites() -> None:
                         site="site", min_site_size=2)
     assert "DU" not in set(splits.loc[splits["role"] == "test", "site"])
     # fewer than two qualifying sites: an error listing every site and why
-    with pytest.raises(FoldError, match=r"at least 2 sites.*DU \(45 patients, 9 positive\).*EZ \(1 patients, "
+    with pytest.raises(FoldError, match=r"at least 2 sites.*DU \(45 patients, 9 positive\).*EZ \(1 patient, "
                                         r"0 positive: trains only\)"):
         make_folds(sheet, label="y", folds=5, seed=42, val_fraction=0.25, scheme="leave_one_site_out",
                    site="site", min_site_size=40)

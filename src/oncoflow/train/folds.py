@@ -138,7 +138,7 @@ def _site_folds(internal: pd.DataFrame, label: str, site: str | None,
     for name, part in internal.groupby(site, sort=True):
         n, pos = len(part), int(part[label].sum())
         ok = n >= min_site_size and 0 < pos < n
-        described.append(f"{name} ({n} patients, {pos} positive{'' if ok else ': trains only'})")
+        described.append(f"{name} ({n} patient{'' if n == 1 else 's'}, {pos} positive{'' if ok else ': trains only'})")
         if ok:
             qualifying.append(name)
     if len(qualifying) < 2:
