@@ -270,3 +270,14 @@ def test_several_external_cohorts_are_evaluated_and_reported_each_on_its_own(tmp
     assert table.loc[table["cohort"] != "cv", ["cohort", "site", "n"]].values.tolist() == [
         ["external:ext_a", "EXT_A", 10], ["external:ext_b", "EXT_B", 8]]
     assert (tmp_path / "figures/sites.png").stat().st_size > 10_000
+
+
+def test_scheme_defaults_have_one_home() -> None:
+    """The schema holds cv.scheme / cv.min_site_size / cohort.site defaults; the code's agree."""
+    from oncoflow.train.folds import MIN_SITE_SIZE, SCHEMES
+
+    props = yaml.safe_load(SCHEMA.read_text())["properties"]
+    cv = props["cv"]["properties"]
+    assert tuple(cv["scheme"]["enum"]) == SCHEMES and cv["scheme"]["default"] == SCHEMES[0]
+    assert cv["min_site_size"]["default"] == MIN_SITE_SIZE
+    assert props["cohort"]["properties"]["site"]["default"] is None
