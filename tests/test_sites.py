@@ -126,7 +126,7 @@ def test_leave_one_site_out_rule_for_small_and_single_class_sites() -> None:
                         site="site", min_site_size=2)
     assert "DU" not in set(splits.loc[splits["role"] == "test", "site"])
     # fewer than two qualifying sites: an error listing every site and why
-    with pytest.raises(FoldError, match=r"at least 2 sites.*DU \(45 patients, 9 positive\).*EZ \(1 patients, "
+    with pytest.raises(FoldError, match=r"at least 2 sites.*DU \(45 patients, 9 positive\).*EZ \(1 patient, "
                                         r"0 positive: trains only\)"):
         make_folds(sheet, label="y", folds=5, seed=42, val_fraction=0.25, scheme="leave_one_site_out",
                    site="site", min_site_size=40)
@@ -270,3 +270,14 @@ def test_several_external_cohorts_are_evaluated_and_reported_each_on_its_own(tmp
     assert table.loc[table["cohort"] != "cv", ["cohort", "site", "n"]].values.tolist() == [
         ["external:ext_a", "EXT_A", 10], ["external:ext_b", "EXT_B", 8]]
     assert (tmp_path / "figures/sites.png").stat().st_size > 10_000
+
+
+def test_scheme_defaults_have_one_home() -> None:
+    """The schema holds cv.scheme / cv.min_site_size / cohort.site defaults; the code's agree."""
+    from oncoflow.train.folds import MIN_SITE_SIZE, SCHEMES
+
+    props = yaml.safe_load(SCHEMA.read_text())["properties"]
+    cv = props["cv"]["properties"]
+    assert tuple(cv["scheme"]["enum"]) == SCHEMES and cv["scheme"]["default"] == SCHEMES[0]
+    assert cv["min_site_size"]["default"] == MIN_SITE_SIZE
+    assert props["cohort"]["properties"]["site"]["default"] is None

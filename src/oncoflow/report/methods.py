@@ -432,7 +432,7 @@ def _validation(config: dict[str, Any], cohort: Cohort, baseline: bool = False) 
 
 
 def _site_list(sites: tuple[tuple[str, int, int], ...]) -> str:
-    return _join([f"{name} ({n} patients, {pos} positive)" for name, n, pos in sites])
+    return _join([f"{name} ({n} patient{'' if n == 1 else 's'}, {pos} positive)" for name, n, pos in sites])
 
 
 def _scheme_text(config: dict[str, Any], cohort: Cohort) -> str:

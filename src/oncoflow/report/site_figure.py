@@ -61,9 +61,11 @@ def draw_sites(table: pd.DataFrame, level: float = 0.95) -> Figure:
             ax.set_xlabel(f"AUC ({100 * level:g}% CI)")
             ax.set_title(cohort_title(cohort) + ", per site", loc="left")
             ax.grid(True, axis="x", lw=0.4, color="0.9")
-            handles, labels = ax.get_legend_handles_labels()
-            if handles:
-                ax.legend(handles, labels, loc="lower right")
+        legend = {}
+        for ax in axes:
+            legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+        if legend:  # below the panels, never over a site's interval
+            fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(3, len(legend)))
         fig.suptitle("AUC per site", fontsize=12, fontweight="bold")
     return fig
 

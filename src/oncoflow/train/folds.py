@@ -72,6 +72,8 @@ def make_folds(
     if samples["subject"].duplicated().any():
         dup = samples.loc[samples["subject"].duplicated(), "subject"].tolist()
         raise FoldError(f"duplicate subjects in sample sheet: {dup}")
+    if site:  # as the sheet check reads it (oncoflow.config.check_sites)
+        samples = samples.assign(**{site: samples[site].astype(str).str.strip()})
     is_external = samples["cohort"].isin(external_cohorts)
     internal = samples[~is_external].reset_index(drop=True)
     counts = internal[label].value_counts()
@@ -138,7 +140,7 @@ def _site_folds(internal: pd.DataFrame, label: str, site: str | None,
     for name, part in internal.groupby(site, sort=True):
         n, pos = len(part), int(part[label].sum())
         ok = n >= min_site_size and 0 < pos < n
-        described.append(f"{name} ({n} patients, {pos} positive{'' if ok else ': trains only'})")
+        described.append(f"{name} ({n} patient{'' if n == 1 else 's'}, {pos} positive{'' if ok else ': trains only'})")
         if ok:
             qualifying.append(name)
     if len(qualifying) < 2:
