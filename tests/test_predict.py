@@ -180,3 +180,20 @@ def test_each_new_cohort_gets_its_own_metrics_rows() -> None:
     for cohort, part in preds.groupby("cohort"):
         assert metrics.loc[cohort, "auc"] == pytest.approx(auc(part["y_true"], part["probability"]))
         assert metrics.loc[cohort, "auc_ci_low"] <= metrics.loc[cohort, "auc"] <= metrics.loc[cohort, "auc_ci_high"]
+
+
+def test_radiomics_features_extracted_differently_are_refused() -> None:
+    """The new subjects' features must come from the training extraction (settings, MIRP version,
+    modality, x2 grid): each difference is named."""
+    from oncoflow.predict.apply import check_extraction
+
+    trained = {"variant": "sr", "modality": "arterial", "library": "mirp", "version": "2.5.0", "bin_number": 32,
+               "superres": {"axes": ["z"], "factor": 2}}
+    manifest = {"radiomics_extraction": {"sr": trained}}
+    check_extraction(manifest, {"sr": dict(trained)})
+    newer = {**trained, "version": "2.6.0", "superres": {"axes": ["z"], "factor": 3}}
+    with pytest.raises(PreparationMismatch, match=r"radiomics features \(sr\).*superres.factor: trained on 2, "
+                                                  r"this input 3; version: trained on '2.5.0', this input '2.6.0'"):
+        check_extraction(manifest, {"sr": newer})
+    with pytest.raises(PreparationMismatch, match="variant 'interp': the bundle has no record"):
+        check_extraction(manifest, {"interp": trained})

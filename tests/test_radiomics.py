@@ -305,3 +305,52 @@ def test_validation_predictions_are_cross_fitted_when_validation_patients_fit(mo
         by2 = p2.set_index("subject")["probability"]
         assert by2.loc[subject] == pytest.approx(by.loc[subject], abs=1e-12)  # its own label never reached it
         assert not np.allclose(by2.loc[test], by.loc[test])  # the final fit did use that label
+
+
+@pytest.mark.parametrize("model", ["radiomics_original", "clinical", "combined_original"])
+def test_saved_model_reproduces_the_folds_test_predictions(model: str, tmp_path: Path) -> None:
+    """model.json (the fold's fitted model as numbers) applied to the fold's test patients gives the
+    probabilities of predictions.tsv (6 decimals, as written); a perturbed coefficient does not; a
+    missing clinical column is named; a blank value gets the training fill."""
+    from oncoflow.radiomics.models import fit_fold_model
+    from oncoflow.radiomics.saved import (
+        SavedModelError,
+        apply_saved_model,
+        check_saved_model,
+        read_saved_model,
+        write_saved_model,
+    )
+
+    features, sheet, splits = _cohort()
+    fold = 2
+    preds, _, saved = fit_fold_model(model, fold, splits, sheet, ["age", "gender"], SETTINGS, features)
+    write_saved_model(saved, tmp_path / "model.json")
+    preds.to_csv(tmp_path / "predictions.tsv", sep="\t", index=False, float_format="%.6f")
+    saved = read_saved_model(tmp_path / "model.json")
+    written = pd.read_csv(tmp_path / "predictions.tsv", sep="\t").set_index("subject")
+    test = written.index[written["role"] == "test"].tolist()
+    mine = apply_saved_model(saved, test, features, sheet)
+    worst = float(np.max(np.abs(mine - written.loc[test, "probability"])))
+    assert worst <= 5.1e-7, worst  # rounding to 6 decimals only
+    print(f"\n{model}: reproduction error {worst:.2g} (predictions.tsv), "
+          f"{float(np.max(np.abs(mine - preds.set_index('subject').loc[test, 'probability']))):.2g} (unrounded)")
+    assert check_saved_model(saved, written.loc[test, "probability"], features, sheet, tolerance=2e-6) <= 5.1e-7
+
+    block = saved["radscore"]["features"] if "radscore" in saved else None
+    if block:
+        block[0]["coefficient"] *= 1.01
+    else:
+        saved["clinical"]["coefficients"][0] *= 1.01
+    with pytest.raises(SavedModelError, match=f"{model} fold {fold}: the saved model's probabilities differ"):
+        check_saved_model(saved, written.loc[test, "probability"], features, sheet, tolerance=2e-6)
+
+    if model != "radiomics_original":
+        saved = read_saved_model(tmp_path / "model.json")
+        with pytest.raises(SavedModelError, match="sample sheet has no column 'age'"):
+            apply_saved_model(saved, test, features, sheet.drop(columns="age"))
+        blank = sheet.copy()
+        blank.loc[test[0], "age"] = ""
+        median = saved["clinical"]["encoder"]["numeric"]["age"]
+        filled = blank.copy()
+        filled.loc[test[0], "age"] = str(median)
+        assert apply_saved_model(saved, test, features, blank).equals(apply_saved_model(saved, test, features, filled))

@@ -231,6 +231,67 @@ def test_hcc_study_runs_end_to_end(tmp_path: Path) -> None:
     methods = (results / "methods.md").read_text()
     assert "cubic B-spline interpolation" in methods and "nearest neighbour" in methods
     assert "never read a label" in methods and "fixed number of 32 bins" in methods
+    predict_new_hcc_subjects(tmp_path, configfile, results, metrics)
+
+
+def predict_new_hcc_subjects(workdir: Path, configfile: Path, results: Path, metrics: pd.DataFrame) -> None:
+    """After the paper (#17): the trained study's bundle applied to 4 new labelled subjects (a new
+    seed, one clinical value blank) in an empty folder: every model incl. radiomics_*, clinical and
+    combined_* scored, from the bundled generator and fold models, with nothing fitted or trained;
+    the new cohort's metrics rows; features extracted differently refused, naming the setting."""
+    import subprocess
+    import sys
+
+    start = time.perf_counter()
+    made = run_snakemake(workdir, "--cores", CORES, "--configfile", str(configfile), "bundle")
+    assert made.returncode == 0, made.stderr[-4000:]
+    tar = results / "bundle" / "hcc_tace_radiomics_sr.tar.gz"
+    bundle_s = time.perf_counter() - start
+    shape = replace(STUDY_SHAPES["hcc_tace_radiomics_sr"], positive_fraction=0.5)
+    sheet = make_demo_cohort(workdir / "site_b", 4, seed=6, voxel_scale=2.0, shape=shape)
+    rows = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+    rows["cohort"] = "site_b"
+    blank = rows["subject"].iloc[0]
+    rows.loc[0, "tumor_diameter"] = ""  # imputed with each fold's training median
+    rows.to_csv(sheet, sep="\t", index=False)
+    user = workdir / "elsewhere"
+    user.mkdir()
+
+    def predict(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "oncoflow.cli", "predict", str(tar), str(sheet), *args], cwd=user,
+                              capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
+
+    start, before = time.perf_counter(), os.times()
+    done = predict("--cores", CORES)
+    after = os.times()
+    predict_s = time.perf_counter() - start
+    cpu_s = after.children_user + after.children_system - before.children_user - before.children_system
+    assert done.returncode == 0, done.stderr[-5000:]
+    out = user / "results" / "hcc_tace_radiomics_sr" / "predict" / "site_b"
+    preds = pd.read_csv(out / "predictions.tsv", sep="\t", dtype={"subject": str})
+    assert set(preds["model"]) == set(metrics["model"])  # every model the study evaluated, radiomics incl.
+    assert not preds["status"].str.startswith("not applied").any()
+    qc = pd.read_csv(out / "qc" / "qc.tsv", sep="\t", dtype={"subject": str}, keep_default_na=False)
+    flagged = set(qc.loc[qc["flag"] != "", "subject"])
+    scored = preds[preds["status"] == "scored"]
+    assert set(scored["subject"]) == set(rows["subject"]) - flagged
+    assert scored["probability"].between(0, 1).all() and (scored["folds"] == 2).all()
+    if blank not in flagged:
+        assert {"clinical", "combined_sr"} <= set(scored.loc[scored["subject"] == blank, "model"])
+    benchmarked = {p.name for p in (out / "benchmarks").iterdir()}
+    assert not benchmarked & {"fit_radiomics_model", "train_superres", "fit_baseline_model", "split_folds",
+                              "evaluate_superres", "evaluate_models"}, benchmarked
+    assert {"extract_radiomics", "apply_superres", "interpolate_image", "predict_new_subjects"} <= benchmarked
+    assert not (out / "models").exists() and not (out / "superres").exists()
+    new = pd.read_csv(out / "metrics.tsv", sep="\t")
+    assert set(new["model"]) == set(metrics["model"]) and set(new["cohort"]) == {"site_b"} and (new["n"] == 4).all()
+    print(f"\nhcc bundle {bundle_s:.0f} s ({tar.stat().st_size / 1e6:.1f} MB); predict 4 subjects {predict_s:.0f} s "
+          f"wall, {cpu_s:.0f} CPU-s; QC flagged {sorted(flagged)}")
+    print(new[["model", "n_scored", "auc", "cv_auc"]].to_string(index=False))
+    # features extracted differently: refused before anything runs, naming the setting
+    refused = predict("--name", "coarser", "--set", "radiomics.settings.bin_number=16")
+    assert refused.returncode == 2
+    assert "radiomics.settings.bin_number: trained on 32, this input 16" in refused.stderr, refused.stderr[-3000:]
 
 
 def test_lgg_commented_arms_switch_on_by_uncommenting() -> None:

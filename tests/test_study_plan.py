@@ -58,3 +58,29 @@ def test_cross_field_checks_run_when_the_plan_is_built(config: dict) -> None:
     bad["evaluate"]["dca_range"] = [0.5, 0.2]
     with pytest.raises(ValueError, match="evaluate.dca_range"):
         StudyPlan.from_config(bad)
+
+
+def test_bundle_carries_radiomics_models_but_not_harmonised_ones(config: dict) -> None:
+    """Radiomics, clinical and combined models are bundled (their model.json, the features' records,
+    the sr generator); under ComBat the models fitted on harmonised features (baseline, radiomics_*,
+    combined_*) are left out naming why, since the fold's ComBat parameters are not saved."""
+    plain = StudyPlan.from_config(config)
+    assert plain.bundle_params["radiomics"]["models"] == {} and plain.bundle_params["left_out"] == {}
+    rad = copy.deepcopy(config)
+    rad["radiomics"].update(activate=True, variants=["original", "sr"], clinical=["age"])
+    plan = StudyPlan.from_config(rad)
+    params, inputs = plan.bundle_params, plan.bundle_inputs()
+    assert params["radiomics"]["models"] == {"radiomics_original": "original", "radiomics_sr": "sr",
+                                             "clinical": None, "combined_original": "original", "combined_sr": "sr"}
+    assert params["radiomics"]["generator"] == "results/demo/superres/generator.pt"
+    assert "results/demo/models/combined_sr/fold1/model.json" in inputs["radiomics_models"]
+    assert "results/demo/radiomics/sr/settings.json" in inputs["radiomics_inputs"] and params["left_out"] == {}
+    rad["cohort"]["site"] = "site"
+    rad["harmonisation"]["method"] = "combat"
+    plan = StudyPlan.from_config(rad)
+    params = plan.bundle_params
+    assert params["radiomics"]["models"] == {"clinical": None} and not params["baseline"]
+    assert set(params["left_out"]) == {"baseline", "radiomics_original", "radiomics_sr", "combined_original",
+                                       "combined_sr"}
+    assert all("ComBat parameters are not saved" in why for why in params["left_out"].values())
+    assert params["radiomics"]["generator"] is None and not plan.bundle_inputs()["coefficients"]

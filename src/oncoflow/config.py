@@ -343,9 +343,9 @@ def check_harmonisation_config(config: dict[str, Any]) -> None:
                           "naming each subject's site); set it, or harmonisation.method: none")
 
 
-def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> None:
+def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame, masks_required: bool = True) -> None:
     """The clinical covariates are sheet columns; every subject needs a tumor mask (features are
-    computed inside it)."""
+    computed inside it), except in a predict run (``masks_required`` false: listed, not scored)."""
     if not radiomics_active(config):
         return
     for column in config["radiomics"].get("clinical", []):
@@ -354,7 +354,7 @@ def check_radiomics_samples(config: dict[str, Any], samples: pd.DataFrame) -> No
                               f"(columns are {', '.join(c for c in samples.columns if c not in ('y', 'source'))})")
         if column == config["study"]["label"]:
             raise ConfigError(f"config: radiomics.clinical: {column!r} is the label column (study.label)")
-    for subject in subjects_without_tumor_mask(samples):
+    for subject in subjects_without_tumor_mask(samples) if masks_required else []:
         tumor_mask_needed(samples, subject)
 
 
@@ -671,7 +671,7 @@ class StudyPlan:
         samples = load_predict_samples(config, base) if predicting else load_samples(config, base)
         if check_sheet:
             check_sheet(samples)
-        check_radiomics_samples(config, samples)
+        check_radiomics_samples(config, samples, masks_required=not predicting)
         # predict: only the new sheet's subjects go through the front half (no pretraining cohorts)
         pretrain_samples = (samples.iloc[:0].assign(pretrain="") if predicting
                             else load_pretrain_samples(config, samples, base))
@@ -921,27 +921,58 @@ class StudyPlan:
                 "reports/model_card.md": f"{r}/reporting/model_card.md",
                 "reports/model_card.json": f"{r}/reporting/model_card.json"}
 
+    @property
+    def bundled_baseline(self) -> list[str]:
+        return [m for m in self.baseline_models if m not in self.harmonised_models]
+
+    @property
+    def bundled_radiomics(self) -> dict[str, str | None]:
+        """Radiomics, clinical and combined models the bundle carries (model -> its variant; None for
+        clinical): all but ComBat-harmonised ones (their fold's ComBat parameters are not saved)."""
+        from oncoflow.radiomics.models import parse_model
+
+        return {m: parse_model(m)[1] for m in self.radiomics_models if m not in self.harmonised_models}
+
+    @property
+    def bundled_variants(self) -> list[str]:
+        return sorted({v for v in self.bundled_radiomics.values() if v}, key=self.radiomics_variants.index)
+
     def bundle_inputs(self) -> dict[str, Any]:
-        """The bundle rule's inputs: what training made (radiomics models are not bundled yet)."""
+        """The bundle rule's inputs: what training made."""
         r, folds = self.results, self.folds
-        bundled = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.baseline_models]
+        bundled = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.bundled_baseline,
+                   *self.bundled_radiomics]
+        radiomics = self.bundle_params["radiomics"]
+        sheet = [radiomics["samples"]] if radiomics["models"] else []
+        generator = [radiomics["generator"]] if radiomics["generator"] else []
         return {
             "checkpoints": [f"{r}/models/{m}/fold{k}/checkpoint.pt" for m in self.models for k in folds],
             "predictions": [f"{r}/models/{m}/fold{k}/predictions.tsv" for m in bundled for k in folds],
-            "coefficients": [f"{r}/models/{m}/fold{k}/coefficients.tsv" for m in self.baseline_models for k in folds],
+            "coefficients": [f"{r}/models/{m}/fold{k}/coefficients.tsv" for m in self.bundled_baseline for k in folds],
+            "radiomics_models": [f"{r}/models/{m}/fold{k}/model.json" for m in self.bundled_radiomics for k in folds],
+            "radiomics_inputs": [p for key in ("features", "settings") for p in radiomics[key].values()]
+            + sheet + generator,
             "provenance": f"{r}/provenance.json",
             "reports": list(self.bundle_reports.values()),
         }
 
     @property
     def bundle_params(self) -> dict[str, Any]:
-        return {"results": self.results, "folds": self.folds, "fused": self.fused,
-                "fusion_methods": self.fusion_methods, "baseline": bool(self.baseline_models),
+        r = self.results
+        variants = self.bundled_variants
+        harmonised = ("its features were ComBat-harmonised (harmonisation.method: combat) and the fold's ComBat "
+                      "parameters are not saved: it cannot be applied to new patients")
+        return {"results": r, "folds": self.folds, "fused": self.fused,
+                "fusion_methods": self.fusion_methods, "baseline": bool(self.bundled_baseline),
                 "cnn": {n: {"architecture": s.architecture, "modalities": list(s.modalities)}
                         for n, s in self.models.items()},
+                "radiomics": {"models": self.bundled_radiomics,
+                              "features": {v: f"{r}/radiomics/{v}/features.tsv" for v in variants},
+                              "settings": {v: f"{r}/radiomics/{v}/settings.json" for v in variants},
+                              "samples": self.config["cohort"]["samples"],
+                              "generator": f"{r}/superres/generator.pt" if "sr" in variants else None},
                 "reports": self.bundle_reports,
-                "left_out": {m: "radiomics models are not bundled yet (their fitted feature pipeline is not stored)"
-                             for m in self.radiomics_models}}
+                "left_out": {m: harmonised for m in self.harmonised_models}}
 
     @property
     def bundle_folder(self) -> str:
@@ -968,18 +999,43 @@ class StudyPlan:
         check_preparation(manifest["preparation"], preparation(self.config), f"bundle {self.bundle_folder}")
         r = self.results
         baseline = "baseline" in manifest["models"] and bool(self.baseline_models)
+        variants = self.predict_variants(manifest)
         return {"crops": [f"{r}/subjects/{s}/crop/crop.npz" for s in self.crop_subjects], "qc": f"{r}/qc/qc.tsv",
                 "features": [f"{r}/baseline/features.tsv"] if baseline else [],
+                "radiomics": [f"{r}/radiomics/{v}/features.tsv" for v in variants],
+                "radiomics_settings": [f"{r}/radiomics/{v}/settings.json" for v in variants],
                 "manifest": f"{self.bundle_folder}/bundle.json"}
+
+    def predict_variants(self, manifest: dict[str, Any]) -> list[str]:
+        """predict: the image variants whose features the bundled radiomics models read."""
+        variants = {s.get("variant") for s in manifest["models"].values() if s["kind"] == "radiomics"}
+        return [v for v in self.radiomics_variants if v in variants]
+
+    @property
+    def radiomics_subjects(self) -> list[str]:
+        """Subjects whose radiomics features are extracted: the study's; in predict, those with a mask."""
+        return self.crop_subjects if self.predicting else self.subjects
+
+    @property
+    def superres_generator(self) -> str:
+        """apply_superres' generator: the study's (train_superres), or in predict the bundle's."""
+        if self.predicting:
+            return f"{self.bundle_folder}/superres/generator.pt"
+        return f"{self.results}/superres/generator.pt"
 
     @property
     def predict_params(self) -> dict[str, Any]:
         from oncoflow.predict.bundle import preparation
 
-        sheet = self.samples[["subject", "cohort", "y", "tumor_mask"]]
-        return {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
-                "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
-                            for row in sheet.to_dict("records")]}
+        clinical = list(self.config["radiomics"]["clinical"]) if self.radiomics_models else []
+        sheet = self.samples[["subject", "cohort", "y", "tumor_mask", *clinical]]
+        params = {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
+                  "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
+                              for row in sheet.to_dict("records")]}
+        variants = self.predict_variants(self.bundle_manifest())
+        if variants:  # names what the radiomics inputs hold, in their order
+            params["radiomics_variants"] = variants
+        return params
 
     def bundle_metrics(self) -> list[str]:
         """The study's metrics table inside the bundle (its cross-validated AUCs), when bundled."""

@@ -177,8 +177,8 @@ def get_radiomics_images(wildcards):
     """Every subject's image and tumor mask of the variant (co-registered, or at x2)."""
     stage = f"{RESULTS}/subjects/{{}}/{RADIOMICS_STAGE[wildcards.variant]}"
     return {
-        "images": [f"{stage.format(s)}/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.subjects],
-        "tumor_masks": [f"{stage.format(s)}/tumor_mask.nii.gz" for s in PLAN.subjects],
+        "images": [f"{stage.format(s)}/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.radiomics_subjects],
+        "tumor_masks": [f"{stage.format(s)}/tumor_mask.nii.gz" for s in PLAN.radiomics_subjects],
     }
 
 

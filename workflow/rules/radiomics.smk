@@ -24,7 +24,7 @@ rule extract_radiomics:
         mem_mb=3000,
         runtime=60,
     params:
-        subjects=PLAN.subjects,
+        subjects=PLAN.radiomics_subjects,
         settings=config["radiomics"]["settings"],
         modality=PLAN.radiomics_modality,
         superres=get_radiomics_superres,
@@ -35,7 +35,8 @@ rule extract_radiomics:
 rule fit_radiomics_model:
     """One radiomics, clinical or combined model on one fold: variance and correlation filters,
     standardisation, LASSO-logistic (C by inner CV), clinical imputation and regressions, all
-    fitted on the fold's training patients only; predictions for every role and the coefficients."""
+    fitted on the fold's training patients only; predictions for every role, the coefficients and
+    the fitted model as numbers (model.json, what `snakemake bundle` packs)."""
     input:
         features=get_radiomics_features,
         samples=config["cohort"]["samples"],
@@ -43,6 +44,7 @@ rule fit_radiomics_model:
     output:
         predictions=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/predictions.tsv",
         coefficients=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/coefficients.tsv",
+        model=f"{RESULTS}/models/{{radmodel}}/fold{{fold}}/model.json",
     log:
         f"{RESULTS}/logs/fit_radiomics_model/{{radmodel}}_fold{{fold}}.log",
     benchmark:

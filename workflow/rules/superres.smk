@@ -62,10 +62,10 @@ rule evaluate_superres:
 
 
 rule apply_superres:
-    """The subject's radiomics image at x2 along superres.axes (generator) and its tumor mask on
-    the same grid (nearest neighbour)."""
+    """The subject's radiomics image at x2 along superres.axes (generator; in predict the bundle's)
+    and its tumor mask on the same grid (nearest neighbour)."""
     input:
-        generator=f"{RESULTS}/superres/generator.pt",
+        generator=PLAN.superres_generator,
         image=f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
     output:

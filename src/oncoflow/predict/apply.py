@@ -4,7 +4,10 @@ Each model is an ensemble of its fold models: per subject the mean probability o
 SD, the study's threshold (mean of the fold thresholds, each chosen on that fold's inner-validation
 patients), the class, and the recalibrated risk (mean over folds of each fold's recalibration map).
 Late fusion combines, fold by fold, that fold's base-model probabilities (mean, or the fold's
-stacking model), then averages over folds like any model. Nothing is fitted on the new subjects.
+stacking model), then averages over folds like any model. Radiomics, clinical and combined fold
+models (oncoflow.radiomics.saved) read the new subjects' features, extracted with the bundle's
+settings (checked against the training extraction), and the new sheet's clinical columns (blanks
+get the training fill). Nothing is fitted on the new subjects.
 Subjects whose QC is flagged, or who have no tumor mask, are listed with the reason and no score.
 """
 
@@ -43,7 +46,7 @@ def check_preparation(trained: dict[str, Any], given: dict[str, Any], where: str
         raise PreparationMismatch(
             f"{where}: the models were trained on input prepared differently from this input: "
             + "; ".join(problems) + ". Predict with the bundle's own settings (`oncoflow predict` uses them: "
-            "do not --set ingest, preprocess or crop keys), or retrain the study with the new ones")
+            "do not --set ingest, preprocess, crop or radiomics keys), or retrain the study with the new ones")
 
 
 def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[str, Path],
@@ -111,6 +114,40 @@ def baseline_fold_probabilities(bundle: Path, manifest: dict[str, Any], features
         rows.append(pd.DataFrame({"subject": feats.index, "model": "baseline", "fold": k,
                                   "probability": 1.0 / (1.0 + np.exp(-logit))}))
     return pd.concat(rows, ignore_index=True)
+
+
+def check_extraction(manifest: dict[str, Any], extraction: dict[str, dict[str, Any]]) -> None:
+    """The new subjects' features were extracted as the training features were (settings, MIRP
+    version, modality, x2 grid): PreparationMismatch naming each differing setting otherwise."""
+    trained = manifest.get("radiomics_extraction", {})
+    for variant, record in extraction.items():
+        if variant not in trained:
+            raise PreparationMismatch(f"radiomics variant {variant!r}: the bundle has no record of how its training "
+                                      "features were extracted")
+        check_preparation(trained[variant], record, f"radiomics features ({variant})")
+
+
+def radiomics_fold_probabilities(bundle: Path, manifest: dict[str, Any], subjects: list[str],
+                                 features: dict[str, pd.DataFrame], sheet: pd.DataFrame) -> pd.DataFrame:
+    """Every radiomics, clinical and combined fold model's probability for ``subjects``
+    (``features``: variant -> the new subjects' features table; ``sheet``: their clinical columns)."""
+    from oncoflow.radiomics.saved import SavedModelError, apply_saved_model, read_saved_model
+
+    rows = []
+    for name, spec in manifest["models"].items():
+        if spec["kind"] != "radiomics" or not subjects:
+            continue
+        variant = spec.get("variant")
+        if variant and variant not in features:
+            raise PreparationMismatch(f"{name}: no {variant} features for the new subjects")
+        for k in spec["folds"]:
+            saved = read_saved_model(bundle / "radiomics" / name / f"fold{k}.json")
+            try:
+                prob = apply_saved_model(saved, subjects, features.get(variant or ""), sheet)
+            except SavedModelError as exc:
+                raise PreparationMismatch(f"{name} fold {k}: {exc}") from None
+            rows.append(pd.DataFrame({"subject": subjects, "model": name, "fold": k, "probability": prob.to_numpy()}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PER_FOLD_COLUMNS)
 
 
 def fusion_fold_probabilities(bundle: Path, manifest: dict[str, Any], per_fold: pd.DataFrame) -> pd.DataFrame:
@@ -181,13 +218,19 @@ def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFr
 
 
 def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame, qc: pd.DataFrame,
-                     features: pd.DataFrame | None, given: dict[str, Any], threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(predictions, per-fold probabilities) of every bundled model for the new subjects."""
+                     features: pd.DataFrame | None, given: dict[str, Any], threads: int = 1,
+                     radiomics: dict[str, pd.DataFrame] | None = None,
+                     extraction: dict[str, dict[str, Any]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(predictions, per-fold probabilities) of every bundled model for the new subjects
+    (``radiomics``: variant -> features table; ``extraction``: variant -> its settings.json)."""
     manifest = load_manifest(bundle)
     check_preparation(manifest["preparation"], given, str(bundle))
+    check_extraction(manifest, extraction or {})
     per_fold = cnn_fold_probabilities(bundle, manifest, crops, given, threads)
     if features is not None:
         per_fold = pd.concat([per_fold, baseline_fold_probabilities(bundle, manifest, features)], ignore_index=True)
+    per_fold = pd.concat([per_fold, radiomics_fold_probabilities(bundle, manifest, list(crops), radiomics or {},
+                                                                 samples)], ignore_index=True)
     per_fold = pd.concat([per_fold, fusion_fold_probabilities(bundle, manifest, per_fold)], ignore_index=True)
     calibration = pd.read_csv(bundle / "calibration.tsv", sep="\t")
     scores = ensemble(per_fold, calibration)

@@ -4,11 +4,17 @@ exams on a machine with only the package installed.
 Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
 
   MANIFEST.sha256             sha256 and path of every other member
-  bundle.json                 models (kind, folds, inputs), the preparation, config checksum, versions
-                              and the resolved config (read first: members are sorted, it precedes the weights)
+  bundle.json                 models (kind, folds, inputs), the preparation, config checksum, versions,
+                              the resolved config (read first: members are sorted, it precedes the weights)
+                              and, per radiomics variant, how its features were extracted (settings, MIRP
+                              version, modality, the x2 grid), compared with the new subjects' extraction
   config/resolved.json        the resolved config that trained the models (every default filled in)
   checkpoints/<model>/fold<k>.pt   each CNN fold model, stamped with what it needs to be applied
   baseline/fold<k>.tsv        the baseline's standardisation and coefficients per fold
+  radiomics/<model>/fold<k>.json   each radiomics, clinical and combined fold model (model.json of
+                              fit_radiomics_model: oncoflow.radiomics.saved), checked to reproduce the
+                              fold's test and external predictions
+  superres/generator.pt       the super-resolution generator (variant sr)
   fusion/<method>/fold<k>.json     the stacking model of each fold (lr, svm), as numbers
   calibration.tsv             per model and fold: the threshold and the recalibration map (a, b)
   provenance.json, reports/   the study's provenance and report files (metrics, methods, model card)
@@ -48,10 +54,26 @@ def config_sha256(config: dict[str, Any]) -> str:
 
 def preparation(config: dict[str, Any]) -> dict[str, Any]:
     """Everything that shapes a model's input, from the resolved config: series-to-modality rules,
-    the preprocessing settings, the crop geometry (incl. slices/depth) and the normalisation."""
-    return {"modalities": list(config["ingest"]["modalities"]),
+    the preprocessing settings, the crop geometry (incl. slices/depth) and the normalisation; with
+    the radiomics branch, its modality, variants, extraction settings and the variants' x2 grid."""
+    from oncoflow.config import radiomics_active, radiomics_modality
+
+    prep = {"modalities": list(config["ingest"]["modalities"]),
             "ingest": {"modalities": config["ingest"]["modalities"]},
             "preprocess": config["preprocess"], "crop": config["crop"], "normalisation": NORMALISATION}
+    if radiomics_active(config):
+        rad = config["radiomics"]
+        prep["radiomics"] = {"modality": radiomics_modality(config), "variants": list(rad["variants"]),
+                             "settings": rad["settings"]}
+        if {"sr", "interp"} & set(rad["variants"]):
+            prep["radiomics"]["upsampling"] = {k: config["superres"][k] for k in ("axes", "factor")}
+    return prep
+
+
+def extraction_record(settings_json: Path) -> dict[str, Any]:
+    """A variant's settings.json (extract_radiomics) without its counts: what shaped the features."""
+    record = json.loads(Path(settings_json).read_text())
+    return {k: v for k, v in record.items() if k not in ("subjects", "features")}
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -155,9 +177,12 @@ def read_predictions(path: Path) -> pd.DataFrame:
 
 def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[str, dict[str, Any]],
                  fused: list[str], fusion_methods: list[str], baseline: bool, folds: list[int],
-                 reports: dict[str, Path], left_out: dict[str, str]) -> dict[str, str]:
+                 reports: dict[str, Path], left_out: dict[str, str],
+                 radiomics: dict[str, Any] | None = None) -> dict[str, str]:
     """Write the bundle ``out``; returns member -> sha256. ``cnn``: model -> {architecture,
-    modalities}; ``reports``: bundle name -> results file; ``left_out``: model -> why not bundled."""
+    modalities}; ``reports``: bundle name -> results file; ``left_out``: model -> why not bundled;
+    ``radiomics``: models (model -> variant), features / settings (variant -> path), samples (the
+    study's sheet) and generator (sr), as StudyPlan.bundle_params."""
     import tempfile
 
     from oncoflow.report.archive import write_archive
@@ -200,11 +225,16 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
                 members[f"baseline/fold{k}.tsv"] = folder / "coefficients.tsv"
                 predictions.append(read_predictions(folder / "predictions.tsv"))
             models["baseline"] = {"kind": "baseline", "folds": list(folds)}
+        extraction: dict[str, Any] = {}
+        if radiomics and radiomics["models"]:
+            models.update(radiomics_members(results, radiomics, folds, members, predictions))
+            extraction = {v: extraction_record(Path(p)) for v, p in radiomics["settings"].items()}
         calibration = fold_calibration(pd.concat(predictions, ignore_index=True), config["evaluate"]["threshold"])
         members["calibration.tsv"] = calibration.to_csv(sep="\t", index=False, float_format="%.10g").encode()
         manifest = {"format": BUNDLE_FORMAT, "study": config["study"], "models": models, "fused": list(fused),
                     "folds": list(folds), "preparation": prep, "config_sha256": digest, "software": software,
-                    "not_bundled": left_out, "reports": sorted(reports), "config": config}
+                    "not_bundled": left_out, "radiomics_extraction": extraction, "reports": sorted(reports),
+                    "config": config}
         members["bundle.json"] = (json.dumps(manifest, indent=1, default=str) + "\n").encode()
         members["config/resolved.json"] = (json.dumps(config, indent=1, default=str) + "\n").encode()
         if provenance.is_file():
@@ -226,3 +256,36 @@ def check_stacker(params: dict[str, Any], frames: list[pd.DataFrame], fused: pd.
     if worst > STACKER_TOLERANCE:
         raise BundleError(f"{name} fold {fold}: the refitted stacking model differs from the fused predictions "
                           f"by {worst:.2g}; the fold's inputs changed after fusion (rerun the workflow first)")
+
+
+def radiomics_members(results: Path, radiomics: dict[str, Any], folds: list[int], members: dict[str, Path | bytes],
+                      predictions: list[pd.DataFrame]) -> dict[str, dict[str, Any]]:
+    """Each radiomics, clinical and combined fold model (its model.json), refused unless it
+    reproduces the fold's test and external predictions from the study's features and sheet, and
+    the super-resolution generator; adds them to ``members`` and their predictions to
+    ``predictions``; returns the manifest's model entries."""
+    from oncoflow.radiomics.models import FIT_ROLES
+    from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
+
+    sheet = pd.read_csv(radiomics["samples"], sep="\t", dtype=str, keep_default_na=False).set_index("subject",
+                                                                                                    drop=False)
+    features = {v: pd.read_csv(p, sep="\t", dtype={"subject": str}) for v, p in radiomics["features"].items()}
+    models: dict[str, dict[str, Any]] = {}
+    for name, variant in radiomics["models"].items():
+        clinical: list[str] = []
+        for k in folds:
+            folder = results / "models" / name / f"fold{k}"
+            saved = read_saved_model(folder / "model.json")
+            preds = read_predictions(folder / "predictions.tsv")
+            predictions.append(preds)
+            held_out = preds[~preds["role"].isin(FIT_ROLES)].set_index("subject")["probability"]
+            try:
+                check_saved_model(saved, held_out, features.get(variant or ""), sheet, tolerance=STACKER_TOLERANCE)
+            except SavedModelError as exc:
+                raise BundleError(str(exc)) from None
+            members[f"radiomics/{name}/fold{k}.json"] = folder / "model.json"
+            clinical = saved.get("clinical", {}).get("columns", [])
+        models[name] = {"kind": "radiomics", "variant": variant, "clinical": clinical, "folds": list(folds)}
+    if radiomics["generator"]:
+        members["superres/generator.pt"] = Path(radiomics["generator"])
+    return models

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from oncoflow.harmonisation import HarmonisationSettings, harmonise, site_series
 
+from oncoflow.radiomics.saved import SAVED_FORMAT, check_saved_model
 from oncoflow.radiomics.selection import (
     SelectionSettings,
     fit_radscore,
@@ -101,6 +102,16 @@ class ClinicalEncoder:
                 out[f"{c}={cat}"] = (raw == cat).to_numpy(dtype=float)
         return pd.DataFrame(out, index=table.index)
 
+    def export(self) -> dict:
+        """The training fills and categories (oncoflow.radiomics.saved)."""
+        return {"numeric": dict(self.numeric),
+                "categorical": {c: {"mode": m, "categories": list(cats)} for c, (m, cats) in self.categorical.items()}}
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> ClinicalEncoder:
+        return cls({c: float(v) for c, v in saved["numeric"].items()},
+                   {c: (v["mode"], list(v["categories"])) for c, v in saved["categorical"].items()}, {})
+
 
 def _standardise(train: pd.DataFrame, other: pd.DataFrame):
     mean, sd = train.mean(), train.std(ddof=0).replace(0, 1.0)
@@ -111,7 +122,17 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
              settings: SelectionSettings, features: pd.DataFrame | None = None,
              fit_validation: bool = True,
              harmonisation: HarmonisationSettings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(predictions, coefficients) of model ``name`` in ``fold``.
+    """(predictions, coefficients) of model ``name`` in ``fold`` (:func:`fit_fold_model`)."""
+    preds, coefs, _ = fit_fold_model(name, fold, splits, sheet, clinical, settings, features, fit_validation,
+                                     harmonisation)
+    return preds, coefs
+
+
+def fit_fold_model(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, clinical: list[str],
+                   settings: SelectionSettings, features: pd.DataFrame | None = None,
+                   fit_validation: bool = True, harmonisation: HarmonisationSettings | None = None,
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(predictions, coefficients, the fitted model as numbers) of model ``name`` in ``fold``.
 
     ``splits``: folds/splits.tsv; ``sheet``: the sample sheet indexed by subject (clinical
     columns); ``features``: the variant's features.tsv (radiomics and combined models).
@@ -120,7 +141,9 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
     predictions, from which evaluation takes the threshold and recalibration, are then cross-fitted
     in :data:`CROSS_FIT_GROUPS` seeded, label-blind groups (each group from the model refitted on
     the other train + val patients). ``harmonisation``: ComBat on the features, refitted with
-    every rad-score on that rad-score's fitting patients only (sites: the splits' ``site``)."""
+    every rad-score on that rad-score's fitting patients only (sites: the splits' ``site``).
+    The saved model (oncoflow.radiomics.saved) is the one that predicted the test and external
+    patients; it is checked here to reproduce their probabilities."""
     part = splits[splits["fold"] == fold].set_index("subject")
     if part.empty:
         raise RadiomicsModelError(f"no fold {fold} in the splits table")
@@ -130,7 +153,12 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
     y = part["label"].astype(int)
     sites = site_series(part) if harmonisation is not None else None
     harmonised = (sites, harmonisation)
-    probability, coef_table = _fit_predict(name, fit, subjects, y, sheet, clinical, settings, features, harmonised)
+    probability, coef_table, saved = _fit_predict(name, fit, subjects, y, sheet, clinical, settings, features,
+                                                  harmonised)
+    saved.update(fold=fold, n_fit=len(fit))
+    if harmonisation is None:
+        held_out = part.index[~part["role"].isin(FIT_ROLES)].tolist()
+        check_saved_model(saved, probability.loc[held_out], features, sheet, tolerance=1e-9)
     if fit_validation:
         # Seeded groups of validation patients, drawn without their labels (so no label can reach its
         # own patient's score through the partition); each group is predicted by the model refitted
@@ -139,25 +167,27 @@ def fit_fold(name: str, fold: int, splits: pd.DataFrame, sheet: pd.DataFrame, cl
         order = np.random.default_rng(settings.seed + fold).permutation(len(val))
         for group in np.array_split(val[order], min(CROSS_FIT_GROUPS, len(val))):
             rest = [f for f in fit if f not in set(group)]
-            p, _ = _fit_predict(name, rest, list(group), y, sheet, clinical, settings, features, harmonised)
+            p, _, _ = _fit_predict(name, rest, list(group), y, sheet, clinical, settings, features, harmonised)
             probability.loc[list(group)] = p.loc[list(group)]
     preds = pd.DataFrame({"subject": subjects, "fold": fold, "model": name, "role": part["role"].to_numpy(),
                           "y_true": y.to_numpy(), "probability": probability.loc[subjects].to_numpy()})
     coef_table.insert(0, "fold", fold)
     coef_table.insert(1, "model", name)
     coef_table.insert(2, "n_train", len(fit))
-    return preds[PREDICTION_COLUMNS], coef_table
+    return preds[PREDICTION_COLUMNS], coef_table, saved
 
 
 def _fit_predict(name: str, train: list[str], subjects: list[str], y: pd.Series, sheet: pd.DataFrame,
                  clinical: list[str], settings: SelectionSettings,
                  features: pd.DataFrame | None,
                  harmonised: tuple[pd.Series | None, HarmonisationSettings | None] = (None, None),
-                 ) -> tuple[pd.Series, pd.DataFrame]:
-    """(probability of ``subjects``, coefficients) of model ``name`` fitted on ``train``
-    (``harmonised``: the fold's sites and the ComBat settings, fitted on ``train`` here)."""
+                 ) -> tuple[pd.Series, pd.DataFrame, dict]:
+    """(probability of ``subjects``, coefficients, the model as numbers) of model ``name`` fitted
+    on ``train`` (``harmonised``: the fold's sites and the ComBat settings, fitted on ``train`` here)."""
     kind, variant = parse_model(name)
     coefs: list[pd.DataFrame] = []
+    saved: dict = {"format": SAVED_FORMAT, "model": name, "kind": kind, "variant": variant,
+                   "harmonisation": harmonised[1].method if harmonised[1] is not None else "none"}
     everyone = list(dict.fromkeys([*train, *subjects]))
     if kind in ("radiomics", "combined"):
         if features is None:
@@ -174,6 +204,7 @@ def _fit_predict(name: str, train: list[str], subjects: list[str], y: pd.Series,
         table.insert(0, "block", "radscore")
         coefs.append(table)
         score = pd.Series(rad.score(feats), index=everyone)
+        saved["radscore"] = rad.export()
     if kind == "radiomics":
         probability = 1.0 / (1.0 + np.exp(-score.to_numpy()))
     else:
@@ -202,5 +233,10 @@ def _fit_predict(name: str, train: list[str], subjects: list[str], y: pd.Series,
             rows.append({"block": kind, "term": f"(imputed {c})", "status": f"{n} training patient(s) blank",
                          "coefficient": np.nan, "train_mean": np.nan, "train_sd": np.nan, "fill": str(fill)})
         coefs.append(pd.DataFrame(rows))
+        saved["clinical"] = {"columns": list(clinical), "encoder": encoder.export(), "terms": list(design.columns),
+                             "mean": [float(mean[t]) for t in design.columns],
+                             "sd": [float(sd[t]) for t in design.columns],
+                             "coefficients": [float(c) for c in model.coef_[0]],
+                             "intercept": float(model.intercept_[0])}
     return (pd.Series(np.asarray(probability, dtype=float), index=everyone).loc[subjects],
-            pd.concat(coefs, ignore_index=True))
+            pd.concat(coefs, ignore_index=True), saved)

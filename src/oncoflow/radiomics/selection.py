@@ -100,6 +100,17 @@ class RadScore:
     def selected(self) -> list[str]:
         return [f for f, c in zip(self.kept_correlation, self.model.coef_[0]) if c != 0]
 
+    def export(self) -> dict:
+        """What scoring needs, as numbers (oncoflow.radiomics.saved): each feature with a nonzero
+        LASSO coefficient, its training median (imputation), mean and sd, and the intercept."""
+        coef = dict(zip(self.kept_correlation, self.model.coef_[0]))
+        rows = []
+        for f in self.selected():
+            i = self.kept_variance.index(f)
+            rows.append({"name": f, "median": float(self.median[self.features.index(f)]), "mean": float(self.mean[i]),
+                         "sd": float(self.sd[i]), "coefficient": float(coef[f])})
+        return {"features": rows, "intercept": float(self.model.intercept_[0]), "c": self.c}
+
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else 0.5
