@@ -929,9 +929,12 @@ class StudyPlan:
     def bundled_radiomics(self) -> dict[str, str | None]:
         """Radiomics, clinical and combined models the bundle carries (model -> its variant; None for
         clinical): all but ComBat-harmonised ones (their fold's ComBat parameters are not saved)."""
+        kept = [m for m in self.radiomics_models if m not in self.harmonised_models]
+        if not kept:  # (no scikit-learn import while a study without radiomics parses its rules)
+            return {}
         from oncoflow.radiomics.models import parse_model
 
-        return {m: parse_model(m)[1] for m in self.radiomics_models if m not in self.harmonised_models}
+        return {m: parse_model(m)[1] for m in kept}
 
     @property
     def bundled_variants(self) -> list[str]:
