@@ -221,6 +221,11 @@ other jobs on the machine inflate far less than wall seconds):
 
 {chr(10).join(cpu_lines)}
 
+Snakemake samples a job's processes every 0.5 s for its first 15 s and then every 30 s, so up to
+30 s at the end of a long job are missing from `cpu_time` (a one-thread extract_brain of 40 wall
+seconds can show 15 CPU seconds): on an idle machine compare the wall seconds; under load, the CPU
+seconds.
+
 HD-BET (+ second opinion) against deepbet alone, same subject and threads:
 
 {chr(10).join(ratios)}
