@@ -243,7 +243,7 @@ def predict_new_hcc_subjects(workdir: Path, configfile: Path, results: Path, met
     import sys
 
     start = time.perf_counter()
-    made = run_snakemake(workdir, "--cores", CORES, "--configfile", str(configfile), "bundle")
+    made = run_snakemake(workdir, "bundle", "--cores", CORES, "--configfile", str(configfile))
     assert made.returncode == 0, made.stderr[-4000:]
     tar = results / "bundle" / "hcc_tace_radiomics_sr.tar.gz"
     bundle_s = time.perf_counter() - start
