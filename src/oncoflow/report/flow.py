@@ -133,7 +133,7 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
         f"Assigned to folds and roles: n = {assigned['n']}\n"
         + "\n".join(f"fold {k}: {', '.join(v)}" for k, v in per_fold.items()),
         *(["By site\n" + "\n".join(site_lines)] if site_lines else []),
-        f"Evaluated ({n_models} models)\n"
+        f"Evaluated ({n_models} model{'' if n_models == 1 else 's'})\n"
         + "\n".join(f"{'cross-validation' if c == 'cv' else c}: n = {'/'.join(map(str, sorted(ns)))} per model"
                     for c, ns in scored.items()),
     ]
@@ -145,12 +145,17 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
         *(["Only trained on: " + (", ".join(trained_only) or "none")] if site_lines else []),
         "Not scored: " + (", ".join(sorted({s for e in evaluated["excluded"] for s in e.split(', ') if s})) or "none"),
     ]
-    fig, ax = plt.subplots(figsize=(9, 1.3 * len(boxes)))
+    # each box as tall as its lines (inches: 9-point lines), arrows from one box's edge to the next's
+    heights = [0.16 * (text.count("\n") + 1) + 0.2 for text in boxes]
+    gap = 0.5
+    total = sum(heights) + gap * len(boxes)
+    fig, ax = plt.subplots(figsize=(9, max(total, 4.0)))
     ax.set_axis_off()
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, len(boxes))
-    for i, (text, note) in enumerate(zip(boxes, side)):
-        y = len(boxes) - i - 0.5
+    ax.set_ylim(0, max(total, 4.0))
+    top = max(total, 4.0) - gap / 2
+    for i, (text, note, height) in enumerate(zip(boxes, side, heights)):
+        y = top - height / 2
         ax.text(0.33, y, text, ha="center", va="center", fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "#eef3fb", "edgecolor": "#3b5b92"})
         if note:
@@ -158,7 +163,8 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
                     fontsize=8, color="#8a1c1c",
                     bbox={"boxstyle": "round", "facecolor": "#fbeeee", "edgecolor": "#8a1c1c"})
         if i:
-            ax.annotate("", xy=(0.33, y + 0.22), xytext=(0.33, y + 0.78), arrowprops={"arrowstyle": "->"})
+            ax.annotate("", xy=(0.33, top + 0.05), xytext=(0.33, top + gap - 0.05), arrowprops={"arrowstyle": "->"})
+        top -= height + gap
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     plt.close(fig)
