@@ -143,6 +143,15 @@ def hardware() -> str:
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}")
 
 
+def load_sentence(loads: list[float]) -> str:
+    """What the 1-minute load averages around the runs say about the machine."""
+    span = f"1-minute load averages of {min(loads):.1f}-{max(loads):.1f}"
+    if max(loads) <= 2.5:  # the benchmark's own jobs on 2 cores
+        return f"Nothing else ran on the machine ({span} before and after each call: the benchmark's own jobs)."
+    return (f"The machine was shared: other jobs ran at the same time ({span}, below), so these are "
+            "upper bounds for an idle machine.")
+
+
 def write_report(out: Path, runs: list[dict[str, object]], mask_info: tuple[float, float]) -> None:
     rules = [r for r in FRONT_HALF if any(r in run["seconds"] for run in runs)]
     head = ("| subject | brain extraction | threads | " + " | ".join(rules)
@@ -201,8 +210,7 @@ test-time mirroring, plus deepbet's second opinion on the same image) and deepbe
 previous default). GPU timing is not measured (no GPU on this machine).
 
 **Hardware**: {hardware()}.
-The machine was shared: other engineers' jobs ran at the same time (1-minute load averages of
-{min(loads):.0f}-{max(loads):.0f}, below), so these are upper bounds for an idle machine.
+{load_sentence(loads)}
 
 Seconds per rule (Snakemake `benchmark:` files) and the wall time of the whole call:
 
@@ -212,6 +220,11 @@ CPU seconds per rule (the `cpu_time` column of the same files: user + system tim
 other jobs on the machine inflate far less than wall seconds):
 
 {chr(10).join(cpu_lines)}
+
+Snakemake samples a job's processes every 0.5 s for its first 15 s and then every 30 s, so up to
+30 s at the end of a long job are missing from `cpu_time` (a one-thread extract_brain of 40 wall
+seconds can show 15 CPU seconds): on an idle machine compare the wall seconds; under load, the CPU
+seconds.
 
 HD-BET (+ second opinion) against deepbet alone, same subject and threads:
 

@@ -173,8 +173,8 @@ def _draw_calibration(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame],
         brier = _metric(metrics, model, cohort, "brier")
         ax.errorbar(x, y, yerr=err, color=color, marker="o", ms=4, lw=1.4, elinewidth=0.7,
                     capsize=2, alpha=0.9, label=f"{model}  Brier {_fmt(brier, 3)}")
-    ax.set(xlim=(-0.01, 1.01), ylim=(-0.02, 1.02),
-           xlabel="Mean predicted probability (per bin)", ylabel="Observed fraction positive")
+    ax.set(xlim=(-0.04, 1.04), ylim=(-0.04, 1.04),  # dodged points at 0 and 1 stay whole
+           xlabel="Mean recalibrated risk (per bin)", ylabel="Observed fraction positive")
     _legend(ax)
 
 
