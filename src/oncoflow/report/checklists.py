@@ -305,7 +305,9 @@ def _poor_inputs(f: RunFacts) -> Entry:
 
 
 def _no_updating(f: RunFacts) -> Entry:
-    return NA, "No model updating or recalibration was configured.", ""
+    return NA, ("No model was updated after its evaluation: none was refitted or recalibrated on test or external "
+                "patients. A model's risk recalibration, where it has one, is part of its development within each "
+                "fold, from that fold's training patients only (methods.md)."), "methods.md"
 
 
 def _radiomics_settings(f: RunFacts) -> dict[str, Any]:
