@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import tiny_config
 
-from oncoflow.report.characteristics import characteristics_table
+from oncoflow.report.characteristics import BY_DESIGN, characteristics_table
 from oncoflow.report.checklist_items import CHECKLISTS, VERIFIED
 from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checklist
 from oncoflow.report.failures import misclassified
@@ -164,3 +164,86 @@ def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     assert claim.at["24", "status"] == NA and claim.at["33", "status"] == NA
     for name in ("claim", "tripod_ai", "clear"):
         print(name, fill_checklist(name, facts)["status"].value_counts().to_dict())
+
+
+def site_splits(scheme: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """12 internal patients at sites A (5), B (5) and C (2, one class), 2 external at X; folds by
+    ``scheme`` (oncoflow.train.folds), as split_folds makes them."""
+    from oncoflow.train.folds import make_folds
+
+    samples = pd.DataFrame({"subject": [f"s{i:02d}" for i in range(14)], "cohort": ["train"] * 12 + ["ext"] * 2,
+                            "y": [1, 0, 1, 0, 1, 1, 0, 1, 0, 0, 0, 0, 1, 0],
+                            "site": [" A"] * 5 + ["B"] * 5 + ["C", "C", "X", "X"],  # padded, as a sheet may be
+                            "sex": list("MFMFMFMFMFMFMF")})
+    splits = make_folds(samples.rename(columns={"y": "label"}), label="label", folds=2, seed=1, val_fraction=0.25,
+                        external_cohorts=("ext",), scheme=scheme, site="site", min_site_size=4)
+    return samples.assign(label=samples["y"]), splits
+
+
+def test_characteristics_site_block_reads_by_scheme() -> None:
+    samples, splits = site_splits("leave_one_site_out")
+    table = characteristics_table(samples, splits, label="label", clinical=[], external_cohorts=["ext"], site="site")
+    assert list(table["variable"].unique()) == ["label", "site", "sex"]
+    site = table[table["variable"] == "site"].set_index("level")
+    # leave-one-site-out: each test fold's header names its site; C (too small, one class) only trains
+    assert "fold 0 test: site A (n=5)" in table.columns and "fold 1 test: site B (n=5)" in table.columns
+    assert site.at["= A", "fold 0 test: site A (n=5)"] == "5 (100%)" and site.at["= C", "internal 'train' (n=12)"] == "2 (17%)"
+    assert site.at["= C", "fold 0 test: site A (n=5)"] == "0 (0%)" and site.at["= X", "external 'ext' (n=2)"] == "2 (100%)"
+    # the folds (and the cohorts) hold disjoint sites: a test would only restate the design
+    assert site.at["= A", "test across folds"] == BY_DESIGN and site.at["= A", "p across folds"] == ""
+    assert site.at["= A", "test across cohorts"] == BY_DESIGN
+    assert table[table["variable"] == "sex"].iloc[0]["test across folds"] == "Fisher's exact"  # A vs B
+    samples, splits = site_splits("stratified")
+    table = characteristics_table(samples, splits, label="label", clinical=[], external_cohorts=["ext"], site="site")
+    site = table[table["variable"] == "site"].set_index("level")
+    assert "fold 0 test (n=6)" in table.columns  # sites shared by the folds: plain headers, a real test
+    assert site.at["= A", "test across folds"] == "chi-square" and float(site.at["= A", "p across folds"]) > 0.05
+    no_site = characteristics_table(samples, splits, label="label", clinical=[], external_cohorts=["ext"])
+    assert "site" not in set(no_site["variable"])
+
+
+def test_flow_lists_each_sites_tested_and_trained_only_patients(tmp_path: Path) -> None:
+    samples, splits = site_splits("leave_one_site_out")
+    preds = splits[splits["role"].isin(["test", "external"])].rename(columns={"label": "y_true"})
+    qc = pd.DataFrame({"subject": samples["subject"], "flag": ""})
+    flow = participant_flow(samples, qc, splits, preds.assign(model="m", probability=0.5),
+                            ingested=list(samples["subject"]), external_cohorts=["ext"])
+    sites = flow[flow["stage"] == "sites"].set_index("group")
+    assert list(sites.index) == ["site 'A': tested (fold 0)", "site 'B': tested (fold 1)", "site 'C': trained only",
+                                 "site 'X': external"]
+    assert sites["n"].tolist() == [5, 5, 2, 2] and sites["n_positive"].tolist() == [3, 2, 0, 1]
+    assert sites.at["site 'C': trained only", "reason"] == "in no test fold of folds/splits.tsv"
+    plot_flow(flow, tmp_path / "flow.png")
+    assert (tmp_path / "flow.png").stat().st_size > 10_000
+    samples, splits = site_splits("site_grouped")
+    flow = participant_flow(samples, qc, splits, preds.assign(model="m", probability=0.5),
+                            ingested=list(samples["subject"]), external_cohorts=["ext"])
+    tested = flow[flow["group"].str.contains("tested")]
+    assert tested["n"].sum() == 12 and not flow["group"].str.contains("trained only").any()  # every site tested once
+    no_site = participant_flow(samples, qc, splits.drop(columns="site"), preds.assign(model="m", probability=0.5),
+                               ingested=list(samples["subject"]), external_cohorts=["ext"])
+    assert "sites" not in set(no_site["stage"])
+
+
+def test_checklists_state_the_sites_and_scheme_that_ran() -> None:
+    from snakemake.utils import validate
+    from workflow_helpers import REPO
+
+    config = tiny_config()
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    models = ["t1ce_resnet18", "baseline"]
+    tripod = fill_checklist("tripod_ai", RunFacts(config, 12, 7, 2, 0, models, 0)).set_index("item")
+    assert tripod.at["12d", "status"] == AUTHOR and tripod.at["23b", "status"] == AUTHOR  # no cohort.site
+    assert tripod.at["12a", "text"].endswith("every internal patient tested once.")
+    config["cohort"]["site"] = "centre"
+    config["cv"]["scheme"] = "leave_one_site_out"
+    config["harmonisation"]["method"] = "combat"
+    facts = RunFacts(config, 12, 7, 2, 0, models, 0)
+    tripod = fill_checklist("tripod_ai", facts).set_index("item")
+    assert tripod.at["12d", "status"] == FILLED and "`centre` column" in tripod.at["12d", "text"]
+    assert "leave-one-site-out" in tripod.at["12d", "text"] and "ComBat harmonisation of the features of baseline" \
+        in tripod.at["12d", "text"]
+    assert tripod.at["23b", "evidence"].startswith("tables/metrics_by_site.tsv")
+    claim = fill_checklist("claim", facts).set_index("item")
+    assert claim.at["32", "text"].startswith("Leave-one-site-out cross-validation; every patient of a tested site")
+    assert "-fold" not in claim.at["6", "text"] and "site" in claim.at["36", "text"] and "site" in claim.at["35", "text"]

@@ -4,6 +4,14 @@ Label, age, sex and the configured clinical columns (those that exist in the sam
 cohort (internal / each external cohort) and per cross-validation test fold, with a test of
 difference across the groups: chi-square (Fisher's exact test for a 2 x 2 table) for categorical
 columns, Mann-Whitney U (two groups) or Kruskal-Wallis (more) for numeric ones.
+
+With sites (``cohort.site``), the site column is a categorical row block after the label: n (%)
+per site in each cohort and test fold. When no site lies in two of the compared groups (folds
+grouped by site: ``site_grouped``, ``leave_one_site_out``; internal and external cohorts from
+different sites), the groups differ in site by construction and no test is run
+(:data:`BY_DESIGN`). When the test folds are grouped by site, each fold's header names its sites
+(under leave-one-site-out, the one site it tests); sites that are only trained on show 0 in
+every fold column.
 """
 
 from __future__ import annotations
@@ -13,11 +21,24 @@ import pandas as pd
 from scipy import stats
 
 DEFAULT_COLUMNS = ("age", "sex")
+#: The test column of the site block where no site lies in two of the compared groups.
+BY_DESIGN = "none: no site in two groups"
 
 
-def characteristics_columns(samples: pd.DataFrame, label: str, clinical: list[str]) -> list[str]:
-    """The label, then age, sex and the clinical columns that the sheet has (in that order)."""
-    return [label, *dict.fromkeys(c for c in (*DEFAULT_COLUMNS, *clinical) if c in samples.columns and c != label)]
+def characteristics_columns(samples: pd.DataFrame, label: str, clinical: list[str],
+                            site: str | None = None) -> list[str]:
+    """The label, the site column (when given), then age, sex and the clinical columns that the
+    sheet has (in that order)."""
+    first = [label, *([site] if site else [])]
+    return [*first, *dict.fromkeys(c for c in (*DEFAULT_COLUMNS, *clinical) if c in samples.columns and c not in first)]
+
+
+def _fold_key(fold: int, part: pd.DataFrame, grouped: bool) -> str:
+    """The header of a test-fold column; with folds grouped by site, the fold's sites in it."""
+    if not grouped:
+        return f"fold {fold} test"
+    sites = sorted(part["site"].astype(str).unique())
+    return f"fold {fold} test: site{'s' if len(sites) > 1 else ''} {', '.join(sites)}"
 
 
 def _numeric(values: pd.Series) -> pd.Series | None:
@@ -45,6 +66,17 @@ def _test(groups: list[pd.Series], numeric: bool) -> tuple[str, float]:
     return "chi-square", float(stats.chi2_contingency(table.to_numpy())[1])
 
 
+def _shared(groups: list[pd.Series]) -> bool:
+    """Whether some value occurs in two of the groups."""
+    seen: set[str] = set()
+    for g in groups:
+        values = set(g.dropna().astype(str))
+        if seen & values:
+            return True
+        seen |= values
+    return False
+
+
 def _summaries(values: pd.Series, numeric: bool, levels: list[str]) -> list[tuple[str, str]]:
     missing = int((values.astype(str).str.strip() == "").sum())
     if numeric:
@@ -61,9 +93,10 @@ def _summaries(values: pd.Series, numeric: bool, levels: list[str]) -> list[tupl
 
 
 def characteristics_table(samples: pd.DataFrame, splits: pd.DataFrame, *, label: str, clinical: list[str],
-                          external_cohorts: list[str]) -> pd.DataFrame:
+                          external_cohorts: list[str], site: str | None = None) -> pd.DataFrame:
     """characteristics.tsv: rows = variable x level, columns = partitions (n in the header), plus
-    the test and p-value across cohorts and across the test folds."""
+    the test and p-value across cohorts and across the test folds. ``site``: the sample-sheet
+    column naming each subject's site (cohort.site), or None."""
     sheet = samples.astype({c: str for c in samples.columns if c not in ("y",)}).set_index("subject")
     groups: dict[str, list[str]] = {}
     for cohort in sorted(sheet["cohort"].unique()):
@@ -71,12 +104,17 @@ def characteristics_table(samples: pd.DataFrame, splits: pd.DataFrame, *, label:
         groups[f"{kind} '{cohort}'"] = sheet.index[sheet["cohort"] == cohort].tolist()
     cohort_keys = list(groups)
     test_folds = splits[splits["role"] == "test"]
+    # folds grouped by site: no site is tested in two folds (of a repeat)
+    grouped = site is not None and "site" in splits.columns and not test_folds.groupby(
+        [c for c in ("repeat", "site") if c in splits.columns])["fold"].nunique().gt(1).any()
     for fold, part in test_folds.groupby("fold", sort=True):
-        groups[f"fold {fold} test"] = part["subject"].tolist()
+        groups[_fold_key(int(fold), part, grouped)] = part["subject"].tolist()
     fold_keys = [k for k in groups if k.startswith("fold ")]
     rows = []
-    for column in characteristics_columns(samples, label, clinical):
+    for column in characteristics_columns(samples, label, clinical, site):
         values = sheet[column].fillna("")
+        if column == site:  # as the sheet check and the folds read it (oncoflow.config.check_sites)
+            values = values.astype(str).str.strip()
         numeric = _numeric(values) is not None
         levels = sorted(v for v in values.astype(str).unique() if v.strip())
         per_group = {k: _summaries(values.loc[v], numeric, levels) for k, v in groups.items()}
@@ -85,6 +123,8 @@ def characteristics_table(samples: pd.DataFrame, splits: pd.DataFrame, *, label:
             series = [(pd.to_numeric(values.loc[groups[k]], errors="coerce") if numeric
                        else values.loc[groups[k]].replace("", np.nan)) for k in keys]
             tests[scope] = _test(series, numeric)
+            if column == site and sum(g.notna().any() for g in series) > 1 and not _shared(series):
+                tests[scope] = (BY_DESIGN, float("nan"))
         for i, (level, _) in enumerate(per_group[cohort_keys[0]]):
             row = {"variable": column, "level": level}
             row.update({f"{k} (n={len(groups[k])})": per_group[k][i][1] if i < len(per_group[k]) else ""

@@ -38,6 +38,35 @@ class RunFacts:
     def external(self) -> bool:
         return self.n_external > 0
 
+    @property
+    def site(self) -> str | None:
+        """The sample-sheet column naming each patient's site (cohort.site), or None."""
+        return self.config["cohort"].get("site")
+
+    @property
+    def scheme(self) -> str:
+        return self.config["cv"].get("scheme", "stratified")
+
+    @property
+    def harmonised(self) -> list[str]:
+        """The run's models whose features ComBat harmonised (baseline, radiomics_*, combined_*)."""
+        if (self.config.get("harmonisation") or {}).get("method", "none") == "none":
+            return []
+        return [m for m in self.models if m == "baseline" or m.startswith(("radiomics_", "combined_"))]
+
+    @property
+    def cv_words(self) -> str:
+        """The cross-validation that ran (cv.scheme)."""
+        folds = self.config["cv"]["folds"]
+        return {"stratified": f"{folds}-fold patient-level cross-validation",
+                "site_grouped": f"{folds}-fold patient-level cross-validation grouped by site",
+                "leave_one_site_out": "leave-one-site-out cross-validation"}[self.scheme]
+
+    @property
+    def tested(self) -> str:
+        """Who cross-validation tested."""
+        return "every patient of a tested site" if self.scheme == "leave_one_site_out" else "every internal patient"
+
 
 def run_facts(config: dict[str, Any], splits: pd.DataFrame, qc: pd.DataFrame, metrics: pd.DataFrame,
               failures: pd.DataFrame) -> RunFacts:
@@ -51,14 +80,18 @@ Entry = tuple[str, str, str]  # status, text, evidence
 Rule = Callable[[RunFacts], Entry]
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (the rest as written) and a full stop."""
+    return text[:1].upper() + text[1:] + "."
+
+
 def _author(why: str) -> Rule:
     return lambda f: (AUTHOR, why, "")
 
 
 def _design(f: RunFacts) -> Entry:
     ext = " and an external test cohort" if f.external else ""
-    return (FILLED, (f"Development of {len(f.models)} models with {f.config['cv']['folds']}-fold patient-level "
-                    f"cross-validation{ext}."), "methods.md")
+    return FILLED, f"Development of {len(f.models)} models with {f.cv_words}{ext}.", "methods.md"
 
 
 def _sources(f: RunFacts) -> Entry:
@@ -109,9 +142,8 @@ def _partitions(f: RunFacts) -> Entry:
     split = {"stratified": f"{cv['folds']} stratified folds",
              "site_grouped": f"{cv['folds']} stratified folds grouped by site (a site's patients in one test fold)",
              "leave_one_site_out": "leave-one-site-out folds (sites too small or single-class only trained on)"}[scheme]
-    tested = "every internal patient" if scheme != "leave_one_site_out" else "every patient of a tested site"
     return (FILLED, (f"{split} (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
-                    f"fold as inner validation; {tested} tested once."), "folds/splits.tsv")
+                    f"fold as inner validation; {f.tested} tested once."), "folds/splits.tsv")
 
 
 def _disjoint(f: RunFacts) -> Entry:
@@ -179,21 +211,42 @@ def _external(f: RunFacts) -> Entry:
 
 def _external_or_cv(f: RunFacts) -> Entry:
     ext = f" and on the external cohort of {f.n_external} patients" if f.external else "; no external cohort"
-    return FILLED, f"Internal testing by {f.config['cv']['folds']}-fold cross-validation{ext}.", "folds/splits.tsv"
+    return FILLED, f"Internal testing by {f.cv_words}{ext}.", "folds/splits.tsv"
 
 
 def _internal(f: RunFacts) -> Entry:
-    return (FILLED, (f"{f.config['cv']['folds']}-fold cross-validation; every internal patient scored once by the "
-                    "fold model that never saw it."), "tables/metrics.tsv")
+    return FILLED, _sentence(f"{f.cv_words}; {f.tested} scored once by the fold model that never saw it"), \
+        "tables/metrics.tsv"
 
 
 def _flow(f: RunFacts) -> Entry:
-    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subjects QC-flagged and kept.", "reporting/flow.tsv"
+    sites = "; per site, the patients tested and those only trained on" if f.site else ""
+    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subjects QC-flagged and kept{sites}.", \
+        "reporting/flow.tsv"
 
 
 def _characteristics(f: RunFacts) -> Entry:
-    return FILLED, "Label, age, sex and clinical columns per cohort and test fold, with tests.", \
+    site = ", site" if f.site else ""
+    return FILLED, f"Label{site}, age, sex and clinical columns per cohort and test fold, with tests.", \
         "reporting/characteristics.tsv"
+
+
+def _heterogeneity(f: RunFacts) -> Entry:
+    if not f.site:
+        return AUTHOR, "Heterogeneity across centres was not analysed by the pipeline (no cohort.site).", ""
+    parts = [f"sites from the sample sheet's `{f.site}` column", f"validation: {f.cv_words}",
+             "AUC with its CI, n and positives per site on the out-of-fold predictions"]
+    if f.harmonised:
+        parts.append(f"ComBat harmonisation of the features of {', '.join(f.harmonised)} fitted within each fold "
+                     "on the patients its model was fitted on")
+    return FILLED, _sentence("; ".join(parts)), "tables/metrics_by_site.tsv; methods.md"
+
+
+def _heterogeneity_results(f: RunFacts) -> Entry:
+    if not f.site:
+        return AUTHOR, "Heterogeneity across centres was not analysed by the pipeline (no cohort.site).", ""
+    return FILLED, "AUC with its CI, n and positives per model and site, and a per-site figure.", \
+        "tables/metrics_by_site.tsv; figures/sites.png"
 
 
 def _performance(f: RunFacts) -> Entry:
@@ -252,7 +305,9 @@ def _poor_inputs(f: RunFacts) -> Entry:
 
 
 def _no_updating(f: RunFacts) -> Entry:
-    return NA, "No model updating or recalibration was configured.", ""
+    return NA, ("No model was updated after its evaluation: none was refitted or recalibrated on test or external "
+                "patients. A model's risk recalibration, where it has one, is part of its development within each "
+                "fold, from that fold's training patients only (methods.md)."), "methods.md"
 
 
 def _radiomics_settings(f: RunFacts) -> dict[str, Any]:
@@ -312,7 +367,9 @@ def _defaults(f: RunFacts) -> Entry:
 
 
 def _scaling(f: RunFacts) -> Entry:
-    return FILLED, "Standardisation fitted on each fold's training patients.", "methods.md"
+    combat = ("ComBat site harmonisation, then " if any(m.startswith(("radiomics_", "combined_")) for m in f.harmonised)
+              else "")
+    return FILLED, _sentence(f"{combat}standardisation fitted on each fold's training patients"), "methods.md"
 
 
 def _reduction(f: RunFacts) -> Entry:
@@ -388,14 +445,14 @@ RULES: dict[str, dict[str, Rule]] = {
         "9a": _predictors, "9b": _preprocessing, "9c": _author("Who drew the tumor masks; qualifications."),
         "10": _author("How the sample size was arrived at (counts: reporting/flow.tsv)."), "11": _missing,
         "12a": _partitions, "12b": _training, "12c": _selection,
-        "12d": _author("Heterogeneity across centres was not analysed by the pipeline."), "12e": _metrics,
+        "12d": _heterogeneity, "12e": _metrics,
         "12f": _no_updating, "12g": _output, "13": _imbalance, "14": _author("Fairness approach."),
         "15": _output, "16": _train_vs_eval, "17": _author("Ethical approval and consent."),
         "18a": _author("Funding."), "18b": _author("Conflicts of interest."), "18c": _author("Protocol."),
         "18d": _author("Registration."), "18e": _author("Data sharing."), "18f": _code,
         "19": _author("Patient and public involvement."), "20a": _flow, "20b": _characteristics,
         "20c": _train_vs_eval, "21": _events, "22": _specification, "23a": _performance,
-        "23b": _author("Heterogeneity across centres was not analysed by the pipeline."), "24": _no_updating,
+        "23b": _heterogeneity_results, "24": _no_updating,
         "25": _author("Interpretation."), "26": _author("Limitations."), "27a": _poor_inputs,
         "27b": _author("User interaction and expertise."), "27c": _author("Future research."),
     },

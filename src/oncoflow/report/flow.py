@@ -5,6 +5,11 @@ subjects' raw images, qc/qc.tsv (flags), folds/splits.tsv (fold and role) and
 tables/predictions.tsv (who was scored). oncoflow excludes nobody silently: a subject that fails
 ingestion fails the run, and QC flags are reported, not acted on; so an exclusion here means a
 record is missing, and the table says which one.
+
+With sites (a ``site`` column in folds/splits.tsv, from ``cohort.site``), the ``sites`` stage
+gives, per internal site, the patients tested and the folds that tested them, and the patients
+that only trained (in no test fold: leave-one-site-out's sites too small or of one class); per
+external site, its patients (scored by every fold's model).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFra
                      "not in folds/splits.tsv" if not_split else ""))
     for (fold, role), part in splits.groupby(["fold", "role"], sort=True):
         rows.append(_row("folds", f"fold {fold} {role}", part["subject"], labels))
+    rows += _site_rows(splits, labels)
     for model, part in predictions.groupby("model", sort=False):
         for cohort, role in (("cv", "test"), ("external", "external")):
             expected = set(splits.loc[splits["role"] == role, "subject"])
@@ -61,6 +67,33 @@ def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFra
             rows.append(_row("evaluated", f"{model} ({cohort})", pd.Series(sorted(scored)), labels, lost,
                              "no prediction in tables/predictions.tsv" if lost else ""))
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
+
+
+def _folds(folds: pd.Series) -> str:
+    numbers = sorted(int(f) for f in folds.unique())
+    return f"fold{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
+def _site_rows(splits: pd.DataFrame, labels: pd.Series) -> list[dict[str, object]]:
+    """Per internal site: tested (with the folds), only trained; per external site: its patients."""
+    if "site" not in splits.columns:
+        return []
+    rows = []
+    sites = splits.assign(site=splits["site"].astype(str))
+    for site, part in sites.groupby("site", sort=True):
+        external = part.loc[part["role"] == "external", "subject"].drop_duplicates()
+        internal = part.loc[part["role"] != "external", "subject"].drop_duplicates()
+        test = part[part["role"] == "test"]
+        tested = test["subject"].drop_duplicates()
+        if len(tested):
+            rows.append(_row("sites", f"site '{site}': tested ({_folds(test['fold'])})", tested, labels))
+        trained_only = internal[~internal.isin(tested)]
+        if len(trained_only):
+            rows.append(_row("sites", f"site '{site}': trained only", trained_only, labels,
+                             reason="in no test fold of folds/splits.tsv"))
+        if len(external):
+            rows.append(_row("sites", f"site '{site}': external", external, labels))
+    return rows
 
 
 def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
@@ -80,6 +113,10 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
     cohorts = flow[(flow["stage"] == "listed") & (flow["group"] != "sample sheet")]
     evaluated = flow[flow["stage"] == "evaluated"]
     folds = flow[(flow["stage"] == "folds") & (flow["group"] != "assigned")]
+    sites = flow[flow["stage"] == "sites"]
+    site_lines = [f"{g.removeprefix('site ')}: {n}" for g, n in zip(sites["group"], sites["n"])]
+    trained_only = [f"{g.removeprefix('site ').removesuffix(': trained only')} ({n})"
+                    for g, n in zip(sites["group"], sites["n"]) if g.endswith(": trained only")]
     per_fold: dict[str, list[str]] = {}
     for group, n in zip(folds["group"], folds["n"]):
         _, fold, role = group.split(" ", 2)
@@ -95,7 +132,8 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
         f"Quality control\nno flag: {clean['n']}   flagged and kept: {len(flagged)}",
         f"Assigned to folds and roles: n = {assigned['n']}\n"
         + "\n".join(f"fold {k}: {', '.join(v)}" for k, v in per_fold.items()),
-        f"Evaluated ({n_models} models)\n"
+        *(["By site\n" + "\n".join(site_lines)] if site_lines else []),
+        f"Evaluated ({n_models} model{'' if n_models == 1 else 's'})\n"
         + "\n".join(f"{'cross-validation' if c == 'cv' else c}: n = {'/'.join(map(str, sorted(ns)))} per model"
                     for c, ns in scored.items()),
     ]
@@ -104,14 +142,20 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
         f"Not ingested: {ingested['excluded'] or 'none'}",
         "Flagged (kept): " + (", ".join(s.split(": ", 1)[1] for s in flagged["group"]) or "none"),
         f"Not assigned: {assigned['excluded'] or 'none'}",
+        *(["Only trained on: " + (", ".join(trained_only) or "none")] if site_lines else []),
         "Not scored: " + (", ".join(sorted({s for e in evaluated["excluded"] for s in e.split(', ') if s})) or "none"),
     ]
-    fig, ax = plt.subplots(figsize=(9, 1.3 * len(boxes)))
+    # each box as tall as its lines (inches: 9-point lines), arrows from one box's edge to the next's
+    heights = [0.16 * (text.count("\n") + 1) + 0.2 for text in boxes]
+    gap = 0.5
+    total = sum(heights) + gap * len(boxes)
+    fig, ax = plt.subplots(figsize=(9, max(total, 4.0)))
     ax.set_axis_off()
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, len(boxes))
-    for i, (text, note) in enumerate(zip(boxes, side)):
-        y = len(boxes) - i - 0.5
+    ax.set_ylim(0, max(total, 4.0))
+    top = max(total, 4.0) - gap / 2
+    for i, (text, note, height) in enumerate(zip(boxes, side, heights)):
+        y = top - height / 2
         ax.text(0.33, y, text, ha="center", va="center", fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "#eef3fb", "edgecolor": "#3b5b92"})
         if note:
@@ -119,7 +163,8 @@ def plot_flow(flow: pd.DataFrame, png: str | Path) -> None:
                     fontsize=8, color="#8a1c1c",
                     bbox={"boxstyle": "round", "facecolor": "#fbeeee", "edgecolor": "#8a1c1c"})
         if i:
-            ax.annotate("", xy=(0.33, y + 0.22), xytext=(0.33, y + 0.78), arrowprops={"arrowstyle": "->"})
+            ax.annotate("", xy=(0.33, top + 0.05), xytext=(0.33, top + gap - 0.05), arrowprops={"arrowstyle": "->"})
+        top -= height + gap
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     plt.close(fig)

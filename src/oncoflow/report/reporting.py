@@ -65,12 +65,16 @@ def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, pr
 
 def write_characteristics(settings: dict[str, Any], *, splits: str, tsv: str, md: str) -> None:
     """``settings``: :func:`sheet_settings` of the config."""
+    site = settings["cohort"].get("site")
     table = characteristics_table(read_sheet(settings), _tsv(splits), label=settings["study"]["label"],
-                                  clinical=settings["clinical"], external_cohorts=list(settings["cohort"]["external"]))
+                                  clinical=settings["clinical"], external_cohorts=list(settings["cohort"]["external"]),
+                                  site=site)
     table.to_csv(tsv, sep="\t", index=False)
+    sites = (f" Sites are the sample sheet's `{site}` column; where no site lies in two of the compared groups "
+             "they differ in site by design, and no test is run." if site else "")
     Path(md).write_text("# Characteristics by partition\n\nMedian [IQR] or n (%); tests across cohorts and across "
-                        "the cross-validation test folds (Fisher/chi-square, Mann-Whitney/Kruskal-Wallis).\n\n"
-                        + _markdown_table(table), encoding="utf-8")
+                        "the cross-validation test folds (Fisher/chi-square, Mann-Whitney/Kruskal-Wallis)."
+                        f"{sites}\n\n" + _markdown_table(table), encoding="utf-8")
 
 
 def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str) -> None:
