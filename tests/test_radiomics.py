@@ -308,10 +308,12 @@ def test_validation_predictions_are_cross_fitted_when_validation_patients_fit(mo
 
 
 @pytest.mark.parametrize("model", ["radiomics_original", "clinical", "combined_original"])
-def test_saved_model_reproduces_the_folds_test_predictions(model: str, tmp_path: Path) -> None:
+def test_saved_model_reproduces_the_folds_test_predictions(model: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """model.json (the fold's fitted model as numbers) applied to the fold's test patients gives the
     probabilities of predictions.tsv (6 decimals, as written); a perturbed coefficient does not; a
-    missing clinical column is named; a blank value gets the training fill."""
+    missing clinical column is named; a blank value gets the training fill; a category training never
+    saw is named in the log."""
     from oncoflow.radiomics.models import fit_fold_model
     from oncoflow.radiomics.saved import (
         SavedModelError,
@@ -354,3 +356,8 @@ def test_saved_model_reproduces_the_folds_test_predictions(model: str, tmp_path:
         filled = blank.copy()
         filled.loc[test[0], "age"] = str(median)
         assert apply_saved_model(saved, test, features, blank).equals(apply_saved_model(saved, test, features, filled))
+        unseen = sheet.copy()
+        unseen.loc[test[0], "gender"] = "X"
+        apply_saved_model(saved, test, features, unseen)
+        said = capsys.readouterr().err
+        assert f"subject {test[0]!r}: gender = 'X' never occurred in training" in said, said

@@ -17,6 +17,7 @@ ComBat parameters and refused here: the bundle leaves them out, naming why.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,25 @@ def apply_saved_model(saved: dict[str, Any], subjects: list[str], features: pd.D
         raise SavedModelError(f"{name}: the sample sheet has no column {missing[0]!r} (a clinical covariate of the "
                               f"model: radiomics.clinical is {', '.join(block['columns'])}); add it (blank values "
                               "are imputed with the training fill)")
-    design = ClinicalEncoder.from_saved(block["encoder"]).transform(sheet.loc[subjects, block["columns"]])
+    encoder = ClinicalEncoder.from_saved(block["encoder"])
+    _warn_unseen_categories(name, encoder, sheet.loc[subjects])
+    design = encoder.transform(sheet.loc[subjects, block["columns"]])
     if score is not None:
         design.insert(0, "radscore", score)
     z = (design[block["terms"]].to_numpy(dtype=float) - block["mean"]) / np.array(block["sd"], dtype=float)
     logit = z @ np.array(block["coefficients"], dtype=float) + block["intercept"]
     return pd.Series(1.0 / (1.0 + np.exp(-logit)), index=subjects)
+
+
+def _warn_unseen_categories(name: str, encoder: Any, sheet: pd.DataFrame) -> None:
+    """Say so (in the rule's log) when a new patient's category never occurred in training: the
+    model encodes it as the reference category, as training did for its own test patients."""
+    for column, (_mode, categories) in encoder.categorical.items():
+        raw = sheet[column].astype(str).str.strip()
+        for subject, value in raw[(raw != "") & ~raw.isin(categories)].items():
+            print(f"{name}: subject {subject!r}: {column} = {value!r} never occurred in training (categories "
+                  f"{', '.join(map(repr, categories))}); encoded as the reference category {categories[0]!r}",
+                  file=sys.stderr)
 
 
 def check_saved_model(saved: dict[str, Any], expected: pd.Series, features: pd.DataFrame | None,
