@@ -39,9 +39,11 @@ def expected_splits(sheet_path: Path, config: dict) -> pd.DataFrame:
 
 
 def dry_run_jobs(output: str, rule: str) -> list[dict[str, str]]:
-    """input / wildcards of every job of ``rule`` in a dry run's listing."""
+    """input / wildcards of every job of ``rule`` in a dry run's listing. A group job's rules are
+    indented (``    rule convert_dicom:``): each starts a block too, or its input would be read
+    as the previous job's."""
     jobs = []
-    for block in re.split(r"^rule ", output, flags=re.M)[1:]:
+    for block in re.split(r"^\s*(?:local)?rule ", output, flags=re.M)[1:]:
         if not block.startswith(f"{rule}:"):
             continue
         fields = dict(re.findall(r"^\s+(input|output|wildcards): (.*)$", block, flags=re.M))
