@@ -387,6 +387,11 @@ def site_column(config: dict[str, Any]) -> str | None:
     return (config.get("cohort") or {}).get("site")
 
 
+def site_names(values: pd.Series) -> pd.Series:
+    """Site names as the whole workflow reads them: text without surrounding spaces."""
+    return values.astype(str).str.strip()
+
+
 def check_sites(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None:
     """With cohort.site, the column exists and every subject has a site (a blank would put
     patients of unknown origin into one pseudo-site); site names are stripped of spaces."""
@@ -398,7 +403,7 @@ def check_sites(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None
                           f"(columns are {', '.join(c for c in sheet.columns if c != 'source')})")
     if column in (config["study"]["label"], "subject", "cohort"):
         raise ConfigError(f"config: cohort.site: {column!r} is the {column} column, not a site")
-    sheet[column] = sheet[column].astype(str).str.strip()
+    sheet[column] = site_names(sheet[column])
     blank = (sheet[column] == "") | sheet[column].str.lower().isin(MISSING_LABELS)
     if blank.any():
         raise ConfigError(f"{path}: column {column!r} (cohort.site): no site at {_rows(sheet, blank)}; give "

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from oncoflow.config import site_names
+
 DEFAULT_COLUMNS = ("age", "sex")
 #: The test column of the site block where no site lies in two of the compared groups.
 BY_DESIGN = "none: no site in two groups"
@@ -113,8 +115,8 @@ def characteristics_table(samples: pd.DataFrame, splits: pd.DataFrame, *, label:
     rows = []
     for column in characteristics_columns(samples, label, clinical, site):
         values = sheet[column].fillna("")
-        if column == site:  # as the sheet check and the folds read it (oncoflow.config.check_sites)
-            values = values.astype(str).str.strip()
+        if column == site:
+            values = site_names(values)
         numeric = _numeric(values) is not None
         levels = sorted(v for v in values.astype(str).unique() if v.strip())
         per_group = {k: _summaries(values.loc[v], numeric, levels) for k, v in groups.items()}

@@ -72,8 +72,10 @@ def make_folds(
     if samples["subject"].duplicated().any():
         dup = samples.loc[samples["subject"].duplicated(), "subject"].tolist()
         raise FoldError(f"duplicate subjects in sample sheet: {dup}")
-    if site:  # as the sheet check reads it (oncoflow.config.check_sites)
-        samples = samples.assign(**{site: samples[site].astype(str).str.strip()})
+    if site:
+        from oncoflow.config import site_names
+
+        samples = samples.assign(**{site: site_names(samples[site])})
     is_external = samples["cohort"].isin(external_cohorts)
     internal = samples[~is_external].reset_index(drop=True)
     counts = internal[label].value_counts()
