@@ -102,6 +102,15 @@ class ClinicalEncoder:
                 out[f"{c}={cat}"] = (raw == cat).to_numpy(dtype=float)
         return pd.DataFrame(out, index=table.index)
 
+    def unseen_categories(self, table: pd.DataFrame) -> list[tuple[str, str, str]]:
+        """(subject, column, value) of each non-blank category that training never saw: transform
+        encodes it as the reference category."""
+        out = []
+        for c, (_mode, cats) in self.categorical.items():
+            raw = table[c].astype(str).str.strip()
+            out += [(str(subject), c, value) for subject, value in raw[(raw != "") & ~raw.isin(cats)].items()]
+        return out
+
     def export(self) -> dict:
         """The training fills and categories (oncoflow.radiomics.saved)."""
         return {"numeric": dict(self.numeric),

@@ -88,24 +88,17 @@ def apply_saved_model(saved: dict[str, Any], subjects: list[str], features: pd.D
                               f"model: radiomics.clinical is {', '.join(block['columns'])}); add it (blank values "
                               "are imputed with the training fill)")
     encoder = ClinicalEncoder.from_saved(block["encoder"])
-    _warn_unseen_categories(name, encoder, sheet.loc[subjects])
+    for subject, column, value in encoder.unseen_categories(sheet.loc[subjects]):
+        categories = encoder.categorical[column][1]
+        print(f"{name}: subject {subject!r}: {column} = {value!r} never occurred in training (categories "
+              f"{', '.join(map(repr, categories))}); encoded as the reference category {categories[0]!r}",
+              file=sys.stderr)
     design = encoder.transform(sheet.loc[subjects, block["columns"]])
     if score is not None:
         design.insert(0, "radscore", score)
     z = (design[block["terms"]].to_numpy(dtype=float) - block["mean"]) / np.array(block["sd"], dtype=float)
     logit = z @ np.array(block["coefficients"], dtype=float) + block["intercept"]
     return pd.Series(1.0 / (1.0 + np.exp(-logit)), index=subjects)
-
-
-def _warn_unseen_categories(name: str, encoder: Any, sheet: pd.DataFrame) -> None:
-    """Say so (in the rule's log) when a new patient's category never occurred in training: the
-    model encodes it as the reference category, as training did for its own test patients."""
-    for column, (_mode, categories) in encoder.categorical.items():
-        raw = sheet[column].astype(str).str.strip()
-        for subject, value in raw[(raw != "") & ~raw.isin(categories)].items():
-            print(f"{name}: subject {subject!r}: {column} = {value!r} never occurred in training (categories "
-                  f"{', '.join(map(repr, categories))}); encoded as the reference category {categories[0]!r}",
-                  file=sys.stderr)
 
 
 def check_saved_model(saved: dict[str, Any], expected: pd.Series, features: pd.DataFrame | None,
