@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +334,14 @@ def check_radiomics_config(config: dict[str, Any]) -> None:
 def harmonisation_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The ``harmonisation`` section (schema defaults filled) for the feature models' fit rules."""
     return dict(config.get("harmonisation") or {"method": "none"})
+
+
+def harmonised_models(config: dict[str, Any], baseline: Sequence[str], radiomics: Sequence[str]) -> list[str]:
+    """The models whose features ComBat harmonises (the one decision): with harmonisation on, the
+    baseline and every radiomics model but ``clinical`` (its covariates are not image features)."""
+    if harmonisation_settings(config).get("method", "none") == "none":
+        return []
+    return [*baseline, *(m for m in radiomics if m != "clinical")]
 
 
 def check_harmonisation_config(config: dict[str, Any]) -> None:
@@ -799,10 +808,8 @@ class StudyPlan:
 
     @property
     def harmonised_models(self) -> list[str]:
-        """The models whose features ComBat harmonises (baseline, radiomics_*, combined_*)."""
-        if self.harmonisation.get("method", "none") == "none":
-            return []
-        return [*self.baseline_models, *(m for m in self.radiomics_models if m != "clinical")]
+        """The models whose features ComBat harmonises (:func:`harmonised_models`)."""
+        return harmonised_models(self.config, self.baseline_models, self.radiomics_models)
 
     @property
     def model_names(self) -> list[str]:

@@ -21,6 +21,7 @@ from oncoflow.config import (
     qc_atlas_inputs,
     tumor_mask_needed,
 )
+from oncoflow.run_facts import report_facts
 from oncoflow.runtime import export_pythonpath
 
 export_pythonpath(REPO / "src")
@@ -35,6 +36,8 @@ def validate_sheet(sheet):
 
 PLAN = StudyPlan.from_config(config, check_sheet=validate_sheet)
 RESULTS = PLAN.results
+# What methods.md, the checklists and the model card state about the run (their rules' params).
+REPORT_FACTS = report_facts(config, PLAN.baseline_models).params()
 MODALITIES = PLAN.modalities
 REFERENCE = PLAN.reference
 # Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same

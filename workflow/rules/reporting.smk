@@ -44,7 +44,8 @@ rule write_participant_flow:
 
 
 rule write_characteristics:
-    """Table 1: label, age, sex and clinical columns per cohort and per test fold, with tests."""
+    """Table 1: label, age, sex and clinical columns per cohort and per test fold; tests where the
+    groups are not random (cohorts, folds grouped by site), none across random folds."""
     input:
         samples=config["cohort"]["samples"],
         splits=f"{RESULTS}/folds/splits.tsv",
@@ -136,6 +137,6 @@ rule write_checklist:
         mem_mb=1000,
         runtime=5,
     params:
-        config=config,
+        facts=REPORT_FACTS,
     script:
         "../scripts/write_checklist.py"
