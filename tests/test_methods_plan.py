@@ -64,7 +64,7 @@ DESCRIBED: dict[str, Phrases] = {
     "compute_curves": lambda c: ["Decision curves", "Calibration is shown"],
     "plot_curves": lambda c: ["Decision curves"],
     "write_provenance": lambda c: ["provenance.json"],
-    "plot_qc_montage": lambda c: ["montage of three orthogonal slices"],
+    "plot_qc_montage": lambda c: ["a montage of the preprocessed images (three orthogonal slices"],
     "summarize_qc": lambda c: ["quality-control flags"],
     "write_participant_flow": lambda c: ["participant flow"],
     "write_characteristics": lambda c: ["characteristics of each cohort and fold"],

@@ -287,8 +287,7 @@ def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
         text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation AUC"
     text += "; the epoch with the best inner-validation AUC was kept."
     return text + {
-        "weighted_loss": " Class imbalance was handled by weighting the positive class in the loss by the "
-                         "training fold's negative/positive ratio.",
+        "weighted_loss": " The loss weighted the positive class by the training fold's negative/positive ratio.",
         "balanced_sampler": " Class imbalance was handled by class-balanced sampling of the training batches.",
         "none": " No class-imbalance correction was used."}[entry["imbalance"]]
 
