@@ -9,7 +9,7 @@ from pathlib import Path
 
 from plan_digest import all_digests
 
-from oncoflow.config import StudyPlan
+from oncoflow.plan import StudyPlan
 
 GOLDEN = Path(__file__).parent / "data" / "plan_golden.json"
 
