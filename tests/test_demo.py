@@ -150,7 +150,7 @@ def test_phenotype_separates_labels(cohort: Path, tmp_path: Path) -> None:
         reference = np.median(t1ce[t1ce > 0.3 * np.percentile(t1ce, 99)])  # ~ brain/scalp level
         scores.append(np.percentile(t1ce[mask], 90) / reference)
         labels.append(int(r["label"]))
-    auc = pairwise_auc(np.array(scores), np.array(labels) == 0)
+    auc = pairwise_auc(np.array(labels) == 0, np.array(scores))
     assert auc > 0.75, auc
 
 
