@@ -2,7 +2,7 @@
 from the validated config and the plan: the models that ran, the fusions and their inputs, the
 pretraining jobs, the recalibration of each model, the harmonised models, the validation scheme
 and what the authors declared (``study.declarations``). The reporting rules get it as a param
-(``common.smk``: ``REPORT_FACTS``, as :meth:`ReportFacts.params`); the reports read it and take no defaults of their own.
+(``StudyPlan.report_facts``; ``common.smk``: ``REPORT_FACTS``, as :meth:`ReportFacts.params`); the reports read it and take no defaults of their own.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from oncoflow.config import (
     expand_pretrain,
     fusion_inputs,
     harmonised_models,
-    model_recalibration,
     radiomics_models,
 )
+from oncoflow.metrics.recalibration import model_recalibration
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ def _markdown_table(df: pd.DataFrame) -> str:
 def sheet_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that the flow and Table 1 read (their rules' params: a change
     elsewhere in the config does not rerun them)."""
-    return {"study": config["study"], "cohort": config["cohort"],
+    study = {k: v for k, v in config["study"].items() if k != "declarations"}  # read by methods.md only
+    return {"study": study, "cohort": config["cohort"],
             "clinical": list((config.get("radiomics") or {}).get("clinical") or [])}
 
 
