@@ -173,11 +173,14 @@ def _predictor_handling(f: RunFacts) -> Entry:
         crop = f.config["crop"]
         parts.append(f"CNN inputs: {crop['size']}-pixel tumor-centred crops, intensities normalised within the "
                      "brain (or foreground) mask of each patient")
-    features = [*f.plan.radiomics, *f.plan.baseline]
-    if features:
-        combat = f"ComBat site harmonisation ({', '.join(f.harmonised)}), " if f.harmonised else ""
-        parts.append(f"features of {', '.join(features)}: {combat}imputation and standardisation fitted on each "
-                     "fold's training patients only")
+    combat = f"ComBat site harmonisation of {', '.join(f.harmonised)}; " if f.harmonised else ""
+    if f.plan.radiomics:
+        parts.append(f"radiomic features ({', '.join(m for m in f.plan.radiomics if m != 'clinical')}): median imputation, variance filter, "
+                     "standardisation and correlation filter")
+    if f.plan.baseline:
+        parts.append("baseline features: standardisation")
+    if combat or f.plan.radiomics or f.plan.baseline:
+        parts.append(f"{combat}every step fitted on each fold's training patients only")
     return FILLED, _sentence("; ".join(parts)), "methods.md"
 
 
@@ -320,13 +323,15 @@ def _internal(f: RunFacts) -> Entry:
 
 def _flow(f: RunFacts) -> Entry:
     sites = "; per site, the patients tested and those only trained on" if f.site else ""
-    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subjects QC-flagged and kept{sites}.", \
+    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subject(s) QC-flagged and kept{sites}.", \
         "reporting/flow.tsv"
 
 
 def _characteristics(f: RunFacts) -> Entry:
     site = ", site" if f.site else ""
-    return FILLED, f"Label{site}, age, sex and clinical columns per cohort and test fold, with tests.", \
+    tests = ("tests across cohorts and across the site-grouped folds" if f.scheme != "stratified"
+             else "tests across cohorts only (random folds are described, not tested)")
+    return FILLED, f"Label{site}, age, sex and clinical columns per cohort and test fold; {tests}.", \
         "reporting/characteristics.tsv"
 
 
@@ -425,7 +430,7 @@ def _output(f: RunFacts) -> Entry:
 
 def _prediction(f: RunFacts) -> Entry:
     """TRIPOD+AI 12g: how a patient's prediction is computed."""
-    parts = ["each internal patient by the fold model that held it out"]
+    parts = ["each internal patient is scored by the fold model that held it out"]
     if any(s.architecture not in ARCH_3D for s in f.plan.cnn.values()):
         parts.append(f"a 2D CNN's probability is the mean over the {f.config['crop']['slices']} axial slices of "
                      "largest tumor area")
