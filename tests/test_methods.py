@@ -112,7 +112,8 @@ def test_radiomics_study_and_cohort_pretraining_are_described_as_configured() ->
     config = yaml.safe_load((root / "config/studies/hcc_tace_radiomics_sr.yaml").read_text())
     validate(config, str(root / "workflow/schemas/config.schema.yaml"), set_default=True)
     text = render_methods(report_facts(config, []), Cohort(40, 20, 0, 0, 0), software={})
-    assert "MIRP from the `arterial` image" in text and "super-resolution x2 along z" in text
+    assert "MIRP (package mirp, version not recorded) from the `arterial` image" in text
+    assert "super-resolution x2 along z" in text
     assert "`tumor_diameter` and `arterial_enhancement`" in text
     assert "augmented with random flips" not in text
     config["superres"]["checkpoint"] = "sr.pt"

@@ -181,8 +181,8 @@ def _images(facts: ReportFacts, cohort: Cohort, software: Mapping[str, str | Non
     parts = []
     if cohort.dicom:
         who = "All patients'" if cohort.dicom == total else f"{cohort.dicom} patients'"
-        parts.append(f"{who} DICOM series were converted to NIfTI with dcm2niix{_version(software, 'dcm2niix')} "
-                     f"{cite('dcm2niix')}, de-identified, and assigned to the modalities {_join(modalities)} "
+        parts.append(f"{who} DICOM series were converted to NIfTI with dcm2niix {cite('dcm2niix')} "
+                     f"({_package(software, 'dcm2niix')}), de-identified, and assigned to the modalities {_join(modalities)} "
                      "by regular expressions on their series descriptions.")
     if cohort.dicom < total:
         who = "All patients'" if not cohort.dicom else f"{total - cohort.dicom} patients'"
@@ -350,7 +350,7 @@ def _pretraining(facts: ReportFacts, cite: _Citations) -> str:
     return " ".join(parts)
 
 
-def _radiomics(config: dict[str, Any]) -> str:
+def _radiomics(config: dict[str, Any], software: Mapping[str, str | None]) -> str:
     """Radiomics, super-resolution, clinical and combined models (config radiomics / superres)."""
     rad = config["radiomics"]
     if not rad["activate"]:
@@ -360,7 +360,7 @@ def _radiomics(config: dict[str, Any]) -> str:
                if st.get("resampled_spacing") else "on the native grid")
     norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
     parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
-             f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
+             f"with MIRP ({_package(software, 'mirp')}) from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
              f"{norm}, {_discretisation(st)} {_radiomics_source(config)}"]
     if "sr" in rad["variants"]:
         sr = config["superres"]
@@ -746,7 +746,7 @@ def render_methods(
         ("Image preprocessing", " ".join(filter(None, [_images(facts, cohort, software, cite),
                                                        _crops(config, specs)]))),
         ("Models", " ".join(filter(None, [_pretraining(facts, cite), _models(config, cite),
-                                          _radiomics(config), _baseline_text(bool(facts.baseline)),
+                                          _radiomics(config, software), _baseline_text(bool(facts.baseline)),
                                           _harmonisation_text(facts, cite)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(facts, cohort), _fusion(facts, cite)]))),
         ("Statistics", " ".join(filter(None, [_pooling(config, cohort), _evaluation(facts, cite),
