@@ -1,15 +1,17 @@
-"""Paper tables from DataFrames, without optional dependencies (tabulate, jinja2).
+"""Paper tables from DataFrames, without optional dependencies (tabulate, jinja2): Markdown,
+LaTeX, and HTML for the Snakemake report.
 
 Floats use ``floatfmt``; NaN / None are written as ``na_rep``; ints and strings verbatim.
 """
 
 from __future__ import annotations
 
+import html
 import numbers
 
 import pandas as pd
 
-__all__ = ["to_markdown", "to_latex"]
+__all__ = ["to_markdown", "to_latex", "to_html"]
 
 
 def _cell(v: object, floatfmt: str, na_rep: str) -> str:
@@ -65,3 +67,16 @@ def to_latex(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = False, na_re
     rows = [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in [header, *body]]
     return "\n".join([rf"\begin{{tabular}}{{{spec}}}", r"\toprule", rows[0], r"\midrule",
                       *rows[1:], r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
+def to_html(df: pd.DataFrame, floatfmt: str = ".3g", na_rep: str = "NA", index: bool = False) -> str:
+    """A ``<table>`` (no page around it); numeric columns carry ``class="num"`` (right-aligned by
+    the page's style), every cell escaped."""
+    header, body, numeric = _grid(df, floatfmt, na_rep, index)
+    numeric_class = ' class="num"'
+
+    def cells(row: list[str], tag: str) -> str:
+        return "".join(f"<{tag}{numeric_class if num else ''}>{html.escape(c)}</{tag}>" for c, num in zip(row, numeric))
+
+    rows = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in body)
+    return f"<table><thead><tr>{cells(header, 'th')}</tr></thead><tbody>{rows}</tbody></table>"

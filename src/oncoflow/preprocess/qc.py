@@ -348,7 +348,8 @@ def plot_montage(
         _draw_row(axes[r], _load(path)[0], zooms, qc.centre, brain, outlines, titles=r == 0)
         mi = row.get(f"mi_after_{modality}", "")
         label = modality + (" (reference)" if modality == row.get("reference") else
-                            (f"\nMI {row.get(f'mi_before_{modality}')} -> {mi}" if mi != "" else ""))
+                            (f"\nMI, lower = better aligned:\n{row.get(f'mi_before_{modality}')} before"
+                             f" → {mi} after" if mi != "" else ""))
         axes[r, 0].set_ylabel(label, fontsize=9)
     if atlas is not None:
         template, atlas_zooms = _load(atlas.template_mask)
