@@ -8,23 +8,33 @@ from __future__ import annotations
 
 import html
 import numbers
+from collections.abc import Callable
 
 import pandas as pd
 
 __all__ = ["to_markdown", "to_latex", "to_html"]
 
 
-def _cell(v: object, floatfmt: str, na_rep: str) -> str:
+def readable(x: float) -> str:
+    """Three significant digits without exponents where a reader expects none (volumes in mL,
+    AUCs, p-values down to 0.001)."""
+    a = abs(x)
+    if a >= 100 or a == 0:
+        return f"{x:.1f}" if a < 1e6 else f"{x:.3e}"
+    return f"{x:.3g}" if a >= 0.001 else f"{x:.2e}"
+
+
+def _cell(v: object, floatfmt: str | Callable[[float], str], na_rep: str) -> str:
     if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
         return na_rep
     if isinstance(v, (bool, numbers.Integral)):
         return str(v)
     if isinstance(v, numbers.Real):
-        return format(float(v), floatfmt)
+        return floatfmt(float(v)) if callable(floatfmt) else format(float(v), floatfmt)
     return str(v)
 
 
-def _grid(df: pd.DataFrame, floatfmt: str, na_rep: str, index: bool) -> tuple[list[str], list[list[str]], list[bool]]:
+def _grid(df: pd.DataFrame, floatfmt: str | Callable[[float], str], na_rep: str, index: bool) -> tuple[list[str], list[list[str]], list[bool]]:
     """Header, body cells and per-column 'is numeric' flags (numeric columns align right)."""
     if index:
         df = df.reset_index()
@@ -69,7 +79,8 @@ def to_latex(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = False, na_re
                       *rows[1:], r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
-def to_html(df: pd.DataFrame, floatfmt: str = ".3g", na_rep: str = "NA", index: bool = False) -> str:
+def to_html(df: pd.DataFrame, floatfmt: str | Callable[[float], str] = readable, na_rep: str = "NA",
+            index: bool = False) -> str:
     """A ``<table>`` (no page around it); numeric columns carry ``class="num"`` (right-aligned by
     the page's style), every cell escaped."""
     header, body, numeric = _grid(df, floatfmt, na_rep, index)

@@ -54,7 +54,7 @@ def tsv_page(tsv: str | Path, title: str, note: str = "") -> str:
     """A TSV with no Markdown view, every column, as a page."""
     table = pd.read_csv(tsv, sep="\t", keep_default_na=False, na_values=[""])
     intro = f"<p>{html.escape(note)}</p>\n" if note else ""
-    return html_page(title, f"<h1>{html.escape(title)}</h1>\n{intro}{to_html(table)}")
+    return html_page(title, f"<h1>{html.escape(title)}</h1>\n{intro}{to_html(table, na_rep='')}")  # empty as written
 
 
 def _fmt(x: float, digits: int = 2) -> str:
