@@ -22,12 +22,12 @@ def metrics() -> pd.DataFrame:
 
 def test_headline_table_copies_the_metrics(metrics):
     table = headline_table(metrics)
-    assert list(table.columns) == ["model", "cohort", "patients (positive)", "AUC [CI]", "sensitivity",
+    assert list(table.columns) == ["model", "cohort", "n (positive)", "AUC [CI]", "sensitivity",
                                    "specificity", "calibration slope", "Brier"]
     row, source = table.iloc[0], metrics.iloc[0]
     assert row["AUC [CI]"] == f"{source['auc']:.2f} [{source['auc_ci_low']:.2f}, {source['auc_ci_high']:.2f}]"
-    assert row["patients (positive)"] == f"{source['n']} ({source['n_pos']})"
-    assert set(table["cohort"]) == {"Cross-validation", "External cohort"}
+    assert row["n (positive)"] == f"{source['n']} ({source['n_pos']})"
+    assert set(table["cohort"]) == {"cv", "external"}
 
 
 def test_summary_embeds_figures_and_lists_cv_first(metrics, tmp_path):
@@ -39,7 +39,7 @@ def test_summary_embeds_figures_and_lists_cv_first(metrics, tmp_path):
     assert page.startswith('<div class="oncoflow-summary">') and "95% DeLong interval" in page
     assert page.count("data:image/png;base64,") == 2
     assert page.index('alt="roc figure"') < page.index('alt="pr figure"')  # ROC beside the table
-    assert page.index("Cross-validation") < page.index("External cohort")
+    assert page.index("<td>cv</td>") < page.index("<td>external</td>")
     assert "flair+t1ce_resnet18" in page
 
 

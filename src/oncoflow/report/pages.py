@@ -21,7 +21,6 @@ import pandas as pd
 
 from oncoflow import atomic
 from oncoflow.metrics.tables import to_html
-from oncoflow.report.figures import cohort_title
 from oncoflow.report.markdown import html_page, markdown_body
 
 #: Figures of the summary, in order: the first stands beside the headline table.
@@ -29,18 +28,21 @@ SUMMARY_FIGURES = ("roc", "calibration", "pr", "dca")
 #: Scoped to the summary's root, so it styles nothing else when the report inlines it.
 SUMMARY_STYLE = """
 .oncoflow-summary{font-family:system-ui,sans-serif;color:#111;line-height:1.35}
-.oncoflow-summary h2{font-size:1.15rem;margin:0 0 .3rem}
-.oncoflow-summary p{margin:.2rem 0 .5rem;font-size:.85rem}
-.oncoflow-summary .row{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
-.oncoflow-summary .lead{flex:1 1 30rem;min-width:0}
-.oncoflow-summary figure{margin:0;flex:1 1 22rem;max-width:34rem}
-.oncoflow-summary figure.first{flex:0 1 26rem}
-.oncoflow-summary img{width:100%;height:auto;border:1px solid #ddd}
-.oncoflow-summary figcaption{font-size:.75rem;color:#444}
-.oncoflow-summary table{border-collapse:collapse;font-size:.82rem;margin:.3rem 0}
-.oncoflow-summary th,.oncoflow-summary td{border:1px solid #ccc;padding:.15rem .4rem;text-align:left}
+.oncoflow-summary h2{font-size:1.1rem;margin:0 0 .25rem}
+.oncoflow-summary p{margin:.15rem 0 .4rem;font-size:.8rem}
+.oncoflow-summary .row{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;margin-bottom:1rem}
+.oncoflow-summary .lead{flex:0 1 auto;max-width:100%;overflow-x:auto}
+.oncoflow-summary figure{margin:0;flex:1 1 20rem;max-width:40rem}
+.oncoflow-summary figure.first{flex:1 1 0;min-width:18rem;max-width:none}
+.oncoflow-summary img{display:block;max-width:100%;height:auto;margin:0;border:1px solid #ddd}
+.oncoflow-summary figure.first img{max-height:calc(100vh - 6rem);width:auto}
+.oncoflow-summary figcaption{font-size:.7rem;color:#444;margin:0}
+.oncoflow-summary table{border-collapse:collapse;font-size:.75rem;margin:.3rem 0;width:auto}
+.oncoflow-summary th,.oncoflow-summary td{border:1px solid #ccc;padding:.1rem .35rem;text-align:left;
+ vertical-align:top;line-height:1.3}
+.oncoflow-summary td{white-space:nowrap}
 .oncoflow-summary td.num,.oncoflow-summary th.num{text-align:right;font-variant-numeric:tabular-nums}
-.oncoflow-summary th{background:#f3f4f6}
+.oncoflow-summary th{background:#f3f4f6;font-weight:600}
 """
 
 
@@ -66,8 +68,8 @@ def headline_table(metrics: pd.DataFrame) -> pd.DataFrame:
     model's thresholds, calibration slope and Brier score of the recalibrated risks."""
     rows = []
     for _, r in metrics.iterrows():
-        rows.append({"model": r["model"], "cohort": cohort_title(str(r["cohort"])).split(" (")[0],
-                     "patients (positive)": f"{int(r['n'])} ({int(r['n_pos'])})",
+        rows.append({"model": r["model"], "cohort": r["cohort"],
+                     "n (positive)": f"{int(r['n'])} ({int(r['n_pos'])})",
                      "AUC [CI]": f"{_fmt(r['auc'])} [{_fmt(r['auc_ci_low'])}, {_fmt(r['auc_ci_high'])}]",
                      "sensitivity": _fmt(r["sensitivity"]), "specificity": _fmt(r["specificity"]),
                      "calibration slope": _fmt(r["cal_slope"]), "Brier": _fmt(r["brier"], 3)})
@@ -88,13 +90,13 @@ def summary_html(metrics: pd.DataFrame, figures: Mapping[str, str | Path], *, st
     shown = [(k, Path(figures[k])) for k in SUMMARY_FIGURES if k in figures]
     figs = [f'<figure class="{"first" if i == 0 else ""}"><img alt="{k} figure" src="{_data_uri(p)}">'
             f"<figcaption>figures/{p.name} (PDF beside it)</figcaption></figure>" for i, (k, p) in enumerate(shown)]
-    lead = (f"<h2>Study {html.escape(study)}: {html.escape(label)} (positive: {html.escape(positive)})</h2>"
-            f"<p>Cross-validation: pooled test folds, every patient predicted by a model that never saw "
-            f"them; external: the fold models' mean. AUC with its {html.escape(ci)} interval; "
-            f"sensitivity and specificity at each fold's threshold. All columns: Tables, "
-            f"<code>metrics</code>.</p>{to_html(headline_table(metrics))}")
-    return (f'<div class="oncoflow-summary"><meta charset="utf-8"><style>{SUMMARY_STYLE}</style>\n'
-            f'<div class="row"><div class="lead">{lead}</div>{"".join(figs[:1])}</div>\n'
+    intro = (f"<h2>Study {html.escape(study)}: {html.escape(label)} (positive: {html.escape(positive)})</h2>"
+             f"<p><b>cv</b>: the pooled cross-validation test folds, each patient predicted by a model "
+             f"that never saw them; <b>external</b>: the fold models' mean probability. AUC with its "
+             f"{html.escape(ci)} interval; sensitivity and specificity at each fold's threshold; calibration "
+             f"of the recalibrated risks. Every column: Tables, metrics.</p>")
+    return (f'<div class="oncoflow-summary"><meta charset="utf-8"><style>{SUMMARY_STYLE}</style>{intro}\n'
+            f'<div class="row"><div class="lead">{to_html(headline_table(metrics))}</div>{"".join(figs[:1])}</div>\n'
             f'<div class="row">{"".join(figs[1:])}</div></div>\n')
 
 
