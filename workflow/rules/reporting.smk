@@ -17,13 +17,13 @@ rule write_participant_flow:
             f"{REPORTING}/flow.tsv",
             caption="../report/flow.rst",
             category="Reporting",
-            labels={"table": "participant flow"},
+            labels={"table": "participant flow", "file": "flow.tsv"},
         ),
         png=report(
             f"{REPORTING}/flow.png",
             caption="../report/flow.rst",
             category="Reporting",
-            labels={"figure": "participant flow"},
+            labels={"figure": "participant flow", "file": "flow.png"},
         ),
     log:
         f"{RESULTS}/logs/write_participant_flow/write_participant_flow.log",
@@ -153,6 +153,7 @@ rule render_report_pages:
         characteristics_md=f"{REPORTING}/characteristics.md",
         failures_md=f"{REPORTING}/failures.md",
         qc=f"{RESULTS}/qc/qc.tsv",
+        flow=f"{REPORTING}/flow.tsv",
         checklists=expand(f"{REPORTING}/checklist_{{checklist}}.md", checklist=PLAN.checklists),
         figures=expand(f"{RESULTS}/figures/{{kind}}.png", kind=PLAN.figure_kinds),
     output:
@@ -185,6 +186,12 @@ rule render_report_pages:
             caption="../report/characteristics.rst",
             category="Reporting",
             labels={"table": "characteristics by partition", "file": "characteristics.html"},
+        ),
+        flow=report(
+            f"{REPORTING}/flow.html",
+            caption="../report/flow.rst",
+            category="Reporting",
+            labels={"table": "participant flow", "file": "flow.html"},
         ),
         failures=report(
             f"{REPORTING}/failures.html",

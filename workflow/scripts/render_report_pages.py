@@ -17,6 +17,7 @@ pages = {
                     "All columns: comparisons.tsv; every other pair: comparisons_exploratory.tsv."),
     o.characteristics: ("Characteristics by partition (Table 1)", i.characteristics_md, ""),
     o.failures: ("Failure analysis", i.failures_md, ""),
+    o.flow: ("Participant flow", i.flow, "Each stage's count, and every subject lost at it with the reason."),
     o.qc: ("Preprocessing QC per subject", i.qc, "Flagged subjects first."),
 }
 write_report_pages(pages, i.checklists, o.checklists, o.summary, metrics=i.metrics,

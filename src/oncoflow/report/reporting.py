@@ -106,6 +106,6 @@ def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
 
 def report_pages(results: str) -> list[str]:
     """Rule render_report_pages' outputs (oncoflow.report.pages)."""
-    return [f"{results}/reporting/{name}.html" for name in ("summary", "characteristics", "failures", "checklists")] + [
+    return [f"{results}/reporting/{name}.html" for name in ("summary", "characteristics", "failures", "flow", "checklists")] + [
         f"{results}/tables/{name}.html" for name in ("metrics", "metrics_per_fold", "comparisons")] + [
         f"{results}/qc/qc.html"]
