@@ -58,7 +58,7 @@ def test_table_pages_render_the_readable_views(metrics, tmp_path):
                        metrics=tmp_path / "metrics.tsv", figures={"roc": tmp_path / "roc.png"}, study="demo",
                        label="label", positive="1", ci="95% DeLong")
     page = out["metrics"].read_text()
-    assert page.startswith("<!DOCTYPE html>") and "All columns: metrics.tsv." in page
+    assert page.startswith("<!DOCTYPE html>") and "<h1>Metrics</h1>\n<p>All columns: metrics.tsv.</p>" in page
     assert '<th class="num">pooled AUC</th>' in page  # numbers right-aligned, as in metrics.md
     assert f"{metrics['auc'].iloc[0]:.3f}" in page
     qc_page = out["qc"].read_text()

@@ -53,8 +53,9 @@ def html_page(title: str, body: str) -> str:
     sideways inside it, numbers right-aligned)."""
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             "<style>body{font-family:system-ui,sans-serif;max-width:80em;margin:1.5em auto;padding:0 1em;"
-            "line-height:1.45}table{border-collapse:collapse;font-size:.9em;display:block;overflow-x:auto}"
-            "td,th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top}th{background:#f3f4f6}"
+            "line-height:1.45}h1{font-size:1.4em}table{border-collapse:collapse;font-size:.85em;display:block;"
+            "overflow-x:auto}td,th{border:1px solid #ccc;padding:.15em .4em;vertical-align:top;text-align:left}"
+            "th{background:#f3f4f6}"
             "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}</style></head>"
             f"<body>\n{body}\n</body></html>\n")
 

@@ -47,9 +47,12 @@ SUMMARY_STYLE = """
 
 
 def markdown_page(md: str | Path, title: str, note: str = "") -> str:
-    """A table's Markdown view (``metrics.md``, a checklist, ...) as a page, ``note`` above it."""
+    """A table's Markdown view (``metrics.md``, a checklist, ...) as a page, ``note`` above it and
+    ``title`` as its heading unless the Markdown opens with one."""
+    text = Path(md).read_text()
+    heading = "" if text.lstrip().startswith("#") else f"<h1>{html.escape(title)}</h1>\n"
     intro = f"<p>{html.escape(note)}</p>\n" if note else ""
-    return html_page(title, intro + markdown_body(Path(md).read_text()))
+    return html_page(title, heading + intro + markdown_body(text))
 
 
 def tsv_page(tsv: str | Path, title: str, note: str = "") -> str:
