@@ -27,6 +27,7 @@ carries no creation date, so reruns give identical bytes.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from collections.abc import Callable, Mapping
 
@@ -73,8 +74,8 @@ def _undefined(ax: Axes, notes: list[str], drawn: int) -> None:
         return
     reasons = sorted(set(notes))
     if drawn == 0:
-        ax.text(0.5, 0.5, "\n".join(reasons), ha="center", va="center", transform=ax.transAxes,
-                fontsize=10, wrap=True, bbox={"facecolor": "white", "edgecolor": "0.7"})
+        ax.text(0.5, 0.5, "\n".join("\n".join(textwrap.wrap(r, 40)) for r in reasons), ha="center", va="center",
+                transform=ax.transAxes, fontsize=7, bbox={"facecolor": "white", "edgecolor": "0.7"})
     else:
         ax.text(0.02, 0.02, "not drawn: " + "; ".join(reasons), transform=ax.transAxes, fontsize=7,
                 color="0.35", va="bottom")
