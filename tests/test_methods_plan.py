@@ -89,7 +89,8 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
 }
 NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "the archive target",
                 "write_archive": "packs the results",
-                "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)"}
+                "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)",
+                "render_report_pages": "shows the tables and figures already described, in the report"}
 
 
 def sheet_cohort(config: Config) -> Cohort:

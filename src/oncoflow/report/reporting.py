@@ -106,4 +106,12 @@ def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
     folder = f"{results}/reporting"
     return [f"{folder}/flow.tsv", f"{folder}/flow.png", f"{folder}/characteristics.tsv", f"{folder}/failures.tsv",
             *(f"{folder}/model_card.{ext}" for ext in ("md", "json", "html")),
-            *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md"))]
+            *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md")),
+            *report_pages(results)]
+
+
+def report_pages(results: str) -> list[str]:
+    """Rule render_report_pages' outputs (oncoflow.report.pages)."""
+    return [f"{results}/reporting/{name}.html" for name in ("summary", "characteristics", "failures", "flow", "checklists")] + [
+        f"{results}/tables/{name}.html" for name in ("metrics", "metrics_per_fold", "comparisons")] + [
+        f"{results}/qc/qc.html"]
