@@ -5,12 +5,15 @@ read come out of the config and sheet."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from plan_digest import synthetic_config
 from snakemake.utils import validate
 
+from oncoflow.facts import StudyFacts
 from oncoflow.plan import StudyPlan
 from oncoflow.demo import make_demo_cohort
 from oncoflow.report.figures import FIGURES
@@ -84,3 +87,18 @@ def test_bundle_carries_radiomics_models_but_not_harmonised_ones(config: dict) -
                                        "combined_sr"}
     assert all("ComBat parameters are not saved" in why for why in params["left_out"].values())
     assert params["radiomics"]["generator"] is None and not plan.bundle_inputs()["coefficients"]
+
+
+def test_facts_are_the_plans_own_decisions_and_survive_the_rule_params(config: dict, tmp_path: Path) -> None:
+    plan = StudyPlan.from_config(config)
+    facts = plan.facts
+    assert StudyFacts.from_params(json.loads(json.dumps(facts.to_params()))) == facts  # params are plain JSON
+    assert facts.model_names == tuple(plan.model_names) and facts.fold_numbers == tuple(plan.folds) == (0, 1)
+    assert facts.recalibration == plan.evaluate_params["recalibration"] and facts.repeats == 1
+    assert facts.cnn["flair_resnet18"].modalities == ("flair",) and facts.baseline and not facts.harmonised
+    # ComBat on: the harmonised models are the plan's one list (the bundle leaves the same ones out)
+    combat = StudyPlan.from_config(synthetic_config("config/studies/lgg_radiomics.yaml+combat", tmp_path))
+    assert combat.facts.harmonised and combat.facts.harmonised_models == tuple(combat.bundle_params["left_out"])
+    assert combat.facts.harmonised_models == ("baseline", "radiomics_original", "radiomics_sr", "combined_original",
+                                              "combined_sr")
+    assert combat.facts.clinical == ("age", "gender") and combat.facts.radiomics_modality == "flair"

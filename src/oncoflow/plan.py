@@ -25,6 +25,7 @@ from oncoflow.config import (
     radiomics_upsampling,
     site_column,
 )
+from oncoflow.facts import StudyFacts
 from oncoflow.metrics.curves import CURVES
 from oncoflow.metrics.evaluate import check_evaluate_config
 from oncoflow.metrics.recalibration import model_recalibration
@@ -166,7 +167,7 @@ class StudyPlan:
     @property
     def folds(self) -> list[int]:
         """Every fold: cv.folds x cv.repeats, numbered globally (oncoflow.train.folds)."""
-        return list(range(self.folds_per_repeat * int(self.config["cv"].get("repeats", 1))))
+        return list(range(self.folds_per_repeat * int(self.config["cv"]["repeats"])))
 
     @cached_property
     def test_sites(self) -> list[str]:
@@ -204,7 +205,7 @@ class StudyPlan:
     @property
     def harmonised_models(self) -> list[str]:
         """The models whose features ComBat harmonises (baseline, radiomics_*, combined_*)."""
-        if self.harmonisation.get("method", "none") == "none":
+        if self.harmonisation["method"] == "none":
             return []
         return [*self.baseline_models, *(m for m in self.radiomics_models if m != "clinical")]
 
@@ -486,10 +487,36 @@ class StudyPlan:
         return radiomics_upsampling(self.config, variant)
 
     @property
+    def recalibration(self) -> dict[str, str]:
+        """model -> how evaluation turns its scores into risks (oncoflow.metrics.recalibration)."""
+        return model_recalibration(self.config, self.models)
+
+    @property
     def evaluate_params(self) -> dict[str, Any]:
         e = self.config["evaluate"]
         return {**{k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
-                "recalibration": model_recalibration(self.config, self.models)}
+                "recalibration": self.recalibration}
+
+    # --- what ran, for the reports (oncoflow.facts) -------------------------------------------------
+    @cached_property
+    def facts(self) -> StudyFacts:
+        """The resolved record methods.md, the model card and the checklists describe."""
+        cv, cohort, rad = self.config["cv"], self.config["cohort"], self.config["radiomics"]
+        branch = bool(self.radiomics_models)
+        return StudyFacts(
+            study=self.study, label=self.config["study"]["label"], positive=str(self.config["study"]["positive"]),
+            cnn=dict(self.models), fusion_methods=tuple(self.fusion_methods), fused=tuple(self.fused),
+            radiomics_models=tuple(self.radiomics_models), radiomics_variants=tuple(self.radiomics_variants),
+            radiomics_modality=self.radiomics_modality if branch else None,
+            clinical=tuple(rad["clinical"]) if branch else (), baseline_models=tuple(self.baseline_models),
+            model_names=tuple(self.model_names),
+            pretrain={f"{p}/{m}": dict(job.params) for (p, m), job in self.pretrain_jobs.items()},
+            recalibration=self.recalibration, harmonisation=dict(self.harmonisation),
+            harmonised_models=tuple(self.harmonised_models), site=self.site, scheme=cv["scheme"], folds=cv["folds"],
+            folds_per_repeat=self.folds_per_repeat, repeats=cv["repeats"], fold_numbers=tuple(self.folds),
+            test_sites=tuple(self.test_sites), seed=self.seed, val_fraction=cv["val_fraction"],
+            min_site_size=cv["min_site_size"], internal_cohorts=tuple(cohort["internal"]),
+            external_cohorts=tuple(cohort["external"]))
 
     @property
     def provenance_subjects(self) -> dict[str, dict[str, str]]:

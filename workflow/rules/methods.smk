@@ -31,5 +31,6 @@ rule write_methods:
         config=config,
         dicom=PLAN.dicom_count,
         baseline=bool(PLAN.baseline_models),
+        facts=PLAN.facts.to_params(),  # what ran (oncoflow.facts.StudyFacts.from_params)
     script:
         "../scripts/write_methods.py"

@@ -35,5 +35,6 @@ rule write_model_card:
         runtime=5,
     params:
         config=config,
+        facts=PLAN.facts.to_params(),  # what ran (oncoflow.facts.StudyFacts.from_params)
     script:
         "../scripts/write_model_card.py"

@@ -137,5 +137,6 @@ rule write_checklist:
         runtime=5,
     params:
         config=config,
+        facts=PLAN.facts.to_params(),  # what ran (oncoflow.facts.StudyFacts.from_params)
     script:
         "../scripts/write_checklist.py"
