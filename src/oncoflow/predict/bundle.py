@@ -39,6 +39,7 @@ from oncoflow.config import radiomics_active, radiomics_modality
 from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
 from oncoflow.metrics.evaluate import fold_thresholds
 from oncoflow.metrics.recalibration import fit_recalibration
+from oncoflow.radiomics.models import FIT_ROLES
 from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
 from oncoflow.report.archive import write_archive
 from oncoflow.report.provenance import versions
@@ -257,9 +258,6 @@ def radiomics_members(results: Path, radiomics: dict[str, Any], folds: list[int]
     reproduces the fold's test and external predictions from the study's features and sheet, and
     the super-resolution generator; adds them to ``members`` and their predictions to
     ``predictions``; returns the manifest's model entries."""
-    # scikit-learn's linear models (0.2 s of `python -X importtime` beside the plan's own imports) only
-    # for a bundle that carries radiomics models: oncoflow.plan imports this module while Snakemake parses
-    from oncoflow.radiomics.models import FIT_ROLES
     sheet = pd.read_csv(radiomics["samples"], sep="\t", dtype=str, keep_default_na=False).set_index("subject",
                                                                                                     drop=False)
     features = {v: pd.read_csv(p, sep="\t", dtype={"subject": str}) for v, p in radiomics["features"].items()}
