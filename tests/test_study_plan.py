@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from plan_digest import synthetic_config
 from snakemake.utils import validate
 
+from oncoflow.run_facts import ReportFacts
 from oncoflow.plan import StudyPlan
 from oncoflow.demo import make_demo_cohort
 from oncoflow.report.figures import FIGURES
@@ -84,3 +86,17 @@ def test_bundle_carries_radiomics_models_but_not_harmonised_ones(config: dict) -
                                        "combined_sr"}
     assert all("ComBat parameters are not saved" in why for why in params["left_out"].values())
     assert params["radiomics"]["generator"] is None and not plan.bundle_inputs()["coefficients"]
+
+
+def test_report_facts_are_the_plans_own_decisions_and_survive_the_rule_params(config: dict, tmp_path: Path) -> None:
+    plan = StudyPlan.from_config(config)
+    facts = plan.report_facts
+    assert ReportFacts.from_params(facts.params()) == facts
+    assert facts.models == plan.model_names and facts.repeats == 1
+    assert facts.recalibration == plan.evaluate_params["recalibration"]
+    assert facts.cnn["flair_resnet18"].modalities == ("flair",) and facts.baseline and not facts.harmonised
+    # ComBat on: the harmonised models are the plan's one list (the bundle leaves the same ones out)
+    combat = StudyPlan.from_config(synthetic_config("config/studies/lgg_radiomics.yaml+combat", tmp_path))
+    assert combat.report_facts.harmonised == tuple(combat.harmonised_models) == tuple(combat.bundle_params["left_out"])
+    assert combat.report_facts.harmonised == ("baseline", "radiomics_original", "radiomics_sr", "combined_original",
+                                              "combined_sr")

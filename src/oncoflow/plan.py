@@ -168,7 +168,7 @@ class StudyPlan:
     @property
     def folds(self) -> list[int]:
         """Every fold: cv.folds x cv.repeats, numbered globally (oncoflow.train.folds)."""
-        return list(range(self.folds_per_repeat * int(self.config["cv"].get("repeats", 1))))
+        return list(range(self.folds_per_repeat * int(self.config["cv"]["repeats"])))
 
     @cached_property
     def test_sites(self) -> list[str]:
@@ -491,10 +491,15 @@ class StudyPlan:
         return radiomics_upsampling(self.config, variant)
 
     @property
+    def recalibration(self) -> dict[str, str]:
+        """model -> how evaluation turns its scores into risks (oncoflow.metrics.recalibration)."""
+        return model_recalibration(self.config, self.models)
+
+    @property
     def evaluate_params(self) -> dict[str, Any]:
         e = self.config["evaluate"]
         return {**{k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
-                "recalibration": model_recalibration(self.config, self.models)}
+                "recalibration": self.recalibration}
 
     @property
     def provenance_subjects(self) -> dict[str, dict[str, str]]:

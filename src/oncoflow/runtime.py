@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from oncoflow.train.kernels import pin_cpu_libraries  # torch-free: it only sets environment variables
+
 THREAD_VARIABLES = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "OPENBLAS_NUM_THREADS")
 
@@ -18,8 +20,6 @@ def start_job(snakemake: Any) -> Any:
         sys.stderr = open(snakemake.log[0], "w", buffering=1)
     for name in THREAD_VARIABLES:
         os.environ[name] = str(snakemake.threads)
-    from oncoflow.train.kernels import pin_cpu_libraries  # torch-free
-
     pin_cpu_libraries()
     return snakemake
 

@@ -56,6 +56,7 @@ from oncoflow.metrics.compare import (
     adjust_pvalues,
     compare_aucs,
 )
+from oncoflow.metrics.roc import _auc
 from oncoflow.metrics.recalibration import (
     CALIBRATION_KEYS,
     DEFAULT_METHOD,
@@ -183,8 +184,6 @@ def repeat_predictions(pooled: pd.DataFrame) -> Iterator[tuple[str, int, pd.Data
 
 def _fold_aucs(test: pd.DataFrame) -> list[float]:
     """Per-fold test AUCs (folds with a single class left out)."""
-    from oncoflow.metrics.roc import _auc
-
     out = []
     for _, f in test.groupby("fold"):
         y = f["y_true"].to_numpy().astype(bool)
@@ -196,8 +195,6 @@ def _fold_aucs(test: pd.DataFrame) -> list[float]:
 def spread_columns(pooled: pd.DataFrame) -> dict[str, dict[str, float]]:
     """model -> per-fold AUC mean/SD over every fold of every repeat, and the mean/SD of the
     repeat-pooled AUCs."""
-    from oncoflow.metrics.roc import _auc
-
     folds: dict[str, list[float]] = {}
     repeats: dict[str, list[float]] = {}
     for model, _, test in repeat_predictions(pooled):

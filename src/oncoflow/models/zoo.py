@@ -23,6 +23,8 @@ from oncoflow.models.catalog import (  # noqa: F401  (re-exported: tests and cal
     SEGMENTATION,
     spatial_dims,
 )
+from oncoflow.models.nets3d import MultiScaleResNet3D, VGG16_3D
+from oncoflow.models.segmentation import CoTrainNet
 
 SEG_PREFIX = "seg_head."
 
@@ -102,12 +104,8 @@ def build_model(
         adapt_input_channels(model, in_channels)
         _replace_head(model, architecture)
     elif architecture == "vgg16_3d":
-        from oncoflow.models.nets3d import VGG16_3D
-
         model = VGG16_3D(in_channels)
     elif architecture == "msresnet10_3d":
-        from oncoflow.models.nets3d import MultiScaleResNet3D
-
         model = MultiScaleResNet3D(in_channels)
     else:
         from monai.networks.nets import resnet10, resnet18
@@ -133,8 +131,6 @@ def build_model(
                                  f"missing {missing[:3]}, unexpected {unexpected[:3]}")
         adapt_input_channels(model, in_channels)
     if segmentation:
-        from oncoflow.models.segmentation import CoTrainNet
-
         model = CoTrainNet(model, architecture)
     if init == "checkpoint":
         state = torch.load(weights, map_location="cpu", weights_only=True)

@@ -20,7 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oncoflow.metrics.recalibration import apply_recalibration
+from oncoflow.metrics.roc import auc_ci
 from oncoflow.predict.bundle import BUNDLE_FORMAT, apply_stacker, preparation_mismatches
+from oncoflow.radiomics.saved import SavedModelError, apply_saved_model, read_saved_model
 
 PER_FOLD_COLUMNS = ["subject", "model", "fold", "probability"]
 
@@ -52,6 +55,8 @@ def check_preparation(trained: dict[str, Any], given: dict[str, Any], where: str
 def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[str, Path],
                            given: dict[str, Any], threads: int = 1) -> pd.DataFrame:
     """Every CNN fold model's patient probability for each subject's crop."""
+    # torch and the networks (seconds to import) only where CNN folds are applied: oncoflow.plan
+    # imports this module while Snakemake parses
     import torch
 
     from oncoflow.models.zoo import build_model, spatial_dims
@@ -131,8 +136,6 @@ def radiomics_fold_probabilities(bundle: Path, manifest: dict[str, Any], subject
                                  features: dict[str, pd.DataFrame], sheet: pd.DataFrame) -> pd.DataFrame:
     """Every radiomics, clinical and combined fold model's probability for ``subjects``
     (``features``: variant -> the new subjects' features table; ``sheet``: their clinical columns)."""
-    from oncoflow.radiomics.saved import SavedModelError, apply_saved_model, read_saved_model
-
     rows = []
     for name, spec in manifest["models"].items():
         if spec["kind"] != "radiomics" or not subjects:
@@ -170,8 +173,6 @@ def fusion_fold_probabilities(bundle: Path, manifest: dict[str, Any], per_fold: 
 
 def ensemble(per_fold: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
     """Per subject and model: mean probability, SD over folds, threshold, risk."""
-    from oncoflow.metrics.recalibration import apply_recalibration
-
     merged = per_fold.merge(calibration, on=["model", "fold"], how="left", validate="m:1")
     if merged["threshold"].isna().any():
         model = merged.loc[merged["threshold"].isna(), "model"].iloc[0]
@@ -243,8 +244,6 @@ def new_cohort_metrics(predictions: pd.DataFrame, cv_metrics: pd.DataFrame | Non
     """Per model and cohort of the new sheet: AUC with CI on the scored subjects, the counts, and
     the study's cross-validated AUC (metrics.tsv, cohort cv: pooled out-of-fold) beside it."""
     import warnings
-
-    from oncoflow.metrics.roc import auc_ci
 
     cv = {}
     if cv_metrics is not None and len(cv_metrics):

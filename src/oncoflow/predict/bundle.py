@@ -36,6 +36,13 @@ import numpy as np
 import pandas as pd
 
 from oncoflow.config import radiomics_active, radiomics_modality
+from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
+from oncoflow.metrics.evaluate import fold_thresholds
+from oncoflow.metrics.recalibration import fit_recalibration
+from oncoflow.radiomics.models import FIT_ROLES
+from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
+from oncoflow.report.archive import write_archive
+from oncoflow.report.provenance import versions
 
 #: How crop_tumor normalises every modality (oncoflow.crop.tumor_crop.normalise_in_brain).
 NORMALISATION = "z-score on the subject's own brain voxels, zero outside the brain"
@@ -98,8 +105,6 @@ def software_versions(provenance: Path | None) -> dict[str, Any]:
         record = json.loads(provenance.read_text())
         if record.get("software"):
             return dict(record["software"])
-    from oncoflow.report.provenance import versions
-
     return versions()
 
 
@@ -117,8 +122,6 @@ def stacker_params(method: str, frames: list[pd.DataFrame], seed: int) -> dict[s
     """The lr / svm stacking model of one fold (fitted as oncoflow.fusion.late.fuse fits it, on the
     fold's inner-validation predictions) as numbers: standardisation, linear weights and, for svm,
     the Platt sigmoid. Refused unless it reproduces the fold's fused test/external predictions."""
-    from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
-
     wide = wide_predictions(frames)
     models = [str(f["model"].iloc[0]) for f in frames]
     fit = (wide["role"] == FIT_ROLE).to_numpy()
@@ -148,8 +151,6 @@ def stacker_params(method: str, frames: list[pd.DataFrame], seed: int) -> dict[s
 
 def apply_stacker(params: dict[str, Any], probabilities: np.ndarray) -> np.ndarray:
     """Fused probability of each row of base-model probabilities (columns in ``params['inputs']``)."""
-    from oncoflow.fusion.late import logit
-
     z = (logit(probabilities) - np.asarray(params["mean"])) / np.asarray(params["scale"])
     f = z @ np.asarray(params["coef"]) + params["intercept"]
     if params["method"] == "svm":
@@ -159,9 +160,6 @@ def apply_stacker(params: dict[str, Any], probabilities: np.ndarray) -> np.ndarr
 
 def fold_calibration(preds: pd.DataFrame, threshold: str | float) -> pd.DataFrame:
     """Per model and fold: evaluation's threshold and recalibration map (inner-validation rows)."""
-    from oncoflow.metrics.evaluate import fold_thresholds
-    from oncoflow.metrics.recalibration import fit_recalibration
-
     table = fold_thresholds(preds, threshold)
     maps = []
     for (model, fold), part in preds.groupby(["model", "fold"]):
@@ -184,8 +182,6 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
     ``radiomics``: models (model -> variant), features / settings (variant -> path), samples (the
     study's sheet) and generator (sr), as StudyPlan.bundle_params."""
     import tempfile
-
-    from oncoflow.report.archive import write_archive
 
     prep = preparation(config)
     digest = config_sha256(config)
@@ -246,8 +242,6 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
 def check_stacker(params: dict[str, Any], frames: list[pd.DataFrame], fused: pd.DataFrame, name: str,
                   fold: int) -> None:
     """The exported stacker gives the fold's fused probability of every test / external patient."""
-    from oncoflow.fusion.late import FIT_ROLE, wide_predictions
-
     wide = wide_predictions(frames)
     rows = (wide["role"] != FIT_ROLE).to_numpy()  # validation rows are cross-fitted, not this model's
     mine = apply_stacker(params, wide.loc[rows, params["inputs"]].to_numpy(dtype=float))
@@ -264,9 +258,6 @@ def radiomics_members(results: Path, radiomics: dict[str, Any], folds: list[int]
     reproduces the fold's test and external predictions from the study's features and sheet, and
     the super-resolution generator; adds them to ``members`` and their predictions to
     ``predictions``; returns the manifest's model entries."""
-    from oncoflow.radiomics.models import FIT_ROLES
-    from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
-
     sheet = pd.read_csv(radiomics["samples"], sep="\t", dtype=str, keep_default_na=False).set_index("subject",
                                                                                                     drop=False)
     features = {v: pd.read_csv(p, sep="\t", dtype={"subject": str}) for v, p in radiomics["features"].items()}

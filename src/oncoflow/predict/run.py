@@ -11,6 +11,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from oncoflow.predict.apply import PreparationMismatch, check_preparation
+from oncoflow.predict.bundle import preparation
 from oncoflow.report.archive import MANIFEST, _safe_extract, _sha256_file
 
 
@@ -128,9 +130,6 @@ def prepare(tar_path: Path, sheet: Path, name: str | None = None,
         raise PredictError(f"bundle {tar_path} not found")
     if not sheet.is_file():
         raise PredictError(f"sample sheet {sheet} not found")
-    from oncoflow.predict.apply import PreparationMismatch, check_preparation
-    from oncoflow.predict.bundle import preparation
-
     name = name or sheet_name(sheet)
     study = bundle_study(tar_path)
     manifest = read_manifest(tar_path)

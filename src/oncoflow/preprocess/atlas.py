@@ -23,6 +23,7 @@ from oncoflow.preprocess.brain import mask_dice
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.images import read_image, write_image
 from oncoflow.preprocess.register import mattes_mi
+from oncoflow.preprocess.subject import log, write_tsv
 
 MNI152 = "mni152"
 
@@ -81,8 +82,6 @@ def register_to_atlas(
     tumor mask the atlas tumor mask is all zero. Returns and writes (``report``) the brain-mask Dice
     with the template's brain mask, the mutual information before/after and the seconds taken;
     ``template_mask_out``: the template's brain mask, for the QC montage's outline."""
-    from oncoflow.preprocess.subject import log, write_tsv
-
     start = time.time()
     fixed, fixed_mask = load_template(template, resolution_mm=resolution_mm, template_mask=template_mask)
     moving = read_image(brain_images[reference], subject)

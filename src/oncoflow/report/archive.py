@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
 
+from oncoflow.report.table_check import check_tables
+
 MANIFEST = "MANIFEST.sha256"
 
 
@@ -150,8 +152,6 @@ def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
                 result.problems.append(f"checksum mismatch: {name}")
         result.problems.extend(_check_provenance(root, listed))
         if (root / "tables").is_dir():
-            from oncoflow.report.table_check import check_tables
-
             result.problems.extend(check_tables(root / "tables"))
         return result
     finally:

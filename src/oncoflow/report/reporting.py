@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from oncoflow.report.characteristics import RANDOM, characteristics_table
-from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
+from oncoflow.report.checklists import checklist_markdown, checklists_for, fill_checklist, run_facts
 from oncoflow.report.failures import failures_markdown, misclassified
 from oncoflow.report.flow import participant_flow, plot_flow
 from oncoflow.run_facts import ReportFacts
@@ -101,8 +101,6 @@ def write_checklist(name: str, plan: ReportFacts, *, splits: str, qc: str, metri
 
 def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
     """The reporting folder's files for rule all (and so for the report and the archive)."""
-    from oncoflow.report.checklists import checklists_for
-
     folder = f"{results}/reporting"
     return [f"{folder}/flow.tsv", f"{folder}/flow.png", f"{folder}/characteristics.tsv", f"{folder}/failures.tsv",
             *(f"{folder}/model_card.{ext}" for ext in ("md", "json", "html")),

@@ -219,20 +219,18 @@ def fold_settings(config: dict[str, Any]) -> dict[str, Any]:
     fold check and in-domain pretraining all split with these)."""
     cv = config["cv"]
     return {"folds": cv["folds"], "seed": cv["seed"], "val_fraction": cv["val_fraction"],
-            "repeats": cv.get("repeats", 1), "external_cohorts": tuple(config["cohort"].get("external", [])),
-            "scheme": cv.get("scheme", SCHEMES[0]), "site": site_column(config),
-            "min_site_size": cv.get("min_site_size", MIN_SITE_SIZE)}
+            "repeats": cv["repeats"], "external_cohorts": tuple(config["cohort"]["external"]),
+            "scheme": cv["scheme"], "site": site_column(config), "min_site_size": cv["min_site_size"]}
 
 
 def split_params(config: dict[str, Any]) -> dict[str, Any]:
     """split_folds' ``cv`` params: config["cv"] as before sites existed, plus the scheme keys and
     the site column only when they change the split or the table (a params change reruns it)."""
     cv = dict(config["cv"])
-    scheme = cv.pop("scheme", SCHEMES[0])
-    min_site_size = cv.pop("min_site_size", None)
+    scheme, min_site_size = cv.pop("scheme"), cv.pop("min_site_size")
     if scheme != SCHEMES[0]:
         cv["scheme"] = scheme
-    if scheme == "leave_one_site_out" and min_site_size is not None:
+    if scheme == "leave_one_site_out":
         cv["min_site_size"] = min_site_size
     if site_column(config):
         cv["site"] = site_column(config)
@@ -245,7 +243,7 @@ def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
     the DAG is built (split_folds' input function; front-half targets need no folds) instead of
     failing split_folds with scikit-learn's message."""
     cv = config["cv"]
-    internal = samples[~samples["cohort"].isin(config["cohort"].get("external", []))]
+    internal = samples[~samples["cohort"].isin(config["cohort"]["external"])]
     counts = internal["y"].value_counts()
     settings = fold_settings(config)
     try:
