@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="change a setting of the bundle's config (e.g. evaluate.ci_method=bootstrap); "
                          "one that shapes the models' input (ingest, preprocess, crop) is refused")
+    predict.add_argument("--keep-going", action="store_true", help="score the sheet's good subjects and list "
+                         "the rows refused (a missing folder, an identifier as subject ID, ...) in refused.tsv")
+    predict.add_argument("--expect-sha256", default=None, metavar="DIGEST", help="the bundle's sha256 as the "
+                         "study recorded it (its model card): a bundle with another digest is refused")
     predict.epilog = "Arguments after -- go to snakemake (e.g. -- --dry-run)."
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return run(args.bundle, args.samples, name=args.name, cores=args.cores, settings=args.set,
-                       extra=extra)
+                       extra=extra, keep_going=args.keep_going, expect_sha256=args.expect_sha256)
         except PredictError as exc:
             print(f"predict: {exc}", file=sys.stderr)
             return 2
