@@ -113,8 +113,14 @@ def test_snakemake_archive_for_a_paper(finished_run: Path, capsys) -> None:
             "reporting/model_card.json", "reporting/model_card.html"} <= names
     assert tar.stat().st_size < 5_000_000  # tables and figures, not images or checkpoints
 
-    assert oncoflow(["verify-archive", str(tar), "--into", str(finished_run / "restored")]) == 0
+    digest = (finished_run / "results/demo/archive/demo.tar.gz.sha256").read_text().split()[0]  # the paper's
+    assert oncoflow(["verify-archive", str(tar), "--into", str(finished_run / "restored"), "--expect-sha256", digest]) == 0
     assert "OK, " in capsys.readouterr().out
+    assert "data availability: archive demo.tar.gz, sha256 " + digest in (
+        finished_run / "results/demo/logs/write_archive/write_archive.log").read_text()
+    other = "0" * 64
+    assert oncoflow(["verify-archive", str(tar), "--expect-sha256", other]) == 1
+    assert f"sha256 {digest} is not the expected {other}" in capsys.readouterr().err
     manifest = json.loads((finished_run / "restored/demo/provenance.json").read_text())
     assert manifest["subjects"]["files"] > 14 * 4 and len(manifest["subjects"]["subjects"]) == 14
     assert {"convert_dicom", "extract_brain", "train_model", "evaluate_models"} <= set(manifest["rule_times"])

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -19,10 +20,17 @@ from workflow_helpers import planned_jobs, run_snakemake
 from oncoflow.demo import make_demo_cohort
 from oncoflow.predict.apply import PreparationMismatch, check_preparation
 from oncoflow.predict.bundle import apply_stacker, preparation, preparation_mismatches
+from oncoflow.predict.run import check_manifest, unpack_bundle
+from oncoflow.report.archive import MANIFEST, write_archive
 
 # Jobs that fit or train something: none may run in a predict run.
 TRAINING_RULES = ("train_model", "pretrain_model", "pretrain_model_on_cohort", "fit_baseline_model",
                   "fit_radiomics_model", "fuse_predictions", "split_folds", "train_superres", "evaluate_models")
+
+
+def check_manifest_of(tar: Path) -> list[str]:
+    """MANIFEST.sha256 problems of a bundle, as predict checks them when unpacking."""
+    return check_manifest(unpack_bundle(tar, tar.parent / "unpacked"))
 
 
 def oncoflow(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,13 +52,21 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         sheet = make_demo_cohort(tmp_path / "site_b", 8, seed=11, voxel_scale=2.0, external_fraction=0.0)
         rows = pd.read_csv(sheet, sep="\t", dtype=str)
         rows["cohort"] = "site_b"
-        rows.to_csv(sheet, sep="\t", index=False)
+        bad = rows.iloc[:1].assign(subject="gone01", dicom="dicom/gone01")  # a folder that does not exist
+        pd.concat([rows, bad]).to_csv(sheet, sep="\t", index=False)
 
+        # the bundle's identity, recorded beside it, is what predict expects (the paper quotes it)
+        digest = (results / "bundle" / "demo.tar.gz.sha256").read_text().split()[0]
         start = time.perf_counter()
-        done = oncoflow(user, "predict", str(tar), str(sheet), "--cores", "2")
+        done = oncoflow(user, "predict", str(tar), str(sheet), "--cores", "2", "--keep-going",
+                        "--expect-sha256", digest)
         predict_s = time.perf_counter() - start
         assert done.returncode == 0, done.stderr[-5000:]
         out = user / "results" / "demo" / "predict" / "site_b"
+        # the bad row is listed (line 10: header + 8 subjects before it), the good subjects scored
+        refused_rows = pd.read_csv(out / "refused.tsv", sep="\t")
+        assert refused_rows["line"].tolist() == [10] and "subject 'gone01'" in refused_rows.at[0, "reason"]
+        assert "refused (--keep-going)" in done.stderr
         bundle = out / "bundle" / "demo"
         manifest = json.loads((bundle / "bundle.json").read_text())
         models = list(manifest["models"])
@@ -106,6 +122,25 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
                         "--dry-run")
         assert plan.returncode == 0, plan.stderr[-3000:]
         assert planned_jobs(plan.stdout + plan.stderr) == {"evaluate_new_subjects": 1, "all": 1}
+
+        # one weight changed by 5e-7 and MANIFEST.sha256 recomputed: the bundle checks out inside,
+        # but not against the digest the study recorded
+        edited = tmp_path / "edited"
+        with tarfile.open(tar) as archive:
+            archive.extractall(edited, filter="data")
+        checkpoint = edited / "demo" / "checkpoints" / model / "fold0.pt"
+        state = torch.load(checkpoint, weights_only=True)
+        weights = next(v for v in state["model"].values() if v.is_floating_point() and v.numel() > 1)
+        weights.view(-1)[0] += 5e-7
+        torch.save(state, checkpoint)
+        files = {p.relative_to(edited / "demo").as_posix(): p for p in (edited / "demo").rglob("*")
+                 if p.is_file() and p.name != MANIFEST}
+        forged = tmp_path / "forged" / "demo.tar.gz"
+        write_archive(forged, files, root="demo", compresslevel=0)
+        assert not check_manifest_of(forged)  # consistent inside
+        caught = oncoflow(user, "predict", str(forged), str(sheet), "--name", "forged", "--expect-sha256", digest)
+        assert caught.returncode == 2 and f"is not the expected {digest}" in caught.stderr, caught.stderr[-2000:]
+        assert not (user / "results" / "demo" / "predict" / "forged").exists()
     finally:
         shutil.rmtree(results / "bundle", ignore_errors=True)
 

@@ -11,7 +11,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from oncoflow.report.archive import MANIFEST, _safe_extract, _sha256_file
+from oncoflow.report.archive import MANIFEST, DigestError, _safe_extract, _sha256_file, check_digest
 
 
 class PredictError(ValueError):
@@ -121,17 +121,6 @@ def apply_settings(config: dict, settings: list[str]) -> None:
         node[last] = yaml.safe_load(value)
 
 
-def check_digest(tar_path: Path, expected: str | None) -> str:
-    """The bundle's sha256; a PredictError when ``expected`` (as the study recorded it, e.g. in its
-    model card) is given and differs: MANIFEST.sha256 inside can be recomputed by whoever edits
-    the bundle, only a digest kept outside it anchors it."""
-    digest = _sha256_file(tar_path)
-    if expected is not None and digest != expected.strip().lower():
-        raise PredictError(f"{tar_path}: sha256 {digest} is not the expected {expected.strip()} (--expect-sha256): "
-                           "this is not the bundle the study recorded (changed, damaged or another one); refused")
-    return digest
-
-
 def check_sheet(config: dict, sheet: Path, keep_going: bool) -> list[tuple[int, str]]:
     """Read the new sheet as the workflow will, before any folder, job or log exists (a subject ID
     that is an identifier must not name one); with ``keep_going`` the rows with problems of their
@@ -161,7 +150,10 @@ def prepare(tar_path: Path, sheet: Path, name: str | None = None,
     from oncoflow.predict.apply import PreparationMismatch, check_preparation
     from oncoflow.predict.bundle import preparation
 
-    digest = check_digest(tar_path, expect_sha256)
+    try:
+        digest = check_digest(tar_path, expect_sha256)
+    except DigestError as exc:
+        raise PredictError(f"{exc}; refused") from None
     name = name or sheet_name(sheet)
     study = bundle_study(tar_path)
     manifest = read_manifest(tar_path)

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -193,6 +194,49 @@ def archive_sha256(tar_path: Path) -> str:
     """The archive's own checksum, to quote in the paper: the manifest inside can be recomputed by
     whoever edits the archive, so only a checksum kept outside it anchors the archive."""
     return _sha256_file(tar_path)
+
+
+def digest_path(tar_path: Path) -> Path:
+    """``<name>.tar.gz.sha256`` beside the archive or bundle: its identity kept outside the file."""
+    return tar_path.with_name(tar_path.name + ".sha256")
+
+
+def record_digest(tar_path: Path, what: str) -> str:
+    """Write ``tar_path``'s sha256 beside it (``sha256sum -c`` reads the file) and print the sentence to
+    quote in the paper's data availability statement; returns the digest. (It cannot go inside the
+    archive, or into the model card that the archive holds: a file cannot contain its own checksum.)"""
+    digest = archive_sha256(tar_path)
+    digest_path(tar_path).write_text(f"{digest}  {tar_path.name}\n")
+    print(f"data availability: {what} {tar_path.name}, sha256 {digest} (quote it in the paper; check a copy with "
+          f"`oncoflow {'predict' if what == 'bundle' else 'verify-archive'} ... --expect-sha256 {digest}`)",
+          file=sys.stderr)
+    return digest
+
+
+class DigestError(ValueError):
+    pass
+
+
+def expected_digest(value: str) -> str:
+    """An --expect-sha256 value: 64 hex digits, or a .sha256 file (``sha256sum``'s format) holding them."""
+    text = value.strip()
+    if len(text) != 64 and Path(text).is_file():
+        text = Path(text).read_text().split()[0] if Path(text).read_text().split() else ""
+    text = text.lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise DigestError(f"--expect-sha256 {value!r}: not a sha256 (64 hex digits) nor a .sha256 file holding one")
+    return text
+
+
+def check_digest(tar_path: Path, expected: str | None) -> str:
+    """``tar_path``'s sha256; a DigestError when ``expected`` (as the study recorded it) is given and
+    differs: MANIFEST.sha256 inside can be recomputed by whoever edits the file, only a digest
+    kept outside it anchors it."""
+    digest = archive_sha256(tar_path)
+    if expected is not None and digest != expected_digest(expected):
+        raise DigestError(f"{tar_path}: sha256 {digest} is not the expected {expected_digest(expected)} "
+                          "(--expect-sha256): not the file the study recorded (changed, damaged or another one)")
+    return digest
 
 
 def format_size(n: int) -> str:
