@@ -127,3 +127,115 @@ def test_snakemake_archive_for_a_paper(finished_run: Path, capsys) -> None:
     assert manifest["config"]["cv"]["folds"] == 3 and manifest["git"]["commit"]
     again = run_snakemake(finished_run, "-n", "--cores", "1", "archive")
     assert planned_jobs(again.stdout) == {}, again.stdout[-2000:]
+
+
+# --- edits with MANIFEST.sha256 recomputed: caught by recomputing from the archived predictions (#29) ------------
+
+
+@pytest.fixture(scope="module")
+def archive(finished_run: Path) -> Path:
+    """The finished run's paper archive (made here unless test_snakemake_archive_for_a_paper did)."""
+    tar = finished_run / "results/demo/archive/demo.tar.gz"
+    if not tar.is_file():
+        made = run_snakemake(finished_run, "--cores", "1", "archive")
+        assert made.returncode == 0, made.stderr[-5000:]
+    return tar
+
+
+def forged(archive: Path, tmp: Path, edit) -> list[str]:
+    """Restore ``archive``, ``edit(root)`` it, pack it again with a recomputed MANIFEST.sha256 (as an
+    editor would) and return verify-archive's problems."""
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp / "restored", filter="data")
+    root = tmp / "restored" / "demo"
+    edit(root)
+    files = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST}
+    write_archive(tmp / "forged.tar.gz", files, root="demo")
+    result = verify_archive(tmp / "forged.tar.gz")
+    assert not [p for p in result.problems if p.startswith(("checksum mismatch", "not in", "missing: tables"))]
+    return result.problems
+
+
+def replace_cell(path: Path, row: int, header: str, new: str) -> str:
+    """Put ``new`` in the cell under ``header`` of the ``row``-th body row of a .md or .tex table; the old text."""
+    from oncoflow.report.table_check import _latex_rows, _markdown_rows
+
+    text = path.read_text()
+    rows = (_latex_rows if path.suffix == ".tex" else _markdown_rows)(text)
+    j = rows[0].index(header)
+    old = rows[row][j]
+    lines = text.splitlines(keepends=True)
+    body = [k for k, line in enumerate(lines) if (line.rstrip("\n").endswith(r" \\") if path.suffix == ".tex"
+                                                 else line.startswith("|") and not set(line.strip()) <= set("|-: "))]
+    k = body[row]
+    sep = " & " if path.suffix == ".tex" else " | "
+    cells = lines[k].split(sep)
+    cells[j] = cells[j].replace(old, new, 1)
+    lines[k] = sep.join(cells)
+    path.write_text("".join(lines))
+    return old
+
+
+def test_genuine_archive_recomputes_cell_for_cell(archive: Path, capsys) -> None:
+    result = verify_archive(archive)
+    assert result.ok, result.problems
+    assert {"tables/metrics.tsv", "tables/metrics.md", "tables/metrics.tex", "tables/comparisons.tsv",
+            "figures/roc.tsv", "figures/roc.png", "reporting/characteristics.tsv",
+            "reporting/model_card.json"} <= set(result.recomputed)
+    assert "qc/qc.tsv" in result.not_recomputed and "methods.md" in result.not_recomputed
+
+
+def test_a_changed_pooled_auc_in_metrics_md_is_named(archive: Path, tmp_path: Path) -> None:
+    problems = forged(archive, tmp_path, lambda root: replace_cell(root / "tables/metrics.md", 1, "pooled AUC", "0.950"))
+    assert any(p.startswith("tables/metrics.md: row 1") and "column 'pooled AUC'" in p and "archived '0.950'" in p
+               for p in problems), problems
+
+
+def test_a_changed_ci_low_in_metrics_tex_is_named(archive: Path, tmp_path: Path) -> None:
+    problems = forged(archive, tmp_path, lambda root: replace_cell(root / "tables/metrics.tex", 1, "CI low", "0.111"))
+    assert any(p.startswith("tables/metrics.tex: row 1") and "column 'CI low'" in p for p in problems), problems
+
+
+def test_an_edited_figure_differs_from_its_rerendering(archive: Path, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    def edit(root: Path) -> None:
+        pixels = matplotlib.image.imread(root / "figures/roc.png")
+        pixels[40:60, 40:60, :3] = 0.0
+        matplotlib.image.imsave(root / "figures/roc.png", pixels)
+
+    problems = forged(archive, tmp_path, edit)
+    assert any(p.startswith("figures/roc.png: differs from its re-rendering") for p in problems), problems
+
+
+def test_a_file_deleted_with_its_manifest_line_is_missed(archive: Path, tmp_path: Path) -> None:
+    problems = forged(archive, tmp_path, lambda root: (root / "methods.md").unlink())
+    assert "missing: methods.md (provenance.json lists it among the run's archived outputs)" in problems, problems
+
+
+def test_tsv_md_tex_and_provenance_edited_together_disagree_with_the_predictions(archive: Path, tmp_path: Path) -> None:
+    """The pooled AUC of the first row raised everywhere it is written, provenance.json's checksum of
+    metrics.tsv updated; only tables/predictions.tsv (and so the recomputation) tells."""
+    import hashlib
+
+    def edit(root: Path) -> None:
+        tsv = root / "tables/metrics.tsv"
+        lines = tsv.read_text().splitlines(keepends=True)
+        header = lines[0].rstrip("\n").split("\t")
+        cells = lines[1].rstrip("\n").split("\t")
+        auc = float(cells[header.index("auc")])
+        cells[header.index("auc")] = f"{min(auc + 0.2, 0.99):.4f}"
+        lines[1] = "\t".join(cells) + "\n"
+        tsv.write_text("".join(lines))
+        shown = f"{min(auc + 0.2, 0.99):.3f}"
+        replace_cell(root / "tables/metrics.md", 1, "pooled AUC", shown)
+        replace_cell(root / "tables/metrics.tex", 1, "pooled AUC", shown)
+        record = json.loads((root / "provenance.json").read_text())
+        record["inputs"]["metrics"]["sha256"] = hashlib.sha256(tsv.read_bytes()).hexdigest()
+        (root / "provenance.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    problems = forged(archive, tmp_path, edit)
+    assert not any(p.startswith("provenance.json") for p in problems)  # consistent with the edited table
+    for name in ("tables/metrics.tsv", "tables/metrics.md", "tables/metrics.tex"):
+        assert any(p.startswith(f"{name}: row 1") for p in problems), (name, problems)
+    assert any("column 'auc'" in p for p in problems if p.startswith("tables/metrics.tsv"))

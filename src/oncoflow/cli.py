@@ -105,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"checked{where}", file=sys.stderr)
             return 1
         print(f"{args.archive}: OK, {result.checked} files match MANIFEST.sha256 and "
-              f"provenance.json{where}")
+              f"provenance.json{where}; {len(result.recomputed)} recomputed from the archived predictions, splits, "
+              "sample sheet and config match cell by cell")
+        if result.not_recomputed:
+            print(f"not recomputed (checked by checksum only): {', '.join(result.not_recomputed)}")
         if args.expect_sha256:
             print(f"sha256 of the archive itself: {archive_sha256(args.archive)}, as expected (--expect-sha256)")
         else:

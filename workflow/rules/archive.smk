@@ -42,9 +42,6 @@ rule write_archive:
         root=PLAN.study,
         config=config,
         # archive name -> path, each included when present (the report: `snakemake --report`)
-        folders={
-            name: f"{RESULTS}/{name}"
-            for name in ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting", "report.html", "report.zip")
-        },
+        folders=PLAN.archive_folders,
     script:
         "../scripts/archive_results.py"

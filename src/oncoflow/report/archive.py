@@ -30,6 +30,8 @@ from pathlib import Path
 from collections.abc import Mapping
 
 MANIFEST = "MANIFEST.sha256"
+#: What the archive takes from the results folder, each when present (report.*: `snakemake --report`).
+RESULTS_MEMBERS = ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting", "report.html", "report.zip")
 
 
 def _sha256_bytes(data: bytes) -> str:
@@ -94,6 +96,8 @@ class Verification:
     root: Path
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    recomputed: list[str] = field(default_factory=list)  # files re-derived and compared cell by cell
+    not_recomputed: list[str] = field(default_factory=list)  # checked by checksum only
 
     @property
     def ok(self) -> bool:
@@ -111,10 +115,13 @@ def _safe_extract(tar_path: Path, into: Path) -> None:
             tar.extractall(into)
 
 
-def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
+def verify_archive(tar_path: Path, into: Path | None = None, recompute: bool = True) -> Verification:
     """Restore ``tar_path`` (into ``into``, or a temporary folder) and re-check it: every file
-    against MANIFEST.sha256 (missing, changed, or not listed), and provenance.json's recorded
-    checksums against the archived sample sheet, config files and tables."""
+    against MANIFEST.sha256 (missing, changed, or not listed), provenance.json's recorded
+    checksums against the archived sample sheet, config files and tables, the outputs it records
+    as archived against the files present, and (``recompute``) the tables, curve data, figures,
+    Table 1 and model card against their recomputation from the archived predictions
+    (oncoflow.report.recompute)."""
     holder = None
     if into is None:
         holder = tempfile.TemporaryDirectory(prefix="oncoflow-verify-")
@@ -154,6 +161,12 @@ def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
             from oncoflow.report.table_check import check_tables
 
             result.problems.extend(check_tables(root / "tables"))
+        if recompute:
+            from oncoflow.report.recompute import recompute_archive
+
+            again = recompute_archive(root)
+            result.problems.extend(again.problems)
+            result.recomputed, result.not_recomputed = again.compared, again.not_recomputed
         return result
     finally:
         if holder is not None:
@@ -187,6 +200,9 @@ def _check_provenance(root: Path, listed: Mapping[str, str]) -> list[str]:
         if name is None or not name.startswith(folder):
             problems.append(f"provenance.json: {what} {entry.get('path')} (sha256 {entry.get('sha256', '')[:12]}…) "
                             "is not in the archive")
+    for name in record.get("archived_outputs") or []:  # deleted with its manifest line
+        if name not in listed or not (root / name).is_file():
+            problems.append(f"missing: {name} (provenance.json lists it among the run's archived outputs)")
     return problems
 
 
