@@ -103,6 +103,25 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
               f"({per_subject:.1f} s/subject); QC flagged {sorted(flagged)}")
         print(metrics[["model", "n_scored", "auc", "auc_ci_low", "auc_ci_high", "cv_auc"]].to_string(index=False))
 
+        # one new subject alone, given another patient's T2 (its raw NIfTIs, the T2 of the next subject):
+        # before (#29) the cohort checks needed 5 subjects of the sheet and were skipped without a word
+        first, second = rows["subject"].iloc[0], rows["subject"].iloc[1]
+        images = tmp_path / "swapped" / first
+        images.mkdir(parents=True)
+        for modality in ("t1", "t1ce", "t2", "flair"):
+            source = out / "subjects" / (second if modality == "t2" else first) / "raw" / f"{modality}.nii.gz"
+            shutil.copy(source, images / f"{modality}.nii.gz")
+        one = rows.iloc[:1].drop(columns="dicom").assign(nifti=str(images),
+                                                         tumor_mask=str(sheet.parent / rows["tumor_mask"].iloc[0]))
+        one_sheet = tmp_path / "swapped" / "one.tsv"
+        one.to_csv(one_sheet, sep="\t", index=False)
+        alone = oncoflow(user, "predict", str(tar), str(one_sheet), "--cores", "2")
+        assert alone.returncode == 0, alone.stderr[-5000:]
+        qc_one = pd.read_csv(user / "results/demo/predict/one/qc/qc.tsv", sep="\t", keep_default_na=False)
+        print(f"one subject with another patient's T2: {qc_one.at[0, 'flag']!r} ({qc_one.at[0, 'cohort_check']})")
+        assert qc_one.at[0, "cohort_check"].startswith("against the training cohort (")
+        assert "t2: " in qc_one.at[0, "flag"], qc_one.iloc[0].to_dict()
+
         # a checkpoint carries what applying it needs
         import torch
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-#: Columns evaluate_study adds to the fold predictions (dropped before recomputing them).
+#: Columns evaluate_study adds to the fold predictions (dropped before recomputing them; site and
+#: cohort only when the splits table has them).
 DERIVED_COLUMNS = ("threshold", "risk", "repeat", "site", "cohort")
 _MAX_CELLS = 10  # differing cells named per file
 
@@ -57,9 +58,10 @@ def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
     from oncoflow.metrics.evaluate import compare_study, evaluate_study
 
     archived = pd.read_csv(root / "tables" / "predictions.tsv", sep="\t", dtype={"subject": str})
-    raw = archived.drop(columns=[c for c in DERIVED_COLUMNS if c in archived.columns])
     splits = pd.read_csv(root / "folds" / "splits.tsv", sep="\t", dtype={"subject": str, "site": str},
                          keep_default_na=False)
+    added = [c for c in DERIVED_COLUMNS if c in archived.columns and (c not in ("site", "cohort") or c in splits)]
+    raw = archived.drop(columns=added)
     ev = config["evaluate"]
     evaluate_study(raw, out / "tables", seed=config["cv"]["seed"], folds=_folds_per_repeat(splits), splits=splits,
                    threshold=ev["threshold"], ci_method=ev["ci_method"], ci_level=ev["ci_level"], n_boot=ev["n_boot"],
