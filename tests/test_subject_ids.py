@@ -6,6 +6,8 @@ while the sheet is read, before any job or log exists (the test greps results/, 
 from __future__ import annotations
 
 import base64
+import json
+import os
 import copy
 import shutil
 from pathlib import Path
@@ -115,3 +117,26 @@ def test_predict_keep_going_leaves_bad_rows_out_and_lists_them(workdir: Path) ->
     assert "subject 'demo004'" in refused[1][1] and "nowhere does not exist" in refused[1][1]
     assert MRN not in str(refused)
     assert len(kept) == len(rows) - 2 and {MRN, "demo004"}.isdisjoint(kept.index)
+
+
+def test_predict_refuses_an_mrn_before_anything_is_unpacked_or_run(workdir: Path, capsys) -> None:
+    from oncoflow.cli import main
+    from oncoflow.predict.bundle import preparation
+    from oncoflow.report.archive import write_archive
+
+    sheet = rename(workdir, "demo003", MRN)
+    c = config()
+    bundle = workdir / "demo.tar.gz"  # the parts of a bundle that predict reads before unpacking it
+    write_archive(bundle, {"bundle.json": json.dumps({"config": c, "preparation": preparation(c)}).encode()},
+                  root="demo")
+    user = workdir / "elsewhere"
+    user.mkdir()
+    cwd = Path.cwd()
+    try:
+        os.chdir(user)
+        assert main(["predict", str(bundle), str(sheet)]) == 2
+    finally:
+        os.chdir(cwd)
+    err = capsys.readouterr().err
+    assert "line 4: the subject ID looks like a medical record number" in err and "8675309" not in err
+    assert not list(user.iterdir())  # no results/, no logs, no .snakemake

@@ -178,7 +178,9 @@ def recompute_archive(root: Path) -> Recomputation:
     config_path = root / "config" / "resolved.json"
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     if not config_path.is_file() or not (root / "tables" / "predictions.tsv").is_file():
-        result.problems.append("cannot recompute the tables: config/resolved.json or tables/predictions.tsv missing")
+        # not an archive of a whole run (provenance.json's inputs catch predictions deleted from one)
+        result.not_recomputed = sorted(present - {"MANIFEST.sha256"})
+        result.not_recomputed.append("(nothing recomputed: no config/resolved.json and tables/predictions.tsv)")
         return result
     config = json.loads(config_path.read_text())
     recorded, here = _matplotlib_versions(root)
