@@ -18,7 +18,8 @@ import pytest
 from snakemake.utils import validate
 from workflow_helpers import REPO, base_config, run_snakemake, write_config
 
-from oncoflow.config import ConfigError, load_predict_samples, load_samples
+from oncoflow.config import ConfigError
+from oncoflow.sheet import load_predict_samples, load_samples
 from oncoflow.subject_ids import first_file, identifier_shape
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

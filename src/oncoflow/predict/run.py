@@ -125,7 +125,8 @@ def check_sheet(config: dict, sheet: Path, keep_going: bool) -> list[tuple[int, 
     """Read the new sheet as the workflow will, before any folder, job or log exists (a subject ID
     that is an identifier must not name one); with ``keep_going`` the rows with problems of their
     own are returned (line, reason) and left out, else the first problem is a PredictError."""
-    from oncoflow.config import ConfigError, load_predict_samples
+    from oncoflow.config import ConfigError
+    from oncoflow.sheet import load_predict_samples
 
     refused: list[tuple[int, str]] | None = [] if keep_going else None
     try:

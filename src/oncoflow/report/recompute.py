@@ -53,7 +53,8 @@ def _folds_per_repeat(splits: pd.DataFrame) -> int:
 
 
 def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
-    from oncoflow.config import expand_models, model_recalibration
+    from oncoflow.config import expand_models
+    from oncoflow.metrics.recalibration import model_recalibration
     from oncoflow.metrics.curves import write_curves
     from oncoflow.metrics.evaluate import compare_study, evaluate_study
 
