@@ -154,7 +154,10 @@ def compare_file(name: str, archived: Path, recomputed: Path) -> list[str]:
         k = next((k for k, (la, lb) in enumerate(zip(lines_a, lines_b)) if la != lb), min(len(lines_a), len(lines_b)))
         shown_a = lines_a[k] if k < len(lines_a) else "(end of file)"
         shown_b = lines_b[k] if k < len(lines_b) else "(end of file)"
-        problems.append(f"{name}: line {k + 1}: archived {shown_a[:120]!r}, recomputed {shown_b[:120]!r}")
+        col = next((c for c, (x, y) in enumerate(zip(shown_a, shown_b)) if x != y), min(len(shown_a), len(shown_b)))
+        start = max(col - 40, 0)  # the first difference, with some context
+        problems.append(f"{name}: line {k + 1}, column {col + 1}: archived {shown_a[start:start + 120]!r}, "
+                        f"recomputed {shown_b[start:start + 120]!r}")
     if not problems:
         problems.append(f"{name}: differs from its re-rendering from the recomputed data ({len(a)} vs {len(b)} bytes)")
     if len(problems) > _MAX_CELLS:
