@@ -4,10 +4,12 @@ the new cohort's AUC beside the CV AUC, and an input prepared differently refuse
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from workflow_helpers import planned_jobs, run_snakemake
 from oncoflow.demo import make_demo_cohort
 from oncoflow.predict.apply import PreparationMismatch, check_preparation
 from oncoflow.predict.bundle import apply_stacker, preparation, preparation_mismatches
+from oncoflow.report.archive import MANIFEST, write_archive
 
 # Jobs that fit or train something: none may run in a predict run.
 TRAINING_RULES = ("train_model", "pretrain_model", "pretrain_model_on_cohort", "fit_baseline_model",
@@ -44,13 +47,21 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         sheet = make_demo_cohort(tmp_path / "site_b", 8, seed=11, voxel_scale=2.0, external_fraction=0.0)
         rows = pd.read_csv(sheet, sep="\t", dtype=str)
         rows["cohort"] = "site_b"
-        rows.to_csv(sheet, sep="\t", index=False)
+        bad = rows.iloc[:1].assign(subject="gone01", dicom="dicom/gone01")  # a folder that does not exist
+        pd.concat([rows, bad]).to_csv(sheet, sep="\t", index=False)
 
+        # the bundle's identity, recorded beside it, is what predict expects (the paper quotes it)
+        digest = (results / "bundle" / "demo.tar.gz.sha256").read_text().split()[0]
         start = time.perf_counter()
-        done = oncoflow(user, "predict", str(tar), str(sheet), "--cores", "2")
+        done = oncoflow(user, "predict", str(tar), str(sheet), "--cores", "2", "--keep-going",
+                        "--expect-sha256", digest)
         predict_s = time.perf_counter() - start
         assert done.returncode == 0, done.stderr[-5000:]
         out = user / "results" / "demo" / "predict" / "site_b"
+        # the bad row is listed (line 10: header + 8 subjects before it), the good subjects scored
+        refused_rows = pd.read_csv(out / "refused.tsv", sep="\t")
+        assert refused_rows["line"].tolist() == [10] and "subject 'gone01'" in refused_rows.at[0, "reason"]
+        assert "refused (--keep-going)" in done.stderr
         bundle = out / "bundle" / "demo"
         manifest = json.loads((bundle / "bundle.json").read_text())
         models = list(manifest["models"])
@@ -87,6 +98,25 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
               f"({per_subject:.1f} s/subject); QC flagged {sorted(flagged)}")
         print(metrics[["model", "n_scored", "auc", "auc_ci_low", "auc_ci_high", "cv_auc"]].to_string(index=False))
 
+        # one new subject alone, given another patient's T2 (its raw NIfTIs, the T2 of the next subject):
+        # before (#29) the cohort checks needed 5 subjects of the sheet and were skipped without a word
+        first, second = rows["subject"].iloc[0], rows["subject"].iloc[1]
+        images = tmp_path / "swapped" / first
+        images.mkdir(parents=True)
+        for modality in ("t1", "t1ce", "t2", "flair"):
+            source = out / "subjects" / (second if modality == "t2" else first) / "raw" / f"{modality}.nii.gz"
+            shutil.copy(source, images / f"{modality}.nii.gz")
+        one = rows.iloc[:1].drop(columns="dicom").assign(nifti=str(images),
+                                                         tumor_mask=str(sheet.parent / rows["tumor_mask"].iloc[0]))
+        one_sheet = tmp_path / "swapped" / "one.tsv"
+        one.to_csv(one_sheet, sep="\t", index=False)
+        alone = oncoflow(user, "predict", str(tar), str(one_sheet), "--cores", "2")
+        assert alone.returncode == 0, alone.stderr[-5000:]
+        qc_one = pd.read_csv(user / "results/demo/predict/one/qc/qc.tsv", sep="\t", keep_default_na=False)
+        print(f"one subject with another patient's T2: {qc_one.at[0, 'flag']!r} ({qc_one.at[0, 'cohort_check']})")
+        assert qc_one.at[0, "cohort_check"].startswith("against the training cohort (")
+        assert "t2: " in qc_one.at[0, "flag"], qc_one.iloc[0].to_dict()
+
         # a checkpoint carries what applying it needs
         import torch
 
@@ -106,6 +136,28 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
                         "--dry-run")
         assert plan.returncode == 0, plan.stderr[-3000:]
         assert planned_jobs(plan.stdout + plan.stderr) == {"evaluate_new_subjects": 1, "all": 1}
+
+        # one weight changed by 5e-7 and MANIFEST.sha256 recomputed: the bundle checks out inside,
+        # but not against the digest the study recorded
+        edited = tmp_path / "edited"
+        with tarfile.open(tar) as archive:
+            archive.extractall(edited, filter="data")
+        checkpoint = edited / "demo" / "checkpoints" / model / "fold0.pt"
+        state = torch.load(checkpoint, weights_only=True)
+        weights = next(v for v in state["model"].values() if v.is_floating_point() and v.numel() > 1)
+        weights.view(-1)[0] += 5e-7
+        torch.save(state, checkpoint)
+        files = {p.relative_to(edited / "demo").as_posix(): p for p in (edited / "demo").rglob("*")
+                 if p.is_file() and p.name != MANIFEST}
+        forged = tmp_path / "forged" / "demo.tar.gz"
+        write_archive(forged, files, root="demo", compresslevel=0)
+        with tarfile.open(forged) as packed:  # consistent inside: the manifest lists the changed checkpoint
+            listed = packed.extractfile(f"demo/{MANIFEST}").read().decode()
+        changed = checkpoint.relative_to(edited / "demo").as_posix()
+        assert f"{hashlib.sha256(checkpoint.read_bytes()).hexdigest()}  {changed}" in listed
+        caught = oncoflow(user, "predict", str(forged), str(sheet), "--name", "forged", "--expect-sha256", digest)
+        assert caught.returncode == 2 and f"is not the expected {digest}" in caught.stderr, caught.stderr[-2000:]
+        assert not (user / "results" / "demo" / "predict" / "forged").exists()
     finally:
         shutil.rmtree(results / "bundle", ignore_errors=True)
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from test_crop import VOXEL, make_scene, write_scene
 
-from oncoflow.preprocess.qc import MIN_COVERAGE, modality_label, plot_montage, subject_qc, summarize_cohort
+from oncoflow.preprocess.qc import (MIN_COVERAGE, modality_label, plot_montage, qc_reference, subject_qc,
+                                     summarize_cohort)
 
 SUBJECT = "sub-0042"
 MODALITIES = ("t1", "t2", "flair")
@@ -174,6 +175,34 @@ def test_cohort_table_flags_outliers_and_puts_flagged_subjects_first():
     assert flags["s6"] == "only 40% of the tumor lies inside the brain mask"
     assert flags["s7"].startswith("t1: intensity spread in the brain (sd/mean) 0.700 is a cohort outlier")
     assert table.loc[table["subject"] == "s7", "cv_t1"].item() == 0.7
-    # too few subjects for cohort statistics: only the subjects' own flags
+    # too few subjects for cohort statistics: only the subjects' own flags, and qc.tsv says so
     small = summarize_cohort(rows[3:6], ["t1", "t2"])
     assert list(small["n_flags"]) == [0, 0, 0]
+    assert small["cohort_check"].str.startswith("skipped: 3 subject(s), fewer than 5").all()
+    assert (table["cohort_check"] == "against this cohort (8 subjects)").all()
+
+
+def test_one_new_subject_is_judged_against_the_training_cohort():
+    """Before (#29): predict's cohort checks needed 5 subjects of the same sheet and were skipped
+    silently. The bundle carries the training cohort's distributions (qc_reference): one subject
+    with a failed registration, a missed half brain or another patient's series is flagged alone."""
+    rng = np.random.default_rng(1)
+    training = summarize_cohort([pd.DataFrame([{
+        "subject": f"s{i}", "brain_ml": 1400 + rng.normal(0, 40), "mi_after_t2": -0.8 + rng.normal(0, 0.03),
+        "tumor_contrast_t2": 1.6 + rng.normal(0, 0.1), "mean_t2": 600.0, "sd_t2": 150 + rng.normal(0, 5),
+        "flag": np.nan}]) for i in range(14)], ["t2"])
+    reference = qc_reference(training, ["t2"])
+    assert "subject" not in reference and len(reference) == 14
+    assert set(reference) == {"brain_ml", "mi_after_t2", "cv_t2", "tumor_contrast_t2"}
+    new = {"subject": "new1", "brain_ml": 1390.0, "mi_after_t2": -0.79, "tumor_contrast_t2": 1.62, "mean_t2": 600.0,
+           "sd_t2": 151.0, "flag": np.nan}
+    alone = summarize_cohort([pd.DataFrame([new])], ["t2"], reference=reference)
+    assert alone.at[0, "n_flags"] == 0 and alone.at[0, "cohort_check"] == "against the training cohort (14 subjects)"
+    swapped = summarize_cohort([pd.DataFrame([{**new, "mi_after_t2": -0.62, "tumor_contrast_t2": 1.05}])], ["t2"],
+                               reference=reference)  # another patient's T2: worse MI, no tumor where it is drawn
+    assert swapped.at[0, "flag"].startswith("t2: MI after registration -0.620 is a cohort outlier") or \
+        swapped.at[0, "flag"].startswith("t2: matches the reference unlike the cohort"), swapped.at[0, "flag"]
+    half = summarize_cohort([pd.DataFrame([{**new, "brain_ml": 700.0}])], ["t2"], reference=reference)
+    assert half.at[0, "flag"].startswith("brain volume 700 mL is a cohort outlier")
+    without = summarize_cohort([pd.DataFrame([{**new, "brain_ml": 700.0}])], ["t2"])
+    assert without.at[0, "n_flags"] == 0 and without.at[0, "cohort_check"].startswith("skipped: 1 subject(s)")

@@ -196,6 +196,26 @@ def test_blank_or_missing_site_column_is_an_error_naming_the_rows(tmp_path: Path
         load_samples(config)
 
 
+def test_site_spellings_that_differ_by_spaces_are_one_site_with_a_warning(tmp_path: Path, capsys) -> None:
+    config = demo_config(tmp_path)
+    sheet_path = Path(config["cohort"]["samples"])
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    sheet.loc[[1, 4], "site"] = "SGH "
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    samples = load_samples(config)
+    assert set(samples["site"]) == {"SGH", "SRMC"}
+    assert "'SGH' and 'SGH ' are read as one site 'SGH'" in capsys.readouterr().err
+
+
+def test_a_fold_left_with_a_one_patient_site_to_train_on_names_the_sites() -> None:
+    """Before: scikit-learn's "With n_samples=1, test_size=0.34 ..." naming no site."""
+    sheet = pd.DataFrame([{"subject": f"s{k:02d}", "cohort": "train", "y": k % 2, "site": "SGH"} for k in range(19)]
+                         + [{"subject": "x01", "cohort": "train", "y": 1, "site": "NUH"}])
+    with pytest.raises(FoldError, match=r"fold 0 has 1 training patients .* from site\(s\) 'NUH': 1 patient, 1 positive, "
+                                        r"testing on 'SGH': 19 patients.*site\(s\) with one patient: 'NUH'"):
+        make_folds(sheet, label="y", folds=2, seed=0, val_fraction=0.34, scheme="site_grouped", site="site")
+
+
 def test_plan_folds_and_params_follow_the_scheme(tmp_path: Path) -> None:
     # 9 internal demo subjects over three sites, each with both classes
     config = demo_config(tmp_path, sites=["A", "B", "C"] * 3, scheme="leave_one_site_out", min_site_size=2)

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("archive", type=Path, help="the .tar.gz")
     verify.add_argument("--into", type=Path, default=None,
                         help="restore here and keep it (default: a temporary folder)")
+    verify.add_argument("--expect-sha256", default=None, metavar="DIGEST", help="the archive's sha256 as the paper "
+                        "quotes it (or its .sha256 file): an archive with another digest fails")
     predict = sub.add_parser("predict", help="apply a study's bundle (snakemake bundle) to a new sample "
                              "sheet, here: results/<study>/predict/<name>/ (nothing is trained)")
     predict.add_argument("bundle", type=Path, help="the bundle (.tar.gz)")
@@ -62,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="change a setting of the bundle's config (e.g. evaluate.ci_method=bootstrap); "
                          "one that shapes the models' input (ingest, preprocess, crop) is refused")
+    predict.add_argument("--keep-going", action="store_true", help="score the sheet's good subjects and list "
+                         "the rows refused (a missing folder, an identifier as subject ID, ...) in refused.tsv")
+    predict.add_argument("--expect-sha256", default=None, metavar="DIGEST", help="the bundle's sha256 as the "
+                         "study recorded it (its model card): a bundle with another digest is refused")
     predict.epilog = "Arguments after -- go to snakemake (e.g. -- --dry-run)."
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -76,17 +82,22 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return run(args.bundle, args.samples, name=args.name, cores=args.cores, settings=args.set,
-                       extra=extra)
+                       extra=extra, keep_going=args.keep_going, expect_sha256=args.expect_sha256)
         except PredictError as exc:
             print(f"predict: {exc}", file=sys.stderr)
             return 2
 
     if args.command == "verify-archive":
-        from oncoflow.report.archive import archive_sha256, verify_archive
+        from oncoflow.report.archive import DigestError, archive_sha256, check_digest, verify_archive
 
         if not args.archive.is_file():
             print(f"verify-archive: {args.archive} not found", file=sys.stderr)
             return 2
+        try:
+            check_digest(args.archive, args.expect_sha256)
+        except DigestError as exc:
+            print(f"FAIL {exc}", file=sys.stderr)
+            return 1
         result = verify_archive(args.archive, args.into)
         for problem in result.problems:
             print(f"FAIL {problem}", file=sys.stderr)
@@ -96,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"checked{where}", file=sys.stderr)
             return 1
         print(f"{args.archive}: OK, {result.checked} files match MANIFEST.sha256 and "
-              f"provenance.json{where}")
-        print(f"sha256 of the archive itself: {archive_sha256(args.archive)} (quote it in the paper: only a "
-              "checksum kept outside the archive shows it was not edited)")
+              f"provenance.json{where}; {len(result.recomputed)} recomputed from the archived predictions, splits, "
+              "sample sheet and config match cell by cell")
+        if result.not_recomputed:
+            print(f"not recomputed (checked by checksum only): {', '.join(result.not_recomputed)}")
+        if args.expect_sha256:
+            print(f"sha256 of the archive itself: {archive_sha256(args.archive)}, as expected (--expect-sha256)")
+        else:
+            print(f"sha256 of the archive itself: {archive_sha256(args.archive)} (not compared: only a checksum kept "
+                  "outside the archive, quoted in the paper, shows it was not edited; pass it as --expect-sha256)")
         return 0
 
     if args.command == "cohort-sheet" and args.cohort == "bids":

@@ -285,6 +285,22 @@ class StudyPlan:
         return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
                 *self.reporting_targets(), *self.site_targets()]
 
+    @property
+    def archive_folders(self) -> dict[str, str]:
+        """write_archive's results members: archive name -> path (each packed when present)."""
+        from oncoflow.report.archive import RESULTS_MEMBERS
+
+        return {name: f"{self.results}/{name}" for name in RESULTS_MEMBERS}
+
+    @property
+    def archived_outputs(self) -> list[str]:
+        """The final outputs the archive must hold (names inside it), recorded in provenance.json so
+        that verify-archive catches one deleted together with its manifest line."""
+        from oncoflow.report.archive import RESULTS_MEMBERS
+
+        names = (t.removeprefix(f"{self.results}/") for t in self.final_targets())
+        return sorted(n for n in names if any(n == m or n.startswith(f"{m}/") for m in RESULTS_MEMBERS))
+
     def site_targets(self) -> list[str]:
         """evaluate_sites' outputs (sites.smk) when cohort.site names a column, else none."""
         if not self.site:
@@ -353,6 +369,7 @@ class StudyPlan:
             "radiomics_inputs": [p for key in ("features", "settings") for p in radiomics[key].values()]
             + sheet + generator,
             "provenance": f"{r}/provenance.json",
+            "qc": f"{r}/qc/qc.tsv",
             "reports": list(self.bundle_reports.values()),
         }
 
@@ -373,6 +390,17 @@ class StudyPlan:
                               "generator": f"{r}/superres/generator.pt" if "sr" in variants else None},
                 "reports": self.bundle_reports,
                 "left_out": {m: harmonised for m in self.harmonised_models}}
+
+    @property
+    def qc_reference(self) -> list[str]:
+        """summarize_qc's training-cohort QC distributions: in predict the bundle's (when it has
+        them), so that even one new subject is judged against a cohort; none in training."""
+        from oncoflow.predict.bundle import QC_REFERENCE
+
+        if not self.predicting:
+            return []
+        path = Path(self.bundle_folder) / QC_REFERENCE
+        return [str(path)] if path.is_file() else []
 
     @property
     def bundle_folder(self) -> str:

@@ -7,6 +7,7 @@ column). The config's own cross-references are checked in oncoflow.config.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ def load_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame
         raise ConfigError(f"config: cohort.samples: sample sheet {path} not found (for the demo, "
                           "run `oncoflow demo` first, or use `make demo`)")
     label = config["study"]["label"]
-    sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label")
+    sheet = _read_sheet(path, list(config["ingest"]["modalities"]), extra=(label,), field="study.label",
+                        allow_identifiers=allow_identifiers(config))
     check_labels(sheet, label, path)
     check_cohorts(sheet, config, path)
     check_sites(sheet, config, path)
@@ -79,21 +81,31 @@ def check_sites(sheet: pd.DataFrame, config: dict[str, Any], path: Path) -> None
                           f"(columns are {', '.join(c for c in sheet.columns if c != 'source')})")
     if column in (config["study"]["label"], "subject", "cohort"):
         raise ConfigError(f"config: cohort.site: {column!r} is the {column} column, not a site")
+    raw = sheet[column].astype(str)
     sheet[column] = site_names(sheet[column])
+    for name, spellings in raw.groupby(sheet[column]).unique().items():
+        if len(spellings) > 1:
+            print(f"warning: {path}: column {column!r} (cohort.site): {' and '.join(map(repr, sorted(spellings)))} "
+                  f"are read as one site {name!r} (surrounding spaces are dropped)", file=sys.stderr)
     blank = (sheet[column] == "") | sheet[column].str.lower().isin(MISSING_LABELS)
     if blank.any():
         raise ConfigError(f"{path}: column {column!r} (cohort.site): no site at {_rows(sheet, blank)}; give "
                           "every subject its site (centre or scanner), or unset cohort.site")
 
 
-def load_predict_samples(config: dict[str, Any], base: Path = Path(".")) -> pd.DataFrame:
+def load_predict_samples(config: dict[str, Any], base: Path = Path("."),
+                         refused: list[tuple[int, str]] | None = None) -> pd.DataFrame:
     """The new sample sheet of ``oncoflow predict`` (config ``predict.samples``): checked like the
     study's, but the label column is optional (``y`` is then missing) and cohort values are free
-    (each gets its own metrics rows); a labelled sheet still needs exact class values."""
+    (each gets its own metrics rows); a labelled sheet still needs exact class values. With
+    ``predict.keep_going``, rows with a problem of their own are left out (listed in ``refused``)."""
+    if refused is None and config["predict"].get("keep_going"):
+        refused = []
     path = base / config["predict"]["samples"]
     if not path.exists():
         raise ConfigError(f"predict: sample sheet {path} not found")
-    sheet = _read_sheet(path, list(config["ingest"]["modalities"]))
+    sheet = _read_sheet(path, list(config["ingest"]["modalities"]), allow_identifiers=allow_identifiers(config),
+                        refused=refused)
     label = config["study"]["label"]
     if label in sheet.columns:
         check_labels(sheet, label, path)
@@ -156,7 +168,7 @@ def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Pat
         path = base / entry["samples"]
         if not path.exists():
             raise ConfigError(f"config: pretrain[{k}].samples: sample sheet {path} not found")
-        sheet = _read_sheet(path, modalities)
+        sheet = _read_sheet(path, modalities, allow_identifiers=allow_identifiers(config))
         if entry.get("task", "segmentation") != "rotation":
             no_mask = subjects_without_tumor_mask(sheet)
             if no_mask:
@@ -177,10 +189,16 @@ def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Pat
 
 
 def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
-                field: str = "sample sheet") -> pd.DataFrame:
-    """A sample sheet's common checks: columns, unique subjects, one image source per subject,
-    the tumor mask's space, and that every path exists (given relative to the sheet; made relative to
-    the project, see ``stable_path``)."""
+                field: str = "sample sheet", *, allow_identifiers: bool = False,
+                refused: list[tuple[int, str]] | None = None) -> pd.DataFrame:
+    """A sample sheet's common checks: columns, unique subjects (also without case), IDs that are
+    not identifiers (``oncoflow.subject_ids``; unless ``allow_identifiers``), one image source per
+    subject, the tumor mask's space, and that every path exists (given relative to the sheet; made
+    relative to the project, see ``stable_path``). ``refused`` (a list: predict's --keep-going):
+    a row with a problem of its own is left out and listed there as (sheet line, reason) instead of
+    stopping the run; problems of the whole sheet (columns, duplicates) still stop it."""
+    from oncoflow.subject_ids import case_collisions, identifier_problem
+
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     for column in (*SHEET_COLUMNS, *extra):
         if column not in sheet.columns:
@@ -196,45 +214,61 @@ def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
     sheet = sheet.astype({c: str for c in (*SHEET_COLUMNS, *SOURCE_COLUMNS)})
     for column in (*SHEET_COLUMNS, *SOURCE_COLUMNS):
         sheet[column] = sheet[column].str.strip()
-    long_ids = sheet["subject"][sheet["subject"].str.len() > MAX_SUBJECT_LENGTH]
-    if len(long_ids):
-        raise ConfigError(f"{path}: column 'subject': line {long_ids.index[0] + 2}: an ID of "
-                          f"{len(long_ids.iloc[0])} characters (at most {MAX_SUBJECT_LENGTH}: it names files "
-                          f"and folders); starts {long_ids.iloc[0][:20]!r}")
+    sheet.index = pd.RangeIndex(2, len(sheet) + 2)  # file lines (the header is line 1)
+
+    def refuse(bad: pd.Series | np.ndarray, reason: Any) -> None:
+        """Rows ``bad``: stop at the first (``reason(line, row)``), or leave them all out."""
+        nonlocal sheet
+        rows = sheet[np.asarray(bad, dtype=bool)]
+        if rows.empty:
+            return
+        if refused is None:
+            raise ConfigError(f"{path}: {reason(rows.index[0], rows.iloc[0])}")
+        refused.extend((line, reason(line, row)) for line, row in rows.iterrows())
+        sheet = sheet.drop(index=rows.index)
+
+    refuse(sheet["subject"].str.len() > MAX_SUBJECT_LENGTH,
+           lambda line, row: f"column 'subject': line {line}: an ID of {len(row['subject'])} characters (at most "
+                             f"{MAX_SUBJECT_LENGTH}: it names files and folders); starts {row['subject'][:20]!r}")
+    if not allow_identifiers:
+        refuse(sheet["subject"].map(lambda s: identifier_problem(s, "") is not None),
+               lambda line, row: f"column 'subject': line {line}: {identifier_problem(row['subject'], '')}")
     dup = sheet["subject"][sheet["subject"].duplicated()].tolist()
     if dup:
         raise ConfigError(f"{path}: column 'subject': duplicate subject {dup[0]!r}")
-    both = sheet[(sheet["dicom"] != "") & (sheet["nifti"] != "")]
-    if len(both):
-        raise ConfigError(f"{path}: columns 'dicom' and 'nifti': subject {both.iloc[0]['subject']!r} "
-                          "has both; give exactly one (a DICOM folder, or a folder of <modality>.nii.gz)")
-    neither = sheet[(sheet["dicom"] == "") & (sheet["nifti"] == "")]
-    if len(neither):
-        raise ConfigError(f"{path}: columns 'dicom' and 'nifti': subject {neither.iloc[0]['subject']!r} "
-                          "has neither; give its DICOM folder or its folder of <modality>.nii.gz")
-    has_mask = sheet["tumor_mask"] != ""
-    bad_space = sheet[has_mask & ~sheet["tumor_mask_space"].isin(modalities)]
-    if len(bad_space):
-        row = bad_space.iloc[0]
-        raise ConfigError(f"{path}: column 'tumor_mask_space': subject {row['subject']!r} names "
-                          f"{row['tumor_mask_space']!r}, not one of {', '.join(modalities)}")
+    collisions = case_collisions(sheet["subject"])
+    if collisions:
+        raise ConfigError(f"{path}: column 'subject': {collisions[0][0]!r} and {collisions[0][1]!r} differ only by "
+                          "case; their folders would be one folder on macOS and Windows file systems: rename one")
+    refuse((sheet["dicom"] != "") & (sheet["nifti"] != ""),
+           lambda line, row: f"columns 'dicom' and 'nifti': subject {row['subject']!r} has both; give exactly one "
+                             "(a DICOM folder, or a folder of <modality>.nii.gz)")
+    refuse((sheet["dicom"] == "") & (sheet["nifti"] == ""),
+           lambda line, row: f"columns 'dicom' and 'nifti': subject {row['subject']!r} has neither; give its DICOM "
+                             "folder or its folder of <modality>.nii.gz")
+    refuse((sheet["tumor_mask"] != "") & ~sheet["tumor_mask_space"].isin(modalities),
+           lambda line, row: f"column 'tumor_mask_space': subject {row['subject']!r} names "
+                             f"{row['tumor_mask_space']!r}, not one of {', '.join(modalities)}")
     sheet["source"] = ["dicom" if d else "nifti" for d in sheet["dicom"]]
     root = path.parent
     for column in ("dicom", "nifti", "tumor_mask"):
         given = sheet[column] != ""
         sheet.loc[given, column] = [stable_path(root / p) for p in sheet.loc[given, column]]
-        missing = sheet[given & np.array([not Path(p).exists() for p in sheet[column]])]
-        if len(missing):
-            row = missing.iloc[0]
-            raise ConfigError(f"{path}: column {column!r}: subject {row['subject']!r}: "
-                              f"{row[column]} does not exist")
+        refuse(given & np.array([not Path(p).exists() for p in sheet[column]], dtype=bool),
+               lambda line, row, c=column: f"column {c!r}: subject {row['subject']!r}: {row[c]} does not exist")
         if column != "tumor_mask":
-            files = sheet[given & np.array([not Path(p).is_dir() for p in sheet[column]])]
-            if len(files):
-                row = files.iloc[0]
-                raise ConfigError(f"{path}: column {column!r}: subject {row['subject']!r}: "
-                                  f"{row[column]} is not a folder")
+            given = sheet[column] != ""
+            refuse(given & np.array([not Path(p).is_dir() for p in sheet[column]], dtype=bool),
+                   lambda line, row, c=column: f"column {c!r}: subject {row['subject']!r}: {row[c]} is not a folder")
+    if not allow_identifiers:
+        refuse([identifier_problem(s, d) is not None for s, d in zip(sheet["subject"], sheet["dicom"])],
+               lambda line, row: f"column 'subject': line {line}: {identifier_problem(row['subject'], row['dicom'])}")
     return sheet.set_index("subject", drop=False)
+
+
+def allow_identifiers(config: dict[str, Any]) -> bool:
+    """ingest.allow_patient_id_as_subject: subject IDs shaped like identifiers are accepted."""
+    return bool((config.get("ingest") or {}).get("allow_patient_id_as_subject", False))
 
 
 def stable_path(path: Path) -> str:

@@ -7,6 +7,7 @@ rule archive:
     and the tables and archive after it, although an older archive still exists."""
     input:
         archive=f"{RESULTS}/archive/{PLAN.study}.tar.gz",
+        sha256=f"{RESULTS}/archive/{PLAN.study}.tar.gz.sha256",
         final=get_final_output(),
 
 
@@ -23,7 +24,9 @@ rule write_archive:
         envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
         pyproject=str(REPO / "pyproject.toml"),
     output:
-        f"{RESULTS}/archive/{PLAN.study}.tar.gz",
+        archive=f"{RESULTS}/archive/{PLAN.study}.tar.gz",
+        # its identity outside it (sha256sum's format), for the paper's data availability statement
+        sha256=f"{RESULTS}/archive/{PLAN.study}.tar.gz.sha256",
     log:
         f"{RESULTS}/logs/write_archive/write_archive.log",
     benchmark:
@@ -39,9 +42,6 @@ rule write_archive:
         root=PLAN.study,
         config=config,
         # archive name -> path, each included when present (the report: `snakemake --report`)
-        folders={
-            name: f"{RESULTS}/{name}"
-            for name in ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting", "report.html", "report.zip")
-        },
+        folders=PLAN.archive_folders,
     script:
         "../scripts/archive_results.py"

@@ -9,6 +9,7 @@ rule bundle:
     input:
         unpack(get_bundle_inputs),
         bundle=PLAN.bundle_path,
+        sha256=f"{PLAN.bundle_path}.sha256",
 
 
 rule write_bundle:
@@ -18,7 +19,9 @@ rule write_bundle:
     input:
         unpack(get_bundle_inputs),
     output:
-        PLAN.bundle_path,
+        bundle=PLAN.bundle_path,
+        # its identity outside it (sha256sum's format): `oncoflow predict --expect-sha256`
+        sha256=f"{PLAN.bundle_path}.sha256",
     log:
         f"{RESULTS}/logs/write_bundle/write_bundle.log",
     benchmark:

@@ -183,6 +183,7 @@ rule write_provenance:
         repo=str(REPO),
         config_files=[str(f) for f in workflow.configfiles],
         subjects=PLAN.provenance_subjects,
+        archived=PLAN.archived_outputs,
         weights=get_weight_files(),
         envs=sorted(str(p) for p in (REPO / "envs").glob("*.yaml")),
         benchmarks=f"{RESULTS}/benchmarks",

@@ -44,9 +44,11 @@ rule plot_qc_montage:
 
 rule summarize_qc:
     """The cohort's QC table: one row per subject, a flag column (subject and cohort-outlier
-    findings), flagged subjects first."""
+    findings), flagged subjects first; in predict the cohort checks judge the new subjects against
+    the training cohort's distributions in the bundle (qc_reference.tsv)."""
     input:
         rows=get_qc_rows,
+        reference=PLAN.qc_reference,
     output:
         table=report(
             f"{RESULTS}/qc/qc.tsv",

@@ -7,7 +7,7 @@ from oncoflow.runtime import start_job
 
 sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
-from oncoflow.report.archive import format_size, write_archive
+from oncoflow.report.archive import format_size, record_digest, write_archive
 
 i = sm.input
 members = {name: Path(path) for name, path in sm.params.folders.items()}  # left out when absent
@@ -20,6 +20,7 @@ members.update({
 })
 members.update({f"config/{Path(f).name}": Path(f) for f in i.config_files})
 members.update({f"envs/{Path(f).name}": Path(f) for f in i.envs})
-checksums = write_archive(Path(sm.output[0]), members, root=sm.params.root)
-print(f"{sm.output[0]}: {len(checksums)} files, {format_size(Path(sm.output[0]).stat().st_size)}",
+checksums = write_archive(Path(sm.output.archive), members, root=sm.params.root)
+print(f"{sm.output.archive}: {len(checksums)} files, {format_size(Path(sm.output.archive).stat().st_size)}",
       file=sys.stderr)
+record_digest(Path(sm.output.archive), "archive")

@@ -15,7 +15,7 @@ record = write_provenance(
     config_files=[Path(f) for f in p.config_files], weights=[Path(f) for f in p.weights],
     env_files=[Path(f) for f in p.envs],
     benchmarks=Path(p.benchmarks), threads=sm.threads, cache=Path(p.cache),
-    record_host=bool(p.config["evaluate"].get("record_host", True)),
+    record_host=bool(p.config["evaluate"].get("record_host", True)), archived=list(p.archived),
 )
 print(f"{record['subjects']['files']} input files, {record['subjects']['bytes']} bytes, "
       f"{len(record['rule_times'])} rules timed", file=sys.stderr)

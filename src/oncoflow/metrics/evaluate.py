@@ -520,14 +520,16 @@ def compare_study(pooled: pd.DataFrame, tables: Path, *, comparisons: list[list[
 
 
 def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> None:
-    """metrics.{tsv,md,tex} (the pooled AUC named as such in .md/.tex) and predictions.tsv into the
-    folder ``tables``."""
+    """metrics.{tsv,md,tex} (the pooled AUC named as such in .md/.tex) and predictions.tsv (full
+    precision) into the folder ``tables``."""
     tables = Path(tables)
     write_table(metrics, tables / "metrics.tsv", float_format="%.4f")
     view = metrics[[c for c in SHOWN if c in metrics.columns]].rename(columns=HEADERS)
     atomic.write_text(tables / "metrics.md", to_markdown(view))
     atomic.write_text(tables / "metrics.tex", to_latex(view))
-    atomic.write_table(pooled, tables / "predictions.tsv", index=False, float_format="%.6f")
+    # every digit (the shortest text that reads back as the same float): verify-archive recomputes
+    # the thresholds, risks and every table from this file, which a rounded copy would not reproduce
+    atomic.write_table(pooled, tables / "predictions.tsv", index=False)
 
 
 def subject_sites(splits: pd.DataFrame, column: str = "site") -> pd.Series | None:

@@ -173,6 +173,10 @@ def read_predictions(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"subject": str})
 
 
+#: The bundle member holding the training cohort's QC distributions (oncoflow.preprocess.qc.qc_reference).
+QC_REFERENCE = "qc_reference.tsv"
+
+
 def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[str, dict[str, Any]],
                  fused: list[str], fusion_methods: list[str], baseline: bool, folds: list[int],
                  reports: dict[str, Path], left_out: dict[str, str],
@@ -235,6 +239,12 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
         members["config/resolved.json"] = (json.dumps(config, indent=1, default=str) + "\n").encode()
         if provenance.is_file():
             members["provenance.json"] = provenance
+        qc = results / "qc" / "qc.tsv"
+        if qc.is_file():  # the training cohort's QC distributions: predict judges even one new subject by them
+            from oncoflow.preprocess.qc import qc_reference
+
+            reference = qc_reference(pd.read_csv(qc, sep="\t", dtype={"subject": str}), list(config["ingest"]["modalities"]))
+            members[QC_REFERENCE] = reference.to_csv(sep="\t", index=False, float_format="%.6g").encode()
         members.update(reports)
         return write_archive(out, members, root=config["study"]["name"], compresslevel=0)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from oncoflow.predict.apply import PreparationMismatch, check_preparation
 from oncoflow.predict.bundle import preparation
-from oncoflow.report.archive import MANIFEST, _safe_extract, _sha256_file
+from oncoflow.report.archive import MANIFEST, DigestError, _safe_extract, _sha256_file, check_digest
 
 
 class PredictError(ValueError):
@@ -123,13 +123,37 @@ def apply_settings(config: dict, settings: list[str]) -> None:
         node[last] = yaml.safe_load(value)
 
 
+def check_sheet(config: dict, sheet: Path, keep_going: bool) -> list[tuple[int, str]]:
+    """Read the new sheet as the workflow will, before any folder, job or log exists (a subject ID
+    that is an identifier must not name one); with ``keep_going`` the rows with problems of their
+    own are returned (line, reason) and left out, else the first problem is a PredictError."""
+    from oncoflow.config import ConfigError
+    from oncoflow.sheet import load_predict_samples
+
+    refused: list[tuple[int, str]] | None = [] if keep_going else None
+    try:
+        kept = load_predict_samples({**config, "predict": {"samples": str(sheet.resolve())}}, refused=refused)
+    except ConfigError as exc:
+        raise PredictError(str(exc)) from None
+    if kept.empty:
+        raise PredictError(f"{sheet}: no row left to score ({len(refused or [])} refused)")
+    return refused or []
+
+
 def prepare(tar_path: Path, sheet: Path, name: str | None = None,
-            settings: list[str] | None = None) -> tuple[Path, str, str]:
-    """Unpack the bundle and write the predict config (``settings`` changed); (config file, study, name)."""
+            settings: list[str] | None = None, *, keep_going: bool = False,
+            expect_sha256: str | None = None) -> tuple[Path, str, str]:
+    """Check the bundle's digest and the sheet, unpack the bundle and write the predict config
+    (``settings`` changed); (config file, study, name). ``keep_going``: the sheet's bad rows are
+    listed (stderr and refused.tsv) and the other subjects scored."""
     if not tar_path.is_file():
         raise PredictError(f"bundle {tar_path} not found")
     if not sheet.is_file():
         raise PredictError(f"sample sheet {sheet} not found")
+    try:
+        digest = check_digest(tar_path, expect_sha256)
+    except DigestError as exc:
+        raise PredictError(f"{exc}; refused") from None
     name = name or sheet_name(sheet)
     study = bundle_study(tar_path)
     manifest = read_manifest(tar_path)
@@ -139,18 +163,29 @@ def prepare(tar_path: Path, sheet: Path, name: str | None = None,
         check_preparation(manifest["preparation"], preparation(config), str(tar_path))
     except PreparationMismatch as exc:
         raise PredictError(str(exc)) from None
+    refused = check_sheet(config, sheet, keep_going)
     folder = Path("results") / study / "predict" / name
     bundle = unpack_bundle(tar_path, folder / "bundle")
-    config["predict"] = {"bundle": str(bundle), "samples": str(sheet.resolve()), "name": name}
+    config["predict"] = {"bundle": str(bundle), "samples": str(sheet.resolve()), "name": name,
+                         "keep_going": keep_going}
     path = folder / "config.json"
     path.write_text(json.dumps(config, indent=1) + "\n")
+    (folder / "bundle.sha256").write_text(f"{digest}  {tar_path.name}\n")
+    (folder / "refused.tsv").unlink(missing_ok=True)
+    if refused:
+        (folder / "refused.tsv").write_text("line\treason\n" + "".join(f"{line}\t{reason}\n" for line, reason in refused))
+        for _, reason in refused:
+            print(f"predict: {sheet}: refused (--keep-going): {reason}", file=sys.stderr)
+        print(f"predict: {len(refused)} row(s) of {sheet} left out, listed in {folder / 'refused.tsv'}", file=sys.stderr)
     return path, study, name
 
 
 def run(tar_path: Path, sheet: Path, *, name: str | None = None, cores: int = 1,
-        settings: list[str] | None = None, extra: list[str] | None = None) -> int:
+        settings: list[str] | None = None, extra: list[str] | None = None, keep_going: bool = False,
+        expect_sha256: str | None = None) -> int:
     """Unpack, configure and run the predict targets here; Snakemake's exit status."""
-    config, study, name = prepare(tar_path, sheet, name, settings)
+    config, study, name = prepare(tar_path, sheet, name, settings, keep_going=keep_going,
+                                  expect_sha256=expect_sha256)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile()), "-d", str(Path.cwd()),
            "--configfile", str(config), "--cores", str(cores), *(extra or [])]
     print(f"predict: {sheet} with bundle {tar_path} -> results/{study}/predict/{name}/", file=sys.stderr)

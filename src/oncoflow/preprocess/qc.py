@@ -17,6 +17,7 @@ All images are read on the reference grid (coreg/, brain/), in closest-canonical
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,36 +186,80 @@ def _tumor_contrast(arr: np.ndarray, brain_values: np.ndarray, tumor: np.ndarray
     return round((float(arr[tumor].mean()) - float(np.median(brain_values))) / sd, 3)
 
 
-def _robust_z(values: pd.Series) -> pd.Series:
+def _robust_z(values: pd.Series, reference: pd.Series | None = None) -> pd.Series:
+    """Robust z of ``values`` against the median and MAD of ``reference`` (default: ``values``)."""
     x = pd.to_numeric(values, errors="coerce")
-    median = x.median()
-    mad = 1.4826 * (x - median).abs().median()
+    ref = x if reference is None else pd.to_numeric(reference, errors="coerce")
+    median = ref.median()
+    mad = 1.4826 * (ref - median).abs().median()
     if not np.isfinite(mad) or mad == 0:
         return pd.Series(0.0, index=values.index)
     return (x - median) / mad
 
 
-def _outliers(values: pd.Series, min_deviation: float, *, both_sides: bool) -> tuple[pd.Index, float]:
+def _outliers(values: pd.Series, min_deviation: float, *, both_sides: bool,
+              reference: pd.Series | None = None) -> tuple[pd.Index, float]:
     """Rows far from the cohort's median (robust z and an absolute floor); and the median."""
     x = pd.to_numeric(values, errors="coerce")
-    z, median = _robust_z(values), x.median()
+    z = _robust_z(values, reference)
+    median = (x if reference is None else pd.to_numeric(reference, errors="coerce")).median()
     deviation = (x - median).abs() if both_sides else x - median
     far = (z.abs() if both_sides else z) > OUTLIER_Z
     return values.index[far & (deviation >= min_deviation)], median
 
 
-def summarize_cohort(rows: list[pd.DataFrame], modalities: list[str]) -> pd.DataFrame:
-    """One row per subject, ``flag`` gathering subject and cohort-level findings, flagged first.
-    Adds ``cv_<modality>`` (sd/mean inside the brain)."""
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["subject", "flag"])
-    table["flag"] = ["" if pd.isna(v) else str(v) for v in table["flag"]]
+def _add_cv(table: pd.DataFrame, modalities: list[str]) -> None:
     for modality in modalities:
         if f"sd_{modality}" in table and f"mean_{modality}" in table:
             sd, mean = (pd.to_numeric(table[f"{k}_{modality}"], errors="coerce") for k in ("sd", "mean"))
             table[f"cv_{modality}"] = (sd / mean.where(mean != 0)).round(3)
+
+
+def cohort_statistics(table: pd.DataFrame, modalities: list[str]) -> list[str]:
+    """The columns judged against a cohort: brain volume, and per modality the MI after registration,
+    the intensity spread and the tumor contrast (the mismatch score's parts)."""
+    names = ["brain_ml", *(f"{k}_{m}" for m in modalities for k in ("mi_after", "cv", "tumor_contrast"))]
+    return [c for c in names if c in table.columns]
+
+
+def qc_reference(table: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
+    """The training cohort's distribution of every cohort-level statistic (``qc.tsv`` of the study),
+    for the bundle: unflagged subjects' values only, without subject IDs, each column sorted on its
+    own (a distribution, not rows that could be linked to a patient)."""
+    clean = table[pd.to_numeric(table["n_flags"], errors="coerce").fillna(0) == 0] if "n_flags" in table else table
+    clean = clean if len(clean) >= MIN_COHORT else table
+    columns = cohort_statistics(clean, modalities)
+    return pd.DataFrame({c: np.sort(pd.to_numeric(clean[c], errors="coerce").to_numpy()) for c in columns})
+
+
+def summarize_cohort(rows: list[pd.DataFrame], modalities: list[str],
+                     reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per subject, ``flag`` gathering subject and cohort-level findings, flagged first.
+    Adds ``cv_<modality>`` (sd/mean inside the brain). The cohort-level checks compare each subject
+    with ``reference`` (the training cohort's :func:`qc_reference`, in predict: a single new subject
+    is judged too) when it has MIN_COHORT subjects, else with the table itself when it has; else they
+    are skipped. ``cohort_check`` says which, for every row."""
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["subject", "flag"])
+    table["flag"] = ["" if pd.isna(v) else str(v) for v in table["flag"]]
+    _add_cv(table, modalities)
     extra: dict[int, list[str]] = {i: [] for i in table.index}
-    if len(table) >= MIN_COHORT:
-        far, median = _outliers(table["brain_ml"], MIN_BRAIN_DEVIATION_ML, both_sides=True)
+    if reference is not None and len(reference) >= MIN_COHORT:
+        base: pd.DataFrame | None = reference
+        table["cohort_check"] = f"against the training cohort ({len(reference)} subjects)"
+    elif len(table) >= MIN_COHORT:
+        base = table
+        table["cohort_check"] = f"against this cohort ({len(table)} subjects)"
+    else:
+        base = None
+        table["cohort_check"] = (f"skipped: {len(table)} subject(s), fewer than {MIN_COHORT}, and no training cohort "
+                                 "to compare with (brain volume, MI, intensity spread and series mismatch not judged)")
+    if base is not None:
+        own = base is table
+
+        def ref(column: str) -> pd.Series | None:
+            return None if own else (base[column] if column in base else pd.Series(dtype=float))
+
+        far, median = _outliers(table["brain_ml"], MIN_BRAIN_DEVIATION_ML, both_sides=True, reference=ref("brain_ml"))
         for i in far:
             extra[i].append(f"brain volume {float(table.at[i, 'brain_ml']):.0f} mL is a cohort outlier "
                             f"(median {median:.0f} mL)")
@@ -224,26 +269,27 @@ def summarize_cohort(rows: list[pd.DataFrame], modalities: list[str]) -> pd.Data
             for column, floor, what in checks:
                 if column not in table or pd.to_numeric(table[column], errors="coerce").isna().all():
                     continue
-                far, median = _outliers(table[column], floor, both_sides=False)
+                far, median = _outliers(table[column], floor, both_sides=False, reference=ref(column))
                 for i in far:
                     extra[i].append(f"{modality}: {what} {float(table.at[i, column]):.3f} is a cohort "
                                     f"outlier (median {median:.3f})")
-        _flag_mismatched_series(table, modalities, extra)
+        _flag_mismatched_series(table, modalities, extra, ref)
     table["flag"] = ["; ".join(filter(None, [table.at[i, "flag"], *extra[i]])) for i in table.index]
     table.insert(1, "flag", table.pop("flag"))
     table.insert(2, "n_flags", [len(f.split("; ")) if f else 0 for f in table["flag"]])
     return table.sort_values(["n_flags", "subject"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def _flag_mismatched_series(table: pd.DataFrame, modalities: list[str], extra: dict[int, list[str]]) -> None:
+def _flag_mismatched_series(table: pd.DataFrame, modalities: list[str], extra: dict[int, list[str]],
+                            ref: Callable[[str], pd.Series | None]) -> None:
     """Adds ``mismatch_<modality>`` (the score of MISMATCH_SCORE) for the modalities registered onto
     the reference of subjects with a tumor mask, and a flag beyond both thresholds unless the MI is
-    flagged already."""
+    flagged already. ``ref(column)``: the values to judge against (None: the table's own)."""
     for modality in modalities:
         mi, contrast = (f"{k}_{modality}" for k in ("mi_after", "tumor_contrast"))
         if mi not in table or contrast not in table or pd.to_numeric(table[mi], errors="coerce").isna().all():
             continue
-        z_mi, z_contrast = _robust_z(table[mi]).clip(lower=0), _robust_z(table[contrast])
+        z_mi, z_contrast = _robust_z(table[mi], ref(mi)).clip(lower=0), _robust_z(table[contrast], ref(contrast))
         score = (z_mi + z_contrast.abs()).where(pd.to_numeric(table[contrast], errors="coerce").notna())
         table[f"mismatch_{modality}"] = score.round(2)
         for i in table.index[(score > MISMATCH_SCORE) & (z_contrast.abs() > MISMATCH_CONTRAST_Z)]:

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -31,6 +32,8 @@ from collections.abc import Mapping
 from oncoflow.report.table_check import check_tables
 
 MANIFEST = "MANIFEST.sha256"
+#: What the archive takes from the results folder, each when present (report.*: `snakemake --report`).
+RESULTS_MEMBERS = ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting", "report.html", "report.zip")
 
 
 def _sha256_bytes(data: bytes) -> str:
@@ -95,6 +98,8 @@ class Verification:
     root: Path
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    recomputed: list[str] = field(default_factory=list)  # files re-derived and compared cell by cell
+    not_recomputed: list[str] = field(default_factory=list)  # checked by checksum only
 
     @property
     def ok(self) -> bool:
@@ -112,10 +117,13 @@ def _safe_extract(tar_path: Path, into: Path) -> None:
             tar.extractall(into)
 
 
-def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
+def verify_archive(tar_path: Path, into: Path | None = None, recompute: bool = True) -> Verification:
     """Restore ``tar_path`` (into ``into``, or a temporary folder) and re-check it: every file
-    against MANIFEST.sha256 (missing, changed, or not listed), and provenance.json's recorded
-    checksums against the archived sample sheet, config files and tables."""
+    against MANIFEST.sha256 (missing, changed, or not listed), provenance.json's recorded
+    checksums against the archived sample sheet, config files and tables, the outputs it records
+    as archived against the files present, and (``recompute``) the tables, curve data, figures,
+    Table 1 and model card against their recomputation from the archived predictions
+    (oncoflow.report.recompute)."""
     holder = None
     if into is None:
         holder = tempfile.TemporaryDirectory(prefix="oncoflow-verify-")
@@ -153,6 +161,12 @@ def verify_archive(tar_path: Path, into: Path | None = None) -> Verification:
         result.problems.extend(_check_provenance(root, listed))
         if (root / "tables").is_dir():
             result.problems.extend(check_tables(root / "tables"))
+        if recompute:
+            from oncoflow.report.recompute import recompute_archive
+
+            again = recompute_archive(root)
+            result.problems.extend(again.problems)
+            result.recomputed, result.not_recomputed = again.compared, again.not_recomputed
         return result
     finally:
         if holder is not None:
@@ -186,6 +200,9 @@ def _check_provenance(root: Path, listed: Mapping[str, str]) -> list[str]:
         if name is None or not name.startswith(folder):
             problems.append(f"provenance.json: {what} {entry.get('path')} (sha256 {entry.get('sha256', '')[:12]}…) "
                             "is not in the archive")
+    for name in record.get("archived_outputs") or []:  # deleted with its manifest line
+        if name not in listed or not (root / name).is_file():
+            problems.append(f"missing: {name} (provenance.json lists it among the run's archived outputs)")
     return problems
 
 
@@ -193,6 +210,49 @@ def archive_sha256(tar_path: Path) -> str:
     """The archive's own checksum, to quote in the paper: the manifest inside can be recomputed by
     whoever edits the archive, so only a checksum kept outside it anchors the archive."""
     return _sha256_file(tar_path)
+
+
+def digest_path(tar_path: Path) -> Path:
+    """``<name>.tar.gz.sha256`` beside the archive or bundle: its identity kept outside the file."""
+    return tar_path.with_name(tar_path.name + ".sha256")
+
+
+def record_digest(tar_path: Path, what: str) -> str:
+    """Write ``tar_path``'s sha256 beside it (``sha256sum -c`` reads the file) and print the sentence to
+    quote in the paper's data availability statement; returns the digest. (It cannot go inside the
+    archive, or into the model card that the archive holds: a file cannot contain its own checksum.)"""
+    digest = archive_sha256(tar_path)
+    digest_path(tar_path).write_text(f"{digest}  {tar_path.name}\n")
+    print(f"data availability: {what} {tar_path.name}, sha256 {digest} (quote it in the paper; check a copy with "
+          f"`oncoflow {'predict' if what == 'bundle' else 'verify-archive'} ... --expect-sha256 {digest}`)",
+          file=sys.stderr)
+    return digest
+
+
+class DigestError(ValueError):
+    pass
+
+
+def expected_digest(value: str) -> str:
+    """An --expect-sha256 value: 64 hex digits, or a .sha256 file (``sha256sum``'s format) holding them."""
+    text = value.strip()
+    if len(text) != 64 and Path(text).is_file():
+        text = Path(text).read_text().split()[0] if Path(text).read_text().split() else ""
+    text = text.lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise DigestError(f"--expect-sha256 {value!r}: not a sha256 (64 hex digits) nor a .sha256 file holding one")
+    return text
+
+
+def check_digest(tar_path: Path, expected: str | None) -> str:
+    """``tar_path``'s sha256; a DigestError when ``expected`` (as the study recorded it) is given and
+    differs: MANIFEST.sha256 inside can be recomputed by whoever edits the file, only a digest
+    kept outside it anchors it."""
+    digest = archive_sha256(tar_path)
+    if expected is not None and digest != expected_digest(expected):
+        raise DigestError(f"{tar_path}: sha256 {digest} is not the expected {expected_digest(expected)} "
+                          "(--expect-sha256): not the file the study recorded (changed, damaged or another one)")
+    return digest
 
 
 def format_size(n: int) -> str:

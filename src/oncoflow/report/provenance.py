@@ -270,9 +270,12 @@ def write_provenance(
     threads: int = 4,
     cache: Path | None = None,
     record_host: bool = True,
+    archived: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Write the manifest. ``inputs``: named files the rule depends on (sample sheet as
-    ``samples``, tables, splits); ``subjects``: subject -> {dicom, tumor_mask} paths."""
+    ``samples``, tables, splits); ``subjects``: subject -> {dicom, tumor_mask} paths;
+    ``archived``: the final outputs `snakemake archive` packs (names inside it), which
+    `oncoflow verify-archive` requires."""
     record = {
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": git_state(repo),
@@ -290,6 +293,7 @@ def write_provenance(
         "platform": platform.platform(),
         "hardware": hardware(record_host),
         "rule_times": rule_times(benchmarks) if benchmarks else {},
+        "archived_outputs": list(archived),
     }
     atomic.write_text(out, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return record

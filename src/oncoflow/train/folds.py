@@ -109,10 +109,13 @@ def make_folds(
         for inner, (train_idx, test_idx) in enumerate(outer):
             fold = repeat * n_outer + inner
             train_sub = internal.iloc[train_idx]
-            fit_idx, val_idx = train_test_split(
-                train_sub.index.to_numpy(), test_size=val_fraction, stratify=train_sub[label],
-                random_state=base + inner,
-            )
+            try:
+                fit_idx, val_idx = train_test_split(
+                    train_sub.index.to_numpy(), test_size=val_fraction, stratify=train_sub[label],
+                    random_state=base + inner,
+                )
+            except ValueError as exc:
+                raise FoldError(_inner_split_problem(fold, internal, train_idx, test_idx, label, site, exc)) from None
             for role, idx in (("train", fit_idx), ("val", val_idx), ("test", test_idx)):
                 for i in sorted(idx):
                     rows.append({"subject": internal.at[i, "subject"], "fold": fold, "role": role,
@@ -134,6 +137,24 @@ def make_folds(
     if scheme == "site_grouped":
         check_sites_not_split(out)
     return out
+
+
+def _inner_split_problem(fold: int, internal: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray,
+                         label: str, site: str | None, exc: ValueError) -> str:
+    """Why fold ``fold``'s training patients cannot give an inner validation split, naming its
+    training and test sites (patients, positives) when there are sites: a grouped fold whose test
+    site holds nearly everyone leaves a handful of patients (a one-patient site) to train on."""
+    train = internal.iloc[train_idx]
+    what = f"fold {fold} has {len(train)} training patients ({int(train[label].sum())} positive)"
+    if site is not None:
+        def sites(part: pd.DataFrame) -> str:
+            return ", ".join(f"{name!r}: {len(g)} patient{'s' * (len(g) != 1)}, {int(g[label].sum())} positive"
+                             for name, g in part.groupby(site, sort=True))
+        tiny = sorted(n for n, g in internal.groupby(site) if len(g) < 2)
+        what += (f" from site(s) {sites(train)}, testing on {sites(internal.iloc[test_idx])}"
+                 + (f"; site(s) with one patient: {', '.join(map(repr, tiny))}" if tiny else ""))
+    return (f"{what}: too few for an inner validation split of cv.val_fraction of them with both classes "
+            f"({exc}). Merge small sites into a larger one in the sheet, use fewer folds, or another cv.scheme")
 
 
 def _site_folds(internal: pd.DataFrame, label: str, site: str | None,
