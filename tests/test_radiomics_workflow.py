@@ -1,11 +1,14 @@
-"""End to end: the radiomics branch alone (no CNN) on a tiny demo cohort through Snakemake, from
-DICOM to the evaluation tables: features before/after super-resolution, rad-score, clinical and
-combined models in the metrics, DeLong comparisons and decision curves; features byte-identical
+"""End to end: the radiomics branch alone (no CNN) through Snakemake, from the preprocessed images of
+the shared finished tiny run (conftest.finished_run: 14 subjects from DICOM to coregistered images,
+its folds) to the evaluation tables: features before/after super-resolution, rad-score, clinical
+and combined models in the metrics, DeLong comparisons and decision curves; features byte-identical
 when extracted again."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +23,7 @@ def radiomics_config() -> dict:
     config = tiny_config()
     config["models"] = []
     config["fusion"]["methods"] = []
-    config["cv"].update(folds=2, val_fraction=0.25)
+    # the finished run's folds (3, val_fraction 0.34: >= 2 of each class in every training set)
     config["radiomics"] = {
         "activate": True, "modality": "t1ce", "variants": ["original", "sr"], "clinical": ["age", "sex"],
         "settings": {"bin_width": 50.0},
@@ -32,17 +35,21 @@ def radiomics_config() -> dict:
 
 
 @pytest.mark.slow
-def test_radiomics_branch_end_to_end(tmp_path: Path) -> None:
-    from oncoflow.demo import make_demo_cohort
-
-    make_demo_cohort(tmp_path / "data" / "demo", 12, seed=3, voxel_scale=2.0)
-    write_config(tmp_path, radiomics_config())
-    results = tmp_path / "results" / "demo"
+def test_radiomics_branch_end_to_end(finished_run: Path, tmp_path: Path) -> None:
+    workdir = tmp_path / "radiomics"  # the finished run's preprocessing config: only what radiomics adds runs
+    shutil.copytree(finished_run, workdir, symlinks=True,  # keeps modification times
+                    ignore=shutil.ignore_patterns("models", "archive", "bundle", "restored", "kept_*"))
+    write_config(workdir, radiomics_config())
+    results = workdir / "results" / "demo"
     targets = [f"results/demo/tables/{t}.tsv" for t in ("metrics", "comparisons")]
     targets += ["results/demo/figures/dca.tsv", "results/demo/superres/quality.tsv"]
-    result = run_snakemake(tmp_path, "--cores", "2", *targets)
+    result = run_snakemake(workdir, "--cores", "2", *targets)
     assert result.returncode == 0, result.stderr[-5000:]
-    assert "train_model" not in result.stderr  # no CNN
+    ran = set(re.findall(r"rule (\w+):", result.stderr))
+    assert "train_model" not in ran  # no CNN
+    assert not ran & {"convert_dicom", "correct_bias", "register_modalities", "extract_brain"}, ran
+    sheet = pd.read_csv(finished_run / "data" / "demo" / "samples.tsv", sep="\t")
+    n = int((sheet["cohort"] == "train").sum())  # cross-validated; the 2 external subjects are scored apart
 
     metrics = pd.read_csv(results / "tables" / "metrics.tsv", sep="\t")
     cv = metrics[metrics["cohort"] == "cv"].set_index("model")
@@ -56,7 +63,8 @@ def test_radiomics_branch_end_to_end(tmp_path: Path) -> None:
     for model in MODELS:
         preds = pd.read_csv(results / "models" / model / "fold0" / "predictions.tsv", sep="\t")
         assert list(preds.columns) == ["subject", "fold", "model", "role", "y_true", "probability"]
-        assert set(preds["role"]) == {"train", "val", "test"} and len(preds) == 12
+        assert set(preds["role"]) == {"train", "val", "test", "external"} and len(preds) == len(sheet)
+        assert (preds["role"] == "external").sum() == len(sheet) - n  # each fold's model scores them
         coefs = pd.read_csv(results / "models" / model / "fold0" / "coefficients.tsv", sep="\t")
         # radiomics.fit_validation (default): fitted on the fold's train + inner-validation patients
         assert (coefs["n_train"] == preds["role"].isin(["train", "val"]).sum()).all()
@@ -73,14 +81,14 @@ def test_radiomics_branch_end_to_end(tmp_path: Path) -> None:
     assert sr.header.get_zooms()[2] == pytest.approx(original.header.get_zooms()[2] / 2, rel=1e-4)
 
     settings = json.loads((results / "radiomics" / "original" / "settings.json").read_text())
-    assert settings["library"] == "mirp" and settings["bin_width"] == 50.0 and settings["subjects"] == 12
+    assert settings["library"] == "mirp" and settings["bin_width"] == 50.0 and settings["subjects"] == len(sheet)
     assert "superres" in json.loads((results / "radiomics" / "sr" / "settings.json").read_text())
 
     # Extracted again from scratch: the same bytes.
     features = results / "radiomics" / "original" / "features.tsv"
     first = features.read_bytes()
     # the target first: --forcerun takes every argument after it
-    again = run_snakemake(tmp_path, str(features.relative_to(tmp_path)), "--cores", "1", "--forcerun",
+    again = run_snakemake(workdir, str(features.relative_to(workdir)), "--cores", "1", "--forcerun",
                           "extract_radiomics")
     assert again.returncode == 0, again.stderr[-3000:]
     assert features.read_bytes() == first

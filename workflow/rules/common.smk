@@ -1,7 +1,6 @@
 # Config and sample-sheet validation, the study plan, wildcard constraints and input functions.
 # Every derived list and params value lives in PLAN (oncoflow.plan.StudyPlan); rule files only
 # read from it, and the input functions below are thin lookups into it.
-import re
 import sys
 from pathlib import Path
 
@@ -23,6 +22,10 @@ from oncoflow.plan import StudyPlan
 from oncoflow.sheet import tumor_mask_needed
 from oncoflow.runtime import export_pythonpath
 
+# alternation(values): a regex matching exactly these values, as a prefix tree (matching a file
+# against it does not grow with the number of subjects); nothing at all for an empty list
+from oncoflow.wildcards import exact_alternation as alternation
+
 export_pythonpath(REPO / "src")
 
 check_config_files(workflow.configfiles)
@@ -42,11 +45,6 @@ REFERENCE = PLAN.reference
 # Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same
 # front half, never folds or evaluation: FRONT holds every subject whose images it processes.
 FRONT = PLAN.front
-
-
-def alternation(values):
-    """A regex matching exactly these values (nothing at all for an empty list)."""
-    return "|".join(re.escape(v) for v in values) or "(?!)"
 
 
 wildcard_constraints:
