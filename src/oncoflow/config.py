@@ -170,7 +170,8 @@ def model_recalibration(config: dict[str, Any], specs: dict[str, ModelSpec]) -> 
     methods = list(config["fusion"]["methods"])
     return recalibration_methods({n: s.params.get("imbalance", "none") for n, s in specs.items()}, methods,
                                  fusion_inputs(config, specs) if methods else [],
-                                 [*radiomics_models(config), BASELINE])
+                                 [*radiomics_models(config), BASELINE],
+                                 nested=config.get("train", {}).get("selection") == "nested")
 
 
 def check_config_files(paths: list[str | Path]) -> None:
@@ -1097,7 +1098,8 @@ class StudyPlan:
 
     def model_params(self, model: str) -> dict[str, Any]:
         spec = self.models[model]
-        return {"modalities": list(spec.modalities), **spec.params, "crop": self.crop_config, "seed": self.seed}
+        return {"modalities": list(spec.modalities), **spec.params, **self.config.get("train", {}), "crop": self.crop_config,
+                "seed": self.seed}
 
     def pretrain_params(self, pretrain: str, model: str) -> dict[str, Any]:
         return {**self.pretrain_job(pretrain, model).params, "crop": self.crop_config, "seed": self.seed}

@@ -34,6 +34,14 @@ patients selected the model:
   in a 110-patient study), so a weak ridge penalty pulls b towards 1 (:data:`SLOPE_PRIOR`),
   keeping it finite when the patients are separable; the intercept is free. Measured on the LGG
   baseline: slope 0.78 -> 0.93, Brier 0.155 -> 0.154.
+- ``logistic`` for CNNs too when ``train.selection`` is ``nested`` (oncoflow.train.loop): every
+  non-test patient of the fold is then scored by an inner model that never trained on it (its inner
+  out-of-fold score at the chosen epoch; the epoch itself is one number chosen on all of them), so
+  the map (Platt scaling: a logistic fit of intercept and slope on the logit, rather than
+  temperature scaling, because the weighted loss shifts the intercept as well as the spread) is
+  fitted on about four times as many patients as the inner-validation set, none of whom chose
+  the model that scored them. The map is applied to the refitted model, which saw all of them for
+  the same number of epochs. The ``mean`` fusion of such CNNs is recalibrated the same way.
 - ``none``: the raw probability is the risk. Unweighted CNNs (``imbalance: none``) and the
   ``lr`` / ``svm`` stacking fusions (probability models fitted unweighted on the validation
   patients' scores, which selected the inputs' epochs).
@@ -71,15 +79,22 @@ EPS = 1e-6
 
 
 def recalibration_methods(cnns: Mapping[str, str], fusion_methods: Iterable[str], fused: Iterable[str],
-                          others: Iterable[str]) -> dict[str, str]:
+                          others: Iterable[str], *, nested: bool = False) -> dict[str, str]:
     """model -> method of :data:`METHODS`. ``cnns``: CNN name -> its ``imbalance``;
     ``fusion_methods``: fusion.methods (models ``fusion_<method>``) over the CNNs ``fused``;
-    ``others``: models whose inner-validation patients selected nothing (baseline, radiomics)."""
-    out = {name: "prior_shift" if imbalance in ODDS_INFLATING else "none" for name, imbalance in cnns.items()}
+    ``others``: models whose inner-validation patients selected nothing (baseline, radiomics).
+    ``nested`` (train.selection nested): every CNN's validation scores are inner out-of-fold scores
+    of models that never trained on those patients, so the CNNs and their ``mean`` fusion are
+    logistically recalibrated on them like ``others``."""
+    if nested:
+        out = {name: "logistic" for name in cnns}
+    else:
+        out = {name: "prior_shift" if imbalance in ODDS_INFLATING else "none" for name, imbalance in cnns.items()}
     inputs = [out[name] for name in fused if name in out]
     for method in fusion_methods:
         weighted_mean = method == "mean" and inputs and all(m == "prior_shift" for m in inputs)
-        out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "none"
+        cross_mean = method == "mean" and nested
+        out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "logistic" if cross_mean else "none"
     out.update({name: "logistic" for name in others})
     return out
 
