@@ -14,15 +14,8 @@ from helpers_train import synthetic_cohort
 from oncoflow.models.zoo import build_model
 from oncoflow.train.data import build_samples
 from oncoflow.train.folds import make_folds
-from oncoflow.train.loop import (
-    HISTORY_COLUMNS,
-    TrainConfig,
-    better,
-    predict_patients,
-    selection_warning,
-    train_fold,
-    validation_loss,
-)
+from oncoflow.train.loop import HISTORY_COLUMNS, TrainConfig, predict_patients, train_fold
+from oncoflow.train.selection import better, selection_warning, validation_loss
 
 torch.set_num_threads(1)
 

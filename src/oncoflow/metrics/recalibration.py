@@ -223,5 +223,25 @@ def calibration_statistics(y: np.ndarray, risk: np.ndarray, *, level: float = 0.
     return out
 
 
+#: Fewer events (patients of the smaller class) than this: calibration intercept and slope are
+#: "not assessable". The usual minimum for validating a risk model's calibration is 100 events
+#: (Collins, Ogundimu & Altman 2016, Stat Med 35:214-226; the "100 events and 100 non-events"
+#: rule of thumb, which Snell et al. 2021, J Clin Epidemiol 135:79-89, show can still be imprecise).
+#: The estimates stay in metrics.tsv (with ``calibration_assessable`` false and a note); the
+#: Markdown / LaTeX tables, the model card, the checklists and the calibration figure say
+#: "not assessable" and nothing is called miscalibrated from them.
+MIN_CALIBRATION_EVENTS = 100
+
+
+def calibration_assessable(y: np.ndarray) -> tuple[bool, str]:
+    """(whether calibration can be assessed on these labels, the note when not)."""
+    y = np.asarray(y)
+    events = int(min((y == 1).sum(), (y == 0).sum()))
+    if events >= MIN_CALIBRATION_EVENTS:
+        return True, ""
+    return False, (f"calibration intercept/slope not assessable: {events} patients of the smaller class "
+                   f"(< {MIN_CALIBRATION_EVENTS} events; Collins et al. 2016)")
+
+
 CALIBRATION_KEYS = ("cal_intercept", "cal_intercept_ci_low", "cal_intercept_ci_high", "cal_slope",
                     "cal_slope_ci_low", "cal_slope_ci_high", "brier", "brier_ci_low", "brier_ci_high")

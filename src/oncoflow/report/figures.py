@@ -32,6 +32,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+
 FIGURES = ("roc", "pr", "dca", "calibration")
 COHORT_TITLES = {"cv": "Cross-validation (pooled test folds)", "external": "External cohort (fold-model ensemble)"}
 RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
@@ -162,20 +164,38 @@ def _draw_calibration(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame],
     cal = curves["calibration"]
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="perfect calibration")
     k = len(colors)
+    unassessable = False
     for i, (model, color) in enumerate(colors.items()):
         pts = cal[(cal["model"] == model) & (cal["cohort"] == cohort)]
         if pts.empty:
             continue
-        x = pts["mean_predicted"].to_numpy() + (i - (k - 1) / 2) * 0.004  # dodge the error bars
+        # dodge the error bars, but never off [0, 1]: a point there would be no probability
+        x = np.clip(pts["mean_predicted"].to_numpy() + (i - (k - 1) / 2) * 0.004, 0.0, 1.0)
         y = pts["observed"].to_numpy()
         err = np.clip(np.vstack([y - pts["observed_ci_low"].to_numpy(),
                                  pts["observed_ci_high"].to_numpy() - y]), 0.0, None)
         brier = _metric(metrics, model, cohort, "brier")
+        assessable = _assessable(metrics, model, cohort)
+        unassessable |= not assessable
         ax.errorbar(x, y, yerr=err, color=color, marker="o", ms=4, lw=1.4, elinewidth=0.7,
-                    capsize=2, alpha=0.9, label=f"{model}  Brier {_fmt(brier, 3)}")
-    ax.set(xlim=(-0.04, 1.04), ylim=(-0.04, 1.04),  # dodged points at 0 and 1 stay whole
+                    capsize=2, alpha=0.9 if assessable else 0.35,
+                    label=f"{model}  Brier {_fmt(brier, 3)}" + ("" if assessable else "  (not assessable)"))
+    if unassessable:
+        ax.text(0.5, 0.97, f"calibration not assessable: fewer than {MIN_CALIBRATION_EVENTS} events\n"
+                "(Collins et al. 2016); bins shown as description only", transform=ax.transAxes,
+                ha="center", va="top", fontsize=8, color="0.25",
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7"})
+    ax.set(xlim=(-0.04, 1.04), ylim=(-0.04, 1.04),  # points at 0 and 1 stay whole
            xlabel="Mean recalibrated risk (per bin)", ylabel="Observed fraction positive")
     _legend(ax)
+
+
+def _assessable(metrics: pd.DataFrame, model: str, cohort: str) -> bool:
+    """metrics.tsv's calibration_assessable of this model and cohort (true when the table lacks it)."""
+    if "calibration_assessable" not in metrics.columns:
+        return True
+    row = metrics[(metrics["model"] == model) & (metrics["cohort"] == cohort)]
+    return row.empty or str(row["calibration_assessable"].iloc[0]).lower() == "true"
 
 
 DRAW: dict[str, tuple[str, Callable]] = {

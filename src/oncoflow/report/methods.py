@@ -22,6 +22,7 @@ from oncoflow.config import (
     second_opinion,
 )
 from oncoflow.models.catalog import ARCH_3D
+from oncoflow.report.selection import CRITERIA, selection_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -276,13 +277,15 @@ def _init(params: dict[str, Any], cite: _Citations) -> str:
     return "from random initialisation"
 
 
-def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
+def _schedule(entry: dict[str, Any], cite: _Citations, train: dict[str, Any] | None = None) -> str:
+    train = train or {}
+    nested = train.get("selection") == "nested"
+    criterion = "AUC (ties: validation loss)" if train.get("select_on") == "val_auc" else "loss"
     text = (f"AdamW {cite('adamw')} (learning rate {entry['lr']:g}, weight decay {entry['weight_decay']:g}) with "
-            f"cosine decay {cite('cosine')}, batch size {entry['batch_size']}, "
-            f"{'up to ' if entry['patience'] else ''}{entry['epochs']} epochs")
-    if entry["patience"]:
-        text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation AUC"
-    text += "; the epoch with the best inner-validation AUC was kept."
+            f"cosine decay {cite('cosine')}, batch size {entry['batch_size']}, up to {entry['epochs']} epochs")
+    if entry["patience"] and not nested:
+        text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation {criterion}"
+    text += "."
     return text + {
         "weighted_loss": " Class imbalance was handled by weighting the positive class in the loss by the "
                          "training fold's negative/positive ratio.",
@@ -290,11 +293,22 @@ def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
         "none": " No class-imbalance correction was used."}[entry["imbalance"]]
 
 
-def _models(config: dict[str, Any], cite: _Citations) -> str:
+def _kept(config: dict[str, Any], selection: pd.DataFrame | None) -> str:
+    """Which epoch was kept: the run's own epochs per fold (tables/selection.tsv) when known."""
+    if text := selection_text(selection):
+        return text
+    train = config.get("train") or {}
+    where = ("pooled inner out-of-fold predictions of the fold's training patients (nested selection)"
+             if train.get("selection") == "nested" else "the fold's inner-validation patients")
+    return f"The epoch kept was the one with {CRITERIA[train.get('select_on', 'val_loss')]} on {where}."
+
+
+def _models(config: dict[str, Any], cite: _Citations, selection: pd.DataFrame | None = None) -> str:
     if not config.get("models"):
         return ""  # radiomics-only study: no CNN, no augmentation
     parts = []
-    shared = len({_schedule(entry, lambda *keys: "") for entry in config["models"]}) == 1
+    train = config.get("train") or {}
+    shared = len({_schedule(entry, lambda *keys: "", train) for entry in config["models"]}) == 1
     for entry in config["models"]:
         names = [model_name(x, entry["architecture"], entry.get("tag")) for x in entry["inputs"]]
         arch, refs = ARCHITECTURES[entry["architecture"]]
@@ -312,10 +326,11 @@ def _models(config: dict[str, Any], cite: _Citations) -> str:
             text += (f" It was trained jointly with a tumor-segmentation head (FCN-style {cite('fcn')}, on the "
                      f"layer 2-4 features; loss = classification BCE + {entry.get('seg_weight', 0.5):g} x "
                      "(Dice + BCE) against the tumor mask); predictions used the classification output alone.")
-        parts.append(text if shared else f"{text} Optimisation: {_schedule(entry, cite)}")
+        parts.append(text if shared else f"{text} Optimisation: {_schedule(entry, cite, train)}")
     if shared:
         every = "Every model" if len(config["models"]) > 1 else "Optimisation"
-        parts.append(f"{every}: {_schedule(config['models'][0], cite)}")
+        parts.append(f"{every}: {_schedule(config['models'][0], cite, train)}")
+    parts.append(_kept(config, selection))
     parts.append("Training images were augmented with random flips of the two in-plane axes and a random "
                  "intensity scaling of up to ±5%.")
     return " ".join(parts)
@@ -726,17 +741,19 @@ def render_methods(
     python: str | None = None,
     baseline: bool = False,
     comparisons: pd.DataFrame | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> str:
     """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in).
     ``baseline``: the run has the baseline model; ``comparisons``: its tables/comparisons.tsv (the
-    sentences on whether each model beats the baseline)."""
+    sentences on whether each model beats the baseline); ``selection``: its tables/selection.tsv (the
+    epochs each CNN fold model kept)."""
     cite = _Citations()
     specs = expand_models(config)
     sections = [
         ("Cohort", _cohort(config, cohort)),
         ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
                                                        _crops(config, specs)]))),
-        ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
+        ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite, selection),
                                           _radiomics(config), _baseline_text(baseline),
                                           _harmonisation_text(config, baseline, cite)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort, baseline), _fusion(config, specs, cite)]))),

@@ -27,7 +27,7 @@ How (``selection``, config ``train.selection``):
   fold's calibration map, threshold and stacking fusion downstream. Cost: inner_folds + 1
   trainings per fold.
 
-A validation set with fewer than :data:`SELECTABLE_MINORITY` patients of its smaller class is
+A validation set with fewer than :data:`oncoflow.train.selection.SELECTABLE_MINORITY` patients of its smaller class is
 too small to select an epoch reliably; the run log says so (and tables/selection.tsv flags it).
 """
 
@@ -52,14 +52,15 @@ from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 from oncoflow.train.kernels import use_cpu_kernels
+from oncoflow.train.selection import (
+    SELECT_ON,
+    SELECTIONS,
+    better,
+    selection_warning,
+    validation_loss,
+)
 
 IMBALANCE = ("none", "weighted_loss", "balanced_sampler")
-#: Epoch-selection criteria and protocols (config train.select_on, train.selection).
-SELECT_ON = ("val_loss", "val_auc")
-SELECTIONS = ("inner_val", "nested")
-#: Fewer validation patients of the smaller class than this: the selection is flagged as unreliable
-#: (about 10 events per candidate is the usual floor for a binary outcome; Peduzzi et al. 1996).
-SELECTABLE_MINORITY = 10
 #: history.tsv columns (co-training appends cls_loss, seg_loss, seg_dice).
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_auc", "selected", "seconds", "data_wait_share",
                    "samples_per_s")
@@ -165,41 +166,6 @@ def safe_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
-
-
-def validation_loss(y: np.ndarray, p: np.ndarray, balanced: bool) -> float:
-    """Patient-level binary cross-entropy; ``balanced``: the mean of the two classes' means (the
-    objective of a class-weighted or class-balanced training)."""
-    y = np.asarray(y, dtype=float)
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    if y.size == 0:
-        return float("nan")
-    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    if balanced and 0 < y.sum() < y.size:
-        return float(0.5 * (bce[y == 1].mean() + bce[y == 0].mean()))
-    return float(bce.mean())
-
-
-def better(row: dict[str, Any], best: dict[str, Any] | None, select_on: str) -> bool:
-    """Whether epoch ``row`` beats ``best`` by ``select_on`` (AUC ties: lower validation loss;
-    an undefined AUC falls back to the loss)."""
-    if best is None:
-        return True
-    if select_on == "val_auc" and np.isfinite(row["val_auc"]) and np.isfinite(best["val_auc"]):
-        if row["val_auc"] != best["val_auc"]:
-            return row["val_auc"] > best["val_auc"]
-    return row["val_loss"] < best["val_loss"]
-
-
-def selection_warning(y_val: np.ndarray, where: str) -> str:
-    """A sentence when the validation patients are too few to choose an epoch reliably."""
-    y_val = np.asarray(y_val)
-    smaller = int(min((y_val == 1).sum(), (y_val == 0).sum()))
-    if smaller >= SELECTABLE_MINORITY:
-        return ""
-    return (f"{where}: {y_val.size} validation patients, {smaller} of the smaller class (< "
-            f"{SELECTABLE_MINORITY}): too few to choose an epoch reliably; the chosen epoch is close to "
-            "noise (consider train.selection: nested, which selects on all training patients)")
 
 
 class _Run:
