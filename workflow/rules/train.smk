@@ -75,7 +75,7 @@ rule tabulate_selection:
         mem_mb=500,
         runtime=5,
     params:
-        keys=PLAN.history_keys,
+        model_folds=PLAN.history_keys,
         train=config["train"],
         epochs=PLAN.model_epochs,
     script:

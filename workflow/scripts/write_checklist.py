@@ -6,4 +6,5 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 from oncoflow.report.reporting import write_checklist
 
 write_checklist(sm.wildcards.checklist, sm.params.config, splits=sm.input.splits, qc=sm.input.qc,
-                metrics=sm.input.metrics, failures=sm.input.failures, tsv=sm.output.tsv, md=sm.output.md)
+                metrics=sm.input.metrics, failures=sm.input.failures, tsv=sm.output.tsv, md=sm.output.md,
+                selection=sm.input.get("selection"))

@@ -86,8 +86,10 @@ def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str
 
 
 def write_checklist(name: str, config: dict[str, Any], *, splits: str, qc: str, metrics: str, failures: str,
-                    tsv: str, md: str) -> None:
-    facts = run_facts(config, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures))
+                    tsv: str, md: str, selection: str | None = None) -> None:
+    from oncoflow.report.selection import read_selection
+
+    facts = run_facts(config, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures), read_selection(selection))
     table = fill_checklist(name, facts)
     table.to_csv(tsv, sep="\t", index=False)
     Path(md).write_text(checklist_markdown(name, table), encoding="utf-8")
