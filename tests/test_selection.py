@@ -84,3 +84,28 @@ def test_nested_selection_refits_and_writes_out_of_fold_scores(cohort):
     samples = build_samples({s: crops[s] for s in train_subjects}, ["t1c"], dims=2, slices=2, depth=4)
     in_sample = predict_patients(model, samples, torch.device("cpu"), 8)
     assert not np.allclose([got[s] for s in samples.subjects], in_sample, atol=1e-3)
+
+
+def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose(tmp_path):
+    from oncoflow.report.selection import selection_table, selection_text
+
+    sheet = pd.DataFrame({"subject": [f"s{i:02d}" for i in range(20)], "cohort": "internal", "label": [0, 1] * 10})
+    splits = make_folds(sheet, label="label", folds=2, seed=0, val_fraction=0.25)
+    histories = {}
+    for fold, (kept, aucs) in enumerate([(2, [0.8, 1.0, 1.0]), (0, [1.0, 1.0, 0.9])]):
+        path = tmp_path / f"h{fold}.tsv"
+        pd.DataFrame({"epoch": range(3), "val_loss": [0.6, 0.5, 0.4] if fold == 0 else [0.3, 0.5, 0.6],
+                      "val_auc": aucs, "selected": [e == kept for e in range(3)]}).to_csv(path, sep="\t", index=False)
+        histories[("t1_resnet18", fold)] = path
+    table = selection_table(histories, splits, {"selection": "inner_val", "select_on": "val_loss"},
+                            {"t1_resnet18": 10})
+    assert table["chosen_epoch"].tolist() == [3, 1] and table["epochs_run"].tolist() == [3, 3]
+    val = splits[(splits["fold"] == 0) & (splits["role"] == "val")]
+    assert table["n_val"].iloc[0] == len(val) and table["too_small"].all() and table["auc_saturated"].all()
+    text = selection_text(table)
+    assert "t1_resnet18: epochs 3, 1 (of up to 10)" in text and "lowest validation loss" in text
+    assert "too few to choose an epoch reliably" in text and "1.000 at the kept epoch in 2 of 2" in text
+    # nested: the patients that chose are every non-test patient of the fold
+    nested = selection_table(histories, splits, {"selection": "nested", "select_on": "val_loss"}, {"t1_resnet18": 10})
+    assert nested["n_val"].iloc[0] == int(((splits["fold"] == 0) & (splits["role"] != "test")).sum())
+    assert "nested selection" in selection_text(nested)

@@ -16,6 +16,10 @@ the others): every prediction keeps its raw ``probability`` (AUC, thresholds: a 
 Pooled vs per-fold AUC: the ``cv`` AUC ranks the pooled out-of-fold probabilities of the fold
 models (each patient once); the models of different folds may be scaled differently, so
 ``auc_fold_mean`` / ``auc_fold_sd`` (the mean and SD of the per-fold test AUCs) stand beside it.
+``auc_risk`` is the pooled AUC of the recalibrated risks: where each fold has a fitted map
+(logistic recalibration, e.g. CNNs with train.selection nested) it puts the fold models on one
+scale; the model card flags a model whose pooled and per-fold AUCs differ by more than
+:data:`POOLED_GAP_MARGIN`.
 
 Repeated cross-validation (``cv.repeats`` > 1, a ``repeat`` column): the ``cv`` and ``external``
 rows are those of repeat 0 (the same numbers a single split gives); ``auc_repeat_mean`` /
@@ -75,17 +79,17 @@ POOLED_GAP_MARGIN = 0.05
 COHORTS = ("cv", "external")
 #: Columns of metrics.md / .tex (metrics.tsv has all of SUMMARY_KEYS).
 SHOWN = ["model", "cohort", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "auc", "auc_ci_low",
-         "auc_ci_high", "auc_fold_mean", "auc_fold_sd", "cal_intercept", "cal_slope", "brier"]
+         "auc_ci_high", "auc_risk", "auc_fold_mean", "auc_fold_sd", "cal_intercept", "cal_slope", "brier"]
 #: Columns metrics.tsv adds to SUMMARY_KEYS: per-fold and per-repeat AUC spread, calibration of the
 #: recalibrated risks (brier here replaces summarize's raw-probability Brier) and of the raw scores.
 EXTRA_KEYS = ("auc_fold_mean", "auc_fold_sd", "n_folds", "auc_repeat_mean", "auc_repeat_sd", "n_repeats",
               *CALIBRATION_KEYS, "cal_slope_raw", "brier_raw")
 #: Columns of metrics.tsv.
 METRICS_COLUMNS = ["model", "cohort", *[k for k in SUMMARY_KEYS if k not in ("brier", "note")], *EXTRA_KEYS,
-                   *THRESHOLD_CI_KEYS, "calibration_assessable", "note"]
+                   *THRESHOLD_CI_KEYS, "auc_risk", "calibration_assessable", "note"]
 #: metrics.md / .tex headers: the pooled AUC named as such.
 HEADERS = {"auc": "pooled AUC", "auc_ci_low": "CI low", "auc_ci_high": "CI high",
-           "auc_fold_mean": "per-fold AUC mean", "auc_fold_sd": "per-fold AUC SD",
+           "auc_risk": "pooled AUC of risks", "auc_fold_mean": "per-fold AUC mean", "auc_fold_sd": "per-fold AUC SD",
            "cal_intercept": "calibration intercept", "cal_slope": "calibration slope", "brier": "Brier (risk)",
            **{m: f"{m} (Wilson CI)" for m in PROPORTIONS}}
 NOT_ASSESSABLE = "not assessable"
@@ -223,6 +227,15 @@ def spread_columns(pooled: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
+def _pooled_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """AUC of pooled scores (NaN for a single class): of the recalibrated risks, the fold models'
+    scores on one scale where each fold has a map (a per-fold map leaves per-fold AUCs unchanged)."""
+    from oncoflow.metrics.roc import _auc
+
+    yb = np.asarray(y).astype(bool)
+    return float(_auc(yb, score)) if 0 < yb.sum() < yb.size else np.nan
+
+
 def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
          ci_method: str, level: float, notes: list[str], n_boot: int, seed: int | None) -> dict[str, Any]:
     row = summarize(y, p, threshold=0.5, ci_method=ci_method, level=level, n_boot=n_boot, seed=seed)
@@ -293,6 +306,7 @@ def evaluate_pooled(pooled: pd.DataFrame, *, ci_method: str = "delong", level: f
                                           seed=seed))
         row["cal_slope_raw"] = calibration_statistics(y, c["probability"].to_numpy(dtype=float), level=level,
                                                       n_boot=100, seed=seed)["cal_slope"]
+        row["auc_risk"] = _pooled_auc(y, c["risk"].to_numpy(dtype=float))
         row["calibration_assessable"], note = calibration_assessable(y)
         row["note"] = "; ".join(n for n in (row["note"], note) if n)
         fill = {"n_folds": 0, "n_repeats": 0} if cohort != "cv" else spread.get(model, {})

@@ -21,6 +21,7 @@ from oncoflow.config import (
     radiomics_models,
     second_opinion,
 )
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
 from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.selection import CRITERIA, selection_text
 
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 REFERENCES: dict[str, str] = {
+    "collins_sample": "Collins GS, Ogundimu EO, Altman DG. Sample size considerations for the external validation "
+                      "of a multivariable prognostic model: a resampling study. Stat Med. 2016;35(2):214-226.",
+    "wilson": "Wilson EB. Probable inference, the law of succession, and statistical inference. J Am Stat Assoc. "
+              "1927;22(158):209-212.",
     "dcm2niix": "Li X, Morgan PS, Ashburner J, Smith J, Rorden C. The first step for neuroimaging data "
                 "analysis: DICOM to NIfTI conversion. J Neurosci Methods. 2016;264:47-56.",
     "n4": "Tustison NJ, Avants BB, Cook PA, et al. N4ITK: improved N3 bias correction. IEEE Trans Med "
@@ -549,11 +554,19 @@ def _calibration_text(config: dict[str, Any], cite: _Citations, baseline: bool =
                      f"{_names(groups['prior_shift'])} were divided by that ratio of the fold's training patients "
                      f"(prior-shift correction {cite('saerens')}), which fits nothing and leaves the spread of "
                      "the scores (the calibration slope) as trained.")
-    if groups.get("logistic"):
-        parts.append(f"{_names(groups['logistic'])}, whose inner-validation patients selected nothing, "
-                     f"{'was' if len(groups['logistic']) == 1 else 'were'} recalibrated by logistic recalibration "
+    nested = (config.get("train") or {}).get("selection") == "nested"
+    cnns = [n for n in groups.get("logistic", []) if nested and (n in expand_models(config) or n == "fusion_mean")]
+    others = [n for n in groups.get("logistic", []) if n not in cnns]
+    if others:
+        parts.append(f"{_names(others)}, whose inner-validation patients selected nothing, "
+                     f"{'was' if len(others) == 1 else 'were'} recalibrated by logistic recalibration "
                      f"{cite('cox')} (intercept and slope on the logit scale, the slope weakly penalised towards 1) "
                      "on each fold's inner-validation patients.")
+    if cnns:
+        parts.append(f"{_names(cnns)} {'was' if len(cnns) == 1 else 'were'} recalibrated by the same logistic map "
+                     f"(Platt scaling) {cite('cox')}, fitted on every training patient of the fold through its inner "
+                     "out-of-fold score (nested selection: scored by an inner model that never trained on it) and "
+                     "applied to the model refitted on all of them.")
     if groups.get("none"):
         parts.append(f"The probabilities of {_names(groups['none'])} (trained without class weighting) were "
                      "taken as risks.")
@@ -563,7 +576,11 @@ def _calibration_text(config: dict[str, Any], cite: _Citations, baseline: bool =
                      "scaled differently, the mean and standard deviation of the per-fold test AUCs are given "
                      "beside the pooled AUC. Calibration-in-the-large (the intercept with the risk's logit as "
                      f"offset) and the calibration slope are reported with {level} Wald confidence intervals, "
-                     f"the Brier score with a {level} stratified bootstrap interval."])
+                     f"the Brier score with a {level} stratified bootstrap interval; below "
+                     f"{MIN_CALIBRATION_EVENTS} patients of the smaller class they are reported as not assessable "
+                     f"{cite('collins_sample')}. The pooled AUC of the recalibrated risks is given beside the pooled "
+                     "AUC of the raw probabilities. Accuracy, sensitivity, specificity and predictive values are "
+                     f"given with {level} Wilson score intervals {cite('wilson')}."])
 
 
 def _comparisons_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:

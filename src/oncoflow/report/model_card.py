@@ -31,7 +31,7 @@ SECTIONS = ("Model details", "Intended use", "Factors", "Metrics", "Evaluation d
             "Quantitative analyses", "Ethical considerations", "Caveats and recommendations", "Checksums")
 AUTHORS = "left to the authors"
 #: metrics.tsv columns the card copies, per model and cohort
-PERFORMANCE = ("n", "n_pos", "auc", "auc_ci_low", "auc_ci_high", "auc_fold_mean", "threshold", "accuracy",
+PERFORMANCE = ("n", "n_pos", "auc", "auc_ci_low", "auc_ci_high", "auc_risk", "auc_fold_mean", "threshold", "accuracy",
                "accuracy_ci_low", "accuracy_ci_high", "sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
                "specificity", "specificity_ci_low", "specificity_ci_high", "ppv", "ppv_ci_low", "ppv_ci_high",
                "npv", "npv_ci_low", "npv_ci_high", "balanced_accuracy", "brier", "brier_ci_low", "brier_ci_high")
@@ -184,7 +184,8 @@ def limitations(config: dict[str, Any], data: dict[str, Any], rows: list[dict[st
                    "scanners is unknown.")
     elif len(data["sites"]) == 1:
         out.append(f"One site ({data['sites'][0]['site']}): performance at other centres and scanners is unknown.")
-    gaps = [f"{r['model']} (pooled {fmt(r['auc'])}, per-fold mean {fmt(r['auc_fold_mean'])})" for r in rows
+    gaps = [f"{r['model']} (pooled {fmt(r['auc'])}, of risks {fmt(r.get('auc_risk'))}, per-fold mean "
+            f"{fmt(r['auc_fold_mean'])})" for r in rows
             if r["cohort"] == "cv" and r["auc"] is not None and r.get("auc_fold_mean") is not None
             and abs(r["auc"] - r["auc_fold_mean"]) > POOLED_GAP_MARGIN]
     if gaps:

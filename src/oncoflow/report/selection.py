@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from oncoflow.train.selection import SELECTABLE_MINORITY
@@ -89,8 +88,3 @@ def read_selection(path: str | Path | None) -> pd.DataFrame | None:
         return None
     return pd.read_csv(path, sep="\t")
 
-
-def chosen_epoch_spread(table: pd.DataFrame) -> dict[str, float]:
-    """Median and range of the kept epochs (the model card's summary)."""
-    e = table["chosen_epoch"].to_numpy()
-    return {"median": float(np.median(e)), "min": int(e.min()), "max": int(e.max())}
