@@ -298,6 +298,8 @@ def _select_nested(cfg: TrainConfig, crops: dict[str, Path], fold_rows: pd.DataF
     if int(np.bincount(y_pool, minlength=2).min()) < k:
         raise ValueError(f"{model_name} fold {fold}: train.inner_folds={k} but the smaller class has only "
                          f"{int(np.bincount(y_pool, minlength=2).min())} training patients; lower train.inner_folds")
+    if warning := selection_warning(y_pool, f"{model_name} fold {fold} (nested, {len(pool)} training patients)"):
+        print(f"WARNING {warning}", file=sys.stderr, flush=True)
     oof = np.full((cfg.epochs, len(pool)), np.nan)
     losses = np.zeros((k, cfg.epochs))
     seconds = np.zeros(cfg.epochs)
@@ -361,9 +363,8 @@ def train_fold(
     select = _select_nested if cfg.selection == "nested" else _select_inner_val
     history, best, oof, model = select(cfg, crops, fold_rows, device, cfg.seed + fold, model_name, fold)
     history[best["epoch"]]["selected"] = True
-    print(f"{model_name} fold {fold}: kept epoch {best['epoch'] + 1} of {len(history)} run ({cfg.selection}, "
-          f"lowest validation loss{' after the highest AUC' if cfg.select_on == 'val_auc' else ''})",
-          file=sys.stderr, flush=True)
+    print(f"{model_name} fold {fold}: kept epoch {best['epoch'] + 1} of {len(history)} run (selection "
+          f"{cfg.selection}, by {cfg.select_on})", file=sys.stderr, flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = [c for c in ("cls_loss", "seg_loss", "seg_dice") if c in history[0]]
     atomic.write_table(pd.DataFrame(history, columns=[*HISTORY_COLUMNS, *extra]), out_dir / "history.tsv",

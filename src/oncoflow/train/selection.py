@@ -47,4 +47,4 @@ def selection_warning(y_val: np.ndarray, where: str) -> str:
         return ""
     return (f"{where}: {y_val.size} validation patients, {smaller} of the smaller class (< "
             f"{SELECTABLE_MINORITY}): too few to choose an epoch reliably; the chosen epoch is close to "
-            "noise (consider train.selection: nested, which selects on all training patients)")
+            "noise (train.selection nested selects on all of a fold's training patients)")
