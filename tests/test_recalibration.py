@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers_metrics import pairwise_auc
 from sklearn.linear_model import LogisticRegression
 
 from oncoflow.metrics.evaluate import evaluate_predictions, pool_predictions
@@ -109,11 +110,6 @@ def test_calibration_statistics_of_true_risks():
     assert calibration_statistics(y, inflated, n_boot=200)["cal_intercept"] == pytest.approx(-np.log(4.0), abs=0.15)
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    pos, neg = score[y == 1], score[y == 0]
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
-
-
 def _descend(x: np.ndarray, y: np.ndarray, epochs: int):
     """Weighted BCE (pos_weight = n_neg / n_pos) by full-batch gradient descent: (w, b) after each epoch."""
     weight = np.where(y == 1, (y == 0).sum() / max((y == 1).sum(), 1), 1.0)
@@ -170,7 +166,7 @@ def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0, *
                 for fit, val in inner.split(pool, y[pool]):
                     for e, (w, b) in enumerate(_descend(x[pool[fit]], y[pool[fit]], epochs)):
                         oof[e, val] = expit(x[pool[val]] @ w + b)
-                scores = [{"val_loss": validation_loss(y[pool], oof[e], True), "val_auc": _auc(y[pool], oof[e])}
+                scores = [{"val_loss": validation_loss(y[pool], oof[e], True), "val_auc": pairwise_auc(y[pool], oof[e])}
                           for e in range(epochs)]
                 kept = _choose(scores, "val_loss" if select_on == "auc_strict" else select_on)
                 *_, (w, b) = _descend(x[pool], y[pool], kept + 1)
@@ -181,7 +177,7 @@ def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0, *
                 tr, va = np.flatnonzero(roles == "train"), np.flatnonzero(roles == "val")
                 path = list(_descend(x[tr], y[tr], epochs))
                 probs = [expit(x[va] @ w + b) for w, b in path]
-                scores = [{"val_loss": validation_loss(y[va], q, True), "val_auc": _auc(y[va], q)} for q in probs]
+                scores = [{"val_loss": validation_loss(y[va], q, True), "val_auc": pairwise_auc(y[va], q)} for q in probs]
                 w, b = path[_choose(scores, select_on)]
                 p = expit(x @ w + b)
             rows.append(pd.DataFrame({"subject": subjects, "fold": c * 5 + fold, "model": "cnn", "role": roles,

@@ -17,11 +17,10 @@ from oncoflow.config import (
     expand_pretrain,
     fusion_inputs,
     model_name,
-    model_recalibration,
     radiomics_models,
     second_opinion,
 )
-from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS, model_recalibration
 from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.selection import CRITERIA, selection_text
 
