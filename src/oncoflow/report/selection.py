@@ -4,7 +4,7 @@ write from it (the real epochs, not the configured maximum)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -82,8 +82,11 @@ def reliability_text(table: pd.DataFrame) -> str:
     return " ".join(out)
 
 
-def read_selection(path: str | Path | None) -> pd.DataFrame | None:
-    """tables/selection.tsv, or None for a run without CNNs."""
+def read_selection(path: str | Path | Iterable[str] | None) -> pd.DataFrame | None:
+    """tables/selection.tsv, or None for a run without CNNs. ``path`` may be a rule's named input
+    (a list of none or one path)."""
+    if path is not None and not isinstance(path, (str, Path)):
+        path = next(iter(path), None)
     if not path or not Path(path).exists():
         return None
     return pd.read_csv(path, sep="\t")
