@@ -186,7 +186,7 @@ def _selection(f: RunFacts) -> Entry:
         return (FILLED, "Final model per fold: the LASSO penalty chosen by inner cross-validation on the training "
                 "patients.", "methods.md")
     if text := selection_text(f.selection):
-        return FILLED, f"Final model per fold: {text}", "tables/selection.tsv"
+        return FILLED, f"Final model per fold: {text[0].lower()}{text[1:]}", "tables/selection.tsv"
     train = f.config.get("train") or {}
     return FILLED, (f"Final model per fold: the epoch with {CRITERIA[train.get('select_on', 'val_loss')]} "
                     f"({train.get('selection', 'inner_val')} selection)."), "methods.md"
