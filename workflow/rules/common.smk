@@ -35,6 +35,8 @@ def validate_sheet(sheet):
 
 PLAN = StudyPlan.from_config(config, check_sheet=validate_sheet)
 RESULTS = PLAN.results
+# What methods.md, the checklists and the model card state about the run (their rules' params).
+REPORT_FACTS = PLAN.report_facts.params()
 MODALITIES = PLAN.modalities
 REFERENCE = PLAN.reference
 # Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same
