@@ -134,7 +134,7 @@ def test_card_threshold_cis_unassessable_calibration_and_pooled_gap() -> None:
     metrics = run["metrics"].assign(sensitivity_ci_low=0.3, sensitivity_ci_high=0.95, calibration_assessable=False,
                                     auc_fold_mean=[0.95, float("nan"), 0.62])
     run["metrics"] = metrics
-    card = model_card(run.pop("config"), **run)
+    card = model_card(report_facts_for(run.pop("config")), **run)
     text = card_markdown(card)
     check_card_against_metrics(card, text, metrics)
     assert "0.750 (0.300 to 0.950)" in text
