@@ -14,11 +14,12 @@ from helpers_train import synthetic_cohort
 from oncoflow.models.segmentation import CoTrainNet, dice_bce_loss, soft_dice
 from oncoflow.models.zoo import ARCHITECTURES, SEGMENTATION, build_model
 from oncoflow.train.folds import make_folds
+from oncoflow.train.loop import HISTORY_COLUMNS as _HISTORY
 from oncoflow.train.loop import TrainConfig, augment_batch, train_fold
 
 torch.set_num_threads(1)
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_auc", "seconds", "data_wait_share", "samples_per_s"]
+HISTORY_COLUMNS = list(_HISTORY)
 PRED_COLUMNS = ["subject", "fold", "model", "role", "y_true", "probability"]
 
 

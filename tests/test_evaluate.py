@@ -108,6 +108,36 @@ def test_cv_threshold_metrics_use_each_folds_threshold(preds, evaluated):
     assert cv["threshold"] == pytest.approx(thr.mean())
 
 
+def test_threshold_metrics_have_wilson_cis_from_the_confusion_counts(evaluated):
+    from oncoflow.metrics.classification import wilson_interval
+
+    metrics, pooled = evaluated
+    cv = metrics.set_index("cohort").loc["cv"]
+    test = pooled[pooled["role"] == "test"]
+    call, y = test["probability"] >= test["threshold"], test["y_true"] == 1
+    tp, tn = int((call & y).sum()), int((~call & ~y).sum())
+    assert (cv["sensitivity_ci_low"], cv["sensitivity_ci_high"]) == pytest.approx(wilson_interval(tp, int(y.sum())))
+    assert (cv["npv_ci_low"], cv["npv_ci_high"]) == pytest.approx(wilson_interval(tn, int((~call).sum())))
+    assert cv["accuracy_ci_low"] < cv["accuracy"] < cv["accuracy_ci_high"]
+    # Newcombe (1998), example 81/263: Wilson 0.2553 to 0.3662; 0/20 keeps a non-zero width
+    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert wilson_interval(0, 20) == pytest.approx((0.0, 0.1611), abs=1e-4)
+
+
+def test_calibration_below_the_minimum_events_is_not_assessable(evaluated, tmp_path):
+    from oncoflow.metrics.evaluate import write_tables
+    from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+
+    metrics, pooled = evaluated
+    assert MIN_CALIBRATION_EVENTS == 100
+    # 15 positives in 30 patients: the estimates stay in the TSV, flagged, and the note says why
+    assert not metrics["calibration_assessable"].any() and metrics["cal_slope"].notna().all()
+    assert metrics["note"].str.contains("not assessable: 15 patients of the smaller class").any()
+    write_tables(metrics, pooled, tmp_path)
+    md = (tmp_path / "metrics.md").read_text()
+    assert md.count("not assessable") == 2 * len(metrics) and "(Wilson CI)" in md
+
+
 def test_external_row_is_the_fold_ensemble(preds, evaluated):
     metrics, _ = evaluated
     ext = metrics.set_index("cohort").loc["external"]

@@ -71,6 +71,12 @@ def test_panels_lines_and_legends(tmp_path, pooled):
     inputs_cv, _ = study(tmp_path / "cv", internal)
     fig = draw_figure("calibration", read_curves(inputs_cv.folder), pd.read_csv(inputs_cv.metrics, sep="\t"))
     assert len(fig.axes) == 1
+    # a small cohort: calibration read "not assessable", and no point leaves [0, 1]
+    ax = fig.axes[0]
+    assert any("calibration not assessable" in t.get_text() for t in ax.texts)
+    assert all("(not assessable)" in t.get_text() for t in ax.get_legend().get_texts()[1:])
+    xs = np.concatenate([ln.get_xdata() for ln in ax.get_lines() if ln.get_label() != "perfect calibration"])
+    assert xs.size and ((xs >= 0) & (xs <= 1)).all()
 
 
 def test_undefined_curves_are_explained_not_drawn(tmp_path, pooled):

@@ -77,7 +77,7 @@ def test_switched_off_steps_are_not_described_and_changed_values_show() -> None:
     for absent in ("dcm2niix", "Intensity non-uniformity", "Mattes", "deepbet", "axial slices",
                    "Late fusion", "stacking", "decision threshold", "DeLong's test", "Youden", "external",
                    "torchvision", "Holm"):
-        assert absent not in text, absent
+        assert absent not in text.split("## References")[0], absent  # (a cited title may say "external")
     for key in ("dcm2niix", "n4", "ants", "deepbet", "youden", "platt", "holm", "delong"):
         assert REFERENCES[key] not in text, key
 

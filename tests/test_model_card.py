@@ -25,7 +25,7 @@ def cell(value: float) -> str:
 
 
 def with_ci(row: pd.Series, key: str) -> str:
-    low, high = row[f"{key}_ci_low"], row[f"{key}_ci_high"]
+    low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
     return cell(row[key]) + ("" if pd.isna(low) or pd.isna(high) else f" ({cell(low)} to {cell(high)})")
 
 
@@ -50,8 +50,11 @@ def check_card_against_metrics(card: dict, text: str, metrics: pd.DataFrame) -> 
     for shown, cal, (_, row) in zip(performance, calibration, metrics.iterrows()):
         assert shown[:5] == [row["model"], row["cohort"], str(int(row["n"])), str(int(row["n_pos"])),
                              with_ci(row, "auc")]
-        assert shown[6:8] == [cell(row["sensitivity"]), cell(row["specificity"])]
-        assert cal[2:] == [with_ci(row, "cal_intercept"), with_ci(row, "cal_slope"), with_ci(row, "brier")]
+        assert shown[7:9] == [with_ci(row, "sensitivity"), with_ci(row, "specificity")]
+        if str(row.get("calibration_assessable", True)).lower() == "true":
+            assert cal[2:] == [with_ci(row, "cal_intercept"), with_ci(row, "cal_slope"), with_ci(row, "brier")]
+        else:
+            assert cal[2:] == ["not assessable", "not assessable", with_ci(row, "brier")]
 
 
 def small_run() -> dict:
@@ -124,6 +127,20 @@ def test_card_sections_numbers_sites_and_limitations() -> None:
     assert card["training_data"]["sites"] is None
     assert "Sites not analysed: cohort.site is not set:" in "\n".join(card["caveats"]["limitations"])
     assert card_markdown(card).count("Retrospective research on TCGA-like LGG.") == 1
+
+
+def test_card_threshold_cis_unassessable_calibration_and_pooled_gap() -> None:
+    run = small_run()
+    metrics = run["metrics"].assign(sensitivity_ci_low=0.3, sensitivity_ci_high=0.95, calibration_assessable=False,
+                                    auc_fold_mean=[0.95, float("nan"), 0.62])
+    run["metrics"] = metrics
+    card = model_card(report_facts_for(run.pop("config")), **run)
+    text = card_markdown(card)
+    check_card_against_metrics(card, text, metrics)
+    assert "0.750 (0.300 to 0.950)" in text
+    limits = "\n".join(card["caveats"]["limitations"])
+    assert "Miscalibrated" not in limits and "Calibration not assessable" in limits
+    assert "t1ce_resnet18 (pooled 0.812" in limits and "fusion_mean (pooled" not in limits  # gap 0.14 vs 0.02
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ from oncoflow.metrics.recalibration import (
     recalibration_methods,
 )
 from oncoflow.train.folds import make_folds
+from oncoflow.train.selection import better, validation_loss
 
 
 def weighted_loss_predictions(n: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -109,34 +110,78 @@ def test_calibration_statistics_of_true_risks():
     assert calibration_statistics(y, inflated, n_boot=200)["cal_intercept"] == pytest.approx(-np.log(4.0), abs=0.15)
 
 
-def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0) -> pd.DataFrame:
+def _descend(x: np.ndarray, y: np.ndarray, epochs: int):
+    """Weighted BCE (pos_weight = n_neg / n_pos) by full-batch gradient descent: (w, b) after each epoch."""
+    weight = np.where(y == 1, (y == 0).sum() / max((y == 1).sum(), 1), 1.0)
+    w, b = np.zeros(x.shape[1]), 0.0
+    for _ in range(epochs):
+        g = weight * (expit(x @ w + b) - y)
+        w, b = w - x.T @ g / y.size, b - g.mean()
+        yield w.copy(), b
+
+
+def _cohort(c: int, n: int, seed: int):
+    rng = np.random.default_rng(seed + c)
+    x = rng.normal(size=(n, 22))
+    y = (rng.random(n) < expit(-1.6 + x[:, :2] @ np.array([1.6, 1.2]))).astype(int)
+    subjects = np.array([f"c{c}s{i:03d}" for i in range(n)])
+    splits = make_folds(pd.DataFrame({"subject": subjects, "cohort": "internal", "y": y}), label="y", folds=5,
+                        seed=seed + c, val_fraction=0.25)
+    return x, y, subjects, splits
+
+
+def _choose(scores: list[dict[str, float]], select_on: str) -> int:
+    """Index of the kept epoch by oncoflow.train.selection's rule (``auc_strict``: the old rule,
+    the first epoch of strictly best AUC)."""
+    if select_on == "auc_strict":
+        return int(np.argmax([s["val_auc"] for s in scores]))
+    best = 0
+    for e in range(1, len(scores)):
+        if better(scores[e], scores[best], select_on):
+            best = e
+    return best
+
+
+def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0, *, select_on: str = "auc_strict",
+                               nested: bool = False, epochs: int = 200, inner_folds: int = 3) -> pd.DataFrame:
     """Predictions of a CNN-like model in 5-fold CV of ``cohorts`` simulated 110-patient studies
     (prevalence about 0.25, 20 noise features): weighted BCE (pos_weight = n_neg / n_pos) by
-    full-batch gradient descent for 200 epochs, keeping the epoch of best inner-validation AUC. Its
-    validation scores are optimistic (they chose the epoch), as the LGG CNN's were."""
+    full-batch gradient descent for ``epochs`` epochs, the epoch kept by ``select_on`` on the
+    inner-validation patients (``auc_strict``: the first epoch of best AUC, the rule before
+    train.select_on), whose scores are then optimistic (they chose the epoch), as the LGG CNN's were.
+    ``nested``: train.selection nested as oncoflow.train.loop does it (inner ``inner_folds``-fold CV
+    over the train + val patients chooses the epoch on the pooled out-of-fold loss; refit on all of
+    them for that many epochs; their out-of-fold scores written with role val)."""
+    from sklearn.model_selection import StratifiedKFold
+
     rows = []
     for c in range(cohorts):
-        rng = np.random.default_rng(seed + c)
-        x = rng.normal(size=(n, 22))
-        y = (rng.random(n) < expit(-1.6 + x[:, :2] @ np.array([1.6, 1.2]))).astype(int)
-        subjects = np.array([f"c{c}s{i:03d}" for i in range(n)])
-        sheet = pd.DataFrame({"subject": subjects, "cohort": "internal", "y": y})
-        splits = make_folds(sheet, label="y", folds=5, seed=seed + c, val_fraction=0.25)
+        x, y, subjects, splits = _cohort(c, n, seed)
         for fold, part in splits.groupby("fold"):
-            at = {r: np.flatnonzero(np.isin(subjects, part.loc[part["role"] == r, "subject"]))
-                  for r in ("train", "val")}
-            tr, va = at["train"], at["val"]
-            weight = np.where(y[tr] == 1, (y[tr] == 0).sum() / (y[tr] == 1).sum(), 1.0)
-            w, b, best = np.zeros(x.shape[1]), 0.0, (-1.0, np.zeros(x.shape[1]), 0.0)
-            for _ in range(200):
-                g = weight * (expit(x[tr] @ w + b) - y[tr])
-                w, b = w - x[tr].T @ g / tr.size, b - g.mean()
-                val_auc = pairwise_auc(y[va], x[va] @ w)
-                if val_auc > best[0]:
-                    best = (val_auc, w.copy(), b)
             roles = part.set_index("subject").loc[subjects, "role"].to_numpy()
+            if nested:
+                pool = np.flatnonzero(roles != "test")
+                oof = np.zeros((epochs, pool.size))
+                inner = StratifiedKFold(inner_folds, shuffle=True, random_state=seed + c * 5 + fold)
+                for fit, val in inner.split(pool, y[pool]):
+                    for e, (w, b) in enumerate(_descend(x[pool[fit]], y[pool[fit]], epochs)):
+                        oof[e, val] = expit(x[pool[val]] @ w + b)
+                scores = [{"val_loss": validation_loss(y[pool], oof[e], True), "val_auc": pairwise_auc(y[pool], oof[e])}
+                          for e in range(epochs)]
+                kept = _choose(scores, "val_loss" if select_on == "auc_strict" else select_on)
+                *_, (w, b) = _descend(x[pool], y[pool], kept + 1)
+                p = expit(x @ w + b)
+                p[pool] = oof[kept]
+                roles = np.where(roles == "test", "test", "val")
+            else:
+                tr, va = np.flatnonzero(roles == "train"), np.flatnonzero(roles == "val")
+                path = list(_descend(x[tr], y[tr], epochs))
+                probs = [expit(x[va] @ w + b) for w, b in path]
+                scores = [{"val_loss": validation_loss(y[va], q, True), "val_auc": pairwise_auc(y[va], q)} for q in probs]
+                w, b = path[_choose(scores, select_on)]
+                p = expit(x @ w + b)
             rows.append(pd.DataFrame({"subject": subjects, "fold": c * 5 + fold, "model": "cnn", "role": roles,
-                                      "y_true": y, "probability": expit(x @ best[1] + best[2])}))
+                                      "y_true": y, "probability": p}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -186,3 +231,32 @@ def test_recalibration_method_per_model():
     assert methods == {"a_cnn": "prior_shift", "b_cnn": "prior_shift", "c_cnn": "none", "fusion_mean": "prior_shift",
                        "fusion_lr": "none", "baseline": "logistic", "radiomics_original": "logistic"}
     assert recalibration_methods({"a": "weighted_loss", "c": "none"}, ["mean"], ["a", "c"], [])["fusion_mean"] == "none"
+    # train.selection nested: the CNNs' validation scores are out of fold, so they are Platt-scaled on them
+    nested = recalibration_methods({"a_cnn": "weighted_loss", "c_cnn": "none"}, ["mean", "lr"], ["a_cnn", "c_cnn"],
+                                   ["baseline"], nested=True)
+    assert nested == {"a_cnn": "logistic", "c_cnn": "logistic", "fusion_mean": "logistic", "fusion_lr": "none",
+                      "baseline": "logistic"}
+
+
+@pytest.mark.parametrize("label,select_on,nested,method", [
+    ("AUC (strict max), prior shift", "auc_strict", False, "prior_shift"),
+    ("val loss, prior shift", "val_loss", False, "prior_shift"),
+    ("nested, Platt on out-of-fold", "val_loss", True, "logistic"),
+])
+def test_selection_protocols_on_known_risks(label, select_on, nested, method):
+    """Each protocol's calibration on the simulated studies (10 x 110 patients, 5-fold CV, the test
+    rows of every fold pooled: 1100 patients). Nested selection is the only one whose out-of-fold
+    scores can fit a map: its calibration slope's 95% CI covers 1 (printed figures in
+    benchmarks/lgg_radiogenomics.md)."""
+    preds = epoch_selected_predictions(select_on=select_on, nested=nested, epochs=120)
+    metrics = evaluate_predictions(preds, n_boot=100, recalibration={"cnn": method})[0].set_index("cohort").loc["cv"]
+    print(f"\n{label}: intercept {metrics['cal_intercept']:.2f} ({metrics['cal_intercept_ci_low']:.2f} to "
+          f"{metrics['cal_intercept_ci_high']:.2f}), slope {metrics['cal_slope']:.2f} ({metrics['cal_slope_ci_low']:.2f}"
+          f" to {metrics['cal_slope_ci_high']:.2f}), Brier {metrics['brier']:.3f} (raw {metrics['brier_raw']:.3f}), "
+          f"pooled AUC {metrics['auc']:.3f}, per-fold mean {metrics['auc_fold_mean']:.3f}")
+    assert metrics["calibration_assessable"]
+    if nested:
+        assert metrics["cal_slope_ci_low"] < 1 < metrics["cal_slope_ci_high"]
+        assert metrics["cal_intercept_ci_low"] < 0 < metrics["cal_intercept_ci_high"]
+    else:
+        assert metrics["cal_slope_ci_high"] < 1  # over-confident: the map cannot fix the spread

@@ -101,6 +101,8 @@ def shrink(config: dict[str, Any], sheet: Path, weights: Path, *, write_weights:
         config["superres"].update(epochs=2, steps_per_epoch=3, max_train_subjects=4, patch_size=24)
     if config.get("radiomics"):
         config["radiomics"]["selection"]["inner_folds"] = 2
+    if config.get("train"):  # nested selection is 4 trainings per fold (tests/test_selection.py covers it)
+        config["train"]["selection"] = "inner_val"
     config["cv"].update(folds=2, val_fraction=0.34)
     config["evaluate"].update(n_boot=100)
     return config

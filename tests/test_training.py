@@ -20,7 +20,8 @@ from oncoflow.train.loop import TrainConfig, predict_patients, seed_everything, 
 
 torch.set_num_threads(1)
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_auc", "seconds", "data_wait_share", "samples_per_s"]
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "selected", "seconds", "data_wait_share",
+                   "samples_per_s"]
 PRED_COLUMNS = ["subject", "fold", "model", "role", "y_true", "probability"]
 FOLDS = 3
 # 40 px rather than 32: at 32 px ResNet-18's last block sees 1x1 maps, where BatchNorm normalises
@@ -88,6 +89,7 @@ def test_history(separable, trained):
         assert history["epoch"].tolist() == list(range(CFG["epochs"]))  # patience 0: no early stop
         assert np.isfinite(history["train_loss"]).all() and (history["train_loss"] > 0).all()
         assert history["val_auc"].between(0, 1).all()
+        assert (history["val_loss"] > 0).all() and history["selected"].sum() == 1
         assert (history["seconds"] > 0).all()
         assert history["data_wait_share"].between(0, 1).all()
         assert (history["samples_per_s"] > 0).all()
@@ -119,8 +121,9 @@ def test_checkpoint_is_the_best_epoch_and_loads(separable, trained):
     ckpt = torch.load(root / f"fold{fold}" / "checkpoint.pt", weights_only=True)
     assert ckpt["architecture"] == "resnet18" and ckpt["modalities"] == ["t1c"]
     history = pd.read_csv(root / f"fold{fold}" / "history.tsv", sep="\t")
-    assert ckpt["epoch"] == int(history["val_auc"].idxmax())  # first epoch with the best val AUC
-    assert ckpt["val_auc"] == pytest.approx(history["val_auc"].max())
+    # default train.select_on val_loss: the epoch of lowest validation loss, marked in the history
+    assert ckpt["epoch"] == int(history["val_loss"].idxmin()) == int(history["selected"].idxmax())
+    assert ckpt["val_loss"] == pytest.approx(history["val_loss"].min())
     model = build_model("resnet18", 1, init="checkpoint", weights=root / f"fold{fold}" / "checkpoint.pt")
     test = splits[(splits["fold"] == fold) & (splits["role"] == "test")]
     samples = build_samples({s: crops[s] for s in test["subject"]}, ["t1c"], dims=2, slices=cfg.slices,

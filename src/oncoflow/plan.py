@@ -274,7 +274,8 @@ class StudyPlan:
             return self.predict_targets()
         r = self.results
         qc = [f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects)]
-        evaluation = [f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
+        evaluation = [*(f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")),
+                      *self.selection_table()]
         figures = [f"{r}/figures/{kind}.{ext}" for kind in self.figure_kinds for ext in ("png", "pdf")]
         superres = [f"{r}/superres/quality.tsv"] if "sr" in self.radiomics_variants else []
         # Every fold's outputs are targets themselves: Snakemake does not remake a missing intermediate
@@ -473,6 +474,23 @@ class StudyPlan:
         """predict: subjects with a tumor mask (the others are reported, not scored)."""
         return [s for s in self.subjects if s not in set(subjects_without_tumor_mask(self.samples))]
 
+    @property
+    def history_keys(self) -> list[tuple[str, int]]:
+        """(CNN model, fold) of every history.tsv, in :meth:`histories` order."""
+        return [(name, k) for name in self.models for k in self.folds]
+
+    def histories(self) -> list[str]:
+        return [f"{self.results}/models/{name}/fold{k}/history.tsv" for name, k in self.history_keys]
+
+    @property
+    def model_epochs(self) -> dict[str, int]:
+        """CNN model -> its configured maximum number of epochs."""
+        return {name: int(spec.params["epochs"]) for name, spec in self.models.items()}
+
+    def selection_table(self) -> list[str]:
+        """tables/selection.tsv when the study trains CNNs (rule tabulate_selection)."""
+        return [f"{self.results}/tables/selection.tsv"] if self.models else []
+
     def all_predictions(self) -> list[str]:
         r, folds = self.results, self.folds
         return [f"{r}/models/{name}/fold{k}/predictions.tsv" for name in self.model_names for k in folds]
@@ -510,7 +528,8 @@ class StudyPlan:
 
     def model_params(self, model: str) -> dict[str, Any]:
         spec = self.models[model]
-        return {"modalities": list(spec.modalities), **spec.params, "crop": self.crop_config, "seed": self.seed}
+        return {"modalities": list(spec.modalities), **spec.params, **self.config.get("train", {}), "crop": self.crop_config,
+                "seed": self.seed}
 
     def pretrain_params(self, pretrain: str, model: str) -> dict[str, Any]:
         return {**self.pretrain_job(pretrain, model).params, "crop": self.crop_config, "seed": self.seed}

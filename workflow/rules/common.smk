@@ -141,6 +141,15 @@ def get_model_params(wildcards):
     return PLAN.model_params(wildcards.model)
 
 
+def get_histories(wildcards):
+    return PLAN.histories()
+
+
+def get_selection_table(wildcards):
+    """tables/selection.tsv for reports of a run with CNNs; none otherwise."""
+    return PLAN.selection_table()
+
+
 def get_pretrained_checkpoint(wildcards):
     """init: pretrained: the fold's own pretrain_model checkpoint, or the one made on another
     cohort (pretrain_model_on_cohort); else nothing."""

@@ -9,6 +9,7 @@ rule write_methods:
         provenance=f"{RESULTS}/provenance.json",
         splits=f"{RESULTS}/folds/splits.tsv",
         comparisons=f"{RESULTS}/tables/comparisons.tsv",
+        selection=get_selection_table,
     output:
         md=f"{RESULTS}/methods.md",
         html=report(

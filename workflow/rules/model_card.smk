@@ -13,6 +13,7 @@ rule write_model_card:
         qc=f"{RESULTS}/qc/qc.tsv",
         provenance=f"{RESULTS}/provenance.json",
         study_page=get_study_page,
+        selection=get_selection_table,
     output:
         md=f"{REPORTING}/model_card.md",
         json=f"{REPORTING}/model_card.json",

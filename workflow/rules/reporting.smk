@@ -114,6 +114,7 @@ rule write_checklist:
         flow=f"{REPORTING}/flow.tsv",
         characteristics=f"{REPORTING}/characteristics.tsv",
         methods=f"{RESULTS}/methods.md",
+        selection=get_selection_table,
     output:
         tsv=report(
             f"{REPORTING}/checklist_{{checklist}}.tsv",

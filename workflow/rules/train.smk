@@ -54,3 +54,29 @@ rule train_model:
         subjects=input_subjects,
     script:
         "../scripts/train_model.py"
+
+
+rule tabulate_selection:
+    """The epoch every CNN fold model kept (from its history.tsv), with the size of the
+    validation set that chose it and whether that set could choose (tables/selection.tsv)."""
+    input:
+        histories=get_histories,
+        splits=f"{RESULTS}/folds/splits.tsv",
+    output:
+        tsv=f"{RESULTS}/tables/selection.tsv",
+    log:
+        f"{RESULTS}/logs/tabulate_selection/tabulate_selection.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tabulate_selection/tabulate_selection.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        model_folds=PLAN.history_keys,
+        train=config["train"],
+        epochs=PLAN.model_epochs,
+    script:
+        "../scripts/tabulate_selection.py"

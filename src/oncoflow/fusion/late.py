@@ -9,6 +9,10 @@ threshold choice), so their predictions are out of sample. The stacking model is
 inside the training fold: the fold's test patients and the external cohort are only predicted.
 Their labels and scores never reach a fitted parameter (tests/test_fusion.py checks this).
 Inputs are the base probabilities on the logit scale, standardised on the validation rows.
+With ``train.selection: nested`` every non-test patient of the fold is a validation row (its CNN
+scores are the inner out-of-fold scores of models that never trained on it), so the stacker and the
+fused threshold are fitted on all the fold's training patients' cross-fitted scores instead of the
+~25 % inner-validation set.
 
 The validation patients also choose the fused model's threshold (Youden) and recalibration in
 evaluation, so their own fused scores must not come from a stacker that was fitted on them: they are

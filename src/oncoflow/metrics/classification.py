@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import check_inputs, single_class_reason, warn
 
-__all__ = ["youden_threshold", "threshold_metrics"]
+__all__ = ["youden_threshold", "threshold_metrics", "wilson_interval", "proportion_cis", "PROPORTIONS"]
 
 NAN = float("nan")
 
@@ -100,3 +100,34 @@ def threshold_metrics(y_true: ArrayLike, y_score: ArrayLike, threshold: float) -
     """
     y, (s,) = check_inputs(y_true, y_score)
     return _threshold_metrics(y, s, check_threshold(threshold))
+
+
+#: Threshold metrics that are proportions: metric -> (numerator, denominator) counts of the confusion matrix.
+PROPORTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "accuracy": (("tp", "tn"), ("tp", "tn", "fp", "fn")),
+    "sensitivity": (("tp",), ("tp", "fn")),
+    "specificity": (("tn",), ("tn", "fp")),
+    "ppv": (("tp",), ("tp", "fp")),
+    "npv": (("tn",), ("tn", "fn")),
+}
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of the proportion k / n (Wilson 1927; Newcombe 1998 recommends it over
+    the Wald interval, which collapses to zero width at 0 / n and n / n). NaN when n = 0."""
+    from .calibration import _wilson
+
+    if n <= 0:
+        return NAN, NAN
+    low, high = _wilson(np.array([float(k)]), np.array([float(n)]), level)
+    return float(low[0]), float(high[0])
+
+
+def proportion_cis(counts: dict[str, Any], level: float = 0.95) -> dict[str, float]:
+    """``<metric>_ci_low`` / ``_ci_high`` (Wilson) of every metric of :data:`PROPORTIONS`, from a
+    :func:`threshold_metrics` result's tp / fp / tn / fn."""
+    out = {}
+    for metric, (num, den) in PROPORTIONS.items():
+        lo, hi = wilson_interval(sum(int(counts[c]) for c in num), sum(int(counts[c]) for c in den), level)
+        out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = lo, hi
+    return out

@@ -16,6 +16,10 @@ the others): every prediction keeps its raw ``probability`` (AUC, thresholds: a 
 Pooled vs per-fold AUC: the ``cv`` AUC ranks the pooled out-of-fold probabilities of the fold
 models (each patient once); the models of different folds may be scaled differently, so
 ``auc_fold_mean`` / ``auc_fold_sd`` (the mean and SD of the per-fold test AUCs) stand beside it.
+``auc_risk`` is the pooled AUC of the recalibrated risks: where each fold has a fitted map
+(logistic recalibration, e.g. CNNs with train.selection nested) it puts the fold models on one
+scale; the model card flags a model whose pooled and per-fold AUCs differ by more than
+:data:`POOLED_GAP_MARGIN`.
 
 Repeated cross-validation (``cv.repeats`` > 1, a ``repeat`` column): the ``cv`` and ``external``
 rows are those of repeat 0 (the same numbers a single split gives); ``auc_repeat_mean`` /
@@ -49,7 +53,7 @@ import pandas as pd
 
 from oncoflow import atomic
 from oncoflow.config import ConfigError
-from oncoflow.metrics.classification import threshold_metrics, youden_threshold
+from oncoflow.metrics.classification import PROPORTIONS, proportion_cis, threshold_metrics, youden_threshold
 from oncoflow.metrics.compare import (
     COMPARISON_COLUMNS,
     CORRECTIONS,
@@ -61,6 +65,7 @@ from oncoflow.metrics.recalibration import (
     CALIBRATION_KEYS,
     DEFAULT_METHOD,
     apply_recalibration,
+    calibration_assessable,
     calibration_statistics,
     fit_fold,
 )
@@ -68,20 +73,28 @@ from oncoflow.metrics.summary import SUMMARY_KEYS, summarize
 from oncoflow.metrics.tables import to_latex, to_markdown
 
 THRESHOLD_KEYS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
+#: Wilson 95% (evaluate.ci_level) CIs of the threshold metrics that are proportions.
+THRESHOLD_CI_KEYS = tuple(f"{m}_ci_{end}" for m in PROPORTIONS for end in ("low", "high"))
+#: The pooled cv AUC and the mean of the per-fold AUCs differing by more than this: the fold models
+#: are on different scales (the model card says so).
+POOLED_GAP_MARGIN = 0.05
 COHORTS = ("cv", "external")
 #: Columns of metrics.md / .tex (metrics.tsv has all of SUMMARY_KEYS).
-SHOWN = ["model", "cohort", "n", "accuracy", "sensitivity", "specificity", "auc", "auc_ci_low",
-         "auc_ci_high", "auc_fold_mean", "auc_fold_sd", "cal_intercept", "cal_slope", "brier"]
+SHOWN = ["model", "cohort", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "auc", "auc_ci_low",
+         "auc_ci_high", "auc_risk", "auc_fold_mean", "auc_fold_sd", "cal_intercept", "cal_slope", "brier"]
 #: Columns metrics.tsv adds to SUMMARY_KEYS: per-fold and per-repeat AUC spread, calibration of the
 #: recalibrated risks (brier here replaces summarize's raw-probability Brier) and of the raw scores.
 EXTRA_KEYS = ("auc_fold_mean", "auc_fold_sd", "n_folds", "auc_repeat_mean", "auc_repeat_sd", "n_repeats",
               *CALIBRATION_KEYS, "cal_slope_raw", "brier_raw")
 #: Columns of metrics.tsv.
-METRICS_COLUMNS = ["model", "cohort", *[k for k in SUMMARY_KEYS if k not in ("brier", "note")], *EXTRA_KEYS, "note"]
+METRICS_COLUMNS = ["model", "cohort", *[k for k in SUMMARY_KEYS if k not in ("brier", "note")], *EXTRA_KEYS,
+                   *THRESHOLD_CI_KEYS, "auc_risk", "calibration_assessable", "note"]
 #: metrics.md / .tex headers: the pooled AUC named as such.
 HEADERS = {"auc": "pooled AUC", "auc_ci_low": "CI low", "auc_ci_high": "CI high",
-           "auc_fold_mean": "per-fold AUC mean", "auc_fold_sd": "per-fold AUC SD",
-           "cal_intercept": "calibration intercept", "cal_slope": "calibration slope", "brier": "Brier (risk)"}
+           "auc_risk": "pooled AUC of risks", "auc_fold_mean": "per-fold AUC mean", "auc_fold_sd": "per-fold AUC SD",
+           "cal_intercept": "calibration intercept", "cal_slope": "calibration slope", "brier": "Brier (risk)",
+           **{m: f"{m} (Wilson CI)" for m in PROPORTIONS}}
+NOT_ASSESSABLE = "not assessable"
 SHOWN_PER_FOLD = ["model", "fold", "cohort", "n", "n_pos", "threshold", "sensitivity",
                   "specificity", "auc", "auc_ci_low", "auc_ci_high"]
 SHOWN_COMPARISONS = ["model_a", "model_b", "cohort", "n", "auc_a", "auc_b", "delta", "delta_ci_low",
@@ -212,12 +225,22 @@ def spread_columns(pooled: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
+def _pooled_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """AUC of pooled scores (NaN for a single class): of the recalibrated risks, the fold models'
+    scores on one scale where each fold has a map (a per-fold map leaves per-fold AUCs unchanged)."""
+    from oncoflow.metrics.roc import _auc
+
+    yb = np.asarray(y).astype(bool)
+    return float(_auc(yb, score)) if 0 < yb.sum() < yb.size else np.nan
+
+
 def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
          ci_method: str, level: float, notes: list[str], n_boot: int, seed: int | None) -> dict[str, Any]:
     row = summarize(y, p, threshold=0.5, ci_method=ci_method, level=level, n_boot=n_boot, seed=seed)
     # Per-patient thresholds: shift each probability by its fold's threshold, then cut at 0.5.
     tm = threshold_metrics(y, np.clip(p - thr + 0.5, 0, 1), 0.5)
     row.update({k: tm[k] for k in THRESHOLD_KEYS})
+    row.update(proportion_cis(tm, level))
     row["threshold"] = float(np.mean(thr))
     # summarize's own threshold notes describe the 0.5 cut it was given, not the fold thresholds.
     stale = set(threshold_metrics(y, p, 0.5)["note"].split("; "))
@@ -281,6 +304,9 @@ def evaluate_pooled(pooled: pd.DataFrame, *, ci_method: str = "delong", level: f
                                           seed=seed))
         row["cal_slope_raw"] = calibration_statistics(y, c["probability"].to_numpy(dtype=float), level=level,
                                                       n_boot=100, seed=seed)["cal_slope"]
+        row["auc_risk"] = _pooled_auc(y, c["risk"].to_numpy(dtype=float))
+        row["calibration_assessable"], note = calibration_assessable(y)
+        row["note"] = "; ".join(n for n in (row["note"], note) if n)
         fill = {"n_folds": 0, "n_repeats": 0} if cohort != "cv" else spread.get(model, {})
         row.update({k: fill.get(k, np.nan) for k in EXTRA_KEYS[:6]})
         rows.append(row)
@@ -519,12 +545,36 @@ def compare_study(pooled: pd.DataFrame, tables: Path, *, comparisons: list[list[
     return confirmatory, exploratory
 
 
+def with_ci(value: float, low: float, high: float) -> str:
+    """``0.800 (0.490-0.943)``; NA when undefined."""
+    if value is None or not np.isfinite(value):
+        return "NA"
+    return f"{value:.3f} ({low:.3f}-{high:.3f})" if np.isfinite(low) and np.isfinite(high) else f"{value:.3f}"
+
+
+def shown_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    """metrics.md / .tex cells: threshold metrics with their Wilson CIs, calibration intercept and
+    slope "not assessable" where ``calibration_assessable`` is false (too few events)."""
+    view = metrics[[c for c in SHOWN if c in metrics.columns]].copy()
+    for m in PROPORTIONS:
+        if m in view.columns and f"{m}_ci_low" in metrics.columns:
+            view[m] = [with_ci(v, lo, hi) for v, lo, hi in
+                       zip(metrics[m], metrics[f"{m}_ci_low"], metrics[f"{m}_ci_high"])]
+    if "calibration_assessable" in metrics.columns:
+        ok = metrics["calibration_assessable"].astype(str).str.lower() == "true"
+        for col in ("cal_intercept", "cal_slope"):
+            if col in view.columns:
+                view[col] = [f"{v:.3f}" if good and np.isfinite(v) else NOT_ASSESSABLE if not good else "NA"
+                             for v, good in zip(metrics[col], ok)]
+    return view
+
+
 def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> None:
     """metrics.{tsv,md,tex} (the pooled AUC named as such in .md/.tex) and predictions.tsv (full
     precision) into the folder ``tables``."""
     tables = Path(tables)
     write_table(metrics, tables / "metrics.tsv", float_format="%.4f")
-    view = metrics[[c for c in SHOWN if c in metrics.columns]].rename(columns=HEADERS)
+    view = shown_metrics(metrics).rename(columns=HEADERS)
     atomic.write_text(tables / "metrics.md", to_markdown(view))
     atomic.write_text(tables / "metrics.tex", to_latex(view))
     # every digit (the shortest text that reads back as the same float): verify-archive recomputes

@@ -34,6 +34,14 @@ patients selected the model:
   in a 110-patient study), so a weak ridge penalty pulls b towards 1 (:data:`SLOPE_PRIOR`),
   keeping it finite when the patients are separable; the intercept is free. Measured on the LGG
   baseline: slope 0.78 -> 0.93, Brier 0.155 -> 0.154.
+- ``logistic`` for CNNs too when ``train.selection`` is ``nested`` (oncoflow.train.loop): every
+  non-test patient of the fold is then scored by an inner model that never trained on it (its inner
+  out-of-fold score at the chosen epoch; the epoch itself is one number chosen on all of them), so
+  the map (Platt scaling: a logistic fit of intercept and slope on the logit, rather than
+  temperature scaling, because the weighted loss shifts the intercept as well as the spread) is
+  fitted on about four times as many patients as the inner-validation set, none of whom chose
+  the model that scored them. The map is applied to the refitted model, which saw all of them for
+  the same number of epochs. The ``mean`` fusion of such CNNs is recalibrated the same way.
 - ``none``: the raw probability is the risk. Unweighted CNNs (``imbalance: none``) and the
   ``lr`` / ``svm`` stacking fusions (probability models fitted unweighted on the validation
   patients' scores, which selected the inputs' epochs).
@@ -74,15 +82,22 @@ EPS = 1e-6
 
 
 def recalibration_methods(cnns: Mapping[str, str], fusion_methods: Iterable[str], fused: Iterable[str],
-                          others: Iterable[str]) -> dict[str, str]:
+                          others: Iterable[str], *, nested: bool = False) -> dict[str, str]:
     """model -> method of :data:`METHODS`. ``cnns``: CNN name -> its ``imbalance``;
     ``fusion_methods``: fusion.methods (models ``fusion_<method>``) over the CNNs ``fused``;
-    ``others``: models whose inner-validation patients selected nothing (baseline, radiomics)."""
-    out = {name: "prior_shift" if imbalance in ODDS_INFLATING else "none" for name, imbalance in cnns.items()}
+    ``others``: models whose inner-validation patients selected nothing (baseline, radiomics).
+    ``nested`` (train.selection nested): every CNN's validation scores are inner out-of-fold scores
+    of models that never trained on those patients, so the CNNs and their ``mean`` fusion are
+    logistically recalibrated on them like ``others``."""
+    if nested:
+        out = {name: "logistic" for name in cnns}
+    else:
+        out = {name: "prior_shift" if imbalance in ODDS_INFLATING else "none" for name, imbalance in cnns.items()}
     inputs = [out[name] for name in fused if name in out]
     for method in fusion_methods:
         weighted_mean = method == "mean" and inputs and all(m == "prior_shift" for m in inputs)
-        out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "none"
+        cross_mean = method == "mean" and nested
+        out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "logistic" if cross_mean else "none"
     out.update({name: "logistic" for name in others})
     return out
 
@@ -95,7 +110,8 @@ def model_recalibration(config: dict[str, Any], specs: dict[str, ModelSpec]) -> 
     methods = list(config["fusion"]["methods"])
     return recalibration_methods({n: s.params.get("imbalance", "none") for n, s in specs.items()}, methods,
                                  fusion_inputs(config, specs) if methods else [],
-                                 [*radiomics_models(config), BASELINE])
+                                 [*radiomics_models(config), BASELINE],
+                                 nested=(config.get("train") or {}).get("selection") == "nested")
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -220,6 +236,26 @@ def calibration_statistics(y: np.ndarray, risk: np.ndarray, *, level: float = 0.
     out["cal_slope"] = float(beta[1])
     out["cal_slope_ci_low"], out["cal_slope_ci_high"] = _wald(beta[1], float(np.sqrt(cov[1, 1])), level)
     return out
+
+
+#: Fewer events (patients of the smaller class) than this: calibration intercept and slope are
+#: "not assessable". The usual minimum for validating a risk model's calibration is 100 events
+#: (Collins, Ogundimu & Altman 2016, Stat Med 35:214-226; the "100 events and 100 non-events"
+#: rule of thumb, which Snell et al. 2021, J Clin Epidemiol 135:79-89, show can still be imprecise).
+#: The estimates stay in metrics.tsv (with ``calibration_assessable`` false and a note); the
+#: Markdown / LaTeX tables, the model card, the checklists and the calibration figure say
+#: "not assessable" and nothing is called miscalibrated from them.
+MIN_CALIBRATION_EVENTS = 100
+
+
+def calibration_assessable(y: np.ndarray) -> tuple[bool, str]:
+    """(whether calibration can be assessed on these labels, the note when not)."""
+    y = np.asarray(y)
+    events = int(min((y == 1).sum(), (y == 0).sum()))
+    if events >= MIN_CALIBRATION_EVENTS:
+        return True, ""
+    return False, (f"calibration intercept/slope not assessable: {events} patients of the smaller class "
+                   f"(< {MIN_CALIBRATION_EVENTS} events; Collins et al. 2016)")
 
 
 CALIBRATION_KEYS = ("cal_intercept", "cal_intercept_ci_low", "cal_intercept_ci_high", "cal_slope",

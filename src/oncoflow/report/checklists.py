@@ -14,6 +14,8 @@ import pandas as pd
 from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.checklist_items import CHECKLISTS
 from oncoflow.run_facts import ReportFacts
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.report.selection import CRITERIA, selection_text
 
 FILLED, AUTHOR, NA = "filled", "author", "not applicable"
 CHECKLIST_COLUMNS = ["item", "section", "topic", "status", "text", "evidence"]
@@ -34,6 +36,10 @@ class RunFacts:
     models: list[str]
     n_failures: int
     metric_columns: tuple[str, ...] = ()  # the columns of tables/metrics.tsv
+    #: tables/selection.tsv (the epochs each CNN fold model kept); None without CNNs or when unread
+    selection: pd.DataFrame | None = None
+    #: "model (cohort)" whose calibration metrics.tsv marks not assessable (too few events)
+    unassessable: tuple[str, ...] = ()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -87,12 +93,12 @@ class RunFacts:
 
 
 def run_facts(plan: ReportFacts, splits: pd.DataFrame, qc: pd.DataFrame, metrics: pd.DataFrame,
-              failures: pd.DataFrame) -> RunFacts:
+              failures: pd.DataFrame, selection: pd.DataFrame | None = None) -> RunFacts:
     first = splits[splits["fold"] == splits["fold"].min()]
     internal, external = first[first["role"] != "external"], first[first["role"] == "external"]
     return RunFacts(plan, len(internal), int(internal["label"].sum()), len(external),
                     int((qc["flag"].fillna("") != "").sum()), list(dict.fromkeys(metrics["model"])), len(failures),
-                    tuple(metrics.columns))
+                    tuple(metrics.columns), selection, unassessable_calibration(metrics))
 
 
 Entry = tuple[str, str, str]  # status, text, evidence
@@ -234,7 +240,7 @@ def _training(f: RunFacts) -> Entry:
         sel = f.config["radiomics"]["selection"]
         return FILLED, f"LASSO penalty grid {sel['c_grid']}, {sel['inner_folds']}-fold inner CV.", "methods.md"
     runs = sorted({f"{m['architecture']}: lr {m['lr']:g}, batch {m['batch_size']}, "
-                   f"{m['epochs']} epochs, {m['imbalance']}" for m in f.config["models"]})
+                   f"up to {m['epochs']} epochs, {m['imbalance']}" for m in f.config["models"]})
     return FILLED, "; ".join(runs) + "; flips and intensity scaling as augmentation.", "methods.md"
 
 
@@ -255,9 +261,14 @@ def _building(f: RunFacts) -> Entry:
 
 
 def _selection(f: RunFacts) -> Entry:
-    how = ("the epoch with the best inner-validation AUC" if f.cnn else
-           "the LASSO penalty chosen by inner cross-validation on the training patients")
-    return FILLED, f"Final model per fold: {how}.", "methods.md"
+    if not f.cnn:
+        return (FILLED, "Final model per fold: the LASSO penalty chosen by inner cross-validation on the training "
+                "patients.", "methods.md")
+    if text := selection_text(f.selection):
+        return FILLED, f"Final model per fold: {text[0].lower()}{text[1:]}", "tables/selection.tsv"
+    train = f.config.get("train") or {}
+    return FILLED, (f"Final model per fold: the epoch with {CRITERIA[train.get('select_on', 'val_loss')]} "
+                    f"({train.get('selection', 'inner_val')} selection)."), "methods.md"
 
 
 def _ensemble(f: RunFacts) -> Entry:
@@ -271,9 +282,20 @@ def _ensemble(f: RunFacts) -> Entry:
     return FILLED, "Ensembling: " + "; ".join(parts) + ".", "methods.md"
 
 
+def unassessable_calibration(metrics: pd.DataFrame) -> tuple[str, ...]:
+    if "calibration_assessable" not in metrics.columns:
+        return ()
+    bad = metrics[metrics["calibration_assessable"].astype(str).str.lower() != "true"]
+    return tuple(f"{m} ({c})" for m, c in zip(bad["model"], bad["cohort"]))
+
+
 def _metrics(f: RunFacts) -> Entry:
-    return FILLED, ("AUC, sensitivity, specificity, PPV, NPV, Brier score and calibration intercept and slope "
-                    "(tables); decision and calibration curves (figures)."), "tables/metrics.tsv; figures/"
+    text = ("AUC, sensitivity, specificity, PPV, NPV and accuracy (Wilson CIs), Brier score and calibration "
+            "intercept and slope (tables); decision and calibration curves (figures).")
+    if f.unassessable:
+        text += (f" Calibration intercept and slope not assessable (fewer than {MIN_CALIBRATION_EVENTS} patients of "
+                 f"the smaller class; Collins et al. 2016): {', '.join(f.unassessable)}.")
+    return FILLED, text, "tables/metrics.tsv; figures/"
 
 
 def _intervals(f: RunFacts) -> str:
@@ -283,7 +305,7 @@ def _intervals(f: RunFacts) -> str:
     text = (f"{level} CIs of the AUC ({ev['ci_method']}), the Brier score (bootstrap) and the calibration intercept "
             "and slope (Wald)")
     if f.threshold_cis:
-        text += ", and of sensitivity, specificity, PPV and NPV"
+        text += ", and of sensitivity, specificity, PPV and NPV (Wilson)"
     return text
 
 

@@ -39,6 +39,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from oncoflow.metrics.curves import CURVES
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
 
 FIGURES = ("roc", "pr", "dca", "calibration")
 COHORT_TITLES = {"cv": "Cross-validation (pooled test folds)", "external": "External cohort (fold-model ensemble)"}
@@ -172,6 +173,7 @@ def _draw_calibration(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame],
     cal = curves["calibration"]
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="perfect calibration")
     k = len(colors)
+    unassessable = False
     for i, (model, color) in enumerate(colors.items()):
         pts = cal[(cal["model"] == model) & (cal["cohort"] == cohort)]
         if pts.empty:
@@ -182,10 +184,26 @@ def _draw_calibration(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame],
         err = np.clip(np.vstack([y - pts["observed_ci_low"].to_numpy(),
                                  pts["observed_ci_high"].to_numpy() - y]), 0.0, None)
         brier = _metric(metrics, model, cohort, "brier")
+        assessable = _assessable(metrics, model, cohort)
+        unassessable |= not assessable
         ax.errorbar(x, y, yerr=err, color=color, marker="o", ms=4, lw=1.4, elinewidth=0.7,
-                    capsize=2, alpha=0.9, clip_on=False, label=f"{model}  Brier {_fmt(brier, 3)}")
+                    capsize=2, alpha=0.9 if assessable else 0.35, clip_on=False,
+                    label=f"{model}  Brier {_fmt(brier, 3)}" + ("" if assessable else "  (not assessable)"))
+    if unassessable:
+        ax.text(0.5, 0.97, f"calibration not assessable: fewer than {MIN_CALIBRATION_EVENTS} events\n"
+                "(Collins et al. 2016); bins shown as description only", transform=ax.transAxes,
+                ha="center", va="top", fontsize=8, color="0.25",
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7"})
     ax.set(xlim=UNIT, ylim=UNIT, xlabel="Mean recalibrated risk (per bin)", ylabel="Observed fraction positive")
     _legend(ax)
+
+
+def _assessable(metrics: pd.DataFrame, model: str, cohort: str) -> bool:
+    """metrics.tsv's calibration_assessable of this model and cohort (true when the table lacks it)."""
+    if "calibration_assessable" not in metrics.columns:
+        return True
+    row = metrics[(metrics["model"] == model) & (metrics["cohort"] == cohort)]
+    return row.empty or str(row["calibration_assessable"].iloc[0]).lower() == "true"
 
 
 DRAW: dict[str, tuple[str, Callable]] = {

@@ -14,11 +14,17 @@ from collections.abc import Mapping
 from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D
 from oncoflow.run_facts import ReportFacts
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.report.selection import CRITERIA, selection_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 REFERENCES: dict[str, str] = {
+    "collins_sample": "Collins GS, Ogundimu EO, Altman DG. Sample size considerations for the external validation "
+                      "of a multivariable prognostic model: a resampling study. Stat Med. 2016;35(2):214-226.",
+    "wilson": "Wilson EB. Probable inference, the law of succession, and statistical inference. J Am Stat Assoc. "
+              "1927;22(158):209-212.",
     "dcm2niix": "Li X, Morgan PS, Ashburner J, Smith J, Rorden C. The first step for neuroimaging data "
                 "analysis: DICOM to NIfTI conversion. J Neurosci Methods. 2016;264:47-56.",
     "n4": "Tustison NJ, Avants BB, Cook PA, et al. N4ITK: improved N3 bias correction. IEEE Trans Med "
@@ -279,24 +285,37 @@ def _init(params: dict[str, Any], cite: _Citations) -> str:
     return "from random initialisation"
 
 
-def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
+def _schedule(entry: dict[str, Any], cite: _Citations, train: dict[str, Any] | None = None) -> str:
+    train = train or {}
+    nested = train.get("selection") == "nested"
+    criterion = "AUC (ties: validation loss)" if train.get("select_on") == "val_auc" else "loss"
     text = (f"AdamW {cite('adamw')} (learning rate {entry['lr']:g}, weight decay {entry['weight_decay']:g}) with "
-            f"cosine decay {cite('cosine')}, batch size {entry['batch_size']}, "
-            f"{'up to ' if entry['patience'] else ''}{entry['epochs']} epochs")
-    if entry["patience"]:
-        text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation AUC"
-    text += "; the epoch with the best inner-validation AUC was kept."
+            f"cosine decay {cite('cosine')}, batch size {entry['batch_size']}, up to {entry['epochs']} epochs")
+    if entry["patience"] and not nested:
+        text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation {criterion}"
+    text += "."
     return text + {
         "weighted_loss": " The loss weighted the positive class by the training fold's negative/positive ratio.",
         "balanced_sampler": " Class imbalance was handled by class-balanced sampling of the training batches.",
         "none": " No class-imbalance correction was used."}[entry["imbalance"]]
 
 
-def _models(config: dict[str, Any], cite: _Citations) -> str:
+def _kept(config: dict[str, Any], selection: pd.DataFrame | None) -> str:
+    """Which epoch was kept: the run's own epochs per fold (tables/selection.tsv) when known."""
+    if text := selection_text(selection):
+        return text
+    train = config.get("train") or {}
+    where = ("pooled inner out-of-fold predictions of the fold's training patients (nested selection)"
+             if train.get("selection") == "nested" else "the fold's inner-validation patients")
+    return f"The epoch kept was the one with {CRITERIA[train.get('select_on', 'val_loss')]} on {where}."
+
+
+def _models(config: dict[str, Any], cite: _Citations, selection: pd.DataFrame | None = None) -> str:
     if not config["models"]:
         return ""  # radiomics-only study: no CNN, no augmentation
     parts = []
-    shared = len({_schedule(entry, lambda *keys: "") for entry in config["models"]}) == 1
+    train = config.get("train") or {}
+    shared = len({_schedule(entry, lambda *keys: "", train) for entry in config["models"]}) == 1
     for entry in config["models"]:
         names = [model_name(x, entry["architecture"], entry.get("tag")) for x in entry["inputs"]]
         arch, refs = ARCHITECTURES[entry["architecture"]]
@@ -314,10 +333,11 @@ def _models(config: dict[str, Any], cite: _Citations) -> str:
             text += (f" It was trained jointly with a tumor-segmentation head (FCN-style {cite('fcn')}, on the "
                      f"layer 2-4 features; loss = classification BCE + {entry.get('seg_weight', 0.5):g} x "
                      "(Dice + BCE) against the tumor mask); predictions used the classification output alone.")
-        parts.append(text if shared else f"{text} Optimisation: {_schedule(entry, cite)}")
+        parts.append(text if shared else f"{text} Optimisation: {_schedule(entry, cite, train)}")
     if shared:
         every = "Every model" if len(config["models"]) > 1 else "Optimisation"
-        parts.append(f"{every}: {_schedule(config['models'][0], cite)}")
+        parts.append(f"{every}: {_schedule(config['models'][0], cite, train)}")
+    parts.append(_kept(config, selection))
     parts.append("Training images were augmented with random flips of the two in-plane axes and a random "
                  "intensity scaling of up to ±5%.")
     return " ".join(parts)
@@ -530,11 +550,19 @@ def _calibration_text(facts: ReportFacts, cite: _Citations) -> str:
                      f"{_names(groups['prior_shift'])} were divided by that ratio of the fold's training patients "
                      f"(prior-shift correction {cite('saerens')}), which fits nothing and leaves the spread of "
                      "the scores (the calibration slope) as trained.")
-    if groups.get("logistic"):
-        parts.append(f"{_names(groups['logistic'])}, whose inner-validation patients selected nothing, "
-                     f"{'was' if len(groups['logistic']) == 1 else 'were'} recalibrated by logistic recalibration "
+    nested = (facts.config.get("train") or {}).get("selection") == "nested"
+    cnns = [n for n in groups.get("logistic", []) if nested and (n in facts.cnn or n == "fusion_mean")]
+    others = [n for n in groups.get("logistic", []) if n not in cnns]
+    if others:
+        parts.append(f"{_names(others)}, whose inner-validation patients selected nothing, "
+                     f"{'was' if len(others) == 1 else 'were'} recalibrated by logistic recalibration "
                      f"{cite('cox')} (intercept and slope on the logit scale, the slope weakly penalised towards 1) "
                      "on each fold's inner-validation patients.")
+    if cnns:
+        parts.append(f"{_names(cnns)} {'was' if len(cnns) == 1 else 'were'} recalibrated by the same logistic map "
+                     f"(Platt scaling) {cite('cox')}, fitted on every training patient of the fold through its inner "
+                     "out-of-fold score (nested selection: scored by an inner model that never trained on it) and "
+                     "applied to the model refitted on all of them.")
     if groups.get("none"):
         parts.append(f"The probabilities of {_names(groups['none'])} (trained without class weighting) were "
                      "taken as risks.")
@@ -544,7 +572,11 @@ def _calibration_text(facts: ReportFacts, cite: _Citations) -> str:
                      "scaled differently, the mean and standard deviation of the per-fold test AUCs are given "
                      "beside the pooled AUC. Calibration-in-the-large (the intercept with the risk's logit as "
                      f"offset) and the calibration slope are reported with {level} Wald confidence intervals, "
-                     f"the Brier score with a {level} stratified bootstrap interval."])
+                     f"the Brier score with a {level} stratified bootstrap interval; below "
+                     f"{MIN_CALIBRATION_EVENTS} patients of the smaller class they are reported as not assessable "
+                     f"{cite('collins_sample')}. The pooled AUC of the recalibrated risks is given beside the pooled "
+                     "AUC of the raw probabilities. Accuracy, sensitivity, specificity and predictive values are "
+                     f"given with {level} Wilson score intervals {cite('wilson')}."])
 
 
 def _comparisons_text(facts: ReportFacts, cite: _Citations) -> str:
@@ -735,17 +767,19 @@ def render_methods(
     git: Mapping[str, Any] | None = None,
     python: str | None = None,
     comparisons: pd.DataFrame | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> str:
     """The methods section (Markdown) of a run (``facts``: oncoflow.run_facts.report_facts of its
     resolved config and plan). ``comparisons``: its tables/comparisons.tsv (the sentences on whether
-    each model beats the baseline)."""
+    each model beats the baseline); ``selection``: its tables/selection.tsv (the epochs each
+    CNN fold model kept)."""
     cite = _Citations()
     config, specs = facts.config, facts.cnn
     sections = [
         ("Cohort", _cohort(config, cohort)),
         ("Image preprocessing", " ".join(filter(None, [_images(facts, cohort, software, cite),
                                                        _crops(config, specs)]))),
-        ("Models", " ".join(filter(None, [_pretraining(facts, cite), _models(config, cite),
+        ("Models", " ".join(filter(None, [_pretraining(facts, cite), _models(config, cite, selection),
                                           _radiomics(config, software), _baseline_text(bool(facts.baseline)),
                                           _harmonisation_text(facts, cite)]))),
         ("Validation and fusion", " ".join(filter(None, [_validation(facts, cohort), _fusion(facts, cite)]))),

@@ -21,6 +21,9 @@ from typing import Any
 import pandas as pd
 
 from oncoflow import atomic
+from oncoflow.metrics.evaluate import NOT_ASSESSABLE, POOLED_GAP_MARGIN
+from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.report.selection import read_selection, reliability_text, selection_text
 from oncoflow.run_facts import ReportFacts
 
 CITATION = ("Mitchell M, Wu S, Zaldivar A, Barnes P, Vasserman L, Hutchinson B, Spitzer E, Raji ID, Gebru T. "
@@ -29,8 +32,10 @@ SECTIONS = ("Model details", "Intended use", "Factors", "Metrics", "Evaluation d
             "Quantitative analyses", "Ethical considerations", "Caveats and recommendations", "Checksums")
 AUTHORS = "left to the authors"
 #: metrics.tsv columns the card copies, per model and cohort
-PERFORMANCE = ("n", "n_pos", "auc", "auc_ci_low", "auc_ci_high", "threshold", "sensitivity", "specificity",
-               "balanced_accuracy", "brier", "brier_ci_low", "brier_ci_high")
+PERFORMANCE = ("n", "n_pos", "auc", "auc_ci_low", "auc_ci_high", "auc_risk", "auc_fold_mean", "threshold", "accuracy",
+               "accuracy_ci_low", "accuracy_ci_high", "sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
+               "specificity", "specificity_ci_low", "specificity_ci_high", "ppv", "ppv_ci_low", "ppv_ci_high",
+               "npv", "npv_ci_low", "npv_ci_high", "balanced_accuracy", "brier", "brier_ci_low", "brier_ci_high")
 CALIBRATION = ("cal_intercept", "cal_intercept_ci_low", "cal_intercept_ci_high", "cal_slope", "cal_slope_ci_low",
                "cal_slope_ci_high")
 DIFFERENCES = "## Differences from the paper"
@@ -155,11 +160,13 @@ def performance(metrics: pd.DataFrame) -> list[dict[str, Any]]:
             row[key] = None if value is None or pd.isna(value) else (int(value) if key in ("n", "n_pos")
                                                                      else float(value))
         row["note"] = record.get("note") if isinstance(record.get("note"), str) else ""
+        row["calibration_assessable"] = str(record.get("calibration_assessable", True)).lower() == "true"
         rows.append(row)
     return rows
 
 
-def limitations(config: dict[str, Any], data: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+def limitations(config: dict[str, Any], data: dict[str, Any], rows: list[dict[str, Any]],
+                selection: str = "") -> list[str]:
     """Caveats that follow from this run's own numbers (each names the figure it rests on)."""
     out = []
     level = round(100 * config["evaluate"]["ci_level"])
@@ -181,7 +188,24 @@ def limitations(config: dict[str, Any], data: dict[str, Any], rows: list[dict[st
         out.append(f"Sites {data['sites_unset']}: performance across centres and scanners is unknown.")
     elif len(data["sites"]) == 1:
         out.append(f"One site ({data['sites'][0]['site']}): performance at other centres and scanners is unknown.")
+    gaps = [f"{r['model']} (pooled {fmt(r['auc'])}, of risks {fmt(r.get('auc_risk'))}, per-fold mean "
+            f"{fmt(r['auc_fold_mean'])})" for r in rows
+            if r["cohort"] == "cv" and r["auc"] is not None and r.get("auc_fold_mean") is not None
+            and abs(r["auc"] - r["auc_fold_mean"]) > POOLED_GAP_MARGIN]
+    if gaps:
+        out.append(f"Pooled and per-fold AUC differ by more than {POOLED_GAP_MARGIN}: " + ", ".join(gaps)
+                   + ". The fold models score on different scales, so the pooled AUC (the headline) and the "
+                   "operating point at the fold thresholds describe different things.")
+    unassessable = sorted({f"{r['model']} ({r['cohort']})" for r in rows if not r["calibration_assessable"]})
+    if unassessable:
+        out.append(f"Calibration not assessable (fewer than {MIN_CALIBRATION_EVENTS} patients of the smaller class; "
+                   "Collins et al. 2016): " + ", ".join(unassessable) + ". Their intercept and slope are not "
+                   "reported as evidence of (mis)calibration.")
+    if selection:
+        out.append(selection)
     for r in rows:
+        if not r["calibration_assessable"]:
+            continue
         off = []
         if r["cal_slope_ci_low"] is not None and not r["cal_slope_ci_low"] <= 1 <= r["cal_slope_ci_high"]:
             off.append(f"slope {_ci(r, 'cal_slope')}")
@@ -219,7 +243,8 @@ def checksums(provenance: dict[str, Any], config: dict[str, Any]) -> dict[str, A
 
 
 def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFrame, splits: pd.DataFrame,
-               qc: pd.DataFrame, provenance: dict[str, Any], study_page: str | None = None) -> dict[str, Any]:
+               qc: pd.DataFrame, provenance: dict[str, Any], study_page: str | None = None,
+               selection: pd.DataFrame | None = None) -> dict[str, Any]:
     """The card as a JSON-able dict (the Markdown is :func:`card_markdown` of it)."""
     config = facts.config
     ev, pre = config["evaluate"], config["preprocess"]
@@ -248,6 +273,7 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
             "license": "code: MIT (oncoflow); trained models: " + AUTHORS,
             "developers_and_contact": AUTHORS,
             "methods": "methods.md of this run (every step, parameter and reference)",
+            "epoch_selection": selection_text(selection) or None,
         },
         "intended_use": {"statement": config["study"].get("intended_use") or INTENDED_USE,
                          "out_of_scope": "patients, sequences or scanners unlike those under Training data; any "
@@ -259,8 +285,9 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
         "metrics": {"discrimination": f"AUC with {round(100 * ev['ci_level'])}% CI ({ev['ci_method']})",
                     "threshold": ("Youden's J on each fold's inner-validation patients" if threshold == "youden"
                                   else f"fixed probability {threshold}"),
-                    "threshold_metrics": "sensitivity, specificity, balanced accuracy at the fold thresholds "
-                                         "(external: their mean)",
+                    "threshold_metrics": "accuracy, sensitivity, specificity, PPV, NPV (each with a Wilson "
+                                         f"{round(100 * ev['ci_level'])}% CI) and balanced accuracy at the fold "
+                                         "thresholds (external: their mean)",
                     "calibration": "calibration intercept and slope (Wald CI) and Brier score (bootstrap CI) of the "
                                    "recalibrated risk"},
         "evaluation_data": {"cv": "every internal patient once, scored by the fold model that never saw it",
@@ -271,7 +298,8 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
                                            "conversion (rule convert_dicom)" if "dicom" in samples.columns
                                            else "pseudonymous subject IDs",
                                    "approval_consent_risks": AUTHORS},
-        "caveats": {"limitations": limitations(config, data, rows),
+        "caveats": {"limitations": limitations(config, data, rows,
+                                               reliability_text(selection) if selection is not None else ""),
                     "differences_from_paper": differences,
                     "study_page": str(page) if page and page.is_file() else None},
         "checksums": checksums(provenance, config),
@@ -283,17 +311,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
             + "".join("| " + " | ".join(c.replace("|", "/") for c in row) + " |\n" for row in rows))
 
 
-PERFORMANCE_HEADER = ["model", "cohort", "n", "positive", "AUC (CI)", "threshold", "sensitivity", "specificity",
+PERFORMANCE_HEADER = ["model", "cohort", "n", "positive", "AUC (CI)", "per-fold AUC mean", "threshold",
+                      "sensitivity (CI)", "specificity (CI)", "PPV (CI)", "NPV (CI)", "accuracy (CI)",
                       "balanced accuracy"]
 CALIBRATION_HEADER = ["model", "cohort", "intercept (CI)", "slope (CI)", "Brier (CI)"]
 
 
 def performance_cells(r: dict[str, Any]) -> list[str]:
-    return [r["model"], r["cohort"], fmt(r["n"]), fmt(r["n_pos"]), _ci(r, "auc"), fmt(r["threshold"]),
-            fmt(r["sensitivity"]), fmt(r["specificity"]), fmt(r["balanced_accuracy"])]
+    return [r["model"], r["cohort"], fmt(r["n"]), fmt(r["n_pos"]), _ci(r, "auc"), fmt(r.get("auc_fold_mean")),
+            fmt(r["threshold"]), *(_ci(r, k) for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy")),
+            fmt(r["balanced_accuracy"])]
 
 
 def calibration_cells(r: dict[str, Any]) -> list[str]:
+    if not r.get("calibration_assessable", True):
+        return [r["model"], r["cohort"], NOT_ASSESSABLE, NOT_ASSESSABLE, _ci(r, "brier")]
     return [r["model"], r["cohort"], _ci(r, "cal_intercept"), _ci(r, "cal_slope"), _ci(r, "brier")]
 
 
@@ -312,7 +344,10 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"{d['date']}.",
              f"- Paper: {d['paper'] or 'none (no study page in docs/studies/ for this study)'}.",
              f"- License: {d['license']}. Developers and contact: {d['developers_and_contact']}.",
-             f"- Methods: {d['methods']}.", "", "Models:", ""]
+             f"- Methods: {d['methods']}."]
+    if d.get("epoch_selection"):
+        lines.append(f"- Epoch selection: {d['epoch_selection']}")
+    lines += ["", "Models:", ""]
     lines += [f"- `{x['name']}`: {x['description']}" for x in d["models"]]
     lines += ["", "## Intended use", "", card["intended_use"]["statement"], "",
               f"Out of scope: {card['intended_use']['out_of_scope']}.", "", "## Factors", "",
@@ -360,7 +395,8 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 
 def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: str, qc: str,
-                     provenance: str, study_page: str | None, md: str, json_out: str, html: str) -> dict[str, Any]:
+                     provenance: str, study_page: str | None, md: str, json_out: str, html: str,
+                     selection: str | None = None) -> dict[str, Any]:
     from oncoflow.report.markdown import markdown_to_html
 
     def tsv(path: str) -> pd.DataFrame:
@@ -369,7 +405,7 @@ def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: 
     card = model_card(facts, metrics=tsv(metrics),
                       samples=pd.read_csv(samples, sep="\t", dtype=str, keep_default_na=False),
                       splits=tsv(splits), qc=tsv(qc), provenance=json.loads(Path(provenance).read_text()),
-                      study_page=study_page)
+                      study_page=study_page, selection=read_selection(selection))
     text = card_markdown(card)
     atomic.write_text(json_out, json.dumps(card, indent=2, default=str) + "\n")
     atomic.write_text(md, text)

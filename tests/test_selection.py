@@ -1,0 +1,111 @@
+"""How a fold model's epoch is chosen (oncoflow.train.loop): the validation loss that keeps
+measuring after the AUC saturates, the AUC rule's tie-break, the small-validation-set warning, and
+nested selection (inner CV chooses the epoch, one model refitted, inner out-of-fold scores written
+for the non-test patients) on tiny synthetic crops (CPU, one thread)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers_train import synthetic_cohort
+from oncoflow.models.zoo import build_model
+from oncoflow.train.data import build_samples
+from oncoflow.train.folds import make_folds
+from oncoflow.train.loop import HISTORY_COLUMNS, TrainConfig, predict_patients, train_fold
+from oncoflow.train.selection import better, selection_warning, validation_loss
+
+torch.set_num_threads(1)
+
+
+def test_validation_loss_keeps_ranking_after_auc_saturates():
+    y = np.array([0, 0, 1, 1])
+    unsure, sure = np.array([0.45, 0.48, 0.52, 0.55]), np.array([0.1, 0.2, 0.8, 0.9])
+    # both separate the patients (AUC 1), only the loss tells the sharper one apart
+    assert validation_loss(y, sure, False) < validation_loss(y, unsure, False)
+    # class-balanced: each class weighs half, whatever its size
+    y3, p3 = np.array([0, 0, 0, 1]), np.array([0.1, 0.1, 0.1, 0.4])
+    assert validation_loss(y3, p3, True) == pytest.approx(0.5 * (-np.log(0.9) - np.log(0.4)))
+    assert validation_loss(y3, p3, False) == pytest.approx((3 * -np.log(0.9) - np.log(0.4)) / 4)
+
+
+def test_auc_rule_breaks_ties_by_loss_and_loss_rule_ignores_auc():
+    first = {"val_auc": 1.0, "val_loss": 0.60}
+    later = {"val_auc": 1.0, "val_loss": 0.30}
+    worse_auc = {"val_auc": 0.9, "val_loss": 0.10}
+    assert better(later, first, "val_auc") and not better(first, later, "val_auc")
+    assert not better(worse_auc, later, "val_auc")
+    assert better(worse_auc, later, "val_loss")
+    assert better({"val_auc": np.nan, "val_loss": 0.2}, later, "val_auc")  # single-class: loss decides
+
+
+def test_small_validation_set_is_named():
+    assert "3 of the smaller class" in selection_warning(np.array([0] * 9 + [1] * 3), "m fold 0")
+    assert selection_warning(np.array([0] * 10 + [1] * 10), "m fold 0") == ""
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("selection")
+    sheet, crops = synthetic_cohort(root / "crops", [0, 1] * 9, seed=3, size=24, depth=4)
+    splits = make_folds(sheet, label="label", folds=3, seed=0, val_fraction=0.25)
+    return root, crops, splits
+
+
+def test_nested_selection_refits_and_writes_out_of_fold_scores(cohort):
+    root, crops, splits = cohort
+    cfg = TrainConfig(architecture="resnet18", modalities=["t1c"], epochs=3, batch_size=8, slices=2, depth=4,
+                      patience=0, seed=0, device="cpu", selection="nested", inner_folds=2)
+    out = root / "nested"
+    preds = train_fold(cfg, crops, splits, out_dir=out, model_name="m", fold=0)
+    history = pd.read_csv(out / "history.tsv", sep="\t")
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert len(history) == 3 and history["val_loss"].notna().all()
+    # the kept epoch is the one of lowest pooled inner out-of-fold loss, and the checkpoint says so
+    chosen = int(history["val_loss"].idxmin())
+    assert history["selected"].tolist() == [e == chosen for e in range(3)]
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == chosen and ckpt["selection"] == "nested"
+    # every non-test patient is scored out of fold (role val); the test patients by the refitted model
+    fold = splits[splits["fold"] == 0].set_index("subject")
+    test = fold.index[fold["role"] == "test"]
+    assert set(preds.loc[preds["role"] == "val", "subject"]) == set(fold.index[fold["role"] != "test"])
+    assert set(preds.loc[preds["role"] == "test", "subject"]) == set(test)
+    model = build_model("resnet18", 1)
+    model.load_state_dict(ckpt["model"])
+    samples = build_samples({s: crops[s] for s in test}, ["t1c"], dims=2, slices=2, depth=4)
+    refit = dict(zip(samples.subjects, predict_patients(model, samples, torch.device("cpu"), 8)))
+    got = preds.set_index("subject")["probability"]
+    np.testing.assert_allclose([got[s] for s in test], [refit[s] for s in test], atol=1e-5)
+    # the out-of-fold scores are not the refitted model's scores of patients it trained on
+    train_subjects = [s for s in fold.index if fold.loc[s, "role"] != "test"]
+    samples = build_samples({s: crops[s] for s in train_subjects}, ["t1c"], dims=2, slices=2, depth=4)
+    in_sample = predict_patients(model, samples, torch.device("cpu"), 8)
+    assert not np.allclose([got[s] for s in samples.subjects], in_sample, atol=1e-3)
+
+
+def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose(tmp_path):
+    from oncoflow.report.selection import selection_table, selection_text
+
+    sheet = pd.DataFrame({"subject": [f"s{i:02d}" for i in range(20)], "cohort": "internal", "label": [0, 1] * 10})
+    splits = make_folds(sheet, label="label", folds=2, seed=0, val_fraction=0.25)
+    histories = {}
+    for fold, (kept, aucs) in enumerate([(2, [0.8, 1.0, 1.0]), (0, [1.0, 1.0, 0.9])]):
+        path = tmp_path / f"h{fold}.tsv"
+        pd.DataFrame({"epoch": range(3), "val_loss": [0.6, 0.5, 0.4] if fold == 0 else [0.3, 0.5, 0.6],
+                      "val_auc": aucs, "selected": [e == kept for e in range(3)]}).to_csv(path, sep="\t", index=False)
+        histories[("t1_resnet18", fold)] = path
+    table = selection_table(histories, splits, {"selection": "inner_val", "select_on": "val_loss"},
+                            {"t1_resnet18": 10})
+    assert table["chosen_epoch"].tolist() == [3, 1] and table["epochs_run"].tolist() == [3, 3]
+    val = splits[(splits["fold"] == 0) & (splits["role"] == "val")]
+    assert table["n_val"].iloc[0] == len(val) and table["too_small"].all() and table["auc_saturated"].all()
+    text = selection_text(table)
+    assert "t1_resnet18: epochs 3, 1 (of up to 10)" in text and "lowest validation loss" in text
+    assert "too few to choose an epoch reliably" in text and "1.000 at the kept epoch in 2 of 2" in text
+    # nested: the patients that chose are every non-test patient of the fold
+    nested = selection_table(histories, splits, {"selection": "nested", "select_on": "val_loss"}, {"t1_resnet18": 10})
+    assert nested["n_val"].iloc[0] == int(((splits["fold"] == 0) & (splits["role"] != "test")).sum())
+    assert "nested selection" in selection_text(nested)
