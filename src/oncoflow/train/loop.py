@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from oncoflow import atomic
 from oncoflow.models.segmentation import dice_bce_loss
+from oncoflow.models.catalog import ENCODERS_3D, INPUT_PREPARATION
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 from oncoflow.train.kernels import use_cpu_kernels
@@ -143,8 +144,10 @@ def train_fold(
     fold_rows = splits[splits["fold"] == fold].set_index("subject")
     roles = {r: fold_rows.index[fold_rows["role"] == r].tolist() for r in ("train", "val")}
     cotrain = cfg.cotrain_segmentation
+    prep = INPUT_PREPARATION.get(cfg.architecture)  # a pretrained brain encoder's own input
     data = {r: build_samples({s: crops[s] for s in subs}, cfg.modalities, dims=dims,
-                             slices=cfg.slices, depth=cfg.depth, masks=cotrain and r == "train")
+                             slices=cfg.slices, depth=cfg.depth, masks=cotrain and r == "train",
+                             preparation=prep)
             for r, subs in roles.items()}
     y_train = fold_rows.loc[data["train"].subjects, "label"].to_numpy()[data["train"].subject_index]
     y_val = fold_rows.loc[data["val"].subjects, "label"].to_numpy()
@@ -154,6 +157,9 @@ def train_fold(
     if cfg.init == "pretrained":
         print(f"{model_name} fold {fold}: backbone from {cfg.weights} (classification head fresh)",
               file=sys.stderr, flush=True)
+    elif cfg.init in ENCODERS_3D.values():
+        print(f"{model_name} fold {fold}: encoder of {prep['network']} (classification head fresh); "
+              f"input at {prep['spacing_mm']} mm, {prep['intensity']} intensities", file=sys.stderr, flush=True)
     model.to(device)
     n_pos, n_neg = int(y_train.sum()), int(len(y_train) - y_train.sum())
     pos_weight = torch.tensor(n_neg / max(n_pos, 1)) if cfg.imbalance == "weighted_loss" else None
@@ -219,6 +225,8 @@ def train_fold(
                     "architecture": cfg.architecture, "modalities": cfg.modalities}
             if cotrain:
                 ckpt["cotrain_segmentation"] = True
+            if prep:
+                ckpt.update(init=cfg.init, input_preparation=prep)
             torch.save(ckpt, out_dir / "checkpoint.pt")
         else:
             stale += 1
@@ -235,7 +243,7 @@ def train_fold(
     model.load_state_dict(best["model"])
     all_subjects = fold_rows.index.tolist()
     everything = build_samples({s: crops[s] for s in all_subjects}, cfg.modalities, dims=dims,
-                               slices=cfg.slices, depth=cfg.depth)
+                               slices=cfg.slices, depth=cfg.depth, preparation=prep)
     prob = predict_patients(model, everything, device, cfg.batch_size)
     preds = pd.DataFrame({"subject": everything.subjects, "fold": fold, "model": model_name,
                           "role": fold_rows.loc[everything.subjects, "role"].to_numpy(),
