@@ -31,6 +31,8 @@ INPUT_PREPARATION: dict[str, dict[str, object]] = {
 }
 
 
+# radiomics.variants whose features are an encoder's, pooled in the tumor (oncoflow.radiomics.deep)
+DEEP_VARIANTS = {init: architecture for architecture, init in ENCODERS_3D.items()}
 ARCH_3D = ("resnet10_3d", "resnet18_3d", "vgg16_3d", "msresnet10_3d", *ENCODERS_3D)
 ARCHITECTURES = ARCH_2D + ARCH_3D
 # MedicalNet publishes weights for these (init: medicalnet).

@@ -21,7 +21,7 @@ from oncoflow.config import (
     radiomics_models,
     second_opinion,
 )
-from oncoflow.models.catalog import ARCH_3D, INPUT_PREPARATION
+from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -373,9 +373,21 @@ def _radiomics(config: dict[str, Any]) -> str:
     spacing = (f"resampled to {'x'.join(f'{v:g}' for v in st['resampled_spacing'])} mm"
                if st.get("resampled_spacing") else "on the native grid")
     norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
-    parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
-             f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
-             f"{norm}, {_discretisation(st)} {_radiomics_source(config)}"]
+    parts = []
+    if set(rad["variants"]) - set(DEEP_VARIANTS):
+        parts.append(f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
+                     f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
+                     f"{norm}, {_discretisation(st)} {_radiomics_source(config)}")
+    for variant in [v for v in rad["variants"] if v in DEEP_VARIANTS]:
+        prep = INPUT_PREPARATION[DEEP_VARIANTS[variant]]
+        crop = config["crop"]
+        parts.append(f"Frozen deep features (`{variant}`): each modality's tumor crop was resampled to "
+                     f"{prep['spacing_mm']:g} mm isotropic voxels, a {crop['depth']} x {crop['size']} x "
+                     f"{crop['size']} voxel window centred on the tumor normalised as {prep['network']} expects "
+                     f"({prep['intensity']}) and passed once through that network's encoder (weights unchanged, "
+                     "read from the installed package); its deepest feature map was averaged with weights given "
+                     "by the tumor's share of each cell, per modality. These features entered the same "
+                     "per-fold model as radiomic features.")
     if "sr" in rad["variants"]:
         sr = config["superres"]
         how = ("loaded from a local checkpoint" if sr.get("checkpoint") else
