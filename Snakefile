@@ -46,7 +46,7 @@ onerror:
     # every failed job with its subject and reason (from its log), after Snakemake's own summary;
     # the cohort QC table with the failed subjects' errors (summarize_qc cannot run without their rows)
     import sys
-    from oncoflow.failures import format_failures, write_qc_after_failure
+    from oncoflow.failed_jobs import format_failures, write_qc_after_failure
 
     summary = [format_failures(log), write_qc_after_failure(log, RESULTS, PLAN.subjects, MODALITIES)]
     print(*filter(None, summary), sep="\n", file=sys.stderr)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from oncoflow.metrics.evaluate import evaluate_pooled, pool_predictions
-from oncoflow.metrics.sites import add_sites, metrics_by_site, subject_sites
+from oncoflow.metrics.evaluate import add_sites, evaluate_pooled, pool_predictions, subject_sites
+from oncoflow.metrics.sites import metrics_by_site
 
 
 def scheme_tables(results: Path, models: list[str], folds: list[int] | None,

@@ -16,7 +16,7 @@ import pytest
 from workflow_helpers import tiny_config
 
 from oncoflow.cli import main as oncoflow
-from oncoflow.config import load_samples
+from oncoflow.sheet import load_samples
 from oncoflow.demo.cohort import simulate_subject
 from oncoflow.demo.dicom_writer import dcm2niix_orientation
 from oncoflow.ingest.subject import ingest_nifti_folder

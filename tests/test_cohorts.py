@@ -10,7 +10,7 @@ from snakemake.utils import validate
 from workflow_helpers import REPO
 
 from oncoflow.cohorts import write_lgg_tcga_sheet
-from oncoflow.config import load_samples
+from oncoflow.sheet import load_samples
 
 
 def test_lgg_tcga_sheet_loads_as_the_study_config_reads_it(shared_data: Path, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 from snakemake.utils import validate
 from workflow_helpers import REPO, base_config, run_snakemake, write_config
 
-from oncoflow.config import ConfigError, check_config, expand_models, load_samples
+from oncoflow.config import ConfigError, check_config, expand_models
+from oncoflow.sheet import load_samples
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -170,7 +171,7 @@ def test_image_source_errors_name_subject_and_column(workdir: Path, edit, messag
 
 
 def test_tumor_mask_may_be_empty_but_is_needed_for_crops(workdir: Path) -> None:
-    from oncoflow.config import subjects_without_tumor_mask, tumor_mask_needed
+    from oncoflow.sheet import subjects_without_tumor_mask, tumor_mask_needed
 
     edit_sheet(workdir, lambda df: df.assign(tumor_mask=[""] + list(df["tumor_mask"].iloc[1:]),
                                              tumor_mask_space=[""] + list(df["tumor_mask_space"].iloc[1:])))

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers_models import tiny_input
 from helpers_train import synthetic_cohort
 from oncoflow.models.segmentation import CoTrainNet, dice_bce_loss, soft_dice
-from oncoflow.models.zoo import ARCHITECTURES, SEGMENTATION, build_model, spatial_dims
+from oncoflow.models.zoo import ARCHITECTURES, SEGMENTATION, build_model
 from oncoflow.train.folds import make_folds
 from oncoflow.train.loop import TrainConfig, augment_batch, train_fold
 
@@ -19,11 +20,6 @@ torch.set_num_threads(1)
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_auc", "seconds", "data_wait_share", "samples_per_s"]
 PRED_COLUMNS = ["subject", "fold", "model", "role", "y_true", "probability"]
-
-
-def tiny_input(architecture: str, channels: int = 2) -> torch.Tensor:
-    shape = (2, channels, 48, 48) if spatial_dims(architecture) == 2 else (2, channels, 8, 32, 32)
-    return torch.randn(shape, generator=torch.Generator().manual_seed(1))
 
 
 @pytest.mark.parametrize("architecture", SEGMENTATION)

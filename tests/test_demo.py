@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from helpers_metrics import pairwise_auc
 
 from oncoflow.demo import PROTOCOLS, SAMPLE_COLUMNS, dcm2niix_orientation, make_demo_cohort, write_dicom_series
 from oncoflow.demo.phantom import TISSUE_INTENSITY, load_phantom
@@ -47,11 +48,6 @@ def _convert(dicom_dir: Path, out_dir: Path) -> dict[str, nib.Nifti1Image]:
 def _read_tsv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh, delimiter="\t"))
-
-
-def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    pos, neg = scores[positive], scores[~positive]
-    return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +150,7 @@ def test_phenotype_separates_labels(cohort: Path, tmp_path: Path) -> None:
         reference = np.median(t1ce[t1ce > 0.3 * np.percentile(t1ce, 99)])  # ~ brain/scalp level
         scores.append(np.percentile(t1ce[mask], 90) / reference)
         labels.append(int(r["label"]))
-    auc = _auc(np.array(scores), np.array(labels) == 0)
+    auc = pairwise_auc(np.array(labels) == 0, np.array(scores))
     assert auc > 0.75, auc
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_models import tiny_input
 import torchvision
 from monai.networks.nets.resnet import ResNet
 from torch import nn
@@ -20,13 +21,6 @@ torch.set_num_threads(1)  # shared CPU: one thread is much faster than two overs
 
 def first_conv(model: nn.Module) -> nn.Module:
     return next(m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d)))
-
-
-def tiny_input(architecture: str, channels: int) -> torch.Tensor:
-    shape = (2, channels, 64, 64) if spatial_dims(architecture) == 2 else (2, channels, 16, 32, 32)
-    if architecture in ENCODERS_3D:  # deepbet's encoder downsamples by 32
-        shape = (2, channels, 16, 64, 64)
-    return torch.randn(shape, generator=torch.Generator().manual_seed(1))
 
 
 def perturbed(state: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:

@@ -101,7 +101,7 @@ def load_edited(sheet_path: Path, edit):
     from snakemake.utils import validate
     from workflow_helpers import base_config
 
-    from oncoflow.config import load_samples
+    from oncoflow.sheet import load_samples
 
     sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
     edit(sheet)
@@ -368,7 +368,9 @@ def load_with_config(sheet_path: Path, change_config=lambda c: None, edit=lambda
     from snakemake.utils import validate
     from workflow_helpers import base_config
 
-    from oncoflow.config import check_config, check_folds, load_samples
+    from oncoflow.config import check_config
+    from oncoflow.sheet import load_samples
+    from oncoflow.train.folds import check_folds
 
     sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
     edit(sheet)

@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oncoflow.config import ConfigError, check_config, check_radiomics_samples
+from oncoflow.config import ConfigError, check_config
+from oncoflow.sheet import check_radiomics_samples
 from oncoflow.harmonisation import HarmonisationSettings
 from oncoflow.radiomics.features import ExtractionSettings, RadiomicsInputError, extract, gather
-from oncoflow.radiomics.models import ClinicalEncoder, fit_fold, radiomics_model_names
+from oncoflow.radiomics.clinical import ClinicalEncoder
+from oncoflow.radiomics.models import fit_fold
+from oncoflow.radiomics.names import radiomics_model_names
 from oncoflow.radiomics.selection import SelectionSettings, fit_radscore
 from oncoflow.train.folds import make_folds
 

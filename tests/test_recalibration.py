@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers_metrics import pairwise_auc
 from sklearn.linear_model import LogisticRegression
 
 from oncoflow.metrics.evaluate import evaluate_predictions, pool_predictions
@@ -108,11 +109,6 @@ def test_calibration_statistics_of_true_risks():
     assert calibration_statistics(y, inflated, n_boot=200)["cal_intercept"] == pytest.approx(-np.log(4.0), abs=0.15)
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    pos, neg = score[y == 1], score[y == 0]
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
-
-
 def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0) -> pd.DataFrame:
     """Predictions of a CNN-like model in 5-fold CV of ``cohorts`` simulated 110-patient studies
     (prevalence about 0.25, 20 noise features): weighted BCE (pos_weight = n_neg / n_pos) by
@@ -135,7 +131,7 @@ def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0) -
             for _ in range(200):
                 g = weight * (expit(x[tr] @ w + b) - y[tr])
                 w, b = w - x[tr].T @ g / tr.size, b - g.mean()
-                val_auc = _auc(y[va], x[va] @ w)
+                val_auc = pairwise_auc(y[va], x[va] @ w)
                 if val_auc > best[0]:
                     best = (val_auc, w.copy(), b)
             roles = part.set_index("subject").loc[subjects, "role"].to_numpy()

@@ -15,9 +15,12 @@ import yaml
 from snakemake.utils import validate
 from workflow_helpers import REPO
 
-from oncoflow.config import ConfigError, StudyPlan, check_folds, load_samples, split_params
-from oncoflow.metrics.sites import add_sites, metrics_by_site, subject_sites
-from oncoflow.train.folds import FoldError, leave_one_site_out_sites, make_folds
+from oncoflow.config import ConfigError
+from oncoflow.plan import StudyPlan
+from oncoflow.sheet import load_samples
+from oncoflow.metrics.evaluate import add_sites, subject_sites
+from oncoflow.metrics.sites import metrics_by_site
+from oncoflow.train.folds import FoldError, check_folds, leave_one_site_out_sites, make_folds, split_params
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 # (site, patients, COCCluster 2 positives) of the 110 TCGA LGG patients (issue #16)
@@ -241,7 +244,7 @@ def test_metrics_by_site_counts_and_aucs() -> None:
 # --- several external cohorts: each evaluated on its own ------------------------------------------------
 def test_several_external_cohorts_are_evaluated_and_reported_each_on_its_own(tmp_path: Path) -> None:
     from oncoflow.metrics.evaluate import evaluate_study
-    from oncoflow.metrics.sites import evaluate_sites
+    from oncoflow.report.site_figure import evaluate_sites
 
     sheet = lgg_like(n_external=0)
     ext = [{"subject": f"{c.upper()}_{k:02d}", "cohort": c, "y": k % 2, "site": c.upper()}

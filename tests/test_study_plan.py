@@ -1,4 +1,4 @@
-"""oncoflow.config.StudyPlan: the one resolved plan of a study (common.smk's PLAN), on a tiny demo
+"""oncoflow.plan.StudyPlan: the one resolved plan of a study (common.smk's PLAN), on a tiny demo
 sheet: params that finished jobs were made with stay exactly as they were, and the lists the rules
 read come out of the config and sheet."""
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from oncoflow.config import StudyPlan
+from oncoflow.plan import StudyPlan
 from oncoflow.demo import make_demo_cohort
 from oncoflow.report.figures import FIGURES
 

@@ -1,5 +1,5 @@
 # Config and sample-sheet validation, the study plan, wildcard constraints and input functions.
-# Every derived list and params value lives in PLAN (oncoflow.config.StudyPlan); rule files only
+# Every derived list and params value lives in PLAN (oncoflow.plan.StudyPlan); rule files only
 # read from it, and the input functions below are thin lookups into it.
 import re
 import sys
@@ -14,13 +14,13 @@ sys.path.insert(0, str(REPO / "src"))
 from oncoflow.config import (
     INTERP_METHOD,
     RADIOMICS_STAGE,
-    StudyPlan,
     brain_extraction_params,
     check_config_files,
     crop_stages,
     qc_atlas_inputs,
-    tumor_mask_needed,
 )
+from oncoflow.plan import StudyPlan
+from oncoflow.sheet import tumor_mask_needed
 from oncoflow.runtime import export_pythonpath
 
 export_pythonpath(REPO / "src")

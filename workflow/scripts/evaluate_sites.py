@@ -6,7 +6,7 @@ from oncoflow.runtime import start_job
 
 sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
-from oncoflow.metrics.sites import evaluate_sites
+from oncoflow.report.site_figure import evaluate_sites
 
 ev = sm.params.evaluate
 table = evaluate_sites(sm.input.predictions, Path(sm.output.metrics).parent, Path(sm.output.png).parent,

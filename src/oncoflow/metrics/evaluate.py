@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from oncoflow import atomic
+from oncoflow.config import ConfigError
 from oncoflow.metrics.classification import threshold_metrics, youden_threshold
 from oncoflow.metrics.compare import (
     COMPARISON_COLUMNS,
@@ -532,6 +533,30 @@ def write_tables(metrics: pd.DataFrame, pooled: pd.DataFrame, tables: Path) -> N
     atomic.write_table(pooled, tables / "predictions.tsv", index=False, float_format="%.6f")
 
 
+def subject_sites(splits: pd.DataFrame, column: str = "site") -> pd.Series | None:
+    """subject -> site (or another per-subject ``column``, e.g. the external ``cohort``) from a
+    splits table; None without that column."""
+    if column not in splits.columns:
+        return None
+    return splits.drop_duplicates("subject").set_index("subject")[column].astype(str)
+
+
+def add_sites(preds: pd.DataFrame, sites: pd.Series | None, column: str = "site") -> pd.DataFrame:
+    """``preds`` with a ``site`` (or ``column``) column after ``subject`` (unchanged when there is
+    none); a predicted subject missing from the splits table is an error naming it."""
+    if sites is None:
+        return preds
+    values = preds["subject"].map(sites)
+    if values.isna().any():
+        missing = sorted(set(preds.loc[values.isna(), "subject"]))[:5]
+        raise ValueError(f"predictions of subject(s) {missing} that folds/splits.tsv does not list (rerun "
+                         "split_folds and the models)")
+    out = preds.drop(columns=column, errors="ignore")
+    after = "site" if column != "site" and "site" in out.columns else "subject"
+    out.insert(int(out.columns.get_loc(after)) + 1, column, values.to_numpy())
+    return out
+
+
 def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float = "youden",
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
                    seed: int | None = 0, folds: int | None = None,
@@ -543,8 +568,6 @@ def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float 
     table, whose ``site`` column (cohort.site) and ``cohort`` column (several external cohorts)
     predictions.tsv carries; ``recalibration``: model -> method (StudyPlan.evaluate_params).
     Returns the metrics."""
-    from oncoflow.metrics.sites import add_sites, subject_sites
-
     tables = Path(tables)
     if splits is not None:  # site (cohort.site) and, with several external cohorts, each one's name
         preds = add_sites(preds, subject_sites(splits))
@@ -563,8 +586,6 @@ def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float 
 def check_evaluate_config(ev: dict[str, Any], models: list[str] | None = None) -> None:
     """What the schema cannot check in the ``evaluate`` section (raised while the DAG is built).
     ``models``: every model name of the study (for ``comparisons``)."""
-    from oncoflow.config import ConfigError
-
     if models is not None:
         try:
             comparison_family(list(models), ev.get("comparisons", []))

@@ -56,6 +56,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from scipy.stats import norm
 
+from oncoflow.baseline import NAME as BASELINE
+from oncoflow.config import ModelSpec, fusion_inputs, radiomics_models
+
 #: How a model's scores become risks (see the module docstring).
 METHODS = ("prior_shift", "logistic", "none")
 #: The method of a model that :func:`recalibration_methods` did not name (a predictions table
@@ -82,6 +85,17 @@ def recalibration_methods(cnns: Mapping[str, str], fusion_methods: Iterable[str]
         out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "none"
     out.update({name: "logistic" for name in others})
     return out
+
+
+def model_recalibration(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict[str, str]:
+    """model -> how evaluation turns its scores into risks (:func:`recalibration_methods` for the
+    validated config's models ``specs``, oncoflow.config.expand_models): the
+    CNNs and their fusions by their class weighting; radiomics and baseline models, whose
+    inner-validation patients selected nothing, by logistic recalibration."""
+    methods = list(config["fusion"]["methods"])
+    return recalibration_methods({n: s.params.get("imbalance", "none") for n, s in specs.items()}, methods,
+                                 fusion_inputs(config, specs) if methods else [],
+                                 [*radiomics_models(config), BASELINE])
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Per-site evaluation of a multi-centre study (``cohort.site``).
 
 The site of every subject comes from ``folds/splits.tsv`` (its ``site`` column, written by
-split_folds from the sample sheet) and rides along in ``tables/predictions.tsv``. Per site and model:
+split_folds from the sample sheet) and rides along in ``tables/predictions.tsv``
+(:func:`oncoflow.metrics.evaluate.add_sites`). Per site and model:
 
 - ``cv``: the site's internal patients in the pooled out-of-fold predictions (repeat 0), each
   predicted by the fold model that did not train on it. Under ``leave_one_site_out`` that model
@@ -21,34 +22,11 @@ import numpy as np
 import pandas as pd
 
 from oncoflow import atomic
+from oncoflow.metrics.evaluate import cohort_predictions
 from oncoflow.metrics.summary import summarize
 from oncoflow.metrics.tables import to_markdown
 
 SITE_COLUMNS = ["model", "cohort", "site", "n", "n_pos", "auc", "auc_ci_low", "auc_ci_high", "note"]
-
-
-def subject_sites(splits: pd.DataFrame, column: str = "site") -> pd.Series | None:
-    """subject -> site (or another per-subject ``column``, e.g. the external ``cohort``) from a
-    splits table; None without that column."""
-    if column not in splits.columns:
-        return None
-    return splits.drop_duplicates("subject").set_index("subject")[column].astype(str)
-
-
-def add_sites(preds: pd.DataFrame, sites: pd.Series | None, column: str = "site") -> pd.DataFrame:
-    """``preds`` with a ``site`` (or ``column``) column after ``subject`` (unchanged when there is
-    none); a predicted subject missing from the splits table is an error naming it."""
-    if sites is None:
-        return preds
-    values = preds["subject"].map(sites)
-    if values.isna().any():
-        missing = sorted(set(preds.loc[values.isna(), "subject"]))[:5]
-        raise ValueError(f"predictions of subject(s) {missing} that folds/splits.tsv does not list (rerun "
-                         "split_folds and the models)")
-    out = preds.drop(columns=column, errors="ignore")
-    after = "site" if column != "site" and "site" in out.columns else "subject"
-    out.insert(int(out.columns.get_loc(after)) + 1, column, values.to_numpy())
-    return out
 
 
 def metrics_by_site(pooled: pd.DataFrame, *, ci_method: str = "delong", level: float = 0.95,
@@ -56,8 +34,6 @@ def metrics_by_site(pooled: pd.DataFrame, *, ci_method: str = "delong", level: f
     """metrics_by_site.tsv: one row per model, cohort and site, from the pooled predictions
     (:func:`oncoflow.metrics.evaluate.pool_predictions` with a ``site`` column, or
     predictions.tsv read back)."""
-    from oncoflow.metrics.evaluate import cohort_predictions
-
     if "site" not in pooled.columns:
         raise ValueError("the predictions carry no site column: set cohort.site in the config")
     sites = pooled.drop_duplicates("subject").set_index("subject")["site"].astype(str)
@@ -79,17 +55,3 @@ def write_site_tables(table: pd.DataFrame, tsv: str | Path, md: str | Path) -> N
     view = table.assign(**{c: [f"{v:.3f}" if np.isfinite(v) else "NA" for v in table[c]]
                            for c in ("auc", "auc_ci_low", "auc_ci_high")})
     atomic.write_text(md, to_markdown(view.rename(columns={"n_pos": "positives"})))
-
-
-def evaluate_sites(predictions: str | Path, tables: Path, figures: Path, *, ci_method: str = "delong",
-                   ci_level: float = 0.95, n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
-    """Rule evaluate_sites: tables/metrics_by_site.{tsv,md} and figures/sites.{png,pdf} from
-    tables/predictions.tsv."""
-    from oncoflow.report.site_figure import draw_sites, save_site_figure
-
-    pooled = pd.read_csv(predictions, sep="\t", dtype={"site": str}, keep_default_na=False)
-    table = metrics_by_site(pooled, ci_method=ci_method, level=ci_level, n_boot=n_boot, seed=seed)
-    tables, figures = Path(tables), Path(figures)
-    write_site_tables(table, tables / "metrics_by_site.tsv", tables / "metrics_by_site.md")
-    save_site_figure(draw_sites(table, level=ci_level), figures / "sites.png", figures / "sites.pdf")
-    return table

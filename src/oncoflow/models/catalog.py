@@ -1,5 +1,5 @@
 """What each architecture supports, without importing torch: the workflow checks a config against
-this while Snakemake parses it (oncoflow.config), and oncoflow.models.zoo builds from it."""
+this while Snakemake parses it (oncoflow.config, oncoflow.plan), and oncoflow.models.zoo builds from it."""
 
 from __future__ import annotations
 

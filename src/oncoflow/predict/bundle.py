@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oncoflow.config import radiomics_active, radiomics_modality
+
 #: How crop_tumor normalises every modality (oncoflow.crop.tumor_crop.normalise_in_brain).
 NORMALISATION = "z-score on the subject's own brain voxels, zero outside the brain"
 BUNDLE_FORMAT = 1
@@ -56,8 +58,6 @@ def preparation(config: dict[str, Any]) -> dict[str, Any]:
     """Everything that shapes a model's input, from the resolved config: series-to-modality rules,
     the preprocessing settings, the crop geometry (incl. slices/depth) and the normalisation; with
     the radiomics branch, its modality, variants, extraction settings and the variants' x2 grid."""
-    from oncoflow.config import radiomics_active, radiomics_modality
-
     prep = {"modalities": list(config["ingest"]["modalities"]),
             "ingest": {"modalities": config["ingest"]["modalities"]},
             "preprocess": config["preprocess"], "crop": config["crop"], "normalisation": NORMALISATION}

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oncoflow import atomic
+from oncoflow.radiomics.clinical import ClinicalEncoder
+
 SAVED_FORMAT = 1
 
 
@@ -40,8 +43,6 @@ def read_saved_model(path: Path) -> dict[str, Any]:
 
 
 def write_saved_model(saved: dict[str, Any], path: Path) -> None:
-    from oncoflow import atomic
-
     atomic.write_text(path, json.dumps(saved, indent=1) + "\n")
 
 
@@ -64,8 +65,6 @@ def apply_saved_model(saved: dict[str, Any], subjects: list[str], features: pd.D
     """The probability of each of ``subjects`` under a saved fold model. ``features``: the variant's
     features table (column ``subject``; radiomics and combined models); ``sheet``: the sample sheet
     indexed by subject, as strings (the clinical columns; blanks get the training fill)."""
-    from oncoflow.radiomics.models import ClinicalEncoder
-
     name = saved["model"]
     if saved.get("harmonisation", "none") != "none":
         raise SavedModelError(f"{name}: fitted on ComBat-harmonised features ({saved['harmonisation']}); the "

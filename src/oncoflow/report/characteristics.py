@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from oncoflow.config import site_names
+from oncoflow.sheet import site_names
 
 DEFAULT_COLUMNS = ("age", "sex")
 #: The test column of the site block where no site lies in two of the compared groups.

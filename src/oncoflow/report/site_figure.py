@@ -3,7 +3,8 @@
 A forest plot per cohort (cross-validation; each external cohort): one row per site, labelled with
 its n and positives, and per model its AUC with the CI as a horizontal bar, in the models' colours
 of the other figures; chance (0.5) dashed. A site without an AUC (a single class) keeps its row,
-marked "no AUC", so no site disappears from the figure.
+marked "no AUC", so no site disappears from the figure. ``evaluate_sites`` is the rule that writes
+it with the per-site tables (oncoflow.metrics.sites).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from oncoflow.atomic import atomic_write
+from oncoflow.metrics.sites import metrics_by_site, write_site_tables
 from oncoflow.report.figures import RC, cohort_title, model_colors
 
 
@@ -76,3 +78,15 @@ def save_site_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int = 1
         fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
     with atomic_write(pdf, check=None) as tmp:
         fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+
+
+def evaluate_sites(predictions: str | Path, tables: Path, figures: Path, *, ci_method: str = "delong",
+                   ci_level: float = 0.95, n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
+    """Rule evaluate_sites: tables/metrics_by_site.{tsv,md} and figures/sites.{png,pdf} from
+    tables/predictions.tsv."""
+    pooled = pd.read_csv(predictions, sep="\t", dtype={"site": str}, keep_default_na=False)
+    table = metrics_by_site(pooled, ci_method=ci_method, level=ci_level, n_boot=n_boot, seed=seed)
+    tables, figures = Path(tables), Path(figures)
+    write_site_tables(table, tables / "metrics_by_site.tsv", tables / "metrics_by_site.md")
+    save_site_figure(draw_sites(table, level=ci_level), figures / "sites.png", figures / "sites.pdf")
+    return table

@@ -32,10 +32,14 @@ evaluation reports each external cohort on its own (``external:<name>``), never 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+from oncoflow.config import ConfigError, site_column
+from oncoflow.sheet import site_names
 
 ROLES = ("train", "val", "test", "external")
 # The patients of a fold whose images (never labels) label-free pretraining may use.
@@ -73,8 +77,6 @@ def make_folds(
         dup = samples.loc[samples["subject"].duplicated(), "subject"].tolist()
         raise FoldError(f"duplicate subjects in sample sheet: {dup}")
     if site:
-        from oncoflow.config import site_names
-
         samples = samples.assign(**{site: site_names(samples[site])})
     is_external = samples["cohort"].isin(external_cohorts)
     internal = samples[~is_external].reset_index(drop=True)
@@ -169,16 +171,6 @@ def check_sites_not_split(splits: pd.DataFrame) -> None:
         raise FoldError(f"site(s) split over several test folds: {tested[tested > 1].index.tolist()[:5]}")
 
 
-def fold_numbers(cv: dict) -> list[int]:
-    """Every (global) fold of the config's ``cv`` section: folds x repeats."""
-    return list(range(int(cv["folds"]) * int(cv.get("repeats", 1))))
-
-
-def repeat_of(fold: int, folds: int) -> int:
-    """The repeat a global fold number belongs to."""
-    return int(fold) // int(folds)
-
-
 def check_no_leakage(splits: pd.DataFrame, never_tested: set[str] = frozenset()) -> None:
     """Within a fold each subject has exactly one role; across folds each internal subject is
     tested exactly once (``never_tested``: leave-one-site-out's training-only subjects, never)."""
@@ -220,3 +212,47 @@ def check_pretrain_inputs(subjects: list[str], splits: pd.DataFrame, fold: int) 
     if missing:
         raise FoldError(f"pretraining for fold {fold} lacks {len(missing)} of the fold's train/val "
                         f"patients (first: {missing[:3]}): splits.tsv and the rule's inputs disagree")
+
+
+def fold_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """make_folds' keyword arguments from the validated config (one home: split_folds, the DAG's
+    fold check and in-domain pretraining all split with these)."""
+    cv = config["cv"]
+    return {"folds": cv["folds"], "seed": cv["seed"], "val_fraction": cv["val_fraction"],
+            "repeats": cv.get("repeats", 1), "external_cohorts": tuple(config["cohort"].get("external", [])),
+            "scheme": cv.get("scheme", SCHEMES[0]), "site": site_column(config),
+            "min_site_size": cv.get("min_site_size", MIN_SITE_SIZE)}
+
+
+def split_params(config: dict[str, Any]) -> dict[str, Any]:
+    """split_folds' ``cv`` params: config["cv"] as before sites existed, plus the scheme keys and
+    the site column only when they change the split or the table (a params change reruns it)."""
+    cv = dict(config["cv"])
+    scheme = cv.pop("scheme", SCHEMES[0])
+    min_site_size = cv.pop("min_site_size", None)
+    if scheme != SCHEMES[0]:
+        cv["scheme"] = scheme
+    if scheme == "leave_one_site_out" and min_site_size is not None:
+        cv["min_site_size"] = min_site_size
+    if site_column(config):
+        cv["site"] = site_column(config)
+    return cv
+
+
+def check_folds(config: dict[str, Any], samples: pd.DataFrame) -> None:
+    """Make the folds now, as split_folds will (same function, same seed): too many folds for the
+    positives, or an inner validation split too small for the class balance, stops the run while
+    the DAG is built (split_folds' input function; front-half targets need no folds) instead of
+    failing split_folds with scikit-learn's message."""
+    cv = config["cv"]
+    internal = samples[~samples["cohort"].isin(config["cohort"].get("external", []))]
+    counts = internal["y"].value_counts()
+    settings = fold_settings(config)
+    try:
+        make_folds(samples.reset_index(drop=True), label="y", **settings)
+    except ValueError as exc:
+        raise ConfigError(
+            f"config: cv: scheme {settings['scheme']}, folds {cv['folds']}, val_fraction {cv['val_fraction']} "
+            "cannot be split from "
+            f"{len(internal)} internal subjects ({int(counts.get(1, 0))} positive, {int(counts.get(0, 0))} "
+            f"negative): {exc}. Use fewer folds, a larger cv.val_fraction, or more subjects") from None

@@ -52,7 +52,7 @@ class TrainConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], pretrained: Path | None = None) -> TrainConfig:
-        """The TrainConfig of a train_model rule's params (oncoflow.config.StudyPlan.model_params).
+        """The TrainConfig of a train_model rule's params (oncoflow.plan.StudyPlan.model_params).
         ``pretrained``: the pretrain checkpoint that init pretrained starts from (a rule input);
         otherwise models[].weights. Keys the schema leaves unset take this class's defaults."""
         init = params.get("init", cls.init)

