@@ -3,6 +3,8 @@ hdbet / deepbet) on the real TCGA LGG cohort, against the 16-feature baseline, w
 functions the workflow's rules call; optionally the CPU time of fine-tuning one fold from HD-BET.
 
     .venv/bin/python benchmarks/bench_lgg_transfer.py --out /tmp/lgg_transfer   # prints the table
+    .venv/bin/python benchmarks/bench_lgg_transfer.py --out /tmp/lgg_transfer --variants hdbet --l2 0.01
+                                           # frozen features + L2 logistic (features saved by a first run)
 
 Steps (as the study `lgg_radiogenomics` runs them, without Snakemake): the sample sheet
 (oncoflow.cohorts.lgg_tcga), per patient the foreground mask (preprocess brain_extraction: none),
@@ -72,6 +74,41 @@ def recalibrated(preds: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows)
 
 
+def l2_arm(sheet: pd.DataFrame, base_feats: pd.DataFrame, features: Path, repeats: int, c: float) -> None:
+    """Frozen features + L2 logistic regression (a pre-specified C, nothing tuned), fitted per fold
+    on its train + val patients after standardisation on them; test AUC per repeat against the
+    baseline's (paired DeLong)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from oncoflow.baseline.model import fit_baseline_fold
+    from oncoflow.metrics.roc import auc_ci, delong_test
+    from oncoflow.train.folds import make_folds
+
+    feats = pd.read_csv(features, sep="\t", dtype={"subject": str}).set_index("subject")
+    splits = make_folds(sheet.assign(cohort="train")[["subject", "cohort", "label"]], label="label", folds=5,
+                        seed=42, val_fraction=0.25, repeats=repeats)
+    if "repeat" not in splits.columns:
+        splits["repeat"] = 0
+    rows = []
+    for fold in sorted(splits["fold"].unique()):
+        t = time.process_time()
+        part = splits[splits["fold"] == fold].set_index("subject")
+        fit, test = part.index[part["role"].isin(["train", "val"])], part.index[part["role"] == "test"]
+        x = feats.loc[fit].to_numpy()
+        mean, sd = x.mean(0), np.where(x.std(0) > 0, x.std(0), 1.0)
+        clf = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / sd, part.loc[fit, "label"])
+        p = clf.predict_proba((feats.loc[test].to_numpy() - mean) / sd)[:, 1]
+        cpu = time.process_time() - t
+        b, _ = fit_baseline_fold(base_feats, splits, fold, seed=42 + fold)
+        rows.append(pd.DataFrame({"repeat": part["repeat"].iloc[0], "y": part.loc[test, "label"].to_numpy(), "l2": p,
+                                  "baseline": b.set_index("subject").loc[test, "probability"].to_numpy(), "cpu": cpu}))
+    for r, g in pd.concat(rows).groupby("repeat"):
+        a, base = auc_ci(g["y"], g["l2"]), auc_ci(g["y"], g["baseline"])
+        _, pval = delong_test(g["y"].to_numpy(), g["l2"].to_numpy(), g["baseline"].to_numpy())
+        print(f"repeat {r}: {features.stem} + L2 (C {c:g}) AUC {a[0]:.3f} ({a[1]:.3f}-{a[2]:.3f}); baseline "
+              f"{base[0]:.3f} ({base[1]:.3f}-{base[2]:.3f}); DeLong p {pval:.2f}; fit CPU per fold {g['cpu'].mean():.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/lgg_tcga"))
@@ -81,6 +118,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="balanced subset of this many patients")
     parser.add_argument("--finetune-folds", type=int, default=0, help="also fine-tune this many folds from HD-BET")
     parser.add_argument("--depth", type=int, default=16, help="crop.depth (the encoder window's slices)")
+    parser.add_argument("--l2", type=float, default=None, help="only the L2 arm with this C, on saved features")
     args = parser.parse_args()
 
     from oncoflow.baseline.model import fit_baseline_fold
@@ -96,6 +134,10 @@ def main() -> None:
     sheet, crops, base_feats = prepare(args.data, args.out, args.limit)
     print(f"{len(sheet)} patients ({int(sheet['label'].sum())} COCCluster 2); crops + baseline features "
           f"{time.process_time() - t0:.0f} s CPU")
+    if args.l2 is not None:
+        for variant in [v for v in args.variants.split(",") if v]:
+            l2_arm(sheet, base_feats, args.out / f"features_{variant}_d{args.depth}.tsv", args.repeats, args.l2)
+        return
     splits = make_folds(sheet.assign(cohort="train")[["subject", "cohort", "label"]], label="label", folds=5,
                         seed=42, val_fraction=0.25, repeats=args.repeats)
     if "repeat" not in splits.columns:
