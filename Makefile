@@ -20,7 +20,12 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/oncoflow demo --out data/demo
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --report results/demo/report.html
 	@cat results/demo/tables/metrics.md
+	@echo
+	@echo "Open first: results/demo/report.html in a web browser (one self-contained file, no server;"
+	@echo "  e.g. xdg-open results/demo/report.html, or copy it to your laptop). It opens on the headline"
+	@echo "  table and figures; the left menu has every table, figure, the methods, checklists and QC."
 
 dryrun: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake -n --cores $(CORES)

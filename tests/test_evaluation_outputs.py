@@ -1,9 +1,13 @@
 """End to end, on the shared finished tiny run (conftest.finished_run): the evaluation outputs
 (per-fold metrics, pairwise comparisons, figures) exist and hold what they should, and
-`snakemake --report` builds the HTML report from them."""
+`snakemake --report` builds the HTML report from them, which a real browser (headless Chromium,
+when installed) opens on the study's headline table and figures without a script error."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -59,7 +63,43 @@ def test_report_builds(finished_run: Path, tmp_path: Path) -> None:
                      "calibration.png", "pr.png", "pointwise", "demo001.png", "qc.tsv",
                      "methods.html", "flow.png",
                      "characteristics.tsv", "failures.tsv", "checklist_claim.tsv", "checklist_tripod_ai.tsv",
-                     "model_card.html"):
+                     "model_card.html", "metrics.html", "metrics_per_fold.html", "comparisons.html",
+                     "characteristics.html", "failures.html", "checklists.html", "qc.html", "summary.html"):
         assert expected in html, expected
     assert "{{" not in html.split("workflow_desc", 1)[1][:20000]  # every template was filled
     assert not list(finished_run.glob("report*.html"))  # nothing written into the run itself
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def test_report_opens_on_the_headline_table_in_a_browser(finished_run: Path, tmp_path: Path) -> None:
+    """Headless Chromium runs the report's scripts (React renders the page): the landing page shows
+    the headline table (every model's AUC and interval from metrics.tsv) and the figures, the result
+    tables are pages, and no script throws."""
+    browser = next(filter(None, map(shutil.which, BROWSERS)), None)
+    if browser is None:
+        pytest.skip(f"no browser on PATH (tried {', '.join(BROWSERS)}; CI installs Debian's chromium), "
+                    "so the report was not opened in one")
+    report = tmp_path / "report.html"
+    result = run_snakemake(finished_run, "--report", str(report), timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    shown = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                            "--v=0", "--window-size=1366,768", "--virtual-time-budget=15000", "--dump-dom",
+                            report.as_uri()], capture_output=True, text=True, timeout=180,
+                           stdin=subprocess.DEVNULL)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    # Chromium logs each console message as `...CONSOLE:<line>] "<message>", source: ...`
+    errors = [line for line in shown.stderr.splitlines()
+              if re.search(r'CONSOLE[^\]]*\] "(Uncaught|\w*Error\b|The above error occurred)', line)]
+    assert not errors, "\n".join(errors)
+    # what the scripts rendered: the DOM without the scripts that carry the data
+    dom = re.sub(r"<script\b.*?</script>", "", shown.stdout, flags=re.DOTALL)
+    # the landing page (the description in a list, report_metadata.yaml), not the rule graph's view
+    assert re.search(r'<ul[^>]*>\s*<div class="prose[^"]*">.*?<div class="oncoflow-summary">', dom, re.DOTALL), dom[:3000]
+    metrics = pd.read_csv(finished_run / RESULTS / "tables" / "metrics.tsv", sep="\t")
+    assert len(metrics) == 2 * len(MODELS)
+    for row in metrics.itertuples():
+        if pd.notna(row.auc_ci_low):
+            assert f"{row.auc:.2f} [{row.auc_ci_low:.2f}, {row.auc_ci_high:.2f}]" in dom, row.model
+    assert dom.count('src="data:image/png;base64,') >= 4  # ROC, calibration, PR, decision curves

@@ -103,3 +103,53 @@ def test_titles_follow_the_configured_level(tmp_path, pooled):
     curves, metrics = read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t")
     assert "pointwise 90% bootstrap band" in draw_figure("roc", curves, metrics)._suptitle.get_text()
     assert "Wilson 90% intervals" in draw_figure("calibration", curves, metrics)._suptitle.get_text()
+
+
+def test_one_interval_method_per_roc_figure(tmp_path, pooled):
+    """The ROC legend's AUC interval is the bootstrap interval of the band's resamples (roc_band.tsv),
+    not metrics.tsv's DeLong one, and the title names it."""
+    inputs, _ = study(tmp_path, pooled)
+    curves, metrics = read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t")
+    band = curves["roc_band"].set_index(["model", "cohort"])
+    fig = draw_figure("roc", curves, metrics)
+    labels = " ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    low, high = band.loc[("t1ce_resnet18", "cv"), ["auc_ci_low", "auc_ci_high"]].iloc[0]
+    delong = metrics.set_index(["model", "cohort"]).loc[("t1ce_resnet18", "cv")]
+    assert f"[{low:.2f}, {high:.2f}]" in labels
+    assert (round(low, 2), round(high, 2)) != (round(delong["auc_ci_low"], 2), round(delong["auc_ci_high"], 2))
+    assert "AUC with its 95% bootstrap interval" in fig._suptitle.get_text()
+
+
+def test_pr_curve_starts_at_precision_one_and_axes_stay_in_the_unit_square(tmp_path, pooled):
+    """A negative ranked first puts (recall 0, precision 0) into pr.tsv; the figure draws the
+    step function of average precision (precision 1 at recall 0, as scikit-learn's AP), and no
+    probability axis or point leaves [0, 1] (calibration's dodged points included)."""
+    top = pooled.copy()
+    cv = (top["model"] == "t1ce_resnet18") & (top["role"] != "external")
+    negative = top[cv & (top["y_true"] == 0)].index[0]
+    top.loc[negative, "probability"] = 0.9999
+    inputs, _ = study(tmp_path, top)
+    curves, metrics = read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t")
+    pr = curves["pr"]
+    start = pr[(pr["model"] == "t1ce_resnet18") & (pr["cohort"] == "cv") & (pr["recall"] == 0)]
+    assert sorted(start["precision"]) == [0.0, 1.0]  # the data keep both points
+    fig = draw_figure("pr", curves, metrics)
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("t1ce_resnet18"))
+    x, y = line.get_xdata(), line.get_ydata()
+    assert (y[x == 0] == 1.0).all()
+    for kind in ("roc", "pr", "calibration"):
+        for ax in draw_figure(kind, curves, metrics).axes:
+            assert ax.get_xlim() == (0.0, 1.0) and ax.get_ylim() == (0.0, 1.0), kind
+            for ln in ax.get_lines():
+                xy = np.asarray(ln.get_xydata(), dtype=float)
+                assert np.nanmin(xy) >= 0.0 and np.nanmax(xy) <= 1.0, (kind, ln.get_label())
+
+
+def test_figures_fit_a_journal_page_and_a_laptop_screen(tmp_path, pooled):
+    """3.5 in (a journal column) per panel, two panels a page width; landscape enough that the
+    report scales a two-panel figure to a 1366x768 screen with its legends readable."""
+    inputs, _ = study(tmp_path, pooled)
+    curves, metrics = read_curves(inputs.folder), pd.read_csv(inputs.metrics, sep="\t")
+    for kind in FIGURES:
+        width, height = draw_figure(kind, curves, metrics).get_size_inches()
+        assert width == 7.0 and height <= 5.2, (kind, width, height)

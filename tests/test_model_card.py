@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_helpers import REPO, tiny_config
+from workflow_helpers import REPO, report_facts_for, tiny_config
 
 from oncoflow.report.model_card import INTENDED_USE, SECTIONS, card_markdown, model_card
 
@@ -55,11 +55,9 @@ def check_card_against_metrics(card: dict, text: str, metrics: pd.DataFrame) -> 
 
 
 def small_run() -> dict:
-    """Two models, cv and external rows of a metrics table; 3 sites in the folds; one QC flag."""
+    """Two models, cv and external rows of a metrics table; 3 sites (cohort.site) in the folds; one QC flag."""
     config = tiny_config()
-    from snakemake.utils import validate
-
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    config["cohort"]["site"] = "site"
     subjects = [f"s{i}" for i in range(10)]
     samples = pd.DataFrame({"subject": subjects, "label": ["1", "0"] * 5, "cohort": ["train"] * 8 + ["external"] * 2,
                             "dicom": [f"dicom/{s}" for s in subjects]})
@@ -92,7 +90,7 @@ def small_run() -> dict:
 
 def test_card_sections_numbers_sites_and_limitations() -> None:
     run = small_run()
-    card = model_card(run.pop("config"), **run)
+    card = model_card(report_facts_for(run.pop("config")), **run)
     text = card_markdown(card)
     assert list(SECTIONS[:9]) == MITCHELL_2019
     headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
@@ -100,13 +98,13 @@ def test_card_sections_numbers_sites_and_limitations() -> None:
     check_card_against_metrics(card, text, run["metrics"])
     assert "0.812 (0.512 to 1.000)" in text  # 0.8125 and 0.51234 as metrics.md rounds them
     data = card["training_data"]
-    assert (data["n_internal"], data["n_positive"], data["sites_source"]) == (8, 4, "folds/splits.tsv")
+    assert (data["n_internal"], data["n_positive"]) == (8, 4) and "`site` column (cohort.site)" in data["sites_source"]
     assert data["sites"] == [{"site": "A", "n": 2, "n_positive": 1}, {"site": "B", "n": 3, "n_positive": 2},
                              {"site": "C", "n": 3, "n_positive": 1}]
     limits = "\n".join(card["caveats"]["limitations"])
     assert "8 internal patients (4 positive)" in limits and "t1ce_resnet18 (external)" in limits
     assert "Miscalibrated: t1ce_resnet18 (cv)" in limits and "Miscalibrated: fusion_mean" not in limits
-    assert "s1" in limits and "Sites not recorded" not in limits
+    assert "s1" in limits and "Sites not analysed" not in limits
     assert card["intended_use"]["statement"] == INTENDED_USE and "Research use only" in text
     assert card["checksums"]["sample_sheet"]["sha256"] == "e" * 64 and "c" * 64 in text
     assert "No study page" in text and card["caveats"]["differences_from_paper"] == []
@@ -114,15 +112,17 @@ def test_card_sections_numbers_sites_and_limitations() -> None:
     run = small_run()
     config = run.pop("config")
     config["study"].update(name="lgg_radiogenomics", intended_use="Retrospective research on TCGA-like LGG.")
+    config["cohort"]["site"] = None
     run["splits"] = run["splits"].drop(columns="site")
     page = REPO / "docs/studies/lgg_radiogenomics.md"
-    card = model_card(config, **run, study_page=str(page))
+    card = model_card(report_facts_for(config), **run, study_page=str(page))
     differences = card["caveats"]["differences_from_paper"]
     listed = page.read_text().split("## Differences from the paper", 1)[1].split("\n## ", 1)[0].count("\n- ")
     assert len(differences) == listed >= 5 and differences[0].startswith("**In-domain pretraining on LGG, not GBM**")
     assert "0.730" in differences[0] and "\n" not in differences[0]  # the item's wrapped lines joined
     assert "Buda M" in card["model_details"]["paper"]
-    assert card["training_data"]["sites"] is None and "Sites not recorded" in "\n".join(card["caveats"]["limitations"])
+    assert card["training_data"]["sites"] is None
+    assert "Sites not analysed: cohort.site is not set:" in "\n".join(card["caveats"]["limitations"])
     assert card_markdown(card).count("Retrospective research on TCGA-like LGG.") == 1
 
 
@@ -140,3 +140,44 @@ def test_finished_run_has_a_model_card_with_the_metrics_tables_numbers(finished_
         "train", "external"}
     html = (folder / "model_card.html").read_text()
     assert "<table>" in html and "<h2>Quantitative analyses</h2>" in html and "<ul>" in html
+
+
+def shipped_configs() -> dict[str, dict]:
+    """The default config and every study config (config/studies/*.yaml)."""
+    import yaml
+
+    configs = {"config.yaml": yaml.safe_load((REPO / "config/config.yaml").read_text())}
+    for path in sorted((REPO / "config/studies").glob("*.yaml")):
+        configs[path.name] = yaml.safe_load(path.read_text())
+    return configs
+
+
+@pytest.mark.parametrize("name", sorted(shipped_configs()))
+def test_card_describes_every_model_of_every_shipped_study_completely(name: str) -> None:
+    """Issue #28: "`fusion_mean`: late fusion (mean) of " ended there. Every model of each shipped
+    study shape gets a complete description in the card's Markdown, JSON and HTML, and a fusion's
+    names each model it fuses."""
+    from oncoflow.report.markdown import markdown_to_html
+
+    config = shipped_configs()[name]
+    facts = report_facts_for(config, baseline=True)
+    run = small_run()
+    run.pop("config")
+    run["metrics"] = pd.concat([run["metrics"].iloc[[0]].assign(model=m) for m in facts.models], ignore_index=True)
+    study = facts.config["study"]
+    labels = run["samples"]["label"].map({"1": str(study["positive"]), "0": "other"})
+    run["samples"] = run["samples"].drop(columns="label").assign(**{study["label"]: labels})
+    if not facts.site:
+        run["splits"] = run["splits"].drop(columns="site")
+    card = model_card(facts, **run)
+    described = {m["name"]: m["description"] for m in card["model_details"]["models"]}
+    assert list(described) == facts.models
+    for model, text in described.items():
+        assert text and text == text.strip() and not text.endswith((" of", ",", "(", "see methods.md")), (model, text)
+        if model.startswith("fusion_"):
+            assert facts.fused and all(f in text for f in facts.fused), (model, text)
+    markdown = card_markdown(card)
+    assert not [line for line in markdown.splitlines() if line.rstrip().endswith(" of")]
+    assert " of <" not in markdown_to_html(markdown, "card") and " of \"" not in json.dumps(card)
+    with pytest.raises(ValueError, match="'unknown_model'"):
+        model_card(facts, **{**run, "metrics": run["metrics"].assign(model="unknown_model")})

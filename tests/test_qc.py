@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from test_crop import VOXEL, make_scene, write_scene
 
-from oncoflow.preprocess.qc import MIN_COVERAGE, plot_montage, subject_qc, summarize_cohort
+from oncoflow.preprocess.qc import MIN_COVERAGE, modality_label, plot_montage, subject_qc, summarize_cohort
 
 SUBJECT = "sub-0042"
 MODALITIES = ("t1", "t2", "flair")
@@ -81,6 +81,12 @@ def test_broken_subject_is_flagged_with_the_reasons(tmp_path):
     assert "flair: registration lowered the mutual information (MI -0.500 -> -0.300)" in text
     assert "t2: no signal in" in text and qc.row["coverage_t2"] < MIN_COVERAGE
     assert len(qc.flags) == 4 and text == "; ".join(qc.flags)
+
+
+def test_montage_labels_say_which_mi_is_better():
+    row = {"reference": "t1ce", "mi_before_t2": -0.5512, "mi_after_t2": -1.1634, "mi_after_t1": ""}
+    assert modality_label(row, "t2") == "t2\nMI -0.55 → -1.16\n(lower = better aligned)"
+    assert modality_label(row, "t1ce") == "t1ce (reference)" and modality_label(row, "t1") == "t1"
 
 
 def test_subject_without_tumor_mask_gets_a_qc_through_the_brain_centre(clean, tmp_path):

@@ -5,13 +5,14 @@ published lists."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_helpers import tiny_config
+from workflow_helpers import report_facts_for, tiny_config
 
-from oncoflow.report.characteristics import BY_DESIGN, characteristics_table
+from oncoflow.report.characteristics import BY_DESIGN, RANDOM, characteristics_table
 from oncoflow.report.checklist_items import CHECKLISTS, VERIFIED
 from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checklist
 from oncoflow.report.failures import misclassified
@@ -77,7 +78,9 @@ def test_characteristics_by_cohort_and_fold_with_tests() -> None:
     assert list(table["variable"].unique()) == ["label", "age", "sex"]  # absent clinical column skipped
     assert "internal 'train' (n=8)" in table.columns and "fold 1 test (n=4)" in table.columns
     age = table[table["variable"] == "age"].iloc[0]
-    assert age["test across cohorts"] == "Mann-Whitney U" and age["test across folds"] == "Mann-Whitney U"
+    # cohorts are not random: tested; stratified folds are: described, not tested (CONSORT)
+    assert age["test across cohorts"] == "Mann-Whitney U" and age["test across folds"] == RANDOM
+    assert age["p across folds"] == "" and (table["test across folds"].isin([RANDOM, ""])).all()
     sex = table[table["variable"] == "sex"].iloc[0]
     assert sex["test across cohorts"] == "Fisher's exact" and float(sex["p across cohorts"]) == pytest.approx(1.0)
     assert age["internal 'train' (n=8)"] == "59.5 [53.8, 67.0]"
@@ -112,11 +115,7 @@ def test_checklist_numbering_is_the_published_one() -> None:
 
 
 def test_checklists_are_filled_from_the_run_and_say_what_is_left() -> None:
-    config = tiny_config()
-    from snakemake.utils import validate
-    from workflow_helpers import REPO
-
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    config = report_facts_for(tiny_config())
     facts = RunFacts(config, n_internal=12, n_internal_positive=7, n_external=2, n_flagged=1,
                      models=["t1ce_resnet18", "fusion_mean"], n_failures=3)
     claim = fill_checklist("claim", facts).set_index("item")
@@ -151,12 +150,13 @@ def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     from workflow_helpers import REPO
 
     from oncoflow.report.checklists import checklists_for
+    from oncoflow.run_facts import report_facts
 
     config = yaml.safe_load((REPO / "config/studies/hcc_tace_radiomics_sr.yaml").read_text())
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     assert checklists_for(config) == ["claim", "tripod_ai", "clear"]
     assert checklists_for(tiny_config()) == ["claim", "tripod_ai"]
-    facts = RunFacts(config, 40, 20, 0, 0, ["radiomics_original", "radiomics_sr", "clinical"], 5)
+    facts = RunFacts(report_facts(config, []), 40, 20, 0, 0, ["radiomics_original", "radiomics_sr", "clinical"], 5)
     clear = fill_checklist("clear", facts).set_index("item")
     assert clear.at["23", "status"] == FILLED and "32 bins" in clear.at["23", "text"]
     assert "super-resolution along z" in clear.at["22", "text"] and clear.at["42", "status"] == FILLED
@@ -196,8 +196,8 @@ def test_characteristics_site_block_reads_by_scheme() -> None:
     samples, splits = site_splits("stratified")
     table = characteristics_table(samples, splits, label="label", clinical=[], external_cohorts=["ext"], site="site")
     site = table[table["variable"] == "site"].set_index("level")
-    assert "fold 0 test (n=6)" in table.columns  # sites shared by the folds: plain headers, a real test
-    assert site.at["= A", "test across folds"] == "chi-square" and float(site.at["= A", "p across folds"]) > 0.05
+    assert "fold 0 test (n=6)" in table.columns  # sites shared by random folds: plain headers, no test
+    assert site.at["= A", "test across folds"] == RANDOM and site.at["= A", "test across cohorts"] == BY_DESIGN
     no_site = characteristics_table(samples, splits, label="label", clinical=[], external_cohorts=["ext"])
     assert "site" not in set(no_site["variable"])
 
@@ -226,19 +226,15 @@ def test_flow_lists_each_sites_tested_and_trained_only_patients(tmp_path: Path) 
 
 
 def test_checklists_state_the_sites_and_scheme_that_ran() -> None:
-    from snakemake.utils import validate
-    from workflow_helpers import REPO
-
     config = tiny_config()
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     models = ["t1ce_resnet18", "baseline"]
-    tripod = fill_checklist("tripod_ai", RunFacts(config, 12, 7, 2, 0, models, 0)).set_index("item")
+    tripod = fill_checklist("tripod_ai", RunFacts(report_facts_for(config, True), 12, 7, 2, 0, models, 0)).set_index("item")
     assert tripod.at["12d", "status"] == AUTHOR and tripod.at["23b", "status"] == AUTHOR  # no cohort.site
     assert tripod.at["12a", "text"].endswith("every internal patient tested once.")
     config["cohort"]["site"] = "centre"
     config["cv"]["scheme"] = "leave_one_site_out"
     config["harmonisation"]["method"] = "combat"
-    facts = RunFacts(config, 12, 7, 2, 0, models, 0)
+    facts = RunFacts(report_facts_for(config, True), 12, 7, 2, 0, models, 0)
     tripod = fill_checklist("tripod_ai", facts).set_index("item")
     assert tripod.at["12d", "status"] == FILLED and "`centre` column" in tripod.at["12d", "text"]
     assert "leave-one-site-out" in tripod.at["12d", "text"] and "ComBat harmonisation of the features of baseline" \
@@ -247,3 +243,86 @@ def test_checklists_state_the_sites_and_scheme_that_ran() -> None:
     claim = fill_checklist("claim", facts).set_index("item")
     assert claim.at["32", "text"].startswith("Leave-one-site-out cross-validation; every patient of a tested site")
     assert "-fold" not in claim.at["6", "text"] and "site" in claim.at["36", "text"] and "site" in claim.at["35", "text"]
+
+
+def shipped_facts() -> dict[str, object]:
+    """The plan's facts of the default config and of every study config (with the baseline)."""
+    import yaml
+    from workflow_helpers import REPO
+
+    paths = [REPO / "config/config.yaml", *sorted((REPO / "config/studies").glob("*.yaml"))]
+    return {p.name: report_facts_for(yaml.safe_load(p.read_text()), baseline=True) for p in paths}
+
+
+@pytest.mark.parametrize("name", sorted(shipped_facts()))
+def test_no_checklist_answer_is_another_items_answer(name: str) -> None:
+    """Issue #28: TRIPOD+AI 9a repeated 8a, 9b repeated 7, CLAIM 38 repeated 37. For the demo and
+    every study shape, with and without an external cohort, sites and threshold-metric CIs, no two
+    items of a checklist give the same answer."""
+    from oncoflow.report.checklists import THRESHOLD_CIS, checklists_for
+
+    plan = shipped_facts()[name]
+    for external, columns, site in ((0, (), None), (2, THRESHOLD_CIS, "site")):
+        facts = RunFacts(replace(plan, site=site), 20, 7, external, 1, plan.models, 3, columns)
+        for checklist in checklists_for(plan.config):
+            table = fill_checklist(checklist, facts)
+            same = table[table.duplicated("text", keep=False)].groupby("text")["item"].apply(list)
+            assert same.empty, f"{name} {checklist}: identical answers {same.tolist()}"
+
+
+def test_threshold_precision_is_filled_only_with_its_intervals_and_balance_is_said() -> None:
+    """CLAIM 38 and TRIPOD+AI 23a ask for sensitivity, specificity, PPV and NPV with CIs: filled
+    only when tables/metrics.tsv has them. A balanced cohort's weighted loss corrects nothing."""
+    from oncoflow.report.checklists import THRESHOLD_CIS
+
+    plan = report_facts_for(tiny_config())
+    without = RunFacts(plan, 20, 10, 0, 0, plan.models, 0, ("auc", "auc_ci_low", "auc_ci_high"))
+    claim, tripod = (fill_checklist(c, without).set_index("item") for c in ("claim", "tripod_ai"))
+    assert claim.at["38", "status"] == AUTHOR and tripod.at["23a", "status"] == AUTHOR
+    assert "without confidence intervals" in claim.at["38", "text"]
+    assert tripod.at["13", "text"].startswith("The internal cohort is balanced (10 of 20 positive): no imbalance")
+    with_cis = RunFacts(plan, 20, 6, 0, 0, plan.models, 0, THRESHOLD_CIS)
+    claim, tripod = (fill_checklist(c, with_cis).set_index("item") for c in ("claim", "tripod_ai"))
+    assert claim.at["38", "status"] == FILLED and tripod.at["23a", "status"] == FILLED
+    assert "sensitivity, specificity, PPV and NPV" in claim.at["37", "text"]
+    assert tripod.at["13", "text"] == "Class imbalance (6 of 20 positive) handled by weighted_loss."
+
+
+EVIDENCE_COLUMNS = {"tables/metrics.tsv": {"AUC": "auc", "sensitivity": "sensitivity", "specificity": "specificity",
+                                           "PPV": "ppv", "NPV": "npv", "Brier": "brier", "slope": "cal_slope"},
+                    "tables/comparisons.tsv": {"DeLong": "p_adjusted"}}
+
+
+@pytest.mark.slow
+def test_every_filled_item_names_evidence_that_exists_and_holds_it(finished_run: Path) -> None:
+    """Each "filled" item of the finished run's checklists names files that exist, and the tables
+    it names have the columns of the metrics it mentions (their CIs where it mentions CIs)."""
+    import glob
+
+    results = finished_run / "results/demo"
+    for path in sorted((results / "reporting").glob("checklist_*.tsv")):
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        for _, row in table[table["status"] == FILLED].iterrows():
+            assert row["evidence"], (path.name, row["item"])
+            for evidence in row["evidence"].split("; "):
+                name = evidence.split(" (")[0].replace("<model>", "*").replace("<k>", "*")
+                found = glob.glob(str(results / name))
+                assert found, f"{path.name} item {row['item']}: evidence {name} not in the run"
+                for word, column in EVIDENCE_COLUMNS.get(name, {}).items():
+                    if word in row["text"]:
+                        header = pd.read_csv(found[0], sep="\t", nrows=0).columns
+                        wanted = [column, *([f"{column}_ci_low"] if "CI" in row["text"] and column != "p_adjusted"
+                                            and word in row["text"].split("CI", 1)[1] else [])]
+                        assert set(wanted) <= set(header), (path.name, row["item"], wanted)
+
+
+def test_failures_print_distinct_probabilities_as_distinct() -> None:
+    """Issue #28: failures.md printed "p = 0.999, threshold 1.000" for 0.9992 vs 0.9998."""
+    from oncoflow.report.failures import distinct_probabilities, failures_markdown
+
+    assert distinct_probabilities(0.9992, 0.9998) == ("0.9992", "0.9998")
+    assert distinct_probabilities(0.41, 0.5) == ("0.410", "0.500")
+    assert distinct_probabilities(0.00002, 0.3) == ("0.00002", "0.30000")  # not "0.000"
+    failures = pd.DataFrame([{"model": "m", "cohort": "cv", "subject": "s1", "y_true": 0, "probability": 0.9998,
+                              "threshold": 0.9992, "error": "false positive", "qc_flag": "", "qc_montage": "qc/s1.png"}])
+    assert "(p = 0.9998, threshold 0.9992)" in failures_markdown(failures, {("m", "cv"): 4})

@@ -122,7 +122,7 @@ def test_combat_runs_inside_the_baseline_fits(finished_run: Path, tmp_path: Path
     assert "were removed with ComBat" in methods and "`site` column" in methods
     table = pd.read_csv(r / "reporting/characteristics.tsv", sep="\t", dtype=str, keep_default_na=False)
     site = table[table["variable"] == "site"].set_index("level")
-    assert list(site.index) == ["= A", "= B", "= SRMC"] and site.at["= A", "test across folds"] == "chi-square"
+    assert list(site.index) == ["= A", "= B", "= SRMC"] and site.at["= A", "test across folds"] == "none: random folds"
     assert site.at["= A", "test across cohorts"] == "none: no site in two groups"  # SRMC is external only
     flow = pd.read_csv(r / "reporting/flow.tsv", sep="\t").set_index("group")
     assert flow.at["site 'A': tested (folds 0, 1, 2)", "n"] + flow.at["site 'B': tested (folds 0, 1, 2)", "n"] == len(

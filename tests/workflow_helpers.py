@@ -34,6 +34,20 @@ def tiny_config() -> dict[str, Any]:
     return config
 
 
+def report_facts_for(config: dict[str, Any], baseline: bool = False) -> Any:
+    """oncoflow.run_facts.report_facts of ``config`` validated by the schema (a copy; defaults filled),
+    with the baseline model when ``baseline``."""
+    import copy
+
+    from snakemake.utils import validate
+
+    from oncoflow.run_facts import report_facts
+
+    resolved = copy.deepcopy(config)
+    validate(resolved, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return report_facts(resolved, ["baseline"] if baseline else [])
+
+
 def write_config(workdir: Path, config: dict[str, Any]) -> Path:
     path = workdir / "config" / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ sheet's checks are in oncoflow.sheet, the resolved study in oncoflow.plan.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,14 @@ def check_radiomics_config(config: dict[str, Any]) -> None:
 def harmonisation_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The ``harmonisation`` section (schema defaults filled) for the feature models' fit rules."""
     return dict(config.get("harmonisation") or {"method": "none"})
+
+
+def harmonised_models(config: dict[str, Any], baseline: Sequence[str], radiomics: Sequence[str]) -> list[str]:
+    """The models whose features ComBat harmonises (the one decision): with harmonisation on, the
+    baseline and every radiomics model but ``clinical`` (its covariates are not image features)."""
+    if harmonisation_settings(config).get("method", "none") == "none":
+        return []
+    return [*baseline, *(m for m in radiomics if m != "clinical")]
 
 
 def check_harmonisation_config(config: dict[str, Any]) -> None:

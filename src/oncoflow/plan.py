@@ -20,6 +20,7 @@ from oncoflow.config import (
     expand_pretrain,
     fusion_inputs,
     harmonisation_settings,
+    harmonised_models,
     radiomics_modality,
     radiomics_models,
     radiomics_upsampling,
@@ -35,6 +36,7 @@ from oncoflow.radiomics.names import parse_model
 from oncoflow.report.checklists import checklists_for
 from oncoflow.report.figures import FIGURES
 from oncoflow.report.reporting import reporting_targets, sheet_settings
+from oncoflow.run_facts import ReportFacts, report_facts
 from oncoflow.sheet import (
     check_radiomics_samples,
     load_pretrain_samples,
@@ -203,10 +205,13 @@ class StudyPlan:
 
     @property
     def harmonised_models(self) -> list[str]:
-        """The models whose features ComBat harmonises (baseline, radiomics_*, combined_*)."""
-        if self.harmonisation.get("method", "none") == "none":
-            return []
-        return [*self.baseline_models, *(m for m in self.radiomics_models if m != "clinical")]
+        """The models whose features ComBat harmonises (:func:`oncoflow.config.harmonised_models`)."""
+        return harmonised_models(self.config, self.baseline_models, self.radiomics_models)
+
+    @property
+    def report_facts(self) -> ReportFacts:
+        """What methods.md, the checklists and the model card state about the run (oncoflow.run_facts)."""
+        return report_facts(self.config, self.baseline_models)
 
     @property
     def model_names(self) -> list[str]:

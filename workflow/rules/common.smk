@@ -39,6 +39,8 @@ PLAN = StudyPlan.from_config(config, check_sheet=validate_sheet)
 IMAGE_VARIANTS = [v for v in PLAN.radiomics_variants if v in RADIOMICS_STAGE]
 DEEP_FEATURE_VARIANTS = [v for v in PLAN.radiomics_variants if v not in RADIOMICS_STAGE]
 RESULTS = PLAN.results
+# What methods.md, the checklists and the model card state about the run (their rules' params).
+REPORT_FACTS = PLAN.report_facts.params()
 MODALITIES = PLAN.modalities
 REFERENCE = PLAN.reference
 # Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same

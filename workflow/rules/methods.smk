@@ -28,8 +28,7 @@ rule write_methods:
         mem_mb=500,
         runtime=5,
     params:
-        config=config,
+        facts=REPORT_FACTS,
         dicom=PLAN.dicom_count,
-        baseline=bool(PLAN.baseline_models),
     script:
         "../scripts/write_methods.py"

@@ -34,6 +34,6 @@ rule write_model_card:
         mem_mb=1000,
         runtime=5,
     params:
-        config=config,
+        facts=REPORT_FACTS,
     script:
         "../scripts/write_model_card.py"

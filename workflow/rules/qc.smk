@@ -53,7 +53,7 @@ rule summarize_qc:
             caption="../report/qc_table.rst",
             category="Quality control",
             subcategory="Table",
-            labels={"table": "QC per subject"},
+            labels={"table": "QC per subject", "file": "qc.tsv"},
         ),
     log:
         f"{RESULTS}/logs/summarize_qc/summarize_qc.log",

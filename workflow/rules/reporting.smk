@@ -17,13 +17,13 @@ rule write_participant_flow:
             f"{REPORTING}/flow.tsv",
             caption="../report/flow.rst",
             category="Reporting",
-            labels={"table": "participant flow"},
+            labels={"table": "participant flow", "file": "flow.tsv"},
         ),
         png=report(
             f"{REPORTING}/flow.png",
             caption="../report/flow.rst",
             category="Reporting",
-            labels={"figure": "participant flow"},
+            labels={"figure": "participant flow", "file": "flow.png"},
         ),
     log:
         f"{RESULTS}/logs/write_participant_flow/write_participant_flow.log",
@@ -44,7 +44,8 @@ rule write_participant_flow:
 
 
 rule write_characteristics:
-    """Table 1: label, age, sex and clinical columns per cohort and per test fold, with tests."""
+    """Table 1: label, age, sex and clinical columns per cohort and per test fold; tests where the
+    groups are not random (cohorts, folds grouped by site), none across random folds."""
     input:
         samples=config["cohort"]["samples"],
         splits=f"{RESULTS}/folds/splits.tsv",
@@ -53,7 +54,7 @@ rule write_characteristics:
             f"{REPORTING}/characteristics.tsv",
             caption="../report/characteristics.rst",
             category="Reporting",
-            labels={"table": "characteristics by partition"},
+            labels={"table": "characteristics by partition", "file": "characteristics.tsv"},
         ),
         md=f"{REPORTING}/characteristics.md",
     log:
@@ -84,7 +85,7 @@ rule write_failures:
             f"{REPORTING}/failures.tsv",
             caption="../report/failures.rst",
             category="Reporting",
-            labels={"table": "failure analysis"},
+            labels={"table": "failure analysis", "file": "failures.tsv"},
         ),
         md=f"{REPORTING}/failures.md",
     log:
@@ -119,7 +120,7 @@ rule write_checklist:
             caption="../report/checklist.rst",
             category="Reporting",
             subcategory="Checklists",
-            labels={"checklist": "{checklist}"},
+            labels={"checklist": "{checklist}", "file": "checklist_{checklist}.tsv"},
         ),
         md=f"{REPORTING}/checklist_{{checklist}}.md",
     log:
@@ -136,6 +137,98 @@ rule write_checklist:
         mem_mb=1000,
         runtime=5,
     params:
-        config=config,
+        facts=REPORT_FACTS,
     script:
         "../scripts/write_checklist.py"
+
+
+rule render_report_pages:
+    """The results as pages the Snakemake report shows inline (each table's readable view; the TSV
+    stays in the report for download) and reporting/summary.html: the headline table beside the
+    figures, which the report's landing page opens with."""
+    input:
+        metrics=f"{RESULTS}/tables/metrics.tsv",
+        metrics_md=f"{RESULTS}/tables/metrics.md",
+        metrics_per_fold_md=f"{RESULTS}/tables/metrics_per_fold.md",
+        comparisons_md=f"{RESULTS}/tables/comparisons.md",
+        characteristics_md=f"{REPORTING}/characteristics.md",
+        failures_md=f"{REPORTING}/failures.md",
+        qc=f"{RESULTS}/qc/qc.tsv",
+        flow=f"{REPORTING}/flow.tsv",
+        checklists=expand(f"{REPORTING}/checklist_{{checklist}}.md", checklist=PLAN.checklists),
+        figures=expand(f"{RESULTS}/figures/{{kind}}.png", kind=PLAN.figure_kinds),
+    output:
+        summary=report(
+            f"{REPORTING}/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"page": "headline table and figures"},
+        ),
+        metrics=report(
+            f"{RESULTS}/tables/metrics.html",
+            caption="../report/metrics.rst",
+            category="Tables",
+            labels={"table": "metrics per model and cohort", "file": "metrics.html"},
+        ),
+        metrics_per_fold=report(
+            f"{RESULTS}/tables/metrics_per_fold.html",
+            caption="../report/metrics_per_fold.rst",
+            category="Tables",
+            labels={"table": "metrics per fold", "file": "metrics_per_fold.html"},
+        ),
+        comparisons=report(
+            f"{RESULTS}/tables/comparisons.html",
+            caption="../report/comparisons.rst",
+            category="Tables",
+            labels={"table": "pairwise DeLong comparisons", "file": "comparisons.html"},
+        ),
+        characteristics=report(
+            f"{REPORTING}/characteristics.html",
+            caption="../report/characteristics.rst",
+            category="Reporting",
+            labels={"table": "characteristics by partition", "file": "characteristics.html"},
+        ),
+        flow=report(
+            f"{REPORTING}/flow.html",
+            caption="../report/flow.rst",
+            category="Reporting",
+            labels={"table": "participant flow", "file": "flow.html"},
+        ),
+        failures=report(
+            f"{REPORTING}/failures.html",
+            caption="../report/failures.rst",
+            category="Reporting",
+            labels={"table": "failure analysis", "file": "failures.html"},
+        ),
+        checklists=report(
+            f"{REPORTING}/checklists.html",
+            caption="../report/checklists.rst",
+            category="Reporting",
+            subcategory="Checklists",
+            labels={"checklist": "all, as one page", "file": "checklists.html"},
+        ),
+        qc=report(
+            f"{RESULTS}/qc/qc.html",
+            caption="../report/qc_table.rst",
+            category="Quality control",
+            subcategory="Table",
+            labels={"table": "QC per subject", "file": "qc.html"},
+        ),
+    log:
+        f"{RESULTS}/logs/render_report_pages/render_report_pages.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/render_report_pages/render_report_pages.tsv"
+    localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        evaluate=PLAN.evaluate_params,
+        level=config["evaluate"]["ci_level"],
+        correction=config["evaluate"]["correction"],
+        study=config["study"],
+    script:
+        "../scripts/render_report_pages.py"

@@ -10,12 +10,13 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
 from oncoflow.report.markdown import markdown_to_html
 from oncoflow.report.methods import cohort_counts, render_methods
+from oncoflow.run_facts import ReportFacts
 
 provenance = json.loads(Path(sm.input.provenance).read_text())
 cohort = cohort_counts(pd.read_csv(sm.input.splits, sep="\t", dtype={"site": str}, keep_default_na=False),
                        dicom=sm.params.dicom)
-text = render_methods(sm.params.config, cohort, software=provenance["software"], git=provenance["git"],
-                      python=provenance.get("python"), baseline=sm.params.baseline,
-                      comparisons=pd.read_csv(sm.input.comparisons, sep="\t"))
+facts = ReportFacts.from_params(sm.params.facts)
+text = render_methods(facts, cohort, software=provenance["software"], git=provenance["git"],
+                      python=provenance.get("python"), comparisons=pd.read_csv(sm.input.comparisons, sep="\t"))
 Path(sm.output.md).write_text(text, encoding="utf-8")
-Path(sm.output.html).write_text(markdown_to_html(text, f"Methods: {sm.params.config['study']['name']}"), encoding="utf-8")
+Path(sm.output.html).write_text(markdown_to_html(text, f"Methods: {facts.config['study']['name']}"), encoding="utf-8")

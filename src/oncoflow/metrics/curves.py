@@ -1,4 +1,5 @@
-"""The data behind the study's figures: ROC (with a bootstrap band), precision-recall, decision
+"""The data behind the study's figures: ROC (with a bootstrap band and the AUC's bootstrap interval
+in roc_band.tsv, so the ROC figure shows one interval method), precision-recall, decision
 and calibration curves per model and cohort (cv pooled test folds, external fold-model ensemble).
 ROC and precision-recall rank the raw probabilities; decision and calibration curves use the
 recalibrated ``risk`` (oncoflow.metrics.recalibration), since they read the values as risks.
@@ -22,7 +23,7 @@ from oncoflow.metrics._validation import MetricWarning, single_class_reason
 from oncoflow.metrics.calibration import calibration_curve
 from oncoflow.metrics.decision import decision_curve, threshold_grid
 from oncoflow.metrics.evaluate import cohort_predictions
-from oncoflow.metrics.roc import pr_curve_points, roc_band, roc_curve_points
+from oncoflow.metrics.roc import auc_ci, pr_curve_points, roc_band, roc_curve_points
 
 #: Table name -> file stem under figures/ (figures/<stem>.tsv).
 CURVES = ("roc", "roc_band", "pr", "dca", "calibration")
@@ -50,7 +51,10 @@ def curve_tables(pooled: pd.DataFrame, *, dca_thresholds: np.ndarray, calibratio
             fpr, tpr, thr = roc_curve_points(y, p)
             parts["roc"].append(_with_note(pd.DataFrame({"threshold": thr, "fpr": fpr, "tpr": tpr}),
                                            model, cohort, f"roc undefined: {reason}" if reason else ""))
-            band = roc_band(y, p, level=level, n_boot=n_boot, seed=seed).assign(level=level)
+            # the figure's AUC interval: the band's method, level, resamples and seed
+            _, low, high = auc_ci(y, p, "bootstrap", level, n_boot, seed) if not reason else (0, np.nan, np.nan)
+            band = roc_band(y, p, level=level, n_boot=n_boot, seed=seed).assign(
+                level=level, auc_ci_low=low, auc_ci_high=high)
             parts["roc_band"].append(_with_note(band, model, cohort,
                                                 f"roc band undefined: {reason}" if reason else ""))
             recall, precision, thr = pr_curve_points(y, p)

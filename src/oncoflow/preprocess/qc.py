@@ -313,6 +313,17 @@ def _draw_row(axes, arr: np.ndarray, zooms: np.ndarray, centre: tuple[int, int, 
             ax.set_title(view, fontsize=9)
 
 
+def modality_label(row: dict, modality: str) -> str:
+    """A montage row's label: the modality and its registration's Mattes MI before and after, with
+    the direction that is better (ANTs' MI is negative; lower is better aligned)."""
+    if modality == row.get("reference"):
+        return f"{modality} (reference)"
+    before, after = (_number(row.get(f"mi_{when}_{modality}")) for when in ("before", "after"))
+    if np.isnan(after):
+        return modality
+    return f"{modality}\nMI {before:.2f} → {after:.2f}\n(lower = better aligned)"
+
+
 def plot_montage(
     qc: SubjectQC,
     images: dict[str, Path],
@@ -346,10 +357,7 @@ def plot_montage(
                              gridspec_kw={"hspace": 0.12, "wspace": 0.02})
     for r, (modality, path) in enumerate(images.items()):
         _draw_row(axes[r], _load(path)[0], zooms, qc.centre, brain, outlines, titles=r == 0)
-        mi = row.get(f"mi_after_{modality}", "")
-        label = modality + (" (reference)" if modality == row.get("reference") else
-                            (f"\nMI {row.get(f'mi_before_{modality}')} -> {mi}" if mi != "" else ""))
-        axes[r, 0].set_ylabel(label, fontsize=9)
+        axes[r, 0].set_ylabel(modality_label(row, modality), fontsize=9)
     if atlas is not None:
         template, atlas_zooms = _load(atlas.template_mask)
         template = template > 0.5

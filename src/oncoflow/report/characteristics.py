@@ -1,9 +1,12 @@
 """Characteristics by partition (Table 1; CLAIM 2024 item 36, TRIPOD+AI item 20b).
 
 Label, age, sex and the configured clinical columns (those that exist in the sample sheet), per
-cohort (internal / each external cohort) and per cross-validation test fold, with a test of
-difference across the groups: chi-square (Fisher's exact test for a 2 x 2 table) for categorical
-columns, Mann-Whitney U (two groups) or Kruskal-Wallis (more) for numeric ones.
+cohort (internal / each external cohort) and per cross-validation test fold. Groups that are not
+random are tested for a difference: the cohorts, and the test folds when they are grouped by site
+(chi-square, Fisher's exact test for a 2 x 2 table, for categorical columns; Mann-Whitney U for two
+groups or Kruskal-Wallis for more for numeric ones). Test folds drawn at random (``stratified``)
+are described, not tested (:data:`RANDOM`): a difference between randomised groups can only be
+chance, so a test of it tests the randomisation (CONSORT 2010, explanation of item 15).
 
 With sites (``cohort.site``), the site column is a categorical row block after the label: n (%)
 per site in each cohort and test fold. When no site lies in two of the compared groups (folds
@@ -25,6 +28,8 @@ from oncoflow.sheet import site_names
 DEFAULT_COLUMNS = ("age", "sex")
 #: The test column of the site block where no site lies in two of the compared groups.
 BY_DESIGN = "none: no site in two groups"
+#: The test column across test folds drawn at random (not grouped by site).
+RANDOM = "none: random folds"
 
 
 def characteristics_columns(samples: pd.DataFrame, label: str, clinical: list[str],
@@ -124,7 +129,7 @@ def characteristics_table(samples: pd.DataFrame, splits: pd.DataFrame, *, label:
         for scope, keys in (("cohorts", cohort_keys), ("folds", fold_keys)):
             series = [(pd.to_numeric(values.loc[groups[k]], errors="coerce") if numeric
                        else values.loc[groups[k]].replace("", np.nan)) for k in keys]
-            tests[scope] = _test(series, numeric)
+            tests[scope] = (RANDOM, float("nan")) if scope == "folds" and not grouped else _test(series, numeric)
             if column == site and sum(g.notna().any() for g in series) > 1 and not _shared(series):
                 tests[scope] = (BY_DESIGN, float("nan"))
         for i, (level, _) in enumerate(per_group[cohort_keys[0]]):

@@ -11,28 +11,48 @@ from typing import Any
 
 import pandas as pd
 
-from oncoflow.config import expand_models
+from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.checklist_items import CHECKLISTS
+from oncoflow.run_facts import ReportFacts
 
 FILLED, AUTHOR, NA = "filled", "author", "not applicable"
 CHECKLIST_COLUMNS = ["item", "section", "topic", "status", "text", "evidence"]
+#: metrics.tsv columns of the threshold metrics' confidence intervals (an item asking for them is
+#: filled only when the table has them)
+THRESHOLD_CIS = tuple(f"{m}_ci_{end}" for m in ("sensitivity", "specificity", "ppv", "npv") for end in ("low", "high"))
 
 
 @dataclass(frozen=True)
 class RunFacts:
-    """What the checklists cite, all from the run's config and records."""
+    """What the checklists cite: the plan's facts (``plan``) and the run's records."""
 
-    config: dict[str, Any]
+    plan: ReportFacts
     n_internal: int
     n_internal_positive: int
     n_external: int
     n_flagged: int
     models: list[str]
     n_failures: int
+    metric_columns: tuple[str, ...] = ()  # the columns of tables/metrics.tsv
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config (the settings the items quote as they are)."""
+        return self.plan.config
 
     @property
     def cnn(self) -> bool:
-        return bool(expand_models(self.config))
+        return bool(self.plan.cnn)
+
+    @property
+    def threshold_cis(self) -> bool:
+        """Whether metrics.tsv gives sensitivity, specificity, PPV and NPV with confidence intervals."""
+        return set(THRESHOLD_CIS) <= set(self.metric_columns)
+
+    @property
+    def balanced(self) -> bool:
+        """The internal cohort has as many positive as negative patients."""
+        return 2 * self.n_internal_positive == self.n_internal
 
     @property
     def external(self) -> bool:
@@ -41,23 +61,21 @@ class RunFacts:
     @property
     def site(self) -> str | None:
         """The sample-sheet column naming each patient's site (cohort.site), or None."""
-        return self.config["cohort"].get("site")
+        return self.plan.site
 
     @property
     def scheme(self) -> str:
-        return self.config["cv"].get("scheme", "stratified")
+        return self.plan.scheme
 
     @property
-    def harmonised(self) -> list[str]:
-        """The run's models whose features ComBat harmonised (baseline, radiomics_*, combined_*)."""
-        if (self.config.get("harmonisation") or {}).get("method", "none") == "none":
-            return []
-        return [m for m in self.models if m == "baseline" or m.startswith(("radiomics_", "combined_"))]
+    def harmonised(self) -> tuple[str, ...]:
+        """The run's models whose features ComBat harmonised (the plan's decision)."""
+        return self.plan.harmonised
 
     @property
     def cv_words(self) -> str:
         """The cross-validation that ran (cv.scheme)."""
-        folds = self.config["cv"]["folds"]
+        folds = self.plan.folds
         return {"stratified": f"{folds}-fold patient-level cross-validation",
                 "site_grouped": f"{folds}-fold patient-level cross-validation grouped by site",
                 "leave_one_site_out": "leave-one-site-out cross-validation"}[self.scheme]
@@ -68,12 +86,13 @@ class RunFacts:
         return "every patient of a tested site" if self.scheme == "leave_one_site_out" else "every internal patient"
 
 
-def run_facts(config: dict[str, Any], splits: pd.DataFrame, qc: pd.DataFrame, metrics: pd.DataFrame,
+def run_facts(plan: ReportFacts, splits: pd.DataFrame, qc: pd.DataFrame, metrics: pd.DataFrame,
               failures: pd.DataFrame) -> RunFacts:
     first = splits[splits["fold"] == splits["fold"].min()]
     internal, external = first[first["role"] != "external"], first[first["role"] == "external"]
-    return RunFacts(config, len(internal), int(internal["label"].sum()), len(external),
-                    int((qc["flag"].fillna("") != "").sum()), list(dict.fromkeys(metrics["model"])), len(failures))
+    return RunFacts(plan, len(internal), int(internal["label"].sum()), len(external),
+                    int((qc["flag"].fillna("") != "").sum()), list(dict.fromkeys(metrics["model"])), len(failures),
+                    tuple(metrics.columns))
 
 
 Entry = tuple[str, str, str]  # status, text, evidence
@@ -111,12 +130,58 @@ def _preprocessing(f: RunFacts) -> Entry:
     return FILLED, "; ".join(steps) + ".", "methods.md"
 
 
-def _elements(f: RunFacts) -> Entry:
+def _clinical(f: RunFacts) -> list[str]:
+    """The clinical covariates of the radiomics branch (radiomics.clinical; none without the branch)."""
+    return list(f.config["radiomics"]["clinical"]) if f.plan.radiomics else []
+
+
+def _outcome(f: RunFacts) -> Entry:
     study = f.config["study"]
-    clinical = f.config.get("radiomics", {}).get("clinical") or []
-    extra = f"; clinical covariates {', '.join(clinical)}" if clinical else ""
-    return (FILLED, (f"Outcome column `{study['label']}` (positive = {study['positive']}); image inputs "
-                    f"{', '.join(f.config['ingest']['modalities'])}{extra}."), "provenance.json (resolved config)")
+    return (FILLED, (f"Outcome: the sample sheet's `{study['label']}` column, {study['positive']} being the positive "
+                     "class and every other value the negative one; how and when it was assessed is the authors'."),
+            "provenance.json (resolved config)")
+
+
+def _model_inputs(f: RunFacts) -> str:
+    """Each model with what it reads."""
+    parts = [f"{name}: {'+'.join(spec.modalities)} crops" for name, spec in f.plan.cnn.items()]
+    if f.plan.fused:
+        parts += [f"fusion_{m}: the probabilities of {', '.join(f.plan.fused)}" for m in f.plan.fusion_methods]
+    parts += [f"{name}: {'the clinical covariates' if name == 'clinical' else 'radiomic features of the ' + f.config['radiomics']['modality'] + ' image'}"
+              + (" and the clinical covariates" if name.startswith("combined_") else "") for name in f.plan.radiomics]
+    if f.plan.baseline:
+        parts.append("baseline: log tumor volume and tumor intensity statistics per modality")
+    return "; ".join(parts)
+
+
+def _predictors(f: RunFacts) -> Entry:
+    return (FILLED, f"Predictors per model: {_model_inputs(f)}. Why these were chosen is the authors'.", "methods.md")
+
+
+def _predictor_definitions(f: RunFacts) -> Entry:
+    clinical = _clinical(f)
+    extra = (f"; clinical covariates: the sheet's columns {', '.join(clinical)}, as recorded" if clinical else "")
+    return (FILLED, (f"Image predictors: the MR series {', '.join(f.config['ingest']['modalities'])}, chosen per subject "
+                     "by the regular expressions of ingest.modalities on the DICOM series descriptions (or given as "
+                     "NIfTI files), and the sheet's tumor mask; measured on each centre's scanner (protocol: the "
+                     f"authors'){extra}."), "provenance.json (resolved config)")
+
+
+def _predictor_handling(f: RunFacts) -> Entry:
+    parts = []
+    if f.cnn:
+        crop = f.config["crop"]
+        parts.append(f"CNN inputs: {crop['size']}-pixel tumor-centred crops, intensities normalised within the "
+                     "brain (or foreground) mask of each patient")
+    combat = f"ComBat site harmonisation of {', '.join(f.harmonised)}; " if f.harmonised else ""
+    if f.plan.radiomics:
+        parts.append(f"radiomic features ({', '.join(m for m in f.plan.radiomics if m != 'clinical')}): median imputation, variance filter, "
+                     "standardisation and correlation filter")
+    if f.plan.baseline:
+        parts.append("baseline features: standardisation")
+    if combat or f.plan.radiomics or f.plan.baseline:
+        parts.append(f"{combat}every step fitted on each fold's training patients only")
+    return FILLED, _sentence("; ".join(parts)), "methods.md"
 
 
 def _subsets(f: RunFacts) -> Entry:
@@ -129,7 +194,7 @@ def _deid(f: RunFacts) -> Entry:
 
 
 def _missing(f: RunFacts) -> Entry:
-    clinical = f.config.get("radiomics", {}).get("clinical") or []
+    clinical = _clinical(f)
     text = "A missing image or mask stops the run naming the subject (no imputation of images)"
     if clinical:
         text += "; missing clinical values were imputed with the training patients' median within each fold"
@@ -137,10 +202,9 @@ def _missing(f: RunFacts) -> Entry:
 
 
 def _partitions(f: RunFacts) -> Entry:
-    cv = f.config["cv"]
-    scheme = cv.get("scheme", "stratified")
-    split = {"stratified": f"{cv['folds']} stratified folds",
-             "site_grouped": f"{cv['folds']} stratified folds grouped by site (a site's patients in one test fold)",
+    cv, scheme = f.config["cv"], f.scheme
+    split = {"stratified": f"{f.plan.folds} stratified folds",
+             "site_grouped": f"{f.plan.folds} stratified folds grouped by site (a site's patients in one test fold)",
              "leave_one_site_out": "leave-one-site-out folds (sites too small or single-class only trained on)"}[scheme]
     return (FILLED, (f"{split} (seed {cv['seed']}), {cv['val_fraction']:.0%} of each training "
                     f"fold as inner validation; {f.tested} tested once."), "folds/splits.tsv")
@@ -174,6 +238,22 @@ def _training(f: RunFacts) -> Entry:
     return FILLED, "; ".join(runs) + "; flips and intensity scaling as augmentation.", "methods.md"
 
 
+def _building(f: RunFacts) -> Entry:
+    """Model type, building, tuning and internal validation (TRIPOD+AI 12c)."""
+    kinds = []
+    if f.cnn:
+        kinds.append(f"CNNs ({', '.join(sorted({s.architecture for s in f.plan.cnn.values()}))}) with the epoch of "
+                     "best inner-validation AUC kept")
+    if f.plan.fusion_methods:
+        kinds.append(f"late fusion ({', '.join(f.plan.fusion_methods)})")
+    if f.plan.radiomics:
+        kinds.append(f"LASSO logistic models ({', '.join(f.plan.radiomics)}) with the penalty chosen by inner "
+                     "cross-validation")
+    if f.plan.baseline:
+        kinds.append("an L2-penalised logistic baseline")
+    return FILLED, _sentence(f"{'; '.join(kinds)}; internal validation by {f.cv_words}"), "methods.md"
+
+
 def _selection(f: RunFacts) -> Entry:
     how = ("the epoch with the best inner-validation AUC" if f.cnn else
            "the LASSO penalty chosen by inner cross-validation on the training patients")
@@ -182,8 +262,8 @@ def _selection(f: RunFacts) -> Entry:
 
 def _ensemble(f: RunFacts) -> Entry:
     parts = []
-    if f.config["fusion"]["methods"]:
-        parts.append(f"late fusion ({', '.join(f.config['fusion']['methods'])})")
+    if f.plan.fusion_methods:
+        parts.append(f"late fusion ({', '.join(f.plan.fusion_methods)})")
     if f.external:
         parts.append("external patients scored by the mean of the fold models")
     if not parts:
@@ -192,14 +272,36 @@ def _ensemble(f: RunFacts) -> Entry:
 
 
 def _metrics(f: RunFacts) -> Entry:
-    return FILLED, "AUC, sensitivity, specificity, PPV, NPV, Brier score, decision and calibration curves.", \
-        "tables/metrics.tsv"
+    return FILLED, ("AUC, sensitivity, specificity, PPV, NPV, Brier score and calibration intercept and slope "
+                    "(tables); decision and calibration curves (figures)."), "tables/metrics.tsv; figures/"
+
+
+def _intervals(f: RunFacts) -> str:
+    """Which metrics carry confidence intervals, and by which method."""
+    ev = f.config["evaluate"]
+    level = f"{ev['ci_level']:.0%}"
+    text = (f"{level} CIs of the AUC ({ev['ci_method']}), the Brier score (bootstrap) and the calibration intercept "
+            "and slope (Wald)")
+    if f.threshold_cis:
+        text += ", and of sensitivity, specificity, PPV and NPV"
+    return text
 
 
 def _uncertainty(f: RunFacts) -> Entry:
     ev = f.config["evaluate"]
-    return (FILLED, (f"{ev['ci_level']:.0%} CIs ({ev['ci_method']}); pairwise DeLong tests with {ev['correction']} "
-                    "correction."), "tables/comparisons.tsv")
+    return (FILLED, _sentence(f"{_intervals(f)}; pairwise DeLong tests with {ev['correction']} correction"),
+            "tables/metrics.tsv; tables/comparisons.tsv")
+
+
+def _uncertainty_only(f: RunFacts) -> Entry:
+    return FILLED, _sentence(_intervals(f)), "tables/metrics.tsv"
+
+
+def _comparison_tests(f: RunFacts) -> Entry:
+    ev = f.config["evaluate"]
+    return (FILLED, (f"Models compared pairwise on the same patients with DeLong's test, p-values corrected by "
+                     f"{ev['correction']} within the configured family and separately over all pairs."),
+            "tables/comparisons.tsv")
 
 
 def _external(f: RunFacts) -> Entry:
@@ -221,19 +323,22 @@ def _internal(f: RunFacts) -> Entry:
 
 def _flow(f: RunFacts) -> Entry:
     sites = "; per site, the patients tested and those only trained on" if f.site else ""
-    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subjects QC-flagged and kept{sites}.", \
+    return FILLED, f"Sample sheet to evaluation; {f.n_flagged} subject(s) QC-flagged and kept{sites}.", \
         "reporting/flow.tsv"
 
 
 def _characteristics(f: RunFacts) -> Entry:
     site = ", site" if f.site else ""
-    return FILLED, f"Label{site}, age, sex and clinical columns per cohort and test fold, with tests.", \
+    tests = ("tests across cohorts and across the site-grouped folds" if f.scheme != "stratified"
+             else "tests across cohorts only (random folds are described, not tested)")
+    return FILLED, f"Label{site}, age, sex and clinical columns per cohort and test fold; {tests}.", \
         "reporting/characteristics.tsv"
 
 
 def _heterogeneity(f: RunFacts) -> Entry:
     if not f.site:
-        return AUTHOR, "Heterogeneity across centres was not analysed by the pipeline (no cohort.site).", ""
+        return AUTHOR, ("No cohort.site: the analysis did not account for centres; describe any clustering of "
+                        "the data."), ""
     parts = [f"sites from the sample sheet's `{f.site}` column", f"validation: {f.cv_words}",
              "AUC with its CI, n and positives per site on the out-of-fold predictions"]
     if f.harmonised:
@@ -244,7 +349,7 @@ def _heterogeneity(f: RunFacts) -> Entry:
 
 def _heterogeneity_results(f: RunFacts) -> Entry:
     if not f.site:
-        return AUTHOR, "Heterogeneity across centres was not analysed by the pipeline (no cohort.site).", ""
+        return AUTHOR, "No cohort.site: no performance per centre was computed; report any heterogeneity found.", ""
     return FILLED, "AUC with its CI, n and positives per model and site, and a per-site figure.", \
         "tables/metrics_by_site.tsv; figures/sites.png"
 
@@ -254,21 +359,67 @@ def _performance(f: RunFacts) -> Entry:
         " metrics per model, and per fold.", "tables/metrics.tsv; tables/metrics_per_fold.tsv"
 
 
+def _performance_uncertainty(f: RunFacts) -> Entry:
+    """CLAIM 37: the metrics with their statistical uncertainty."""
+    where = "cross-validation" + (" and the external cohort" if f.external else "")
+    return FILLED, _sentence(f"{_intervals(f)} per model for {where}; per-fold AUCs beside them"), \
+        "tables/metrics.tsv; tables/metrics_per_fold.tsv"
+
+
+def _threshold_precision(f: RunFacts) -> Entry:
+    """CLAIM 38: sensitivity, specificity, PPV and NPV with their precision; filled only when
+    metrics.tsv has their confidence intervals."""
+    if not f.threshold_cis:
+        return AUTHOR, ("Sensitivity, specificity, PPV and NPV at each model's threshold are in tables/metrics.tsv "
+                        "without confidence intervals: add them."), ""
+    return FILLED, "Sensitivity, specificity, PPV and NPV at each model's threshold with their CIs.", \
+        "tables/metrics.tsv"
+
+
+def _performance_with_cis(f: RunFacts) -> Entry:
+    """TRIPOD+AI 23a: performance with confidence intervals (threshold metrics included) and key
+    subgroups; filled only when metrics.tsv has the threshold metrics' intervals."""
+    if not f.threshold_cis:
+        return AUTHOR, ("AUC, Brier score and calibration have CIs in tables/metrics.tsv, sensitivity, specificity, "
+                        "PPV and NPV have none: add them, and any key subgroups."), ""
+    sites = "; per site in tables/metrics_by_site.tsv" if f.site else ""
+    return FILLED, _sentence(f"{_intervals(f)}, pooled and per fold{sites}; key subgroups are the authors'"), \
+        "tables/metrics.tsv"
+
+
 def _failures(f: RunFacts) -> Entry:
     return FILLED, f"{f.n_failures} misclassifications (model x patient) listed with QC flags and montages.", \
         "reporting/failures.md"
 
 
-def _code(f: RunFacts) -> Entry:
-    return (AUTHOR, ("Code: oncoflow at the git commit in provenance.json; the data-availability statement and "
-                    "the repository link are the authors'."), "provenance.json")
+def _sharing(what: str) -> Rule:
+    """An open-science item: what the run recorded (provenance.json); sharing it is the authors'."""
+    return lambda f: (AUTHOR, what, "provenance.json")
+
+
+_code = _sharing("Code: oncoflow at the git commit in provenance.json; the data-availability statement and the "
+                 "repository link are the authors'.")
 
 
 def _imbalance(f: RunFacts) -> Entry:
     if not f.cnn:
         return AUTHOR, "No class-imbalance correction is configured for the logistic models; say so.", ""
     kinds = sorted({m["imbalance"] for m in f.config["models"]})
-    return FILLED, f"Class imbalance handling: {', '.join(kinds)}.", "methods.md"
+    if f.balanced:
+        return FILLED, (f"The internal cohort is balanced ({f.n_internal_positive} of {f.n_internal} positive): "
+                        f"no imbalance to correct (configured: {', '.join(kinds)}, whose weights are close to 1 "
+                        "here)."), "reporting/flow.tsv"
+    return FILLED, (f"Class imbalance ({f.n_internal_positive} of {f.n_internal} positive) handled by "
+                    f"{', '.join(kinds)}."), "methods.md"
+
+
+def _imbalance_features(f: RunFacts) -> Entry:
+    """CLEAR 30: the feature models are plain logistic models."""
+    if f.balanced:
+        return FILLED, (f"The internal cohort is balanced ({f.n_internal_positive} of {f.n_internal} positive); the "
+                        "feature models use no class weighting."), "reporting/flow.tsv"
+    return AUTHOR, (f"{f.n_internal_positive} of {f.n_internal} internal patients are positive; the feature models "
+                    "use no class weighting: say so."), ""
 
 
 def _output(f: RunFacts) -> Entry:
@@ -277,10 +428,28 @@ def _output(f: RunFacts) -> Entry:
     return FILLED, f"Output: probability of the positive class; threshold {how}.", "tables/predictions.tsv"
 
 
+def _prediction(f: RunFacts) -> Entry:
+    """TRIPOD+AI 12g: how a patient's prediction is computed."""
+    parts = ["each internal patient is scored by the fold model that held it out"]
+    if any(s.architecture not in ARCH_3D for s in f.plan.cnn.values()):
+        parts.append(f"a 2D CNN's probability is the mean over the {f.config['crop']['slices']} axial slices of "
+                     "largest tumor area")
+    if f.external:
+        parts.append("an external patient gets the mean probability of the fold models")
+    return FILLED, _sentence("; ".join(parts)), "tables/predictions.tsv"
+
+
 def _train_vs_eval(f: RunFacts) -> Entry:
     if not f.external:
         return NA, "Internal cross-validation only: development and test patients come from one sheet.", ""
     return FILLED, "External patients went through the same preprocessing; compare their characteristics.", \
+        "reporting/characteristics.tsv"
+
+
+def _train_vs_eval_results(f: RunFacts) -> Entry:
+    if not f.external:
+        return NA, "No external cohort: the test folds' characteristics are side by side in Table 1.", ""
+    return FILLED, "Internal and external cohorts side by side, with tests of their differences.", \
         "reporting/characteristics.tsv"
 
 
@@ -295,19 +464,26 @@ def _specification(f: RunFacts) -> Entry:
     return FILLED, f"The fitted models are the {what}.", "models/"
 
 
-def _predictors(f: RunFacts) -> Entry:
-    return _elements(f)
-
-
 def _poor_inputs(f: RunFacts) -> Entry:
     return FILLED, "Automatic QC flags each subject's images (kept and listed); unreadable inputs stop the run.", \
         "qc/qc.tsv"
 
 
+def _recalibration(f: RunFacts) -> Entry:
+    """TRIPOD+AI 12f: recalibration is part of each fold's development; nothing is updated later."""
+    groups: dict[str, list[str]] = {}
+    for name in f.plan.models:
+        groups.setdefault(f.plan.recalibration[name], []).append(name)
+    words = {"prior_shift": "prior-shift correction", "logistic": "logistic recalibration on the inner-validation "
+             "patients", "none": "none"}
+    parts = [f"{words[k]}: {', '.join(v)}" for k, v in groups.items()]
+    return FILLED, _sentence("Recalibration within each fold's development (" + "; ".join(parts)
+                             + "); no model was updated after its evaluation"), "methods.md"
+
+
 def _no_updating(f: RunFacts) -> Entry:
     return NA, ("No model was updated after its evaluation: none was refitted or recalibrated on test or external "
-                "patients. A model's risk recalibration, where it has one, is part of its development within each "
-                "fold, from that fold's training patients only (methods.md)."), "methods.md"
+                "patients."), ""
 
 
 def _radiomics_settings(f: RunFacts) -> dict[str, Any]:
@@ -367,8 +543,7 @@ def _defaults(f: RunFacts) -> Entry:
 
 
 def _scaling(f: RunFacts) -> Entry:
-    combat = ("ComBat site harmonisation, then " if any(m.startswith(("radiomics_", "combined_")) for m in f.harmonised)
-              else "")
+    combat = "ComBat site harmonisation, then " if set(f.harmonised) & set(f.plan.radiomics) else ""
     return FILLED, _sentence(f"{combat}standardisation fitted on each fold's training patients"), "methods.md"
 
 
@@ -389,10 +564,26 @@ def _tuning(f: RunFacts) -> Entry:
 
 
 def _versus_clinical(f: RunFacts) -> Entry:
-    if not f.config["radiomics"].get("clinical"):
+    if not _clinical(f):
         return NA, "No clinical covariates configured (radiomics.clinical is empty).", ""
-    return FILLED, "Clinical and combined models evaluated and compared with the radiomics models (DeLong).", \
+    return FILLED, "Clinical and combined models fitted in the same folds and compared with the radiomics models " \
+        "by DeLong's test.", "methods.md"
+
+
+def _versus_clinical_results(f: RunFacts) -> Entry:
+    if not _clinical(f):
+        return NA, "No clinical or combined model ran, so there is no comparison to report.", ""
+    return FILLED, "AUC differences of the radiomics vs the clinical and combined models with their p-values.", \
         "tables/comparisons.tsv"
+
+
+def _clinical_predictors(f: RunFacts) -> Entry:
+    clinical = _clinical(f)
+    if not clinical:
+        return NA, "No non-radiomic predictors (radiomics.clinical is empty).", ""
+    return FILLED, f"Clinical covariates: {', '.join(clinical)} (sample-sheet columns).", \
+        "provenance.json (resolved config)"
+
 
 
 def _feature_statistics(f: RunFacts) -> Entry:
@@ -429,7 +620,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "30": _author("No robustness or sensitivity analysis ran in this pipeline; describe any done elsewhere."),
         "31": _author("No explainability method ran in this pipeline; describe any done elsewhere."),
         "32": _internal, "33": _external, "34": _author("Trial registration, if any."), "35": _flow,
-        "36": _characteristics, "37": _performance, "38": _performance, "39": _failures,
+        "36": _characteristics, "37": _performance_uncertainty, "38": _threshold_precision, "39": _failures,
         "40": _author("Limitations."), "41": _author("Implications for practice."),
         "42": _author("Where the protocol can be read (methods.md and provenance.json give the technical details)."),
         "43": _code, "44": _author("Funding."),
@@ -439,19 +630,19 @@ RULES: dict[str, dict[str, Rule]] = {
         "3b": _author("Target population and intended users."), "3c": _author("Known health inequalities."),
         "4": _author("Objectives."), "5a": _sources, "5b": _author("Dates of data collection."),
         "6a": _author("Setting and centres."), "6b": _author("Eligibility criteria."),
-        "6c": _author("Treatments received."), "7": _preprocessing, "8a": _elements,
+        "6c": _author("Treatments received."), "7": _preprocessing, "8a": _outcome,
         "8b": _author("Qualifications of whoever assessed the outcome."),
         "8c": _author("Blinding of the outcome assessment."),
-        "9a": _predictors, "9b": _preprocessing, "9c": _author("Who drew the tumor masks; qualifications."),
+        "9a": _predictors, "9b": _predictor_definitions, "9c": _author("Who drew the tumor masks; qualifications."),
         "10": _author("How the sample size was arrived at (counts: reporting/flow.tsv)."), "11": _missing,
-        "12a": _partitions, "12b": _training, "12c": _selection,
+        "12a": _partitions, "12b": _predictor_handling, "12c": _building,
         "12d": _heterogeneity, "12e": _metrics,
-        "12f": _no_updating, "12g": _output, "13": _imbalance, "14": _author("Fairness approach."),
+        "12f": _recalibration, "12g": _prediction, "13": _imbalance, "14": _author("Fairness approach."),
         "15": _output, "16": _train_vs_eval, "17": _author("Ethical approval and consent."),
         "18a": _author("Funding."), "18b": _author("Conflicts of interest."), "18c": _author("Protocol."),
         "18d": _author("Registration."), "18e": _author("Data sharing."), "18f": _code,
         "19": _author("Patient and public involvement."), "20a": _flow, "20b": _characteristics,
-        "20c": _train_vs_eval, "21": _events, "22": _specification, "23a": _performance,
+        "20c": _train_vs_eval_results, "21": _events, "22": _specification, "23a": _performance_with_cis,
         "23b": _heterogeneity_results, "24": _no_updating,
         "25": _author("Interpretation."), "26": _author("Limitations."), "27a": _poor_inputs,
         "27b": _author("User interaction and expertise."), "27c": _author("Future research."),
@@ -464,19 +655,22 @@ RULES: dict[str, dict[str, Rule]] = {
         "10": _author("Retrospective or prospective."), "11": _author("Eligibility criteria."),
         "12": _author("A pipeline flowchart: the Snakemake rule graph (`snakemake --rulegraph`) can serve."),
         "13": _sources, "14": _author("Overlap with earlier studies."), "15": _partitions,
-        "16": _author("Acquisition protocol (scanner, sequence parameters)."), "17": _elements, "18": _elements,
+        "16": _author("Acquisition protocol (scanner, sequence parameters)."), "17": _clinical_predictors, "18": _outcome,
         "19": _segmentation, "20": _author("Who segmented; number and experience."), "21": _preprocessing_radiomics,
         "22": _resampling, "23": _discretisation, "24": _image_types, "25": _extraction, "26": _classes,
-        "27": _n_features, "28": _defaults, "29": _missing, "30": _imbalance,
+        "27": _n_features, "28": _defaults, "29": _missing, "30": _imbalance_features,
         "31": _author("No segmentation reliability analysis ran in this pipeline."), "32": _scaling,
         "33": _reduction, "34": _algorithm, "35": _tuning,
         "36": _author("Confounders were not modelled by the pipeline."), "37": _selection, "38": _external_or_cv,
-        "39": _metrics, "40": _uncertainty, "41": _uncertainty, "42": _versus_clinical,
+        "39": _metrics, "40": _uncertainty_only, "41": _comparison_tests, "42": _versus_clinical,
         "43": _author("No interpretability method ran in this pipeline."), "44": _characteristics, "45": _flow,
-        "46": _feature_statistics, "47": _performance, "48": _versus_clinical, "49": _author("Main findings."),
+        "46": _feature_statistics, "47": _performance, "48": _versus_clinical_results, "49": _author("Main findings."),
         "50": _author("Earlier work."), "51": _author("Practical implications."),
         "52": _author("Strengths and limitations."), "53": _author("Sharing images and masks (not essential)."),
-        "54": _features_shared, "55": _code, "56": _code, "57": _model_files,
+        "54": _features_shared, "55": _sharing("Pre-processing settings: the resolved config in provenance.json; code: the workflow's "
+                       "preprocessing rules at its git commit; sharing them is the authors'."),
+        "56": _sharing("Modelling code: oncoflow's radiomics and evaluation modules at the git commit in "
+                       "provenance.json; sharing it is the authors'."), "57": _model_files,
         "58": _author("Ready-to-use system (not essential)."),
     },
 }

@@ -28,6 +28,20 @@ def misclassified(predictions: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
+def distinct_probabilities(a: float, b: float, digits: int = 3, most: int = 6) -> tuple[str, str]:
+    """``a`` and ``b`` with the fewest decimals (at least ``digits``) that keep different values
+    different and a value strictly inside (0, 1) off 0 and 1 (0.9992 vs 0.9998: "0.9992", "0.9998",
+    not "0.999" and "1.000")."""
+    def edge(x: float, text: str) -> bool:
+        return 0 < x < 1 and float(text) in (0.0, 1.0)
+
+    for d in range(digits, most + 1):
+        ta, tb = f"{a:.{d}f}", f"{b:.{d}f}"
+        if (ta != tb or a == b) and not edge(a, ta) and not edge(b, tb):
+            return ta, tb
+    return f"{a:.{most}g}", f"{b:.{most}g}"
+
+
 def failures_markdown(failures: pd.DataFrame, metrics_n: dict[tuple[str, str], int]) -> str:
     """failures.md: per model and cohort, how many of n were misclassified, then the patients;
     subjects misclassified by every model first (the cases to look at)."""
@@ -44,7 +58,8 @@ def failures_markdown(failures: pd.DataFrame, metrics_n: dict[tuple[str, str], i
         lines.append("")
         for _, r in part.iterrows():
             flag = f"; QC: {r['qc_flag']}" if r["qc_flag"] else ""
-            lines.append(f"- {r['subject']}: {r['error']} (p = {r['probability']:.3f}, threshold "
-                         f"{r['threshold']:.3f}{flag}) [montage](../{r['qc_montage']})")
+            p, threshold = distinct_probabilities(float(r["probability"]), float(r["threshold"]))
+            lines.append(f"- {r['subject']}: {r['error']} (p = {p}, threshold {threshold}{flag}) "
+                         f"[montage](../{r['qc_montage']})")
         lines.append("")
     return "\n".join(lines)

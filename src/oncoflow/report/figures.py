@@ -6,15 +6,20 @@ One figure per kind (``roc``, ``pr``, ``dca``, ``calibration``). Each has one pa
 per model, in the same colour in every figure.
 
 - ROC: the empirical curve, with a shaded pointwise band (``evaluate.ci_level``): stratified bootstrap of sensitivity
-  at fixed false-positive rates (pROC's ``ci.se``), not a DeLong band. The legend gives AUC with
-  its CI from metrics.tsv (DeLong or bootstrap, as configured).
-- PR: precision against recall (step curve, as average precision integrates it), prevalence as
-  the no-skill line; the legend gives average precision.
+  at fixed false-positive rates (pROC's ``ci.se``). The legend gives the AUC with its stratified
+  bootstrap interval of the same level, resamples and seed (roc_band.tsv), so the figure shows one
+  interval method; metrics.tsv has the configured one (``evaluate.ci_method``).
+- PR: precision against recall as the step function average precision integrates (scikit-learn's
+  ``average_precision_score``): at each recall the precision where the ranking first reaches it,
+  so the curve starts at precision 1 at recall 0 and never drops to the 0 of a top-ranked negative;
+  prevalence as the no-skill line; the legend gives average precision.
 - Decision curves: net benefit against threshold probability, with treat-all and treat-none.
 - Calibration: observed fraction of positives against mean predicted probability per bin, Wilson
   intervals, the diagonal; the legend gives the Brier score.
 
-A curve that is undefined for a cohort (a single class) is not drawn; the panel says why.
+A curve that is undefined for a cohort (a single class) is not drawn; the panel says why. Sized for
+print (3.5 in per panel: a journal column, two panels a page width; PNG at 300 dpi) and for a
+1366x768 screen; probability axes span exactly [0, 1].
 Drawn with Matplotlib's object API on the Agg canvas (no pyplot, no display needed). The PDF
 carries no creation date, so reruns give identical bytes.
 """
@@ -22,6 +27,7 @@ carries no creation date, so reruns give identical bytes.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from collections.abc import Callable, Mapping
 
@@ -34,8 +40,10 @@ from matplotlib.figure import Figure
 
 FIGURES = ("roc", "pr", "dca", "calibration")
 COHORT_TITLES = {"cv": "Cross-validation (pooled test folds)", "external": "External cohort (fold-model ensemble)"}
-RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
-      "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False}
+RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+      "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False}
+PANEL_WIDTH = 3.5  # inches: one journal column per panel
+UNIT = (0.0, 1.0)  # a probability axis
 
 
 def cohort_title(cohort: str) -> str:
@@ -66,8 +74,8 @@ def _undefined(ax: Axes, notes: list[str], drawn: int) -> None:
         return
     reasons = sorted(set(notes))
     if drawn == 0:
-        ax.text(0.5, 0.5, "\n".join(reasons), ha="center", va="center", transform=ax.transAxes,
-                fontsize=10, wrap=True, bbox={"facecolor": "white", "edgecolor": "0.7"})
+        ax.text(0.5, 0.5, "\n".join("\n".join(textwrap.wrap(r, 40)) for r in reasons), ha="center", va="center",
+                transform=ax.transAxes, fontsize=7, bbox={"facecolor": "white", "edgecolor": "0.7"})
     else:
         ax.text(0.02, 0.02, "not drawn: " + "; ".join(reasons), transform=ax.transAxes, fontsize=7,
                 color="0.35", va="bottom")
@@ -76,7 +84,7 @@ def _undefined(ax: Axes, notes: list[str], drawn: int) -> None:
 def _legend(ax: Axes) -> None:
     """Below the panel, so it never hides a curve."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False, borderaxespad=0.0)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), frameon=False, borderaxespad=0.0)
 
 
 def _metric(metrics: pd.DataFrame, model: str, cohort: str, key: str) -> float:
@@ -100,13 +108,13 @@ def _draw_roc(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame], metrics
         b = band[(band["model"] == model) & (band["cohort"] == cohort)]
         if b["tpr_low"].notna().any():
             ax.fill_between(b["fpr"], b["tpr_low"], b["tpr_high"], color=color, alpha=alpha, lw=0)
-        auc, lo, hi = (_metric(metrics, model, cohort, k) for k in ("auc", "auc_ci_low", "auc_ci_high"))
-        ax.plot(pts["fpr"], pts["tpr"], color=color, lw=1.8,
+        auc = _metric(metrics, model, cohort, "auc")
+        lo, hi = (float(b[k].iloc[0]) if k in b and len(b) else float("nan") for k in ("auc_ci_low", "auc_ci_high"))
+        ax.plot(pts["fpr"], pts["tpr"], color=color, lw=1.4, clip_on=False,
                 label=f"{model}  AUC {_fmt(auc)} [{_fmt(lo)}, {_fmt(hi)}]")
         drawn += 1
     _undefined(ax, notes, drawn)
-    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01),
-           xlabel="1 − specificity (false-positive rate)", ylabel="Sensitivity")
+    ax.set(xlim=UNIT, ylim=UNIT, xlabel="1 − specificity (false-positive rate)", ylabel="Sensitivity")
     _legend(ax)
 
 
@@ -123,14 +131,14 @@ def _draw_pr(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame], metrics:
             notes.append(pts["note"].iloc[0])
             continue
         ap = _metric(metrics, model, cohort, "auprc")
-        ax.plot(pts["recall"], pts["precision"], drawstyle="steps-pre", color=color, lw=1.8,
-                label=f"{model}  AP {_fmt(ap)}")
+        steps = pts[~pts["recall"].duplicated(keep="first")]  # rows run down the thresholds
+        ax.plot(steps["recall"], steps["precision"], drawstyle="steps-pre", color=color, lw=1.4,
+                clip_on=False, label=f"{model}  AP {_fmt(ap)}")
         drawn += 1
     if prevalence is not None and drawn:
         ax.axhline(prevalence, ls="--", lw=0.8, color="0.6", label=f"no skill (prevalence {prevalence:.2f})")
     _undefined(ax, notes, drawn)
-    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.05), xlabel="Recall (sensitivity)",
-           ylabel="Precision (PPV)")
+    ax.set(xlim=UNIT, ylim=UNIT, xlabel="Recall (sensitivity)", ylabel="Precision (PPV)")
     _legend(ax)
 
 
@@ -166,23 +174,23 @@ def _draw_calibration(ax: Axes, cohort: str, curves: Mapping[str, pd.DataFrame],
         pts = cal[(cal["model"] == model) & (cal["cohort"] == cohort)]
         if pts.empty:
             continue
-        x = pts["mean_predicted"].to_numpy() + (i - (k - 1) / 2) * 0.004  # dodge the error bars
+        # dodge the error bars, never off the probability axis
+        x = np.clip(pts["mean_predicted"].to_numpy() + (i - (k - 1) / 2) * 0.004, *UNIT)
         y = pts["observed"].to_numpy()
         err = np.clip(np.vstack([y - pts["observed_ci_low"].to_numpy(),
                                  pts["observed_ci_high"].to_numpy() - y]), 0.0, None)
         brier = _metric(metrics, model, cohort, "brier")
         ax.errorbar(x, y, yerr=err, color=color, marker="o", ms=4, lw=1.4, elinewidth=0.7,
-                    capsize=2, alpha=0.9, label=f"{model}  Brier {_fmt(brier, 3)}")
-    ax.set(xlim=(-0.04, 1.04), ylim=(-0.04, 1.04),  # dodged points at 0 and 1 stay whole
-           xlabel="Mean recalibrated risk (per bin)", ylabel="Observed fraction positive")
+                    capsize=2, alpha=0.9, clip_on=False, label=f"{model}  Brier {_fmt(brier, 3)}")
+    ax.set(xlim=UNIT, ylim=UNIT, xlabel="Mean recalibrated risk (per bin)", ylabel="Observed fraction positive")
     _legend(ax)
 
 
 DRAW: dict[str, tuple[str, Callable]] = {
-    "roc": ("ROC curves (shaded: pointwise {level} bootstrap band)", _draw_roc),
+    "roc": ("ROC curves: pointwise {level} bootstrap band,\nAUC with its {level} bootstrap interval", _draw_roc),
     "pr": ("Precision-recall curves", _draw_pr),
     "dca": ("Decision curves", _draw_dca),
-    "calibration": ("Calibration (bins with Wilson {level} intervals)", _draw_calibration),
+    "calibration": ("Calibration: bins with\nWilson {level} intervals", _draw_calibration),
 }
 LEVEL_OF = {"roc": "roc_band", "calibration": "calibration"}
 
@@ -206,18 +214,18 @@ def draw_figure(kind: str, curves: Mapping[str, pd.DataFrame], metrics: pd.DataF
     title, draw = _title(kind, curves), DRAW[kind][1]
     with matplotlib.rc_context(RC):
         n_models = len(colors)
-        fig = Figure(figsize=(6.0 * len(cohorts), 6.4 + 0.17 * n_models), layout="constrained")
+        fig = Figure(figsize=(PANEL_WIDTH * len(cohorts), 4.2 + 0.12 * n_models), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, len(cohorts), squeeze=False)[0]
         for ax, cohort in zip(axes, cohorts):
             draw(ax, cohort, curves, metrics, colors)
             _panel_title(ax, cohort, metrics)
             ax.grid(True, lw=0.4, color="0.9")
-        fig.suptitle(title, fontsize=12, fontweight="bold")
+        fig.suptitle(title, fontsize=9, fontweight="bold")
     return fig
 
 
-def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int = 150) -> None:
+def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int = 300) -> None:
     for path in (png, pdf):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=dpi, metadata={"Software": None})

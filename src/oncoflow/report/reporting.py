@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from oncoflow.report.characteristics import characteristics_table
+from oncoflow.report.characteristics import RANDOM, characteristics_table
 from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
 from oncoflow.report.failures import failures_markdown, misclassified
 from oncoflow.report.flow import participant_flow, plot_flow
+from oncoflow.run_facts import ReportFacts
 
 
 def _tsv(path: str | Path) -> pd.DataFrame:
@@ -33,7 +34,8 @@ def _markdown_table(df: pd.DataFrame) -> str:
 def sheet_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that the flow and Table 1 read (their rules' params: a change
     elsewhere in the config does not rerun them)."""
-    return {"study": config["study"], "cohort": config["cohort"],
+    study = {k: v for k, v in config["study"].items() if k != "declarations"}  # read by methods.md only
+    return {"study": study, "cohort": config["cohort"],
             "clinical": list((config.get("radiomics") or {}).get("clinical") or [])}
 
 
@@ -72,8 +74,11 @@ def write_characteristics(settings: dict[str, Any], *, splits: str, tsv: str, md
     table.to_csv(tsv, sep="\t", index=False)
     sites = (f" Sites are the sample sheet's `{site}` column; where no site lies in two of the compared groups "
              "they differ in site by design, and no test is run." if site else "")
-    Path(md).write_text("# Characteristics by partition\n\nMedian [IQR] or n (%); tests across cohorts and across "
-                        "the cross-validation test folds (Fisher/chi-square, Mann-Whitney/Kruskal-Wallis)."
+    folds = ("Test folds drawn at random are described, not tested: a difference between randomised groups can "
+             "only be chance (CONSORT 2010, item 15)." if (table["test across folds"] == RANDOM).any()
+             else "The test folds are grouped by site, so they are not random and are tested.")
+    Path(md).write_text("# Characteristics by partition\n\nMedian [IQR] or n (%). Cohorts are not random and are "
+                        f"tested (Fisher/chi-square, Mann-Whitney/Kruskal-Wallis). {folds}"
                         f"{sites}\n\n" + _markdown_table(table), encoding="utf-8")
 
 
@@ -85,9 +90,10 @@ def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str
                         encoding="utf-8")
 
 
-def write_checklist(name: str, config: dict[str, Any], *, splits: str, qc: str, metrics: str, failures: str,
+def write_checklist(name: str, plan: ReportFacts, *, splits: str, qc: str, metrics: str, failures: str,
                     tsv: str, md: str) -> None:
-    facts = run_facts(config, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures))
+    """``plan``: the run's facts (oncoflow.run_facts)."""
+    facts = run_facts(plan, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures))
     table = fill_checklist(name, facts)
     table.to_csv(tsv, sep="\t", index=False)
     Path(md).write_text(checklist_markdown(name, table), encoding="utf-8")
@@ -100,4 +106,12 @@ def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
     folder = f"{results}/reporting"
     return [f"{folder}/flow.tsv", f"{folder}/flow.png", f"{folder}/characteristics.tsv", f"{folder}/failures.tsv",
             *(f"{folder}/model_card.{ext}" for ext in ("md", "json", "html")),
-            *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md"))]
+            *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md")),
+            *report_pages(results)]
+
+
+def report_pages(results: str) -> list[str]:
+    """Rule render_report_pages' outputs (oncoflow.report.pages)."""
+    return [f"{results}/reporting/{name}.html" for name in ("summary", "characteristics", "failures", "flow", "checklists")] + [
+        f"{results}/tables/{name}.html" for name in ("metrics", "metrics_per_fold", "comparisons")] + [
+        f"{results}/qc/qc.html"]
