@@ -66,7 +66,18 @@ def test_every_selectable_brain_extractor_is_in_the_env_of_extract_brain() -> No
     path, body = rule_blocks()["extract_brain"]
     env = yaml.safe_load((path.parent / re.search(r'conda:\n\s+"([^"]+)"', body).group(1)).read_text())
     pip = {r.split("==")[0] for d in env["dependencies"] if isinstance(d, dict) for r in d["pip"]}
-    source = (REPO / "src/oncoflow/preprocess/brain.py").read_text()
+    # HD-BET's import (redirected download folder) lives with its encoder in oncoflow.models.brainnets
+    source = "".join((REPO / "src/oncoflow" / f).read_text() for f in ("preprocess/brain.py", "models/brainnets.py"))
     for backend, (package, module) in packages.items():
         assert package in pip, f"{backend}: {package} not in {path.name}'s env"
-        assert f"from {module}" in source, f"{backend}: brain.py does not import {module}"
+        assert f"from {module}" in source or f"import {module}" in source, f"{backend}: brain.py does not import {module}"
+
+
+def test_the_pretrained_brain_encoders_are_in_the_env_of_train_model() -> None:
+    """models[].init hdbet / deepbet read their networks from those packages inside train_model."""
+    from oncoflow.models.catalog import DEEPBET_PACKAGE, HDBET_PACKAGE
+
+    path, body = rule_blocks()["train_model"]
+    env = yaml.safe_load((path.parent / re.search(r'conda:\n\s+"([^"]+)"', body).group(1)).read_text())
+    pip = {r for d in env["dependencies"] if isinstance(d, dict) for r in d["pip"]}
+    assert {HDBET_PACKAGE, DEEPBET_PACKAGE} <= pip, pip

@@ -57,6 +57,7 @@ DESCRIBED: dict[str, Phrases] = {
                                     (f"fixed number of {c['radiomics']['settings']['bin_number']} bins"
                                      if c["radiomics"]["settings"]["discretisation"] == "fixed_bin_number"
                                      else f"bin width of {c['radiomics']['settings']['bin_width']:g}")],
+    "extract_deep_features": lambda c: ["Frozen deep features", "passed once through that network's encoder"],
     "interpolate_image": lambda c: ["cubic B-spline interpolation", "`radiomics_interp`"],
     "extract_baseline_features": lambda c: ["A baseline model (`baseline`)", "log tumor volume"],
     "fit_baseline_model": lambda c: ["A baseline model (`baseline`)", "training patients only", *_combat(c)],
@@ -84,8 +85,9 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
     "pretrain_model": ["Pretraining `", "pretrained"],
     "fuse_predictions": ["Late fusion", "stacking"],
     "train_superres": ["super-resolution", "generator"],
-    "extract_radiomics": ["Radiomic", "MIRP", "rad-score"],
-    "fit_radiomics_model": ["LASSO", "clinical logistic model"],
+    "extract_radiomics": ["Radiomic", "MIRP"],
+    "extract_deep_features": ["Frozen deep features"],
+    "fit_radiomics_model": ["LASSO", "clinical logistic model", "rad-score"],
     "interpolate_image": ["`radiomics_interp`"],
     "fit_baseline_model": ["A baseline model"],
     "evaluate_sites": ["per site"],

@@ -13,6 +13,7 @@ import torchvision
 from monai.networks.nets.resnet import ResNet
 from torch import nn
 
+from oncoflow.models.catalog import ENCODERS_3D
 from oncoflow.models.zoo import ARCH_2D, ARCH_3D, ARCHITECTURES, MEDICALNET as PUBLISHED, build_model, spatial_dims
 
 torch.set_num_threads(1)  # shared CPU: one thread is much faster than two oversubscribed ones
@@ -48,14 +49,16 @@ def test_architecture_lists():
 def test_forward_backward(architecture, channels):
     torch.manual_seed(0)
     model = build_model(architecture, channels)
-    assert first_conv(model).in_channels == channels
+    # a brain-extraction encoder reads each modality on its own: one input channel, shared
+    first = next(model.encoder.parameters()) if architecture in ENCODERS_3D else first_conv(model).weight
+    assert first.shape[1] == (1 if architecture in ENCODERS_3D else channels)
     model.train()
     x = tiny_input(architecture, channels)
     out = model(x)
     assert isinstance(out, torch.Tensor) and out.shape == (2, 1)
     assert torch.isfinite(out).all()
     nn.functional.binary_cross_entropy_with_logits(out.squeeze(1), torch.tensor([0.0, 1.0])).backward()
-    grad = first_conv(model).weight.grad
+    grad = first.grad
     assert grad is not None and grad.abs().sum() > 0, "no gradient reaches the (adapted) first conv"
     # the single-logit head is trainable too
     head = [p for p in model.parameters() if p.shape[:1] == (1,) and p.dim() == 2]

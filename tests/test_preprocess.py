@@ -427,6 +427,10 @@ img = ants.image_read(str(path), pixeltype="float")
 for backend in ("hdbet", "deepbet"):
     result = extract_brain(img, subject="mni", path=path, backend=backend)
     print(backend, round(result.volume_ml), result.plausible)
+from oncoflow.models.zoo import build_model  # their encoders as initialisations (models[].init)
+for architecture, init in (("hdbet_encoder_3d", "hdbet"), ("deepbet_encoder_3d", "deepbet")):
+    build_model(architecture, 2, init=init)
+    print("encoder", init, "loaded")
 import requests  # what HD-BET's package would download with
 try:
     requests.get("https://zenodo.org/record/2540695/files/0.model?download=1", timeout=5)
@@ -437,8 +441,9 @@ except Exception as exc:
 
 def test_brain_extraction_needs_no_network_and_writes_nothing_outside(tmp_path):
     """HD-BET and deepbet in a fresh process whose sockets refuse to open and whose home folder is
-    empty: both run from their wheels' weights, and nothing is written to the home folder (HD-BET's
-    package makes a download folder under $XDG_DATA_HOME at import unless redirected)."""
+    empty: both run from their wheels' weights, their encoders load as initialisations
+    (init hdbet / deepbet), and nothing is written to the home folder (HD-BET's package makes a
+    download folder under $XDG_DATA_HOME at import unless redirected)."""
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
@@ -452,6 +457,7 @@ def test_brain_extraction_needs_no_network_and_writes_nothing_outside(tmp_path):
     print(volumes)
     assert set(volumes) == {"hdbet", "deepbet"}
     assert all(1100 < float(v.split()[0]) < 2200 for v in volumes.values()), volumes  # measured 1568, 1962 mL
+    assert "encoder hdbet loaded" in done.stdout and "encoder deepbet loaded" in done.stdout
     assert "the network is shut" in done.stdout  # the patch did block a real request
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == []
     assert sorted(p.name for p in work.iterdir()) == ["mni.nii.gz"]

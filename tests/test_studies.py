@@ -300,8 +300,8 @@ def predict_new_hcc_subjects(workdir: Path, configfile: Path, results: Path, met
 
 
 def test_lgg_commented_arms_switch_on_by_uncommenting() -> None:
-    """The LGG config's ImageNet and glioblastoma-pretraining blocks are commented YAML that
-    validates once uncommented: the paper's three arms plus ours, with distinct model names."""
+    """The LGG config's ImageNet, glioblastoma-pretraining and HD-BET-transfer blocks are commented
+    YAML that validates once uncommented: the paper's three arms plus ours, with distinct model names."""
     text = (STUDIES / "lgg_radiogenomics.yaml").read_text()
     switched = re.sub(r"^( +)# (- |  )", r"\1\2", text, flags=re.MULTILINE)
     config = yaml.safe_load(switched)
@@ -309,7 +309,8 @@ def test_lgg_commented_arms_switch_on_by_uncommenting() -> None:
     check_config(config)
     assert sorted(expand_models(config)) == sorted(
         ["t1_resnet18", "flair_resnet18", "t1ce_resnet18", "flair+t1+t1ce_resnet18",
-         "flair+t1+t1ce_resnet18_imagenet", "flair+t1+t1ce_resnet18_foldseg", "flair+t1+t1ce_resnet18_gbm"])
+         "flair+t1+t1ce_resnet18_imagenet", "flair+t1+t1ce_resnet18_foldseg", "flair+t1+t1ce_resnet18_gbm",
+         "flair+t1+t1ce_hdbet_encoder_3d_hdbet"])
     sources = {job["name"]: job["source"] for job in config["pretrain"]}
     assert sources == {"tumorseg": "folds", "gbmseg": "cohort"}
     shipped = yaml.safe_load(text)  # as shipped: scratch and fold pretraining only

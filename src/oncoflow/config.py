@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from oncoflow.models.catalog import SEGMENTATION, task_unsupported
+from oncoflow.models.catalog import ENCODERS_3D, SEGMENTATION, init_unsupported, task_unsupported
 from oncoflow.radiomics.names import radiomics_model_names
 
 class ConfigError(ValueError):
@@ -45,6 +45,9 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
     specs: dict[str, ModelSpec] = {}
     for i, entry in enumerate(config["models"]):
         init, arch = entry.get("init", "scratch"), entry["architecture"]
+        reason = init_unsupported(init, arch)
+        if reason:
+            raise ConfigError(f"config: models[{i}].init: {reason}")
         if init == "pretrained":
             if entry.get("weights"):
                 raise ConfigError(f"config: models[{i}].weights: init 'pretrained' starts from the "
@@ -65,7 +68,7 @@ def expand_models(config: dict[str, Any]) -> dict[str, ModelSpec]:
         elif entry.get("pretrained"):
             raise ConfigError(f"config: models[{i}].pretrained: set, but init is {init!r} "
                               "(use init: pretrained)")
-        elif init != "scratch" and not entry.get("weights"):
+        elif init not in ("scratch", *ENCODERS_3D.values()) and not entry.get("weights"):
             raise ConfigError(f"config: models[{i}].weights: init {init!r} needs a local "
                               "weights file")
         if entry.get("cotrain_segmentation") and arch not in SEGMENTATION:

@@ -37,6 +37,10 @@ def validate_sheet(sheet):
 
 
 PLAN = StudyPlan.from_config(config, check_sheet=validate_sheet)
+# Radiomics variants read from images (rule extract_radiomics) or from crops through a pretrained
+# encoder (rule extract_deep_features).
+IMAGE_VARIANTS = [v for v in PLAN.radiomics_variants if v in RADIOMICS_STAGE]
+DEEP_FEATURE_VARIANTS = [v for v in PLAN.radiomics_variants if v not in RADIOMICS_STAGE]
 RESULTS = PLAN.results
 # What methods.md, the checklists and the model card state about the run (their rules' params).
 REPORT_FACTS = PLAN.report_facts.params()
@@ -189,6 +193,11 @@ def get_radiomics_images(wildcards):
         "images": [f"{stage.format(s)}/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.radiomics_subjects],
         "tumor_masks": [f"{stage.format(s)}/tumor_mask.nii.gz" for s in PLAN.radiomics_subjects],
     }
+
+
+def get_deep_feature_crops(wildcards):
+    """Every radiomics subject's crop (radiomics.variants hdbet / deepbet read the crops)."""
+    return [f"{RESULTS}/subjects/{s}/crop/crop.npz" for s in PLAN.radiomics_subjects]
 
 
 def get_radiomics_features(wildcards):

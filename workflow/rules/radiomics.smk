@@ -1,5 +1,6 @@
 # Radiomics branch (config `radiomics`): IBSI features (MIRP) of one co-registered modality inside
-# the tumor mask, per image variant (original, interp, sr), then per fold the LASSO rad-score,
+# the tumor mask, per image variant (original, interp, sr), or frozen deep features of the crops
+# (hdbet, deepbet: rule extract_deep_features); then per fold the LASSO rad-score,
 # clinical and combined models, written as models/<name>/fold<k>/predictions.tsv for evaluation.
 
 
@@ -17,6 +18,8 @@ rule extract_radiomics:
         f"{RESULTS}/logs/extract_radiomics/{{variant}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_radiomics/{{variant}}.tsv"
+    wildcard_constraints:
+        variant=alternation(IMAGE_VARIANTS),
     conda:
         "../../envs/radiomics.yaml"
     threads: 1
@@ -30,6 +33,36 @@ rule extract_radiomics:
         superres=get_radiomics_superres,
     script:
         "../scripts/extract_radiomics.py"
+
+
+rule extract_deep_features:
+    """Frozen deep features (radiomics.variants hdbet / deepbet): each modality of every subject's
+    crop, prepared as the pretrained brain-extraction network expects, through its encoder once,
+    the deepest feature map averaged inside the tumor; with the settings beside it. Nothing is
+    fitted: the radiomics models fit on these features per fold like on any variant's."""
+    input:
+        crops=get_deep_feature_crops,
+    output:
+        features=f"{RESULTS}/radiomics/{{variant}}/features.tsv",
+        settings=f"{RESULTS}/radiomics/{{variant}}/settings.json",
+    log:
+        f"{RESULTS}/logs/extract_deep_features/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract_deep_features/{{variant}}.tsv"
+    wildcard_constraints:
+        variant=alternation(DEEP_FEATURE_VARIANTS),
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        subjects=PLAN.radiomics_subjects,
+        modalities=MODALITIES,
+        crop=PLAN.crop_config,
+    script:
+        "../scripts/extract_deep_features.py"
 
 
 rule fit_radiomics_model:

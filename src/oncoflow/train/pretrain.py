@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from oncoflow.models.catalog import task_unsupported
+from oncoflow.models.catalog import INPUT_PREPARATION, task_unsupported
 from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.zoo import build_model, set_head_outputs, spatial_dims
 from oncoflow.train.data import build_samples
@@ -135,7 +135,7 @@ def pretrain_backbone(
     subjects = sorted(crops)
     where = f"{name} ({', '.join(f'{k} {v}' for k, v in meta.items())})"
     data = build_samples(crops, cfg.modalities, dims=dims, slices=0, depth=cfg.depth, masks=True,
-                         all_slices=True)
+                         all_slices=True, preparation=INPUT_PREPARATION.get(cfg.architecture))
     segmentation, rotation = cfg.task == "segmentation", cfg.task == "rotation"
     model = build_model(cfg.architecture, len(cfg.modalities), init=cfg.init, weights=cfg.weights,
                         segmentation=segmentation).to(device)
