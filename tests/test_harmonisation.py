@@ -4,17 +4,20 @@ on real baseline features of TCGA LGG patients from four sites where the shared 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from plan_digest import synthetic_config
 
 from oncoflow.baseline.features import subject_features
 from oncoflow.baseline.model import fit_baseline_fold
 from oncoflow.config import ConfigError, check_harmonisation_config
 from oncoflow.harmonisation import HarmonisationError, HarmonisationSettings, harmonise
 from oncoflow.harmonisation.combat import fit_combat
+from oncoflow.plan import StudyPlan
 from oncoflow.report.methods import _Citations, _harmonisation_text
 
 COMBAT = HarmonisationSettings("combat", "own", 3)
@@ -152,17 +155,16 @@ def test_unseen_site_refused_by_name_and_small_sites_left_as_they_are(lgg) -> No
     pd.testing.assert_series_equal(out.loc[small[0]], features.loc[small[0]].astype(float))
 
 
-def test_harmonisation_needs_the_site_column_and_writes_its_methods_sentence() -> None:
+def test_harmonisation_needs_the_site_column_and_writes_its_methods_sentence(tmp_path: Path) -> None:
     config = {"cohort": {"site": None}, "harmonisation": {"method": "combat", "unseen_site": "own",
                                                           "min_site_patients": 3}}
     with pytest.raises(ConfigError, match="cohort.site"):
         check_harmonisation_config(config)
     check_harmonisation_config({**config, "harmonisation": {"method": "none"}})
-    config["cohort"]["site"] = "site"
-    config["radiomics"] = {"activate": False}
-    assert "ComBat" in _harmonisation_text(config, True, _Citations())
-    assert _harmonisation_text(config, False, _Citations()) == ""  # no feature model, no sentence
-    config["harmonisation"]["method"] = "none"
-    assert _harmonisation_text(config, True, _Citations()) == ""
+    # the sentence follows the plan's one decision (ReportFacts.harmonised), not the config key alone
+    facts = StudyPlan.from_config(synthetic_config("config/studies/lgg_radiomics.yaml+combat", tmp_path)).report_facts
+    text = _harmonisation_text(facts, _Citations())
+    assert "ComBat" in text and "`baseline`" in text and "`radiomics_original`" in text and "`clinical`" not in text
+    assert _harmonisation_text(dataclasses.replace(facts, harmonised=()), _Citations()) == ""  # nothing harmonised
     with pytest.raises(HarmonisationError, match="one of own, refuse"):
         fit_combat(pd.DataFrame({"a": [1.0, 2.0]}), pd.Series(["A", "B"]), min_site_patients=1, unseen="x")

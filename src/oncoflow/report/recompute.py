@@ -29,6 +29,9 @@ from typing import Any
 
 import pandas as pd
 
+from oncoflow.baseline import baseline_models
+from oncoflow.run_facts import report_facts
+
 #: Columns evaluate_study adds to the fold predictions (dropped before recomputing them; site and
 #: cohort only when the splits table has them).
 DERIVED_COLUMNS = ("threshold", "risk", "repeat", "site", "cohort")
@@ -96,11 +99,15 @@ def _reporting(root: Path, out: Path, config: dict[str, Any]) -> None:
                           md=str(out / "reporting" / "characteristics.md"))
     if (root / "qc" / "qc.tsv").is_file():
         page = Path(__file__).resolve().parents[3] / "docs" / "studies" / f"{config['study']['name']}.md"
-        write_model_card(config, metrics=str(out / "tables" / "metrics.tsv"), samples=str(sheets[0]), splits=splits,
+        sheet = pd.read_csv(sheets[0], sep="\t", dtype=str, keep_default_na=False)
+        facts = report_facts(config, baseline_models(config, sheet))
+        selection = root / "tables" / "selection.tsv"
+        write_model_card(facts, metrics=str(out / "tables" / "metrics.tsv"), samples=str(sheets[0]), splits=splits,
                          qc=str(root / "qc" / "qc.tsv"), provenance=str(root / "provenance.json"),
                          study_page=str(page) if page.is_file() else None,
                          md=str(out / "reporting" / "model_card.md"), json_out=str(out / "reporting" / "model_card.json"),
-                         html=str(out / "reporting" / "model_card.html"))
+                         html=str(out / "reporting" / "model_card.html"),
+                         selection=str(selection) if selection.is_file() else None)
 
 
 #: (what, function writing under the recompute folder): run in order, each after the one it reads.
