@@ -132,7 +132,7 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         assert refused.returncode == 2
         assert "crop.size: trained on 32, this input 48" in refused.stderr, refused.stderr[-3000:]
         assert not (user / "results" / "demo" / "predict" / "bigger").exists()
-        plan = oncoflow(user, "predict", str(tar), str(sheet), "--set", "evaluate.ci_method=bootstrap", "--",
+        plan = oncoflow(user, "predict", str(tar), str(sheet), "--keep-going", "--set", "evaluate.ci_method=bootstrap", "--",
                         "--dry-run")
         assert plan.returncode == 0, plan.stderr[-3000:]
         assert planned_jobs(plan.stdout + plan.stderr) == {"evaluate_new_subjects": 1, "all": 1}
