@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from oncoflow.config import PRETRAIN_DEFAULTS
+from oncoflow.train.selection import SELECT_ON, SELECTIONS
 from oncoflow.fusion.late import METHODS
 from oncoflow.harmonisation import METHODS as HARMONISATION_METHODS
 from oncoflow.harmonisation import UNSEEN
@@ -34,6 +35,11 @@ def defaults(cls) -> dict:
 @pytest.mark.parametrize("key", ["init", "epochs", "batch_size", "lr", "weight_decay", "patience", "imbalance"])
 def test_train_config_defaults_are_the_schema_defaults(key: str) -> None:
     assert defaults(TrainConfig)[key] == MODEL[key]["default"]
+
+
+@pytest.mark.parametrize("key", ["select_on", "selection", "inner_folds"])
+def test_train_selection_defaults_are_the_schema_defaults(key: str) -> None:
+    assert defaults(TrainConfig)[key] == PROPS["train"]["properties"][key]["default"]
 
 
 def test_keys_without_schema_default_keep_finished_jobs_params() -> None:
@@ -71,9 +77,11 @@ def test_pretrain_defaults_agree(key: str) -> None:
     (PROPS["evaluate"]["properties"]["calibration_strategy"]["enum"], STRATEGIES),
     (PROPS["harmonisation"]["properties"]["method"]["enum"], HARMONISATION_METHODS),
     (PROPS["harmonisation"]["properties"]["unseen_site"]["enum"], UNSEEN),
+    (PROPS["train"]["properties"]["select_on"]["enum"], SELECT_ON),
+    (PROPS["train"]["properties"]["selection"]["enum"], SELECTIONS),
 ], ids=["architecture", "init", "imbalance", "pretrain.task", "pretrain.source", "pretrain.init",
         "brain_extraction.backend", "fusion.methods", "evaluate.correction", "evaluate.calibration_strategy",
-        "harmonisation.method", "harmonisation.unseen_site"])
+        "harmonisation.method", "harmonisation.unseen_site", "train.select_on", "train.selection"])
 def test_schema_enums_are_the_code_tuples(enum: list, code: tuple) -> None:
     assert sorted(enum) == sorted(code)
 
