@@ -144,3 +144,47 @@ def test_external_patients_count_once_and_sites_get_rows():
     assert list(table.loc[table["cohort"] == "cv", "site"]) == ["all", "A", "B"]
     external = table[table["cohort"] == "external"].iloc[0]
     assert external["n"] == ext["subject"].nunique()
+
+
+def test_methods_say_which_models_got_sets_and_what_is_guaranteed():
+    """methods.md from the run's facts: the baseline (validation patients selected nothing) gets
+    sets; CNNs whose validation patients chose the epoch do not; nested CNNs do, said to be approximate."""
+    import copy
+
+    from workflow_helpers import report_facts_for, tiny_config
+
+    from oncoflow.report.methods import Cohort, render_methods
+
+    config = tiny_config()
+    config["evaluate"]["prediction_sets"] = {"error_rate": 0.2, "by_class": False}
+    text = render_methods(report_facts_for(config, baseline=True), Cohort(40, 20, 0, 0, 0), software={})
+    sentence = next(s for s in text.split("\n") if "prediction set holds" in s)
+    assert "of `baseline`, a prediction set" in sentence and "error rate of 0.2" in sentence
+    assert "at least 80% over patients" in sentence and "approximately" not in sentence
+    assert "Vovk V" in text
+    none = render_methods(report_facts_for(tiny_config()), Cohort(40, 20, 0, 0, 0), software={})
+    assert "No prediction sets were made" in none
+    nested = copy.deepcopy(tiny_config())
+    nested.setdefault("train", {})["selection"] = "nested"
+    text = render_methods(report_facts_for(nested), Cohort(40, 20, 0, 0, 0), software={})
+    assert "`t1ce_resnet18`" in text.split("prediction set holds")[0].rsplit("For each test", 1)[1]
+    assert "within each class" in text and "holds only approximately" in text
+
+
+def test_model_card_shows_the_coverage_table():
+    from test_model_card import small_run
+    from workflow_helpers import report_facts_for
+
+    from oncoflow.report.model_card import card_markdown, model_card
+
+    pooled, _ = add_prediction_sets(_study(np.random.default_rng(7), folds=2).assign(model="fusion_mean"), ALPHA)
+    table = coverage_table(pooled, ALPHA)
+    run = small_run()
+    card = model_card(report_facts_for(run.pop("config")), **run, prediction_sets=table)
+    text = card_markdown(card)
+    row = table.iloc[0]
+    assert (f"| fusion_mean | cv | all | 400 | {row['coverage']:.3f} ({row['coverage_ci_low']:.3f} to "
+            f"{row['coverage_ci_high']:.3f}) | {row['uncertain']:.3f} | {row['empty']:.3f} |") in text
+    assert "under exchangeability" in text
+    assert "Prediction sets" not in card_markdown(model_card(report_facts_for(small_run().pop("config")),
+                                                             **{k: v for k, v in small_run().items() if k != "config"}))

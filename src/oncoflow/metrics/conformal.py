@@ -140,7 +140,7 @@ def _cohorts(pooled: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
     ``cohort`` column when there are several) = every fold model's row."""
     if "repeat" in pooled.columns:
         pooled = pooled[pooled["repeat"] == 0]
-    has = pooled[pooled["prediction_set"].astype(str) != ""]
+    has = pooled[pooled["prediction_set"].fillna("").astype(str) != ""]
     for model, part in has.groupby("model", sort=False):
         yield str(model), "cv", part[part["role"] == "test"]
         ext = part[part["role"] == "external"]
