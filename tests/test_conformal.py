@@ -188,3 +188,36 @@ def test_model_card_shows_the_coverage_table():
     assert "under exchangeability" in text
     assert "Prediction sets" not in card_markdown(model_card(report_facts_for(small_run().pop("config")),
                                                              **{k: v for k, v in small_run().items() if k != "config"}))
+
+
+def test_new_patients_get_the_majority_of_the_fold_models_sets():
+    from oncoflow.metrics.conformal import majority_sets
+
+    rows = pd.DataFrame({"subject": ["a"] * 3 + ["b"] * 3 + ["c"] * 2, "model": "m",
+                         "risk": [0.2, 0.2, 0.2, 0.5, 0.5, 0.9, 0.5, 0.5],
+                         "neg": [0.3, 0.1, 0.3, 0.6, 0.6, 0.6, np.nan, np.nan],
+                         "pos": [0.3, 0.3, 0.9, 0.6, 0.2, 0.2, np.nan, np.nan]})
+    sets = majority_sets(rows["risk"], rows["neg"], rows["pos"], [rows["subject"], rows["model"]])
+    # a: negative in folds 1 and 3, positive in fold 3 only; b: negative in folds 1 and 2, positive
+    # in 1 and 3 (risk 0.9: 1 - 0.9 <= 0.2); c: no thresholds (a model without sets)
+    assert sets.to_dict() == {("a", "m"): "negative", ("b", "m"): "uncertain", ("c", "m"): ""}
+
+
+def test_bundle_carries_the_thresholds_evaluation_used():
+    """calibration.tsv's set_negative / set_positive are the thresholds evaluation fitted (same
+    validation rows, same recalibrated risks); a model without sets gets none."""
+    from oncoflow.metrics.evaluate import pool_predictions
+    from oncoflow.predict.bundle import fold_calibration
+
+    study = _study(np.random.default_rng(8), folds=3, n_val=60, n_test=20)
+    study = pd.concat([study.rename(columns={"risk": "probability"}),
+                       study.rename(columns={"risk": "probability"}).assign(model="cnn")], ignore_index=True)
+    methods = {"m": "logistic", "cnn": "prior_shift"}
+    _, fitted = add_prediction_sets(pool_predictions(study, recalibration=methods), ALPHA, methods=methods)
+    table = fold_calibration(study, "youden", {"error_rate": ALPHA, "by_class": True}, methods)
+    for _, row in table.iterrows():
+        t = fitted.get((row["model"], row["fold"]))
+        if row["model"] == "cnn":
+            assert t is None and np.isnan(row["set_negative"]) and np.isnan(row["set_positive"])
+        else:
+            assert (row["set_negative"], row["set_positive"]) == pytest.approx((t.negative, t.positive))

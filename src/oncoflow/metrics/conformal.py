@@ -81,12 +81,26 @@ def fit_thresholds(y: np.ndarray, risk: np.ndarray, error_rate: float, *, by_cla
     return Thresholds(conformal_quantile(score[y == 0], error_rate), conformal_quantile(score[y == 1], error_rate))
 
 
+def label_sets(neg: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """One of :data:`SETS` from whether each set holds the negative / the positive class."""
+    return np.select([neg & pos, pos, neg], ["uncertain", "positive", "negative"], "empty").astype(object)
+
+
 def prediction_sets(risk: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     """One of :data:`SETS` per risk."""
     risk = np.asarray(risk, dtype=float)
-    neg = risk <= thresholds.negative
-    pos = 1 - risk <= thresholds.positive
-    return np.select([neg & pos, pos, neg], ["uncertain", "positive", "negative"], "empty").astype(object)
+    return label_sets(risk <= thresholds.negative, 1 - risk <= thresholds.positive)
+
+
+def majority_sets(risk: pd.Series, negative: pd.Series, positive: pd.Series, by: list[pd.Series]) -> pd.Series:
+    """The set of each group of rows (a new patient scored by every fold model): the classes that
+    more than half of the fold models' sets hold (majority vote: coverage at least 1 - 2 error_rate
+    when each fold's sets cover 1 - error_rate; Gasparin & Ramdas 2024, arXiv:2401.09379). ``negative``
+    / ``positive``: each row's fold thresholds (NaN: the model has none -> "")."""
+    votes = pd.DataFrame({"neg": risk <= negative, "pos": 1 - risk <= positive, "none": negative.isna()})
+    share = votes.groupby(by, sort=False).mean()
+    sets = pd.Series(label_sets(share["neg"].to_numpy() > 0.5, share["pos"].to_numpy() > 0.5), index=share.index)
+    return sets.where(share["none"] == 0, "")
 
 
 def covers(sets: np.ndarray, y: np.ndarray) -> np.ndarray:
