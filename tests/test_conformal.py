@@ -12,6 +12,7 @@ from oncoflow.metrics.conformal import (
     coverage_table,
     covers,
     fit_thresholds,
+    min_calibration,
     prediction_sets,
 )
 
@@ -30,6 +31,8 @@ def test_quantile_finite_sample_correction():
     assert conformal_quantile(scores, ALPHA) == pytest.approx(18 / 20)
     assert conformal_quantile(scores[:8], ALPHA) == np.inf  # ceil(9 * 0.9) = 9 > 8: keep every class
     assert conformal_quantile(np.array([]), ALPHA) == np.inf
+    assert min_calibration(ALPHA) == 9 and min_calibration(0.05) == 19 and min_calibration(0.3) == 3
+    assert conformal_quantile(scores[:9], ALPHA) < np.inf  # 9 is enough at 0.1
 
 
 def test_set_edge_cases():
@@ -141,6 +144,10 @@ def test_external_patients_count_once_and_sites_get_rows():
     ext = study[study["role"] == "test"].assign(role="external", subject=lambda d: "x" + d.index.astype(str).str[-2:])
     pooled, _ = add_prediction_sets(pd.concat([study, ext], ignore_index=True), ALPHA)
     table = coverage_table(pooled, ALPHA)
+    assert not table["note"].str.contains("fewer than").any()
+    few = study[(study["role"] != "val") | (study["y_true"] == 0) | (study.index % 10 == 0)]  # ~2 positives a fold
+    small = coverage_table(add_prediction_sets(few, ALPHA)[0], ALPHA)
+    assert small.at[0, "note"].startswith("fold(s) 0, 1: fewer than 9 calibration patients of a class")
     assert list(table.loc[table["cohort"] == "cv", "site"]) == ["all", "A", "B"]
     external = table[table["cohort"] == "external"].iloc[0]
     assert external["n"] == ext["subject"].nunique()

@@ -70,6 +70,12 @@ def conformal_quantile(scores: np.ndarray, error_rate: float) -> float:
     return float(scores[k - 1]) if k <= scores.size else math.inf
 
 
+def min_calibration(error_rate: float) -> int:
+    """The fewest calibration patients (of a class, by class) whose threshold is finite at
+    ``error_rate``: below it every set holds that class (ceil((n + 1)(1 - a)) > n)."""
+    return math.ceil((1 - error_rate) / error_rate - 1e-12)
+
+
 def fit_thresholds(y: np.ndarray, risk: np.ndarray, error_rate: float, *, by_class: bool = True) -> Thresholds:
     """Thresholds from calibration patients' labels ``y`` (0/1) and risks."""
     y = np.asarray(y).astype(int)
@@ -163,9 +169,24 @@ def _cohorts(pooled: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
             yield str(model), f"external:{name}" if name else "external", rows
 
 
-def coverage_table(pooled: pd.DataFrame, error_rate: float, *, level: float = 0.95) -> pd.DataFrame:
+def _small_folds(pooled: pd.DataFrame, model: str, error_rate: float, by_class: bool) -> str:
+    """A note naming the folds of ``model`` whose calibration patients (of a class) are too few for
+    a finite threshold."""
+    need = min_calibration(error_rate)
+    val = pooled[(pooled["model"] == model) & (pooled["role"] == "val")]
+    counts = val.groupby("fold")["y_true"].agg(lambda y: min((y == 0).sum(), (y == 1).sum()) if by_class else y.size)
+    small = [str(f) for f, n in counts.items() if n < need]
+    if not small:
+        return ""
+    return (f"fold(s) {', '.join(small)}: fewer than {need} calibration patients{' of a class' if by_class else ''} "
+            f"(the minimum at error rate {error_rate:g}): every set there holds {'that class' if by_class else 'both'}")
+
+
+def coverage_table(pooled: pd.DataFrame, error_rate: float, *, by_class: bool = True,
+                   level: float = 0.95) -> pd.DataFrame:
     """tables/prediction_sets.tsv: per model and cohort (and per site where ``site`` exists) the
-    empirical coverage with its Wilson CI, per-class coverage and the share of each set."""
+    empirical coverage with its Wilson CI, per-class coverage and the share of each set; ``note``
+    names folds too small for a finite threshold (:func:`min_calibration`)."""
     rows = []
     for model, cohort, rows_ in _cohorts(pooled):
         if rows_.empty:
@@ -176,7 +197,10 @@ def coverage_table(pooled: pd.DataFrame, error_rate: float, *, level: float = 0.
             groups += [(str(s), g) for s, g in rows_.groupby("site", sort=True)]
         for site, g in groups:
             w = weight[rows_.index.get_indexer(g.index)]
-            note = "" if cohort == "cv" else "each external patient once: the mean over the fold models' sets"
+            notes = [_small_folds(pooled, model, error_rate, by_class)]
+            if cohort != "cv":
+                notes.append("each external patient once: the mean over the fold models' sets")
+            note = "; ".join(n for n in notes if n)
             rows.append({"model": model, "cohort": cohort, "site": site,
                          **_summary(g["prediction_set"].to_numpy(dtype=object), g["y_true"].to_numpy().astype(int),
                                     w, level),

@@ -632,7 +632,7 @@ def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float 
     if prediction_sets is not None:
         error_rate, by_class = float(prediction_sets["error_rate"]), bool(prediction_sets["by_class"])
         pooled, _ = add_prediction_sets(pooled, error_rate, by_class=by_class, methods=recalibration)
-        write_table(coverage_table(pooled, error_rate, level=ci_level), tables / "prediction_sets.tsv",
+        write_table(coverage_table(pooled, error_rate, by_class=by_class, level=ci_level), tables / "prediction_sets.tsv",
                     tables / "prediction_sets.md")
     write_tables(metrics, predictions_table(pooled), tables)
     write_table(per_fold, tables / "metrics_per_fold.tsv", tables / "metrics_per_fold.md",
