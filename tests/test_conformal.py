@@ -147,7 +147,7 @@ def test_external_patients_count_once_and_sites_get_rows():
     assert not table["note"].str.contains("fewer than").any()
     few = study[(study["role"] != "val") | (study["y_true"] == 0) | (study.index % 10 == 0)]  # ~2 positives a fold
     small = coverage_table(add_prediction_sets(few, ALPHA)[0], ALPHA)
-    assert small.at[0, "note"].startswith("fold(s) 0, 1: fewer than 9 calibration patients of a class")
+    assert small.at[0, "note"].startswith("all 2 folds: fewer than 9 calibration patients of a class")
     assert list(table.loc[table["cohort"] == "cv", "site"]) == ["all", "A", "B"]
     external = table[table["cohort"] == "external"].iloc[0]
     assert external["n"] == ext["subject"].nunique()

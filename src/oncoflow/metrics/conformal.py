@@ -178,7 +178,8 @@ def _small_folds(pooled: pd.DataFrame, model: str, error_rate: float, by_class: 
     small = [str(f) for f, n in counts.items() if n < need]
     if not small:
         return ""
-    return (f"fold(s) {', '.join(small)}: fewer than {need} calibration patients{' of a class' if by_class else ''} "
+    which = f"all {len(small)} folds" if len(small) == len(counts) else f"fold(s) {', '.join(small)}"
+    return (f"{which}: fewer than {need} calibration patients{' of a class' if by_class else ''} "
             f"(the minimum at error rate {error_rate:g}): every set there holds {'that class' if by_class else 'both'}")
 
 
