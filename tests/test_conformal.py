@@ -228,3 +228,15 @@ def test_bundle_carries_the_thresholds_evaluation_used():
             assert t is None and np.isnan(row["set_negative"]) and np.isnan(row["set_positive"])
         else:
             assert (row["set_negative"], row["set_positive"]) == pytest.approx((t.negative, t.positive))
+
+
+def test_predict_ensemble_writes_the_majority_set_only_from_bundles_with_thresholds():
+    from oncoflow.predict.apply import ensemble
+
+    per_fold = pd.DataFrame({"subject": ["a"] * 3 + ["b"] * 3, "model": "baseline", "fold": [0, 1, 2] * 2,
+                             "probability": [0.1, 0.2, 0.9, 0.5, 0.5, 0.5]})
+    calibration = pd.DataFrame({"model": "baseline", "fold": [0, 1, 2], "threshold": 0.5, "recal_a": 0.0,
+                                "recal_b": 1.0, "set_negative": [0.3, 0.3, 0.3], "set_positive": [0.6, 0.6, 0.6]})
+    out = ensemble(per_fold, calibration).set_index("subject")
+    assert out.loc["a", "prediction_set"] == "negative" and out.loc["b", "prediction_set"] == "positive"
+    assert "prediction_set" not in ensemble(per_fold, calibration.drop(columns=["set_negative", "set_positive"]))
