@@ -315,8 +315,9 @@ def prediction_set_rows(table: pd.DataFrame | None, ev: dict[str, Any]) -> dict[
     ps = ev["prediction_sets"]
     return {"what": f"conformal prediction sets at error rate {ps['error_rate']:g} "
                     f"({'a threshold per class' if ps['by_class'] else 'one threshold'}, from each fold's "
-                    "inner-validation patients); coverage is guaranteed only marginally, under exchangeability "
-                    "of calibration and test patients, not per patient or site",
+                    "inner-validation patients); coverage is guaranteed only on average over patients"
+                    f"{' of each class' if ps['by_class'] else ''}, under exchangeability of calibration and test "
+                    "patients, not per patient or site",
             "rows": table.to_dict(orient="records")}
 
 
@@ -355,7 +356,8 @@ def _prediction_set_lines(sets: dict[str, Any] | None) -> list[str]:
         return ["Prediction sets: none made (every model's inner-validation patients selected it).", ""]
     return [f"Prediction sets (from tables/prediction_sets.tsv): {sets['what']}.", "",
             _table(["model", "cohort", "site", "n", "coverage (CI)", "uncertain", "empty"],
-                   [prediction_set_cells(r) for r in sets["rows"]])]
+                   [prediction_set_cells(r) for r in sets["rows"]]),
+            *dict.fromkeys(f"- {r['model']} ({r['cohort']}): {r['note']}." for r in sets["rows"] if r["note"]), ""]
 
 
 def card_markdown(card: dict[str, Any]) -> str:
