@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
+from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.metrics.conformal import CALIBRATING_METHOD
-from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
 from oncoflow.report.selection import CRITERIA, selection_text
 
 if TYPE_CHECKING:
