@@ -253,3 +253,39 @@ def test_radiomics_features_extracted_differently_are_refused() -> None:
         check_extraction(manifest, {"sr": newer})
     with pytest.raises(PreparationMismatch, match="variant 'interp': the bundle has no record"):
         check_extraction(manifest, {"interp": trained})
+
+
+def _fold_predictions(rng: np.random.Generator, models: list[str], folds: int = 3) -> pd.DataFrame:
+    """Per model and fold: 40 imbalanced training, 30 validation and 20 test patients whose
+    probabilities are over-confident (logit x 2.5), so every method gives a different map."""
+    rows = []
+    for k in range(folds):
+        for role, n, prevalence in (("train", 40, 0.25), ("val", 30, 0.3), ("test", 20, 0.3)):
+            y = (rng.random(n) < prevalence).astype(int)
+            logit = 2.5 * (rng.normal(size=n) + 1.2 * y - 0.8)
+            for model in models:
+                p = 1.0 / (1.0 + np.exp(-(logit + rng.normal(scale=0.3, size=n))))
+                rows.append(pd.DataFrame({"subject": [f"s{k}{role}{i}" for i in range(n)], "fold": k, "model": model,
+                                          "role": role, "y_true": y, "probability": p}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_bundle_stores_the_map_and_threshold_evaluation_used() -> None:
+    """calibration.tsv's method, map (a, b) and threshold per model and fold are evaluation's: applied
+    to the fold's test probabilities, the map gives evaluation's risk, for each recalibration method."""
+    from oncoflow.metrics.evaluate import pool_predictions
+    from oncoflow.metrics.recalibration import apply_recalibration
+    from oncoflow.predict.bundle import fold_calibration
+
+    methods = {"cnn": "prior_shift", "stacker": "none", "baseline": "logistic"}
+    preds = _fold_predictions(np.random.default_rng(4), list(methods))
+    pooled = pool_predictions(preds, "youden", recalibration=methods)
+    table = fold_calibration(preds, "youden", None, methods)
+    assert dict(zip(table["model"], table["recal_method"])) == methods
+    test = pooled[pooled["role"] == "test"].merge(table, on=["model", "fold"], suffixes=("", "_bundle"))
+    assert len(test) == len(pooled[pooled["role"] == "test"])
+    np.testing.assert_allclose(test["threshold_bundle"], test["threshold"], rtol=0, atol=1e-12)
+    risk = apply_recalibration(test["probability"].to_numpy(), test["recal_a"].to_numpy(), test["recal_b"].to_numpy())
+    for model in methods:
+        mine = (test["model"] == model).to_numpy()
+        np.testing.assert_allclose(risk[mine], test.loc[mine, "risk"], rtol=0, atol=1e-9, err_msg=model)

@@ -245,19 +245,27 @@ def _row(model: str, cohort: str, y: np.ndarray, p: np.ndarray, thr: np.ndarray,
     return {"model": model, "cohort": cohort, **row}
 
 
+def fold_map(part: pd.DataFrame, methods: Mapping[str, str] | None) -> tuple[str, float, float, str]:
+    """(method, a, b, note) of one (model, fold)'s predictions ``part``: the model's method in
+    ``methods`` (:data:`DEFAULT_METHOD` for a model not listed) fitted by fit_fold. The one home of
+    the map evaluation reports and the bundle (oncoflow.predict.bundle) stores."""
+    method = (methods or {}).get(str(part["model"].iloc[0]), DEFAULT_METHOD)
+    a, b, note = fit_fold(method, part["role"].to_numpy(), part["y_true"].to_numpy(),
+                          part["probability"].to_numpy(dtype=float))
+    return method, a, b, note
+
+
 def recalibrate(preds: pd.DataFrame, methods: Mapping[str, str] | None = None) -> pd.DataFrame:
     """``risk`` for every prediction: each (model, fold)'s map by the model's method in ``methods``
     (oncoflow.metrics.recalibration; :data:`DEFAULT_METHOD` for a model not listed), fitted on that
     fold's training (prior shift) or inner-validation rows (logistic) only; notes join
     threshold_note."""
-    methods = methods or {}
     parts = []
-    for (model, fold), part in preds.groupby(["model", "fold"], sort=False):
-        p = part["probability"].to_numpy(dtype=float)
-        a, b, note = fit_fold(methods.get(model, DEFAULT_METHOD), part["role"].to_numpy(),
-                              part["y_true"].to_numpy(), p)
+    for (_, fold), part in preds.groupby(["model", "fold"], sort=False):
+        _, a, b, note = fold_map(part, methods)
         note = f"fold {fold}: {note}" if note else ""
-        parts.append(part.assign(risk=apply_recalibration(p, a, b), recalibration_note=note))
+        parts.append(part.assign(risk=apply_recalibration(part["probability"].to_numpy(dtype=float), a, b),
+                                 recalibration_note=note))
     return pd.concat(parts).loc[preds.index]
 
 

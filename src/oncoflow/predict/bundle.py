@@ -16,12 +16,13 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
                               fold's test and external predictions
   superres/generator.pt       the super-resolution generator (variant sr)
   fusion/<method>/fold<k>.json     the stacking model of each fold (lr, svm), as numbers
-  calibration.tsv             per model and fold: the threshold, the recalibration map (a, b) and the
+  calibration.tsv             per model and fold: the threshold, the recalibration method and map (a, b), the
                               conformal thresholds set_negative / set_positive (oncoflow.metrics.conformal)
   provenance.json, reports/   the study's provenance and report files (metrics, methods, model card)
 
 Thresholds and recalibration maps are those evaluation uses (oncoflow.metrics.evaluate:
-fold_thresholds, fit_recalibration on each fold's inner-validation patients). Stacking models are
+fold_thresholds, fold_map: each model's method of oncoflow.metrics.choices.model_recalibration,
+prior_shift from the fold's training labels, logistic from its inner-validation patients, or none). Stacking models are
 refitted here from the same inputs with the same code as fuse_predictions (deterministic), and the
 bundle is refused unless they reproduce the fold's fused predictions.
 """
@@ -37,11 +38,11 @@ import numpy as np
 import pandas as pd
 
 from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
-from oncoflow.metrics.evaluate import fold_thresholds
+from oncoflow.metrics.evaluate import fold_map, fold_thresholds
 from oncoflow.config import expand_models
 from oncoflow.metrics.choices import model_recalibration
 from oncoflow.metrics.conformal import CALIBRATING_METHOD, fit_thresholds
-from oncoflow.metrics.recalibration import apply_recalibration, fit_recalibration
+from oncoflow.metrics.recalibration import apply_recalibration
 from oncoflow.predict.manifest import BUNDLE_FORMAT, preparation
 from oncoflow.radiomics.models import FIT_ROLES
 from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
@@ -130,7 +131,8 @@ def apply_stacker(params: dict[str, Any], probabilities: np.ndarray) -> np.ndarr
 
 def fold_calibration(preds: pd.DataFrame, threshold: str | float,
                      prediction_sets: dict[str, Any] | None = None, methods: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per model and fold: evaluation's threshold and recalibration map (inner-validation rows), and
+    """Per model and fold: evaluation's threshold and recalibration map (its method from ``methods``,
+    oncoflow.metrics.choices.model_recalibration, fitted by evaluation's fold_map), and
     with ``prediction_sets`` (evaluate.prediction_sets) the conformal thresholds ``set_negative`` /
     ``set_positive`` of the models whose ``methods`` (recalibration) let them have sets
     (oncoflow.metrics.conformal; NaN for the others)."""
@@ -138,11 +140,11 @@ def fold_calibration(preds: pd.DataFrame, threshold: str | float,
     maps = []
     for (model, fold), part in preds.groupby(["model", "fold"]):
         val = part[part["role"] == "val"]
-        a, b, note = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy(dtype=float))
-        row = {"model": model, "fold": fold, "recal_a": a, "recal_b": b, "recal_note": note}
+        method, a, b, note = fold_map(part, methods)
+        row = {"model": model, "fold": fold, "recal_method": method, "recal_a": a, "recal_b": b, "recal_note": note}
         if prediction_sets is not None:
             row["set_negative"] = row["set_positive"] = np.nan
-            if (methods or {}).get(str(model), CALIBRATING_METHOD) == CALIBRATING_METHOD and len(val):
+            if method == CALIBRATING_METHOD and len(val):
                 t = fit_thresholds(val["y_true"].to_numpy(), apply_recalibration(val["probability"].to_numpy(dtype=float), a, b),
                                    float(prediction_sets["error_rate"]), by_class=bool(prediction_sets["by_class"]))
                 row["set_negative"], row["set_positive"] = t.negative, t.positive
