@@ -19,6 +19,7 @@ import pytest
 from workflow_helpers import planned_jobs, run_snakemake
 
 from oncoflow.demo import make_demo_cohort
+from oncoflow.metrics.recalibration import apply_recalibration
 from oncoflow.predict.bundle import apply_stacker
 from oncoflow.predict.manifest import PreparationMismatch, check_preparation, preparation, preparation_mismatches
 from oncoflow.report.archive import MANIFEST, write_archive
@@ -67,6 +68,17 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         models = list(manifest["models"])
         # every model the study evaluated: the CNNs, both fusions, the baseline
         assert set(models) == set(pd.read_csv(results / "tables" / "metrics.tsv", sep="\t")["model"])
+        # the bundle's threshold and map per model and fold are those evaluation used: applied to the
+        # fold's test and external probabilities, the map gives evaluation's risk (prior_shift, none, logistic)
+        calibration = pd.read_csv(bundle / "calibration.tsv", sep="\t")
+        assert {"prior_shift", "none", "logistic"} <= set(calibration["recal_method"])
+        evaluated = pd.read_csv(results / "tables" / "predictions.tsv", sep="\t", dtype={"subject": str})
+        scored_rows = evaluated[evaluated["role"].isin(["test", "external"])]
+        tested = scored_rows.merge(calibration, on=["model", "fold"], suffixes=("", "_bundle"), validate="m:1")
+        assert len(tested) == len(scored_rows) and set(tested["model"]) == set(models)
+        np.testing.assert_allclose(tested["threshold_bundle"], tested["threshold"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(apply_recalibration(tested["probability"].to_numpy(), tested["recal_a"].to_numpy(),
+                                                       tested["recal_b"].to_numpy()), tested["risk"], rtol=0, atol=1e-8)
 
         preds = pd.read_csv(out / "predictions.tsv", sep="\t", dtype={"subject": str})
         assert len(preds) == 8 * len(models) and set(preds["model"]) == set(models)
@@ -274,7 +286,6 @@ def test_bundle_stores_the_map_and_threshold_evaluation_used() -> None:
     """calibration.tsv's method, map (a, b) and threshold per model and fold are evaluation's: applied
     to the fold's test probabilities, the map gives evaluation's risk, for each recalibration method."""
     from oncoflow.metrics.evaluate import pool_predictions
-    from oncoflow.metrics.recalibration import apply_recalibration
     from oncoflow.predict.bundle import fold_calibration
 
     methods = {"cnn": "prior_shift", "stacker": "none", "baseline": "logistic"}
