@@ -181,7 +181,24 @@ def test_a_patients_mask_changes_once_it_trains_the_segmenter_and_the_workflow_r
     assert prediction_folds(splits)[patient] == 0
 
 
-def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(finished_run: Path) -> None:
+def assert_montage_draws_the_predicted_outline(results: Path, subject: str, tmp_path: Path) -> None:
+    """The QC montage with the predicted outline beside the manual one differs from the one without
+    it and names its volume."""
+    from oncoflow.preprocess.qc import plot_montage, subject_qc
+
+    folder = results / "subjects" / subject
+    images = {m: folder / "coreg" / f"{m}.nii.gz" for m in MODALITIES}
+    qc = subject_qc(subject, images, folder / "brain/brain_mask.nii.gz", reference="t1ce",
+                    tumor_mask=folder / "coreg/tumor_mask.nii.gz")
+    plain, both = tmp_path / "plain.png", tmp_path / "both.png"
+    for out, predicted in ((plain, None), (both, results / f"segment/fold0/masks/{subject}.nii.gz")):
+        plot_montage(qc, images, folder / "brain/brain_mask.nii.gz", out, tumor_mask=folder / "coreg/tumor_mask.nii.gz",
+                     predicted_mask=predicted)
+    assert plain.read_bytes() != both.read_bytes()
+
+
+def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(finished_run: Path,
+                                                                            tmp_path: Path) -> None:
     """The workflow on the finished run with segment on (2 epochs): fold 0's segmenter, a predicted
     mask on the reference grid per test / external patient, the fold's table; then a dry run with
     crop_mask predicted plans every crop again from predicted masks."""
@@ -204,6 +221,7 @@ def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(fini
             predicted = nib.load(results / f"segment/fold0/masks/{subject}.nii.gz")
             brain = nib.load(results / f"subjects/{subject}/brain/brain_mask.nii.gz")
             assert predicted.shape == brain.shape and np.allclose(predicted.affine, brain.affine)
+            assert_montage_draws_the_predicted_outline(results, subject, tmp_path)
             config["segment"]["crop_mask"] = "predicted"
         with changed_config(finished_run, config):
             dry = run_snakemake(finished_run, "-n", "--cores", "2")
@@ -218,3 +236,20 @@ def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(fini
                        "benchmarks/tumor_segmenter", "benchmarks/predicted_tumor_mask",
                        "benchmarks/segmentation_table"):
             shutil.rmtree(results / folder, ignore_errors=True)
+
+
+def test_methods_say_how_the_segmenters_were_trained_and_which_masks_the_crops_used() -> None:
+    from oncoflow.report.methods import Cohort, render_methods
+    from workflow_helpers import report_facts_for
+
+    off = render_methods(report_facts_for(tiny_config()), Cohort(12, 6, 2, 1, 14), software={})
+    assert "segmenter" not in off
+    config = tiny_config()
+    config["segment"] = {"crop_mask": "predicted"}
+    text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={})
+    assert "2D U-Net" in text and "training and inner-validation patients' manual tumor masks only" in text
+    assert "no mask came from a segmenter trained on that patient" in text
+    assert "Ronneberger O" in text and "30 epochs" in text
+    config["segment"] = {"crop_mask": "predicted_where_missing", "architecture": "segresnet"}
+    text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={})
+    assert "SegResNet" in text and "Patients without a manual mask were cropped from their predicted mask" in text

@@ -370,6 +370,12 @@ class StudyPlan:
             return self.predicted_mask(subject)
         return f"{self.results}/subjects/{subject}/{crop_stages(self.config)[1]}/tumor_mask.nii.gz"
 
+    def qc_predicted_mask(self, subject: str) -> list[str]:
+        """plot_qc_montage's predicted outline: the cross-fitted mask when segment is on."""
+        if not self.segment_folds or subject not in self.prediction_folds:
+            return []
+        return [self.predicted_mask(subject)]
+
     def segment_params(self, fold: int | str) -> dict[str, Any]:
         """tumor_segmenter / predicted_tumor_mask params, seeded per fold (cv.seed + fold)."""
         return self.segment.params(self.modalities, seed=int(self.config["cv"]["seed"]) + int(fold))

@@ -106,6 +106,11 @@ def get_qc_tumor_mask(wildcards):
     return []
 
 
+def get_qc_predicted_mask(wildcards):
+    """The cross-fitted predicted tumor mask beside the manual one (segment on); else none."""
+    return PLAN.qc_predicted_mask(wildcards.subject)
+
+
 def get_qc_atlas(wildcards):
     return qc_atlas_inputs(config, RESULTS, wildcards.subject)
 
