@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from oncoflow.segment.crossfit import check_predicted_subject, check_segmenter_inputs, prediction_folds
-from oncoflow.segment.jobs import fit_fold_segmenter, segment_subject
+from oncoflow.segment.jobs import fit_fold_segmenter, segment_subject, segmentation_summary
 from oncoflow.segment.scores import score_mask
 from oncoflow.segment.segmenter import SegmenterConfig, load_segmenter, predict_mask, train_segmenter
 from oncoflow.segment.settings import CROP_MASKS, SegmentSettings, segment_settings
@@ -222,6 +222,11 @@ def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(fini
             brain = nib.load(results / f"subjects/{subject}/brain/brain_mask.nii.gz")
             assert predicted.shape == brain.shape and np.allclose(predicted.affine, brain.affine)
             assert_montage_draws_the_predicted_outline(results, subject, tmp_path)
+            summary = segmentation_summary([results / "segment/fold0/segmentation.tsv"], tmp_path / "summary.tsv")
+            internal = table[table["role"] == "test"]
+            row = summary[(summary["fold"] == "0") & (summary["role"] == "test")].iloc[0]
+            assert row["patients"] == len(internal) and row["dice_mean"] == pytest.approx(internal["dice"].mean())
+            assert set(summary["fold"]) == {"0", "cross-fitted"}
             config["segment"]["crop_mask"] = "predicted"
         with changed_config(finished_run, config):
             dry = run_snakemake(finished_run, "-n", "--cores", "2")

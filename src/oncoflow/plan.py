@@ -382,8 +382,9 @@ class StudyPlan:
 
     def segment_targets(self) -> list[str]:
         r = self.results
-        return [f"{r}/segment/fold{k}/{name}" for k in self.segment_folds
-                for name in ("segmenter.pt", "history.tsv", "segmentation.tsv")]
+        folds = [f"{r}/segment/fold{k}/{name}" for k in self.segment_folds
+                 for name in ("segmenter.pt", "history.tsv", "segmentation.tsv")]
+        return [*folds, f"{r}/tables/segmentation.tsv"] if folds else []
 
     # --- reporting (oncoflow.report.reporting, reporting.smk) -----------------------------------
     @property

@@ -201,6 +201,10 @@ def get_fold_segmentation_scores(wildcards):
     return [f"{RESULTS}/segment/fold{wildcards.fold}/masks/{s}.tsv" for s in PLAN.segmented_subjects(wildcards.fold)]
 
 
+def get_segmentation_tables(wildcards):
+    return [f"{RESULTS}/segment/fold{k}/segmentation.tsv" for k in PLAN.segment_folds]
+
+
 def get_model_params(wildcards):
     return PLAN.model_params(wildcards.model)
 

@@ -76,3 +76,24 @@ rule segmentation_table:
         runtime=5,
     script:
         "../scripts/segmentation_table.py"
+
+
+rule segmentation_summary:
+    """Every fold's segmentation table summarised (Dice mean, median and range, median HD95, volume
+    difference, detection) per fold and role, and over the cross-fitted masks the crops may use."""
+    input:
+        tables=get_segmentation_tables,
+    output:
+        table=f"{RESULTS}/tables/segmentation.tsv",
+    log:
+        f"{RESULTS}/logs/segmentation_summary/segmentation_summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segmentation_summary/segmentation_summary.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/segmentation_summary.py"

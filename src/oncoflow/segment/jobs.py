@@ -73,3 +73,27 @@ def segmentation_table(rows: list[Path], out: Path) -> pd.DataFrame:
     with atomic_write(out) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     return table
+
+
+def _summary(rows: pd.DataFrame, fold: str) -> dict[str, Any]:
+    scored = rows.dropna(subset=["dice"])
+    return {"fold": fold, "patients": len(rows), "scored": len(scored),
+            "dice_mean": scored["dice"].mean(), "dice_median": scored["dice"].median(),
+            "dice_min": scored["dice"].min(), "dice_max": scored["dice"].max(),
+            "hd95_median_mm": scored["hd95_mm"].median(),
+            "volume_difference_mean_ml": scored["volume_difference_ml"].mean(),
+            "detected": scored["detected"].mean()}
+
+
+def segmentation_summary(tables: list[Path], out: Path) -> pd.DataFrame:
+    """Rule segmentation_summary: per fold and role (internal test, external) the Dice (mean,
+    median, range), median HD95, mean volume difference and detection rate of the patients with a
+    manual mask; last, the cross-fitted masks (each patient once: the first fold testing it)."""
+    rows = pd.concat([pd.read_csv(p, sep="\t") for p in tables], ignore_index=True)
+    summary = [{**_summary(part, str(fold)), "role": role} for (fold, role), part in rows.groupby(["fold", "role"])]
+    first = rows.sort_values("fold", kind="stable").drop_duplicates("subject")
+    summary += [{**_summary(part, "cross-fitted"), "role": role} for role, part in first.groupby("role")]
+    table = pd.DataFrame(summary)[["fold", "role", *[c for c in summary[0] if c not in ("fold", "role")]]]
+    with atomic_write(out) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    return table
