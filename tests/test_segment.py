@@ -81,6 +81,9 @@ def test_every_predicted_mask_a_crop_uses_comes_from_a_segmenter_blind_to_that_p
     # an internal patient is tested once; external patients by the first fold
     external = plan.splits.loc[plan.splits["role"] == "external", "subject"].unique()
     assert len(external) and all(plan.prediction_folds[s] == 0 for s in external)
+    trained = plan.segmenter_subjects(0)[0]  # the workflow refuses to plan a leaky mask
+    with pytest.raises(FoldError, match=rf"{trained}.*fold 0's segmenter may only predict"):
+        plan.check_segmented(trained, 0)
     # where the sheet has a mask, predicted_where_missing keeps it
     plan = plan_for(tiny_cohort, crop_mask="predicted_where_missing")
     assert not any(plan.crop_uses_predicted_mask(s) for s in plan.subjects)

@@ -38,7 +38,7 @@ from oncoflow.report.checklists import checklists_for
 from oncoflow.report.figures import FIGURES
 from oncoflow.report.reporting import reporting_targets, sheet_settings
 from oncoflow.run_facts import ReportFacts, report_facts
-from oncoflow.segment.crossfit import predicted_subjects, prediction_folds, segmenter_subjects
+from oncoflow.segment.crossfit import check_predicted_subject, predicted_subjects, prediction_folds, segmenter_subjects
 from oncoflow.segment.settings import SegmentSettings, segment_settings
 from oncoflow.sheet import (
     check_radiomics_samples,
@@ -345,6 +345,10 @@ class StudyPlan:
     def segmented_subjects(self, fold: int | str) -> list[str]:
         """The patients fold ``fold``'s segmenter predicts (its test and external patients)."""
         return predicted_subjects(self.splits, int(fold))
+
+    def check_segmented(self, subject: str, fold: int | str) -> None:
+        """A FoldError unless fold ``fold``'s segmenter may predict ``subject`` (test / external)."""
+        check_predicted_subject(subject, self.splits, int(fold))
 
     @cached_property
     def prediction_folds(self) -> dict[str, int]:

@@ -179,7 +179,9 @@ def segmenter_input_subjects(wildcards, input):
 
 def get_segmented_subject_inputs(wildcards):
     """A fold's test / external patient's images and brain mask, and its manual mask (for the
-    scores) where the sheet gives one."""
+    scores) where the sheet gives one. A patient the fold's segmenter trained on stops the run
+    while the DAG is built (its mask would not be cross-fitted)."""
+    PLAN.check_segmented(wildcards.subject, wildcards.fold)
     folder = f"{RESULTS}/subjects/{wildcards.subject}"
     inputs = PLAN.segment_params(wildcards.fold)["inputs"]
     out = {"images": [f"{folder}/brain/{m}.nii.gz" for m in inputs], "brain_mask": f"{folder}/brain/brain_mask.nii.gz"}
