@@ -82,7 +82,7 @@ def test_every_predicted_mask_a_crop_uses_comes_from_a_segmenter_blind_to_that_p
     external = plan.splits.loc[plan.splits["role"] == "external", "subject"].unique()
     assert len(external) and all(plan.prediction_folds[s] == 0 for s in external)
     trained = plan.segmenter_subjects(0)[0]  # the workflow refuses to plan a leaky mask
-    with pytest.raises(FoldError, match=rf"{trained}.*fold 0's segmenter may only predict"):
+    with pytest.raises(FoldError, match=rf"{trained}.*fold 0: that fold's segmenter may only predict"):
         plan.check_segmented(trained, 0)
     # where the sheet has a mask, predicted_where_missing keeps it
     plan = plan_for(tiny_cohort, crop_mask="predicted_where_missing")
@@ -173,7 +173,7 @@ def test_a_patients_mask_changes_once_it_trains_the_segmenter_and_the_workflow_r
     with pytest.raises(FoldError, match=rf"{patient}.*role: test"):
         check_segmenter_inputs([*fold0_segmenter["train"], patient], splits, 0)
     trained = fold0_segmenter["train"][0]
-    with pytest.raises(FoldError, match=rf"{trained}.*fold 0's segmenter may only predict"):
+    with pytest.raises(FoldError, match=rf"{trained}.*fold 0: that fold's segmenter may only predict"):
         check_predicted_subject(trained, splits, 0)
     images, brain, manual_path = subject_paths(finished_run, trained)
     with pytest.raises(FoldError):
