@@ -257,7 +257,7 @@ def test_methods_say_how_the_segmenters_were_trained_and_which_masks_the_crops_u
     text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={})
     assert "2D U-Net" in text and "training and inner-validation patients' manual tumor masks only" in text
     assert "no mask came from a segmenter trained on that patient" in text
-    assert "Ronneberger O" in text and "30 epochs" in text
+    assert "Ronneberger O" in text and "20 epochs" in text
     config["segment"] = {"crop_mask": "predicted_where_missing", "architecture": "segresnet"}
     text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={})
     assert "SegResNet" in text and "Patients without a manual mask were cropped from their predicted mask" in text

@@ -22,7 +22,7 @@ class SegmentSettings:
     inputs: list[str] = field(default_factory=list)  # empty: every modality
     size: int = 64
     margin_mm: float = 5.0
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 8
     lr: float = 0.005
     threshold: float = 0.5
