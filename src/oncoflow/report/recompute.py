@@ -34,7 +34,7 @@ from oncoflow.run_facts import report_facts
 
 #: Columns evaluate_study adds to the fold predictions (dropped before recomputing them; site and
 #: cohort only when the splits table has them).
-DERIVED_COLUMNS = ("threshold", "risk", "repeat", "site", "cohort")
+DERIVED_COLUMNS = ("threshold", "risk", "prediction_set", "repeat", "site", "cohort")
 _MAX_CELLS = 10  # differing cells named per file
 
 
@@ -57,7 +57,7 @@ def _folds_per_repeat(splits: pd.DataFrame) -> int:
 
 def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
     from oncoflow.config import expand_models
-    from oncoflow.metrics.recalibration import model_recalibration
+    from oncoflow.metrics.choices import model_recalibration
     from oncoflow.metrics.curves import write_curves
     from oncoflow.metrics.evaluate import compare_study, evaluate_study
 
@@ -69,7 +69,8 @@ def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
     ev = config["evaluate"]
     evaluate_study(raw, out / "tables", seed=config["cv"]["seed"], folds=_folds_per_repeat(splits), splits=splits,
                    threshold=ev["threshold"], ci_method=ev["ci_method"], ci_level=ev["ci_level"], n_boot=ev["n_boot"],
-                   recalibration=model_recalibration(config, expand_models(config)))
+                   recalibration=model_recalibration(config, expand_models(config)),
+                   prediction_sets=ev.get("prediction_sets"))
     pooled = pd.read_csv(out / "tables" / "predictions.tsv", sep="\t")
     compare_study(pooled, out / "tables", comparisons=[list(p) for p in ev["comparisons"]],
                   correction=ev["correction"], level=ev["ci_level"])
@@ -86,7 +87,8 @@ def _figures(root: Path, out: Path, config: dict[str, Any]) -> None:
 
 def _reporting(root: Path, out: Path, config: dict[str, Any]) -> None:
     from oncoflow.report.model_card import write_model_card
-    from oncoflow.report.reporting import sheet_settings, write_characteristics
+    from oncoflow.report.reporting import write_characteristics
+    from oncoflow.report.targets import sheet_settings
 
     sheets = sorted((root / "samples").glob("*.tsv"))
     if len(sheets) != 1:
@@ -102,12 +104,14 @@ def _reporting(root: Path, out: Path, config: dict[str, Any]) -> None:
         sheet = pd.read_csv(sheets[0], sep="\t", dtype=str, keep_default_na=False)
         facts = report_facts(config, baseline_models(config, sheet))
         selection = root / "tables" / "selection.tsv"
+        sets = out / "tables" / "prediction_sets.tsv"
         write_model_card(facts, metrics=str(out / "tables" / "metrics.tsv"), samples=str(sheets[0]), splits=splits,
                          qc=str(root / "qc" / "qc.tsv"), provenance=str(root / "provenance.json"),
                          study_page=str(page) if page.is_file() else None,
                          md=str(out / "reporting" / "model_card.md"), json_out=str(out / "reporting" / "model_card.json"),
                          html=str(out / "reporting" / "model_card.html"),
-                         selection=str(selection) if selection.is_file() else None)
+                         selection=str(selection) if selection.is_file() else None,
+                         prediction_sets=str(sets) if sets.is_file() else None)
 
 
 #: (what, function writing under the recompute folder): run in order, each after the one it reads.
