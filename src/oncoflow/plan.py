@@ -29,7 +29,7 @@ from oncoflow.config import (
 )
 from oncoflow.metrics.choices import CURVES, FIGURES, check_evaluate_config, model_recalibration
 from oncoflow.models.weights import required_weights
-from oncoflow.predict.manifest import check_preparation, load_manifest, preparation
+from oncoflow.predict.manifest import QC_REFERENCE, check_preparation, load_manifest, preparation
 from oncoflow.radiomics.names import parse_model
 from oncoflow.report.checklists import checklists_for
 from oncoflow.report.targets import reporting_targets, sheet_settings
@@ -467,8 +467,6 @@ class StudyPlan:
     def qc_reference(self) -> list[str]:
         """summarize_qc's training-cohort QC distributions: in predict the bundle's (when it has
         them), so that even one new subject is judged against a cohort; none in training."""
-        from oncoflow.predict.bundle import QC_REFERENCE
-
         if not self.predicting:
             return []
         path = Path(self.bundle_folder) / QC_REFERENCE
