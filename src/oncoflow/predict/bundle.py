@@ -43,7 +43,7 @@ from oncoflow.config import expand_models
 from oncoflow.metrics.choices import model_recalibration
 from oncoflow.metrics.conformal import CALIBRATING_METHOD, fit_thresholds
 from oncoflow.metrics.recalibration import apply_recalibration
-from oncoflow.predict.manifest import BUNDLE_FORMAT, preparation
+from oncoflow.predict.manifest import BUNDLE_FORMAT, QC_REFERENCE, preparation
 from oncoflow.radiomics.models import FIT_ROLES
 from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
 from oncoflow.report.archive import write_archive
@@ -154,10 +154,6 @@ def fold_calibration(preds: pd.DataFrame, threshold: str | float,
 
 def read_predictions(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"subject": str})
-
-
-#: The bundle member holding the training cohort's QC distributions (oncoflow.preprocess.qc.qc_reference).
-QC_REFERENCE = "qc_reference.tsv"
 
 
 def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[str, dict[str, Any]],

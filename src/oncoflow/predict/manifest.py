@@ -17,6 +17,8 @@ from oncoflow.config import radiomics_active, radiomics_modality
 
 NORMALISATION = "z-score on the subject's own brain voxels, zero outside the brain"
 BUNDLE_FORMAT = 1
+#: The bundle member holding the training cohort's QC distributions (oncoflow.preprocess.qc.qc_reference).
+QC_REFERENCE = "qc_reference.tsv"
 
 
 def preparation(config: dict[str, Any]) -> dict[str, Any]:

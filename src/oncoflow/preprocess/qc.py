@@ -379,10 +379,12 @@ def plot_montage(
     tumor_mask: Path | None = None,
     second_mask: Path | None = None,
     atlas: AtlasView | None = None,
+    predicted_mask: Path | None = None,
     dpi: int = 90,
 ) -> None:
     """PNG: a row per modality, three orthogonal slices through ``qc.centre``; outlines of the brain
-    mask (cyan), the second opinion's brain mask (dashed yellow) and tumor (magenta); with ``atlas``, a
+    mask (cyan), the second opinion's brain mask (dashed yellow), tumor (magenta) and the segmenter's
+    predicted tumor (``predicted_mask``, dashed orange; segment); with ``atlas``, a
     last row: the reference on the template grid, the template's brain outline (green) over the
     subject's (cyan) and the tumor; subject ID and numbers in the title, flags in red."""
     import matplotlib
@@ -397,6 +399,12 @@ def plot_montage(
         outlines.append((_load(second_mask)[0] > 0.5, "yellow", 0.7, "dashed"))
     if tumor_mask is not None:
         outlines.append((_load(tumor_mask)[0] > 0.5, "magenta", 0.9, "solid"))
+    predicted_text = ""
+    if predicted_mask is not None:
+        predicted = _load(predicted_mask)[0] > 0.5
+        outlines.append((predicted, "orange", 0.9, "dashed"))
+        predicted_text = (f" | predicted tumor (dashed orange) {predicted.sum() * np.prod(zooms) / 1000:.1f} mL"
+                          if predicted.any() else " | predicted tumor mask empty")
     row = qc.row
     n = len(images) + (atlas is not None)
     fig, axes = plt.subplots(n, 3, figsize=(9.0, 2.7 * n + 1.4), squeeze=False,
@@ -426,7 +434,7 @@ def plot_montage(
         second_text = (f" | {row['second_backend']} (dashed yellow) {row.get('second_ml')} mL, Dice "
                        + ("n/a" if np.isnan(dice) else f"{dice:.3f}"))
     subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL{second_text} | "
-                f"{tumor_text} | slices through voxel {qc.centre}")
+                f"{tumor_text}{predicted_text} | slices through voxel {qc.centre}")
     subtitle = "\n".join(textwrap.wrap(subtitle, 125))  # with the second opinion it outgrows the figure
     flags = "\n".join(textwrap.wrap("FLAGS: " + "; ".join(qc.flags), 110)) if qc.flags else "no flags"
     extra = subtitle.count("\n")

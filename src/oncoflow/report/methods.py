@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
+from oncoflow.segment.settings import segment_settings
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.metrics.conformal import CALIBRATING_METHOD
 from oncoflow.report.selection import CRITERIA, selection_text
@@ -80,6 +81,8 @@ REFERENCES: dict[str, str] = {
                    "Multimedia. 2010:1485-1488.",
     "monai": "Cardoso MJ, Li W, Brown R, et al. MONAI: an open-source framework for deep learning in "
              "healthcare. arXiv:2211.02701. 2022.",
+    "unet": "Ronneberger O, Fischer P, Brox T. U-Net: convolutional networks for biomedical image "
+            "segmentation. MICCAI. 2015;LNCS 9351:234-241.",
     "sklearn": "Pedregosa F, Varoquaux G, Gramfort A, et al. Scikit-learn: machine learning in Python. "
                "J Mach Learn Res. 2011;12:2825-2830.",
     "snakemake": "Mölder F, Jablonski KP, Letcher B, et al. Sustainable data analysis with Snakemake. "
@@ -271,6 +274,31 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
                  f"voxel window centred on the tumor after resampling the crop to {prep['spacing_mm']:g} mm "
                  f"isotropic voxels and normalising intensities over the window as {prep['network']} does "
                  f"({prep['intensity']}).")
+    return text
+
+
+def _segmentation(facts: ReportFacts, cite: _Citations) -> str:
+    """The in-workflow tumor segmenters (segment) and which mask the crops used."""
+    seg = segment_settings(facts.config)
+    if not seg.active:
+        return ""
+    inputs = seg.inputs or list(facts.config["ingest"]["modalities"])
+    network = ("U-Net " + cite("unet") if seg.architecture == "unet" else "SegResNet")
+    text = (f"A tumor segmenter, a 2D {network} (MONAI {cite('monai')}, random initialisation) on axial slices of "
+            f"the skull-stripped, co-registered {_join(inputs)} images (the brain's bounding box resampled to "
+            f"{seg.size} x {seg.size} pixels), was trained in each outer fold on that fold's training and "
+            f"inner-validation patients' manual tumor masks only ({seg.epochs} epochs, soft Dice + cross-entropy "
+            f"loss, Adam, learning rate {seg.lr:g}); it predicted the masks of that fold's test and external "
+            f"patients (probability >= {seg.threshold:g}, inside the brain mask, largest connected component), "
+            "scored against the manual masks by Dice, 95th-percentile Hausdorff distance, volume difference and "
+            "detection (any overlap).")
+    if seg.crop_mask == "predicted":
+        text += (" Every patient's crop used its predicted mask, made by the segmenter of the fold in "
+                 "which that patient was tested (an external patient's: the first fold's), so no mask came from "
+                 "a segmenter trained on that patient.")
+    elif seg.crop_mask == "predicted_where_missing":
+        text += (" Patients without a manual mask were cropped from their predicted mask, made by the "
+                 "segmenter of the fold in which they were tested; the others from their manual mask.")
     return text
 
 
@@ -840,7 +868,8 @@ def render_methods(
     sections = [
         ("Cohort", _cohort(config, cohort)),
         ("Image preprocessing", " ".join(filter(None, [_images(facts, cohort, software, cite),
-                                                       _crops(config, specs)]))),
+                                                       _crops(config, specs),
+                                                       _segmentation(facts, cite)]))),
         ("Models", " ".join(filter(None, [_pretraining(facts, cite), _models(config, cite, selection),
                                           _radiomics(config, software), _baseline_text(bool(facts.baseline)),
                                           _harmonisation_text(facts, cite)]))),

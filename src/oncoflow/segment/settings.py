@@ -1,0 +1,54 @@
+"""The ``segment`` config section, validated (the JSON schema holds the defaults; this dataclass's
+defaults are the same values, checked by tests/test_segment.py)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from oncoflow.config import ConfigError
+
+#: segment.crop_mask values: which tumor mask a crop uses; the first is the default.
+CROP_MASKS = ("manual", "predicted", "predicted_where_missing")
+#: segment.architecture values (MONAI networks, 2D on axial slices).
+ARCHITECTURES = ("unet", "segresnet")
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    activate: bool = False
+    crop_mask: str = CROP_MASKS[0]
+    architecture: str = ARCHITECTURES[0]
+    inputs: list[str] = field(default_factory=list)  # empty: every modality
+    size: int = 64
+    margin_mm: float = 5.0
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 0.005
+    threshold: float = 0.5
+
+    @property
+    def active(self) -> bool:
+        """Segmenters are trained when asked for, or when a crop reads a predicted mask."""
+        return self.activate or self.crop_mask != "manual"
+
+    def params(self, modalities: list[str], seed: int) -> dict[str, Any]:
+        """The tumor_segmenter / predicted_tumor_mask params (a rerun trigger: only what shapes them)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("activate", "crop_mask")}
+        return {**out, "inputs": list(self.inputs or modalities), "seed": seed}
+
+
+def segment_settings(config: dict[str, Any]) -> SegmentSettings:
+    """``config`` validated by the schema (defaults filled). Errors name the key."""
+    raw = dict(config.get("segment") or {})
+    settings = SegmentSettings(**raw)
+    modalities = list(config["ingest"]["modalities"])
+    unknown = [m for m in settings.inputs if m not in modalities]
+    if unknown:
+        raise ConfigError(f"config: segment.inputs: unknown modality {unknown[0]!r} (ingest.modalities "
+                          f"defines {', '.join(modalities)})")
+    if settings.crop_mask != "manual" and config["preprocess"]["atlas"]["activate"]:
+        raise ConfigError(f"config: segment.crop_mask {settings.crop_mask!r} with preprocess.atlas.activate: "
+                          "predicted masks lie on the reference grid, atlas crops read masks on the "
+                          "template grid; use crop_mask manual or switch the atlas off")
+    return settings
