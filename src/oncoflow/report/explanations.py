@@ -1,0 +1,50 @@
+"""tables/explanation_sanity.tsv in the reports: the sentence methods.md and the model card write
+from it (what the maps are, how the randomisation check came out, how much of the maps' mass fell in
+the tumor), and the caveat when a model's maps did not depend on its weights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+METHOD_NAMES = {"gradcam": "Grad-CAM", "occlusion": "occlusion sensitivity"}
+
+
+def read_explanations(path: str | Path | None) -> pd.DataFrame | None:
+    return pd.read_csv(path, sep="\t") if path else None
+
+
+def _method_figures(part: pd.DataFrame) -> str:
+    rho = part["random_spearman"].median()
+    return (f"median trained-vs-random Spearman rho {rho:.2f} over {len(part)} model folds; median map mass "
+            f"in the tumor {part['tumor_share'].median():.0%} against a tumor area share of "
+            f"{part['tumor_area_share'].median():.0%}")
+
+
+def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
+    """What the run's maps are and what their check found (empty without maps)."""
+    if table is None or table.empty:
+        return ""
+    per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}: {_method_figures(part)}"
+                           for m, part in table.groupby("method", sort=False))
+    flagged = flagged_text(table, settings)
+    return (f"Explanation maps ({', '.join(METHOD_NAMES.get(m, m) for m in table['method'].unique())}, MONAI) of "
+            "every CNN fold model for that fold's test patients were checked by model-parameter randomisation "
+            "(the same maps from the architecture with randomly initialised weights; a map that does not change "
+            f"shows the input, not the model): {per_method}. {flagged or 'No model fold was flagged.'}")
+
+
+def flagged_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
+    """The caveat naming the model folds whose maps did not depend on the weights (empty if none)."""
+    if table is None or table.empty:
+        return ""
+    flagged = table[table["weights_independent"].astype(str).str.lower() == "true"]
+    if flagged.empty:
+        return ""
+    names = ", ".join(f"{r.model} fold {r.fold} ({METHOD_NAMES.get(r.method, r.method)}, rho {r.random_spearman:.2f})"
+                      for r in flagged.itertuples())
+    return (f"Maps that do not depend on the model's weights (median trained-vs-random Spearman rho >= "
+            f"{float(settings['max_random_spearman']):.2f}; Adebayo et al. 2018): {names}; they should not be "
+            "read as where that model looked.")
