@@ -12,7 +12,8 @@ import pytest
 
 from oncoflow.metrics import SUMMARY_KEYS, auc, youden_threshold
 from oncoflow.config import ConfigError
-from oncoflow.metrics.evaluate import (EvaluationError, check_evaluate_config, evaluate_predictions,
+from oncoflow.metrics.choices import check_evaluate_config
+from oncoflow.metrics.evaluate import (EvaluationError, evaluate_predictions,
                                        evaluate_study, fold_thresholds, per_fold_metrics,
                                        pool_predictions, METRICS_COLUMNS)
 
@@ -126,7 +127,7 @@ def test_threshold_metrics_have_wilson_cis_from_the_confusion_counts(evaluated):
 
 def test_calibration_below_the_minimum_events_is_not_assessable(evaluated, tmp_path):
     from oncoflow.metrics.evaluate import write_tables
-    from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+    from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 
     metrics, pooled = evaluated
     assert MIN_CALIBRATION_EVENTS == 100

@@ -19,8 +19,8 @@ import pytest
 from workflow_helpers import planned_jobs, run_snakemake
 
 from oncoflow.demo import make_demo_cohort
-from oncoflow.predict.apply import PreparationMismatch, check_preparation
-from oncoflow.predict.bundle import apply_stacker, preparation, preparation_mismatches
+from oncoflow.predict.bundle import apply_stacker
+from oncoflow.predict.manifest import PreparationMismatch, check_preparation, preparation, preparation_mismatches
 from oncoflow.report.archive import MANIFEST, write_archive
 
 # Jobs that fit or train something: none may run in a predict run.

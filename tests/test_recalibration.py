@@ -25,8 +25,8 @@ from oncoflow.metrics.recalibration import (
     fit_fold,
     fit_recalibration,
     logit,
-    recalibration_methods,
 )
+from oncoflow.metrics.choices import recalibration_methods
 from oncoflow.train.folds import make_folds
 from oncoflow.train.selection import better, validation_loss
 

@@ -15,7 +15,7 @@ from snakemake.utils import validate
 from oncoflow.run_facts import ReportFacts
 from oncoflow.plan import StudyPlan
 from oncoflow.demo import make_demo_cohort
-from oncoflow.report.figures import FIGURES
+from oncoflow.metrics.choices import FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
 

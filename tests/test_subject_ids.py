@@ -122,7 +122,7 @@ def test_predict_keep_going_leaves_bad_rows_out_and_lists_them(workdir: Path) ->
 
 def test_predict_refuses_an_mrn_before_anything_is_unpacked_or_run(workdir: Path, capsys) -> None:
     from oncoflow.cli import main
-    from oncoflow.predict.bundle import preparation
+    from oncoflow.predict.manifest import preparation
     from oncoflow.report.archive import write_archive
 
     sheet = rename(workdir, "demo003", MRN)

@@ -26,16 +26,12 @@ from oncoflow.config import (
     radiomics_upsampling,
     site_column,
 )
-from oncoflow.metrics.curves import CURVES
-from oncoflow.metrics.evaluate import check_evaluate_config
-from oncoflow.metrics.recalibration import model_recalibration
+from oncoflow.metrics.choices import CURVES, FIGURES, check_evaluate_config, model_recalibration
 from oncoflow.models.weights import required_weights
-from oncoflow.predict.apply import check_preparation, load_manifest
-from oncoflow.predict.bundle import preparation
+from oncoflow.predict.manifest import check_preparation, load_manifest, preparation
 from oncoflow.radiomics.names import parse_model
 from oncoflow.report.checklists import checklists_for
-from oncoflow.report.figures import FIGURES
-from oncoflow.report.reporting import reporting_targets, sheet_settings
+from oncoflow.report.targets import reporting_targets, sheet_settings
 from oncoflow.run_facts import ReportFacts, report_facts
 from oncoflow.sheet import (
     check_radiomics_samples,

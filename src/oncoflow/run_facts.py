@@ -20,7 +20,7 @@ from oncoflow.config import (
     harmonised_models,
     radiomics_models,
 )
-from oncoflow.metrics.recalibration import model_recalibration
+from oncoflow.metrics.choices import model_recalibration
 
 
 @dataclass(frozen=True)

@@ -17,34 +17,30 @@ The study level (cohorts, folds, files) is in :mod:`oncoflow.metrics.evaluate` a
 :mod:`oncoflow.metrics.curves`.
 """
 
-from ._validation import MetricWarning
-from .calibration import calibration_curve
-from .classification import threshold_metrics, youden_threshold
-from .compare import CORRECTIONS, adjust_pvalues, compare_aucs
-from .decision import decision_curve, threshold_grid
-from .roc import auc, auc_ci, delong_test, pr_auc, pr_curve_points, roc_band, roc_curve_points
-from .summary import SUMMARY_KEYS, summarize
-from .tables import to_latex, to_markdown
+from __future__ import annotations
 
-__all__ = [
-    "CORRECTIONS",
-    "MetricWarning",
-    "SUMMARY_KEYS",
-    "adjust_pvalues",
-    "auc",
-    "auc_ci",
-    "calibration_curve",
-    "compare_aucs",
-    "decision_curve",
-    "delong_test",
-    "pr_auc",
-    "pr_curve_points",
-    "roc_band",
-    "roc_curve_points",
-    "summarize",
-    "threshold_grid",
-    "threshold_metrics",
-    "to_latex",
-    "to_markdown",
-    "youden_threshold",
-]
+import importlib
+from typing import Any
+
+# name -> submodule. Imported on first use (PEP 562), not with the package: the study plan imports
+# oncoflow.metrics.choices at parse time, i.e. at every Snakemake job's start, and loading these
+# (scipy.stats) with it would cost about 0.5 CPU s there.
+_HOME = {
+    "MetricWarning": "_validation",
+    "calibration_curve": "calibration",
+    "threshold_metrics": "classification", "youden_threshold": "classification",
+    "CORRECTIONS": "compare", "adjust_pvalues": "compare", "compare_aucs": "compare",
+    "decision_curve": "decision", "threshold_grid": "decision",
+    **dict.fromkeys(("auc", "auc_ci", "delong_test", "pr_auc", "pr_curve_points", "roc_band", "roc_curve_points"),
+                    "roc"),
+    "SUMMARY_KEYS": "summary", "summarize": "summary",
+    "to_latex": "tables", "to_markdown": "tables",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

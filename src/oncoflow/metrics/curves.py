@@ -21,13 +21,10 @@ import pandas as pd
 from oncoflow import atomic
 from oncoflow.metrics._validation import MetricWarning, single_class_reason
 from oncoflow.metrics.calibration import calibration_curve
+from oncoflow.metrics.choices import CURVES
 from oncoflow.metrics.decision import decision_curve, threshold_grid
 from oncoflow.metrics.evaluate import cohort_predictions
 from oncoflow.metrics.roc import auc_ci, pr_curve_points, roc_band, roc_curve_points
-
-#: Table name -> file stem under figures/ (figures/<stem>.tsv).
-CURVES = ("roc", "roc_band", "pr", "dca", "calibration")
-
 
 def _with_note(frame: pd.DataFrame, model: str, cohort: str, note: str) -> pd.DataFrame:
     frame.insert(0, "cohort", cohort)

@@ -52,7 +52,6 @@ import numpy as np
 import pandas as pd
 
 from oncoflow import atomic
-from oncoflow.config import ConfigError
 from oncoflow.metrics.classification import PROPORTIONS, proportion_cis, threshold_metrics, youden_threshold
 from oncoflow.metrics.compare import (
     COMPARISON_COLUMNS,
@@ -60,10 +59,10 @@ from oncoflow.metrics.compare import (
     adjust_pvalues,
     compare_aucs,
 )
+from oncoflow.metrics.choices import DEFAULT_METHOD, EvaluationError, comparison_family
 from oncoflow.metrics.roc import _auc
 from oncoflow.metrics.recalibration import (
     CALIBRATION_KEYS,
-    DEFAULT_METHOD,
     apply_recalibration,
     calibration_assessable,
     calibration_statistics,
@@ -99,10 +98,6 @@ SHOWN_PER_FOLD = ["model", "fold", "cohort", "n", "n_pos", "threshold", "sensiti
                   "specificity", "auc", "auc_ci_low", "auc_ci_high"]
 SHOWN_COMPARISONS = ["model_a", "model_b", "cohort", "n", "auc_a", "auc_b", "delta", "delta_ci_low",
                      "delta_ci_high", "p", "p_adjusted"]
-
-
-class EvaluationError(ValueError):
-    pass
 
 
 def fold_thresholds(preds: pd.DataFrame, rule: str | float) -> pd.DataFrame:
@@ -396,29 +391,6 @@ def _wide(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return wide
 
 
-def comparison_family(models: list[str], comparisons: list[list[str]], baseline: str = "baseline") -> list[tuple[str, str]]:
-    """The pre-specified family: the configured pairs, then every model against ``baseline`` (when
-    it is among ``models``), each pair once, in that order."""
-    family: list[tuple[str, str]] = []
-    for a, b in comparisons:
-        if a == b:
-            raise EvaluationError(f"evaluate.comparisons: [{a}, {b}] compares a model with itself")
-        for m in (a, b):
-            if m not in models:
-                raise EvaluationError(f"evaluate.comparisons: no model {m!r} in this study (models: "
-                                      f"{', '.join(models)}); fix the pair [{a}, {b}]")
-        family.append((a, b))
-    if baseline in models:
-        family += [(m, baseline) for m in models if m != baseline]
-    seen: set[frozenset[str]] = set()
-    out = []
-    for pair in family:
-        if frozenset(pair) not in seen:
-            seen.add(frozenset(pair))
-            out.append(pair)
-    return out
-
-
 def _compare_pair(wide: pd.DataFrame, a: str, b: str, level: float) -> pd.DataFrame:
     both = wide[[a, b]].notna().all(axis=1)
     sub = wide[both]
@@ -630,19 +602,3 @@ def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float 
                 tables / "metrics_per_fold.tex", SHOWN_PER_FOLD)
     write_table(per_repeat_metrics(pooled, **kw), tables / "metrics_per_repeat.tsv")
     return metrics
-
-
-def check_evaluate_config(ev: dict[str, Any], models: list[str] | None = None) -> None:
-    """What the schema cannot check in the ``evaluate`` section (raised while the DAG is built).
-    ``models``: every model name of the study (for ``comparisons``)."""
-    if models is not None:
-        try:
-            comparison_family(list(models), ev.get("comparisons", []))
-        except EvaluationError as err:
-            raise ConfigError(f"config: {err}") from None
-    start, stop = ev["dca_range"]
-    if not start < stop:
-        raise ConfigError(f"config: evaluate.dca_range: start {start} must be below stop {stop}")
-    if ev["dca_step"] > stop - start:
-        raise ConfigError(f"config: evaluate.dca_step: {ev['dca_step']} is wider than "
-                          f"evaluate.dca_range [{start}, {stop}]")

@@ -4,7 +4,7 @@ Why: ``weighted_loss`` and ``balanced_sampler`` train as if the classes were bal
 multiplies the predicted odds by about n_neg / n_pos of the training patients; a model that
 over-fits is also over-confident. Its ``probability`` ranks patients (AUC) but is not a risk.
 
-How, per model (:func:`recalibration_methods`), chosen by whether the fold's inner-validation
+How, per model (:func:`oncoflow.metrics.choices.recalibration_methods`), chosen by whether the fold's inner-validation
 patients selected the model:
 
 - ``prior_shift``: a CNN's inner-validation patients chose its best epoch (and a stacking fusion's
@@ -59,59 +59,17 @@ CI; the Brier score with a stratified bootstrap percentile CI.
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Iterable, Mapping
 
 import numpy as np
 from scipy.stats import norm
 
-from oncoflow.baseline import NAME as BASELINE
-from oncoflow.config import ModelSpec, fusion_inputs, radiomics_models
+from oncoflow.metrics.choices import METHODS, MIN_CALIBRATION_EVENTS
 
-#: How a model's scores become risks (see the module docstring).
-METHODS = ("prior_shift", "logistic", "none")
-#: The method of a model that :func:`recalibration_methods` did not name (a predictions table
-#: evaluated outside the workflow): the one for models whose validation patients selected nothing.
-DEFAULT_METHOD = "logistic"
-#: CNN class-imbalance settings that multiply the odds by n_neg / n_pos (oncoflow.train.loop).
-ODDS_INFLATING = ("weighted_loss", "balanced_sampler")
 #: Ridge penalty on (b - 1) of the logistic recalibration fit (a prior of about one patient's information).
 SLOPE_PRIOR = 1.0
 #: Smallest slope the recalibration may take (keeps the map increasing, so AUC is unchanged).
 MIN_SLOPE = 0.05
 EPS = 1e-6
-
-
-def recalibration_methods(cnns: Mapping[str, str], fusion_methods: Iterable[str], fused: Iterable[str],
-                          others: Iterable[str], *, nested: bool = False) -> dict[str, str]:
-    """model -> method of :data:`METHODS`. ``cnns``: CNN name -> its ``imbalance``;
-    ``fusion_methods``: fusion.methods (models ``fusion_<method>``) over the CNNs ``fused``;
-    ``others``: models whose inner-validation patients selected nothing (baseline, radiomics).
-    ``nested`` (train.selection nested): every CNN's validation scores are inner out-of-fold scores
-    of models that never trained on those patients, so the CNNs and their ``mean`` fusion are
-    logistically recalibrated on them like ``others``."""
-    if nested:
-        out = {name: "logistic" for name in cnns}
-    else:
-        out = {name: "prior_shift" if imbalance in ODDS_INFLATING else "none" for name, imbalance in cnns.items()}
-    inputs = [out[name] for name in fused if name in out]
-    for method in fusion_methods:
-        weighted_mean = method == "mean" and inputs and all(m == "prior_shift" for m in inputs)
-        cross_mean = method == "mean" and nested
-        out[f"fusion_{method}"] = "prior_shift" if weighted_mean else "logistic" if cross_mean else "none"
-    out.update({name: "logistic" for name in others})
-    return out
-
-
-def model_recalibration(config: dict[str, Any], specs: dict[str, ModelSpec]) -> dict[str, str]:
-    """model -> how evaluation turns its scores into risks (:func:`recalibration_methods` for the
-    validated config's models ``specs``, oncoflow.config.expand_models): the
-    CNNs and their fusions by their class weighting; radiomics and baseline models, whose
-    inner-validation patients selected nothing, by logistic recalibration."""
-    methods = list(config["fusion"]["methods"])
-    return recalibration_methods({n: s.params.get("imbalance", "none") for n, s in specs.items()}, methods,
-                                 fusion_inputs(config, specs) if methods else [],
-                                 [*radiomics_models(config), BASELINE],
-                                 nested=(config.get("train") or {}).get("selection") == "nested")
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -236,16 +194,6 @@ def calibration_statistics(y: np.ndarray, risk: np.ndarray, *, level: float = 0.
     out["cal_slope"] = float(beta[1])
     out["cal_slope_ci_low"], out["cal_slope_ci_high"] = _wald(beta[1], float(np.sqrt(cov[1, 1])), level)
     return out
-
-
-#: Fewer events (patients of the smaller class) than this: calibration intercept and slope are
-#: "not assessable". The usual minimum for validating a risk model's calibration is 100 events
-#: (Collins, Ogundimu & Altman 2016, Stat Med 35:214-226; the "100 events and 100 non-events"
-#: rule of thumb, which Snell et al. 2021, J Clin Epidemiol 135:79-89, show can still be imprecise).
-#: The estimates stay in metrics.tsv (with ``calibration_assessable`` false and a note); the
-#: Markdown / LaTeX tables, the model card, the checklists and the calibration figure say
-#: "not assessable" and nothing is called miscalibrated from them.
-MIN_CALIBRATION_EVENTS = 100
 
 
 def calibration_assessable(y: np.ndarray) -> tuple[bool, str]:

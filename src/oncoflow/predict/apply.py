@@ -22,34 +22,11 @@ import pandas as pd
 
 from oncoflow.metrics.recalibration import apply_recalibration
 from oncoflow.metrics.roc import auc_ci
-from oncoflow.predict.bundle import BUNDLE_FORMAT, apply_stacker, preparation_mismatches
+from oncoflow.predict.bundle import apply_stacker
+from oncoflow.predict.manifest import PreparationMismatch, check_preparation, load_manifest
 from oncoflow.radiomics.saved import SavedModelError, apply_saved_model, read_saved_model
 
 PER_FOLD_COLUMNS = ["subject", "model", "fold", "probability"]
-
-
-class PreparationMismatch(ValueError):
-    """The input was prepared differently from the input the models were trained on."""
-
-
-def load_manifest(bundle: Path) -> dict[str, Any]:
-    path = bundle / "bundle.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{bundle}: no bundle.json (not an unpacked `snakemake bundle` file)")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"{path}: bundle format {manifest.get('format')!r}; this oncoflow reads {BUNDLE_FORMAT}")
-    return manifest
-
-
-def check_preparation(trained: dict[str, Any], given: dict[str, Any], where: str) -> None:
-    """Stop, naming every differing setting, when the input is not prepared as for training."""
-    problems = preparation_mismatches(trained, given)
-    if problems:
-        raise PreparationMismatch(
-            f"{where}: the models were trained on input prepared differently from this input: "
-            + "; ".join(problems) + ". Predict with the bundle's own settings (`oncoflow predict` uses them: "
-            "do not --set ingest, preprocess, crop or radiomics keys), or retrain the study with the new ones")
 
 
 def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[str, Path],

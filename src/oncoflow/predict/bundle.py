@@ -35,18 +35,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from oncoflow.config import radiomics_active, radiomics_modality
 from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
 from oncoflow.metrics.evaluate import fold_thresholds
 from oncoflow.metrics.recalibration import fit_recalibration
+from oncoflow.predict.manifest import BUNDLE_FORMAT, preparation
 from oncoflow.radiomics.models import FIT_ROLES
 from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
 from oncoflow.report.archive import write_archive
 from oncoflow.report.provenance import versions
 
 #: How crop_tumor normalises every modality (oncoflow.crop.tumor_crop.normalise_in_brain).
-NORMALISATION = "z-score on the subject's own brain voxels, zero outside the brain"
-BUNDLE_FORMAT = 1
 #: A refitted stacker must reproduce the fold's fused predictions (6 decimals in predictions.tsv).
 STACKER_TOLERANCE = 2e-6
 
@@ -61,42 +59,10 @@ def config_sha256(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def preparation(config: dict[str, Any]) -> dict[str, Any]:
-    """Everything that shapes a model's input, from the resolved config: series-to-modality rules,
-    the preprocessing settings, the crop geometry (incl. slices/depth) and the normalisation; with
-    the radiomics branch, its modality, variants, extraction settings and the variants' x2 grid."""
-    prep = {"modalities": list(config["ingest"]["modalities"]),
-            "ingest": {"modalities": config["ingest"]["modalities"]},
-            "preprocess": config["preprocess"], "crop": config["crop"], "normalisation": NORMALISATION}
-    if radiomics_active(config):
-        rad = config["radiomics"]
-        prep["radiomics"] = {"modality": radiomics_modality(config), "variants": list(rad["variants"]),
-                             "settings": rad["settings"]}
-        if {"sr", "interp"} & set(rad["variants"]):
-            prep["radiomics"]["upsampling"] = {k: config["superres"][k] for k in ("axes", "factor")}
-    return prep
-
-
 def extraction_record(settings_json: Path) -> dict[str, Any]:
     """A variant's settings.json (extract_radiomics) without its counts: what shaped the features."""
     record = json.loads(Path(settings_json).read_text())
     return {k: v for k, v in record.items() if k not in ("subjects", "features")}
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key in sorted(set(value)):
-            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: json.loads(json.dumps(value, default=str))}
-
-
-def preparation_mismatches(trained: dict[str, Any], given: dict[str, Any]) -> list[str]:
-    """'crop.size: trained on 32, this input 48', one per setting that differs."""
-    a, b = _flatten(trained), _flatten(given)
-    return [f"{key}: trained on {a.get(key, '(unset)')!r}, this input {b.get(key, '(unset)')!r}"
-            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
 def software_versions(provenance: Path | None) -> dict[str, Any]:

@@ -11,8 +11,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from oncoflow.predict.apply import PreparationMismatch, check_preparation
-from oncoflow.predict.bundle import preparation
+from oncoflow.predict.manifest import PreparationMismatch, check_preparation, preparation
 from oncoflow.report.archive import MANIFEST, DigestError, _safe_extract, _sha256_file, check_digest
 
 

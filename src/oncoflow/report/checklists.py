@@ -14,7 +14,7 @@ import pandas as pd
 from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.checklist_items import CHECKLISTS
 from oncoflow.run_facts import ReportFacts
-from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.selection import CRITERIA, selection_text
 
 FILLED, AUTHOR, NA = "filled", "author", "not applicable"

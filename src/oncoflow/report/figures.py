@@ -38,10 +38,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from oncoflow.metrics.curves import CURVES
-from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.metrics.choices import CURVES, FIGURES
+from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 
-FIGURES = ("roc", "pr", "dca", "calibration")
 COHORT_TITLES = {"cv": "Cross-validation (pooled test folds)", "external": "External cohort (fold-model ensemble)"}
 RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
       "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False}

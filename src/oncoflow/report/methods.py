@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
-from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.explanations import explanation_text
 from oncoflow.report.selection import CRITERIA, selection_text
 

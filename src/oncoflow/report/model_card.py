@@ -22,7 +22,7 @@ import pandas as pd
 
 from oncoflow import atomic
 from oncoflow.metrics.evaluate import NOT_ASSESSABLE, POOLED_GAP_MARGIN
-from oncoflow.metrics.recalibration import MIN_CALIBRATION_EVENTS
+from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.explanations import explanation_text, flagged_text, read_explanations
 from oncoflow.report.selection import read_selection, reliability_text, selection_text
 from oncoflow.run_facts import ReportFacts

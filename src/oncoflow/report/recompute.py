@@ -57,7 +57,7 @@ def _folds_per_repeat(splits: pd.DataFrame) -> int:
 
 def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
     from oncoflow.config import expand_models
-    from oncoflow.metrics.recalibration import model_recalibration
+    from oncoflow.metrics.choices import model_recalibration
     from oncoflow.metrics.curves import write_curves
     from oncoflow.metrics.evaluate import compare_study, evaluate_study
 
@@ -86,7 +86,8 @@ def _figures(root: Path, out: Path, config: dict[str, Any]) -> None:
 
 def _reporting(root: Path, out: Path, config: dict[str, Any]) -> None:
     from oncoflow.report.model_card import write_model_card
-    from oncoflow.report.reporting import sheet_settings, write_characteristics
+    from oncoflow.report.reporting import write_characteristics
+    from oncoflow.report.targets import sheet_settings
 
     sheets = sorted((root / "samples").glob("*.tsv"))
     if len(sheets) != 1:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from oncoflow.report.characteristics import RANDOM, characteristics_table
-from oncoflow.report.checklists import checklist_markdown, checklists_for, fill_checklist, run_facts
+from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
 from oncoflow.report.failures import failures_markdown, misclassified
 from oncoflow.report.flow import participant_flow, plot_flow
 from oncoflow.run_facts import ReportFacts
@@ -29,14 +29,6 @@ def _markdown_table(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns) + "\n"
     return head + "".join("| " + " | ".join(str(v).replace("|", "/") for v in row) + " |\n"
                           for row in df.itertuples(index=False))
-
-
-def sheet_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The part of the config that the flow and Table 1 read (their rules' params: a change
-    elsewhere in the config does not rerun them)."""
-    study = {k: v for k, v in config["study"].items() if k != "declarations"}  # read by methods.md only
-    return {"study": study, "cohort": config["cohort"],
-            "clinical": list((config.get("radiomics") or {}).get("clinical") or [])}
 
 
 def read_sheet(settings: dict[str, Any]) -> pd.DataFrame:
@@ -99,19 +91,3 @@ def write_checklist(name: str, plan: ReportFacts, *, splits: str, qc: str, metri
     table = fill_checklist(name, facts)
     table.to_csv(tsv, sep="\t", index=False)
     Path(md).write_text(checklist_markdown(name, table), encoding="utf-8")
-
-
-def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:
-    """The reporting folder's files for rule all (and so for the report and the archive)."""
-    folder = f"{results}/reporting"
-    return [f"{folder}/flow.tsv", f"{folder}/flow.png", f"{folder}/characteristics.tsv", f"{folder}/failures.tsv",
-            *(f"{folder}/model_card.{ext}" for ext in ("md", "json", "html")),
-            *(f"{folder}/checklist_{name}.{ext}" for name in checklists_for(config) for ext in ("tsv", "md")),
-            *report_pages(results)]
-
-
-def report_pages(results: str) -> list[str]:
-    """Rule render_report_pages' outputs (oncoflow.report.pages)."""
-    return [f"{results}/reporting/{name}.html" for name in ("summary", "characteristics", "failures", "flow", "checklists")] + [
-        f"{results}/tables/{name}.html" for name in ("metrics", "metrics_per_fold", "comparisons")] + [
-        f"{results}/qc/qc.html"]

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from oncoflow.config import ConfigError, site_column
 from oncoflow.sheet import site_names
@@ -64,6 +63,10 @@ def make_folds(
     """Assign roles per fold. ``samples`` has one row per subject with columns subject, cohort and
     the binary ``label`` column (0/1), and the ``site`` column when given. ``repeats`` > 1: that
     many independent splits, folds numbered globally; ``scheme``: see the module docstring."""
+    # Here, not at the top: the study plan imports this module at parse time (every Snakemake job's
+    # start) for the fold settings, and sklearn.model_selection costs 0.6-0.8 CPU s to import.
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+
     if repeats < 1:
         raise FoldError(f"cv.repeats must be at least 1, got {repeats}")
     if scheme not in SCHEMES:
