@@ -31,11 +31,11 @@ from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 
 #: Per-patient columns of the sanity table.
-PATIENT_COLUMNS = ("model", "fold", "subject", "method", "tumor_share", "tumor_area_share", "brain_share",
-                   "brain_area_share", "random_spearman", "seconds")
+PATIENT_COLUMNS = ("model", "fold", "subject", "method", "flat_map", "tumor_share", "tumor_area_share",
+                   "brain_share", "brain_area_share", "random_spearman", "seconds")
 #: Per model, fold and method (:func:`summarise`).
 SUMMARY_COLUMNS = ("model", "fold", "method", "n_patients", "tumor_share", "tumor_area_share",
-                   "tumor_enrichment", "patients_tumor_above_area", "patients_empty_map", "brain_share", "brain_area_share",
+                   "tumor_enrichment", "patients_tumor_above_area", "patients_flat_map", "brain_share", "brain_area_share",
                    "random_spearman", "weights_independent", "seconds_per_patient")
 
 
@@ -91,7 +91,7 @@ def patient_rows(maps: np.ndarray, random_maps: np.ndarray, samples: Samples, i:
     mass, rand = maps[rows], random_maps[rows]
     tumor = samples.mask[rows][:, 0].astype(bool)
     brain = np.any(samples.x[rows] != 0, axis=1)
-    return {"tumor_share": _share(mass, tumor), "tumor_area_share": float(tumor.mean()),
+    return {"flat_map": bool(np.ptp(mass) == 0), "tumor_share": _share(mass, tumor), "tumor_area_share": float(tumor.mean()),
             "brain_share": np.nan if prepared else _share(mass, brain),
             "brain_area_share": np.nan if prepared else float(brain.mean()),
             "random_spearman": _spearman(mass, rand)}
@@ -122,8 +122,10 @@ def explain_fold(fold_model: FoldModel, crops: dict[str, Path], crop: dict, *, m
 def summarise(patients: pd.DataFrame, max_random_spearman: float) -> pd.DataFrame:
     """Per model, fold and method: medians over patients; ``weights_independent`` when the median
     trained-vs-random rank correlation reaches ``max_random_spearman`` (the maps do not depend on
-    the learned weights). A map without mass (Grad-CAM's ReLU leaves nothing when every weighted
-    activation is negative) has no shares and no correlation: ``patients_empty_map`` counts them."""
+    the learned weights). A flat map says nothing about where the model looked and has no rank
+    correlation: no mass (Grad-CAM's ReLU leaves nothing when every weighted activation is
+    negative) or no variation (Grad-CAM on a 1x1 last stage, e.g. ResNet layer4 of a 32-pixel crop);
+    ``patients_flat_map`` counts them."""
     rows = []
     for (model, fold, method), part in patients.groupby(["model", "fold", "method"], sort=False):
         rho = float(part["random_spearman"].median())
@@ -132,7 +134,7 @@ def summarise(patients: pd.DataFrame, max_random_spearman: float) -> pd.DataFram
                      "tumor_area_share": float(part["tumor_area_share"].median()),
                      "tumor_enrichment": float((part["tumor_share"] / part["tumor_area_share"]).median()),
                      "patients_tumor_above_area": int((part["tumor_share"] > part["tumor_area_share"]).sum()),
-                     "patients_empty_map": int(part["tumor_share"].isna().sum()),
+                     "patients_flat_map": int(part["flat_map"].astype(bool).sum()),
                      "brain_share": float(part["brain_share"].median()),
                      "brain_area_share": float(part["brain_area_share"].median()),
                      "random_spearman": rho, "weights_independent": bool(rho >= max_random_spearman),

@@ -18,9 +18,12 @@ def read_explanations(path: str | Path | None) -> pd.DataFrame | None:
 
 def _method_figures(part: pd.DataFrame) -> str:
     rho = part["random_spearman"].median()
-    return (f"median trained-vs-random Spearman rho {rho:.2f} over {len(part)} model folds; median map mass "
-            f"in the tumor {part['tumor_share'].median():.0%} against a tumor area share of "
-            f"{part['tumor_area_share'].median():.0%}")
+    flat = int(part["patients_flat_map"].sum())
+    flat_text = f"; {flat} of {int(part['n_patients'].sum())} patients' maps flat (no mass or no variation)" if flat else ""
+    rho_text = f"median trained-vs-random Spearman rho {rho:.2f}" if pd.notna(rho) else "no rank correlation (flat maps)"
+    return (f"{rho_text} over {len(part)} model folds; median map mass in the tumor "
+            f"{part['tumor_share'].median():.0%} against a tumor area share of "
+            f"{part['tumor_area_share'].median():.0%}{flat_text}")
 
 
 def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
