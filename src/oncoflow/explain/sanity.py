@@ -39,6 +39,9 @@ SUMMARY_COLUMNS = ("model", "fold", "method", "n_patients", "tumor_share", "tumo
                    "random_spearman", "weights_independent", "seconds_per_patient")
 
 
+FLAT_TOLERANCE = 1e-4  # a map whose range is below this fraction of its maximum is flat
+
+
 @dataclass
 class FoldModel:
     model: nn.Module
@@ -91,10 +94,14 @@ def patient_rows(maps: np.ndarray, random_maps: np.ndarray, samples: Samples, i:
     mass, rand = maps[rows], random_maps[rows]
     tumor = samples.mask[rows][:, 0].astype(bool)
     brain = np.any(samples.x[rows] != 0, axis=1)
-    return {"flat_map": bool(np.ptp(mass) == 0), "tumor_share": _share(mass, tumor), "tumor_area_share": float(tumor.mean()),
+    # flat: no input (slice, volume) of the map varies beyond float rounding, e.g. Grad-CAM on a 1x1
+    # last stage (upsampling leaves ~1e-7 ripples whose ranks trained and random maps share): it says
+    # nothing about where the model looked, and its ranks correlate nothing
+    flat = all(np.ptp(m) <= FLAT_TOLERANCE * float(np.abs(m).max()) for m in mass)
+    return {"flat_map": flat, "tumor_share": _share(mass, tumor), "tumor_area_share": float(tumor.mean()),
             "brain_share": np.nan if prepared else _share(mass, brain),
             "brain_area_share": np.nan if prepared else float(brain.mean()),
-            "random_spearman": _spearman(mass, rand)}
+            "random_spearman": np.nan if flat else _spearman(mass, rand)}
 
 
 def explain_fold(fold_model: FoldModel, crops: dict[str, Path], crop: dict, *, model_name: str, fold: int,

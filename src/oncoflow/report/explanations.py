@@ -4,7 +4,7 @@ the tumor), and the caveat when a model's maps did not depend on its weights."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +12,10 @@ import pandas as pd
 METHOD_NAMES = {"gradcam": "Grad-CAM", "occlusion": "occlusion sensitivity"}
 
 
-def read_explanations(path: str | Path | None) -> pd.DataFrame | None:
+def read_explanations(path: str | Path | Iterable[str] | None) -> pd.DataFrame | None:
+    """The table, or None when the run has none (a rule's optional input: an empty list)."""
+    if path is not None and not isinstance(path, (str, Path)):
+        path = next(iter(path), None)
     return pd.read_csv(path, sep="\t") if path else None
 
 
