@@ -78,6 +78,10 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         assert (scored["folds"] == len(manifest["folds"])).all() and (scored["probability_sd"] >= 0).all()
         assert set(scored["predicted_positive"]) <= {0, 1}
         assert preds.loc[preds["status"] != "scored", "probability"].isna().all()
+        # prediction sets (#25) for the model whose validation patients selected nothing: the baseline
+        has_set = scored["prediction_set"].fillna("") != ""
+        assert (has_set == (scored["model"] == "baseline")).all()
+        assert set(scored.loc[has_set, "prediction_set"]) <= {"negative", "positive", "uncertain", "empty"}
 
         # no training job ran: none planned, none benchmarked, no model folder written
         benchmarked = {p.name for p in (out / "benchmarks").iterdir()}

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import changed_config, planned_jobs, run_snakemake, tiny_config
 
+from oncoflow.metrics.conformal import covers, fit_thresholds, prediction_sets
 from oncoflow.metrics.recalibration import apply_recalibration, expit, fit_recalibration, logit
 
 PREPROCESSING = {"convert_dicom", "correct_bias", "register_modalities", "transform_tumor_mask", "extract_brain",
@@ -52,6 +53,33 @@ def test_risks_follow_each_models_recalibration(finished_run: Path) -> None:
             np.testing.assert_allclose(risk, apply_recalibration(p, a, b), atol=1e-5, err_msg=model)
         else:
             np.testing.assert_allclose(risk, shifted, atol=1e-5, err_msg=f"{model} fold {fold}")
+
+
+def test_prediction_sets_come_from_each_folds_validation_patients(finished_run: Path) -> None:
+    """Only the baseline's validation patients selected nothing, so only it gets sets: on every test
+    and external row, from thresholds that its fold's validation rows of predictions.tsv give
+    again; prediction_sets.tsv counts the same sets."""
+    results = finished_run / "results/demo/tables"
+    pooled = pd.read_csv(results / "predictions.tsv", sep="\t", keep_default_na=False)
+    target = pooled["role"].isin(["test", "external"])
+    has = pooled["prediction_set"] != ""
+    assert (has == (target & (pooled["model"] == "baseline"))).all()
+    for _, part in pooled[pooled["model"] == "baseline"].groupby("fold"):
+        val, rows = part[part["role"] == "val"], part[part["role"].isin(["test", "external"])]
+        t = fit_thresholds(val["y_true"].to_numpy(), val["risk"].to_numpy(dtype=float), 0.1, by_class=True)
+        assert list(prediction_sets(rows["risk"].to_numpy(dtype=float), t)) == list(rows["prediction_set"])
+    table = pd.read_csv(results / "prediction_sets.tsv", sep="\t")
+    assert set(zip(table["model"], table["cohort"], table["site"])) == {("baseline", "cv", "all"),
+                                                                      ("baseline", "external", "all")}
+    cv = table[table["cohort"] == "cv"].iloc[0]
+    test = pooled[(pooled["model"] == "baseline") & (pooled["role"] == "test")]
+    assert cv["n"] == len(test) == 12 and cv["target"] == pytest.approx(0.9)
+    assert cv["coverage"] == pytest.approx(covers(test["prediction_set"].to_numpy(), test["y_true"].to_numpy()).mean())
+    assert cv["coverage_ci_low"] <= cv["coverage"] <= cv["coverage_ci_high"]
+    assert cv["uncertain"] == pytest.approx((test["prediction_set"] == "uncertain").mean())
+    card = (finished_run / "results/demo/reporting/model_card.md").read_text()
+    assert f"| baseline | cv | all | 12 | {cv['coverage']:.3f} ({cv['coverage_ci_low']:.3f} to" in card
+    assert "error rate 0.1" in card
 
 
 def test_every_stage_wrote_its_outputs_logs_and_benchmarks(finished_run: Path) -> None:

@@ -28,6 +28,13 @@ rule evaluate_models:
         metrics_per_fold_tex=f"{RESULTS}/tables/metrics_per_fold.tex",
         metrics_per_repeat=f"{RESULTS}/tables/metrics_per_repeat.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
+        prediction_sets=report(
+            f"{RESULTS}/tables/prediction_sets.tsv",
+            caption="../report/prediction_sets.rst",
+            category="Tables",
+            labels={"table": "prediction sets: coverage", "file": "prediction_sets.tsv"},
+        ),
+        prediction_sets_md=f"{RESULTS}/tables/prediction_sets.md",
     log:
         f"{RESULTS}/logs/evaluate_models/evaluate_models.log",
     benchmark:
@@ -40,6 +47,7 @@ rule evaluate_models:
         runtime=5,
     params:
         evaluate=PLAN.evaluate_params,
+        prediction_sets=config["evaluate"]["prediction_sets"],
         seed=PLAN.seed,
         folds=PLAN.folds_per_repeat,
     script:

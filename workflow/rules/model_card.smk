@@ -8,6 +8,7 @@ rule write_model_card:
     paper (the study page in docs/studies/), and the checksums of code, config and inputs."""
     input:
         metrics=f"{RESULTS}/tables/metrics.tsv",
+        prediction_sets=f"{RESULTS}/tables/prediction_sets.tsv",
         samples=config["cohort"]["samples"],
         splits=f"{RESULTS}/folds/splits.tsv",
         qc=f"{RESULTS}/qc/qc.tsv",

@@ -61,6 +61,7 @@ from oncoflow.metrics.compare import (
 )
 from oncoflow.metrics.choices import DEFAULT_METHOD, EvaluationError, comparison_family
 from oncoflow.metrics.roc import _auc
+from oncoflow.metrics.conformal import add_prediction_sets, coverage_table
 from oncoflow.metrics.recalibration import (
     CALIBRATION_KEYS,
     apply_recalibration,
@@ -582,12 +583,15 @@ def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float 
                    ci_method: str = "delong", ci_level: float = 0.95, n_boot: int = 2000,
                    seed: int | None = 0, folds: int | None = None,
                    splits: pd.DataFrame | None = None,
-                   recalibration: Mapping[str, str] | None = None) -> pd.DataFrame:
+                   recalibration: Mapping[str, str] | None = None,
+                   prediction_sets: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Rule evaluate_models: metrics.{tsv,md,tex}, metrics_per_fold.{tsv,md,tex},
     metrics_per_repeat.tsv and predictions.tsv in the folder ``tables`` from every fold's
     predictions. ``folds``: folds per repeat (tells the repeats apart); ``splits``: the splits
     table, whose ``site`` column (cohort.site) and ``cohort`` column (several external cohorts)
-    predictions.tsv carries; ``recalibration``: model -> method (StudyPlan.evaluate_params).
+    predictions.tsv carries; ``recalibration``: model -> method (StudyPlan.evaluate_params);
+    ``prediction_sets``: evaluate.prediction_sets (error_rate, by_class): a ``prediction_set``
+    column and prediction_sets.{tsv,md} (oncoflow.metrics.conformal); None: neither.
     Returns the metrics."""
     tables = Path(tables)
     if splits is not None:  # site (cohort.site) and, with several external cohorts, each one's name
@@ -597,6 +601,11 @@ def evaluate_study(preds: pd.DataFrame, tables: Path, *, threshold: str | float 
     kw = {"ci_method": ci_method, "level": ci_level, "n_boot": n_boot, "seed": seed}
     metrics = evaluate_pooled(pooled, **kw)
     per_fold = per_fold_metrics(pooled, **kw)
+    if prediction_sets is not None:
+        error_rate, by_class = float(prediction_sets["error_rate"]), bool(prediction_sets["by_class"])
+        pooled, _ = add_prediction_sets(pooled, error_rate, by_class=by_class, methods=recalibration)
+        write_table(coverage_table(pooled, error_rate, by_class=by_class, level=ci_level), tables / "prediction_sets.tsv",
+                    tables / "prediction_sets.md")
     write_tables(metrics, predictions_table(pooled), tables)
     write_table(per_fold, tables / "metrics_per_fold.tsv", tables / "metrics_per_fold.md",
                 tables / "metrics_per_fold.tex", SHOWN_PER_FOLD)

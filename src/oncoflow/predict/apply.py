@@ -2,7 +2,9 @@
 
 Each model is an ensemble of its fold models: per subject the mean probability over folds and its
 SD, the study's threshold (mean of the fold thresholds, each chosen on that fold's inner-validation
-patients), the class, and the recalibrated risk (mean over folds of each fold's recalibration map).
+patients), the class, the recalibrated risk (mean over folds of each fold's recalibration map) and,
+where the bundle carries conformal thresholds, the prediction set (majority vote of the fold models'
+sets; oncoflow.metrics.conformal.majority_sets).
 Late fusion combines, fold by fold, that fold's base-model probabilities (mean, or the fold's
 stacking model), then averages over folds like any model. Radiomics, clinical and combined fold
 models (oncoflow.radiomics.saved) read the new subjects' features, extracted with the bundle's
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oncoflow.metrics.conformal import majority_sets
 from oncoflow.metrics.recalibration import apply_recalibration
 from oncoflow.metrics.roc import auc_ci
 from oncoflow.predict.bundle import apply_stacker
@@ -165,6 +168,9 @@ def ensemble(per_fold: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
     grouped = merged.groupby(["subject", "model"], sort=False)
     out = grouped.agg(probability=("probability", "mean"), probability_sd=("probability", lambda p: p.std(ddof=0)),
                       threshold=("threshold", "mean"), risk=("risk", "mean"), folds=("fold", "nunique"))
+    if "set_negative" in merged.columns:  # bundles from before prediction sets have none
+        out["prediction_set"] = majority_sets(merged["risk"], merged["set_negative"], merged["set_positive"],
+                                              [merged["subject"], merged["model"]])
     return out.reset_index()
 
 
@@ -192,12 +198,12 @@ def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFr
                 rows.append({**base, "status": "scored", "probability": s["probability"],
                              "probability_sd": s["probability_sd"], "folds": int(s["folds"]),
                              "threshold": s["threshold"], "predicted_positive": int(s["probability"] >= s["threshold"]),
-                             "risk": s["risk"]})
+                             "risk": s["risk"], "prediction_set": s.get("prediction_set", "")})
         for model, why in (not_bundled or {}).items():
             rows.append({"subject": subject, "cohort": row["cohort"], "model": model,
                          "y_true": row["y"] if pd.notna(row["y"]) else np.nan, "status": f"not applied: {why}"})
     columns = ["subject", "cohort", "model", "status", "probability", "probability_sd", "folds", "threshold",
-               "predicted_positive", "risk", "y_true"]
+               "predicted_positive", "risk", "prediction_set", "y_true"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 

@@ -16,7 +16,8 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
                               fold's test and external predictions
   superres/generator.pt       the super-resolution generator (variant sr)
   fusion/<method>/fold<k>.json     the stacking model of each fold (lr, svm), as numbers
-  calibration.tsv             per model and fold: the threshold and the recalibration map (a, b)
+  calibration.tsv             per model and fold: the threshold, the recalibration map (a, b) and the
+                              conformal thresholds set_negative / set_positive (oncoflow.metrics.conformal)
   provenance.json, reports/   the study's provenance and report files (metrics, methods, model card)
 
 Thresholds and recalibration maps are those evaluation uses (oncoflow.metrics.evaluate:
@@ -37,7 +38,10 @@ import pandas as pd
 
 from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
 from oncoflow.metrics.evaluate import fold_thresholds
-from oncoflow.metrics.recalibration import fit_recalibration
+from oncoflow.config import expand_models
+from oncoflow.metrics.choices import model_recalibration
+from oncoflow.metrics.conformal import CALIBRATING_METHOD, fit_thresholds
+from oncoflow.metrics.recalibration import apply_recalibration, fit_recalibration
 from oncoflow.predict.manifest import BUNDLE_FORMAT, preparation
 from oncoflow.radiomics.models import FIT_ROLES
 from oncoflow.radiomics.saved import SavedModelError, check_saved_model, read_saved_model
@@ -124,14 +128,25 @@ def apply_stacker(params: dict[str, Any], probabilities: np.ndarray) -> np.ndarr
     return 1.0 / (1.0 + np.exp(-f))
 
 
-def fold_calibration(preds: pd.DataFrame, threshold: str | float) -> pd.DataFrame:
-    """Per model and fold: evaluation's threshold and recalibration map (inner-validation rows)."""
+def fold_calibration(preds: pd.DataFrame, threshold: str | float,
+                     prediction_sets: dict[str, Any] | None = None, methods: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per model and fold: evaluation's threshold and recalibration map (inner-validation rows), and
+    with ``prediction_sets`` (evaluate.prediction_sets) the conformal thresholds ``set_negative`` /
+    ``set_positive`` of the models whose ``methods`` (recalibration) let them have sets
+    (oncoflow.metrics.conformal; NaN for the others)."""
     table = fold_thresholds(preds, threshold)
     maps = []
     for (model, fold), part in preds.groupby(["model", "fold"]):
         val = part[part["role"] == "val"]
         a, b, note = fit_recalibration(val["y_true"].to_numpy(), val["probability"].to_numpy(dtype=float))
-        maps.append({"model": model, "fold": fold, "recal_a": a, "recal_b": b, "recal_note": note})
+        row = {"model": model, "fold": fold, "recal_a": a, "recal_b": b, "recal_note": note}
+        if prediction_sets is not None:
+            row["set_negative"] = row["set_positive"] = np.nan
+            if (methods or {}).get(str(model), CALIBRATING_METHOD) == CALIBRATING_METHOD and len(val):
+                t = fit_thresholds(val["y_true"].to_numpy(), apply_recalibration(val["probability"].to_numpy(dtype=float), a, b),
+                                   float(prediction_sets["error_rate"]), by_class=bool(prediction_sets["by_class"]))
+                row["set_negative"], row["set_positive"] = t.negative, t.positive
+        maps.append(row)
     return table.merge(pd.DataFrame(maps), on=["model", "fold"], validate="1:1")
 
 
@@ -195,7 +210,9 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
         if radiomics and radiomics["models"]:
             models.update(radiomics_members(results, radiomics, folds, members, predictions))
             extraction = {v: extraction_record(Path(p)) for v, p in radiomics["settings"].items()}
-        calibration = fold_calibration(pd.concat(predictions, ignore_index=True), config["evaluate"]["threshold"])
+        calibration = fold_calibration(pd.concat(predictions, ignore_index=True), config["evaluate"]["threshold"],
+                                       config["evaluate"].get("prediction_sets"),
+                                       model_recalibration(config, expand_models(config)))
         members["calibration.tsv"] = calibration.to_csv(sep="\t", index=False, float_format="%.10g").encode()
         manifest = {"format": BUNDLE_FORMAT, "study": config["study"], "models": models, "fused": list(fused),
                     "folds": list(folds), "preparation": prep, "config_sha256": digest, "software": software,

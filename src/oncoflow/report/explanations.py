@@ -29,17 +29,22 @@ def _method_figures(part: pd.DataFrame) -> str:
             f"{part['tumor_area_share'].median():.0%}{flat_text}")
 
 
-def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
-    """What the run's maps are and what their check found (empty without maps)."""
-    if table is None or table.empty:
+def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object], planned: bool) -> str:
+    """What the run's maps are (``planned``: the run makes them: CNN models and explain.activate) and,
+    with its table, what their check found; empty when the run makes none."""
+    if not planned:
         return ""
+    names = ", ".join(METHOD_NAMES.get(str(m), str(m)) for m in settings["methods"])  # type: ignore[union-attr]
+    text = (f"Explanation maps ({names}; monai.visualize) of every CNN fold model for that fold's test patients were checked "
+            "by model-parameter randomisation (the same maps from the architecture with randomly initialised weights, "
+            "drawn with the fold's training seed; a map that does not change shows the input, not the model), "
+            f"flagged at a median Spearman rank correlation of {float(settings['max_random_spearman']):.2f} or more "
+            "(tables/explanation_sanity.tsv).")
+    if table is None or table.empty:
+        return text
     per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}: {_method_figures(part)}"
                            for m, part in table.groupby("method", sort=False))
-    flagged = flagged_text(table, settings)
-    return (f"Explanation maps ({', '.join(METHOD_NAMES.get(m, m) for m in table['method'].unique())}, MONAI) of "
-            "every CNN fold model for that fold's test patients were checked by model-parameter randomisation "
-            "(the same maps from the architecture with randomly initialised weights; a map that does not change "
-            f"shows the input, not the model): {per_method}. {flagged or 'No model fold was flagged.'}")
+    return f"{text} {per_method}. {flagged_text(table, settings) or 'No model fold was flagged.'}"
 
 
 def flagged_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:

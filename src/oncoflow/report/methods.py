@@ -15,6 +15,7 @@ from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
+from oncoflow.metrics.conformal import CALIBRATING_METHOD
 from oncoflow.report.explanations import explanation_text
 from oncoflow.report.selection import CRITERIA, selection_text
 
@@ -89,6 +90,9 @@ REFERENCES: dict[str, str] = {
                "J Mach Learn Res. 2011;12:2825-2830.",
     "snakemake": "Mölder F, Jablonski KP, Letcher B, et al. Sustainable data analysis with Snakemake. "
                  "F1000Research. 2021;10:33.",
+    "vovk": "Vovk V, Gammerman A, Shafer G. Algorithmic Learning in a Random World. New York: Springer; 2005.",
+    "angelopoulos": "Angelopoulos AN, Bates S. A gentle introduction to conformal prediction and distribution-free "
+                    "uncertainty quantification. arXiv:2107.07511. 2021.",
 }
 
 ARCHITECTURES: dict[str, tuple[str, tuple[str, ...]]] = {  # name, references
@@ -614,6 +618,34 @@ def _calibration_text(facts: ReportFacts, cite: _Citations) -> str:
                      f"given with {level} Wilson score intervals {cite('wilson')}."])
 
 
+def _prediction_sets_text(facts: ReportFacts, cite: _Citations) -> str:
+    """Conformal prediction sets (evaluate.prediction_sets; oncoflow.metrics.conformal): made for the
+    models whose inner-validation patients selected nothing (recalibration ``logistic``)."""
+    ps = facts.config["evaluate"]["prediction_sets"]
+    names = _recalibration_groups(facts).get(CALIBRATING_METHOD, [])
+    if not names:
+        return ("No prediction sets were made: every model's inner-validation patients selected or fitted it, "
+                "which leaves no patients to calibrate them on.")
+    nested = (facts.config.get("train") or {}).get("selection") == "nested"
+    refit = [n for n in names if nested and (n in facts.cnn or n == "fusion_mean")]
+    within = "within each class" if ps["by_class"] else "over patients"
+    text = (f"For each test and external patient of {_names(names)}, a prediction set holds the classes not ruled "
+            f"out at an error rate of {ps['error_rate']:g} (split conformal prediction {cite('vovk', 'angelopoulos')}: "
+            "nonconformity one minus the risk of the class, the (n + 1)-corrected quantile, "
+            f"{'one threshold per class' if ps['by_class'] else 'one threshold for all patients'}), calibrated on "
+            "each fold's inner-validation patients, who did not select the model; a set with both classes is "
+            "reported as uncertain, one with neither as empty (not covered). If calibration and test patients "
+            f"are exchangeable, a set holds the true class with probability at least {1 - ps['error_rate']:.0%} "
+            f"{within}, not for each patient or site.")
+    if refit:
+        text += (f" For {_names(refit)} the calibration scores come from the inner models and the test scores from "
+                 "the refitted model, so this holds only approximately.")
+    level = f"{facts.config['evaluate']['ci_level']:.0%}"
+    per_site = " and per site" if facts.site else ""
+    return text + (f" Coverage in cross-validation is reported per cohort{per_site} with {level} Wilson "
+                   f"intervals {cite('wilson')}.")
+
+
 def _comparisons_text(facts: ReportFacts, cite: _Citations) -> str:
     """The comparison family and the exploratory table (issue #13). It is called pre-specified only
     when the authors declare it (study.declarations.comparisons_prespecified)."""
@@ -710,6 +742,7 @@ def _evaluation(facts: ReportFacts, cite: _Citations) -> str:
         parts.append(f"AUCs are reported with {level} stratified bootstrap percentile confidence intervals "
                      f"({ev['n_boot']} resamples) {cite('bootstrap')}.")
     parts.append(_calibration_text(facts, cite))
+    parts.append(_prediction_sets_text(facts, cite))
     if len(facts.models) > 1:
         parts.append(_comparisons_text(facts, cite))
     lo, hi = ev["dca_range"]
@@ -796,11 +829,9 @@ def _quality_and_reporting(facts: ReportFacts) -> str:
 
 def _explanations(facts: ReportFacts, table: pd.DataFrame | None, cite: _Citations) -> str:
     """The explanation maps and their randomisation check, cited (empty without maps)."""
-    text = explanation_text(table, facts.config["explain"])
-    if not text:
-        return ""
-    keys = [k for k, m in (("gradcam", "gradcam"), ("occlusion", "occlusion")) if m in set(table["method"])]
-    return f"{text} {cite(*keys, 'adebayo')}"
+    settings = facts.config["explain"]
+    text = explanation_text(table, settings, bool(facts.cnn) and settings["activate"])
+    return f"{text} {cite(*settings['methods'], 'adebayo')}" if text else ""
 
 
 def render_methods(

@@ -245,8 +245,10 @@ def checksums(provenance: dict[str, Any], config: dict[str, Any]) -> dict[str, A
 
 def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFrame, splits: pd.DataFrame,
                qc: pd.DataFrame, provenance: dict[str, Any], study_page: str | None = None,
-               selection: pd.DataFrame | None = None, explanations: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The card as a JSON-able dict (the Markdown is :func:`card_markdown` of it); ``explanations``:
+               selection: pd.DataFrame | None = None, prediction_sets: pd.DataFrame | None = None,
+               explanations: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The card as a JSON-able dict (the Markdown is :func:`card_markdown` of it); ``prediction_sets``:
+    tables/prediction_sets.tsv (oncoflow.metrics.conformal); ``explanations``:
     tables/explanation_sanity.tsv (the maps' randomisation check)."""
     config = facts.config
     ev, pre = config["evaluate"], config["preprocess"]
@@ -276,7 +278,7 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
             "developers_and_contact": AUTHORS,
             "methods": "methods.md of this run (every step, parameter and reference)",
             "epoch_selection": selection_text(selection) or None,
-            "explanations": explanation_text(explanations, config["explain"]) or None,
+            "explanations": explanation_text(explanations, config["explain"], explanations is not None) or None,
         },
         "intended_use": {"statement": config["study"].get("intended_use") or INTENDED_USE,
                          "out_of_scope": "patients, sequences or scanners unlike those under Training data; any "
@@ -297,6 +299,7 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
                             "external": [c for c in data["cohorts"] if c["role"].startswith("external")]},
         "training_data": data,
         "quantitative_analyses": rows,
+        "prediction_sets": prediction_set_rows(prediction_sets, ev),
         "ethical_considerations": {"data": "pseudonymous subject IDs; DICOM headers are de-identified on "
                                            "conversion (rule convert_dicom)" if "dicom" in samples.columns
                                            else "pseudonymous subject IDs",
@@ -308,6 +311,24 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
                     "study_page": str(page) if page and page.is_file() else None},
         "checksums": checksums(provenance, config),
     }
+
+
+def prediction_set_rows(table: pd.DataFrame | None, ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The coverage of the conformal prediction sets (tables/prediction_sets.tsv), or None."""
+    if table is None:
+        return None
+    ps = ev["prediction_sets"]
+    return {"what": f"conformal prediction sets at error rate {ps['error_rate']:g} "
+                    f"({'a threshold per class' if ps['by_class'] else 'one threshold'}, from each fold's "
+                    "inner-validation patients); coverage is guaranteed only on average over patients"
+                    f"{' of each class' if ps['by_class'] else ''}, under exchangeability of calibration and test "
+                    "patients, not per patient or site",
+            "rows": table.to_dict(orient="records")}
+
+
+def prediction_set_cells(r: dict[str, Any]) -> list[str]:
+    return [r["model"], r["cohort"], str(r["site"]), str(int(r["n"])), _ci(r, "coverage"), fmt(r["uncertain"]),
+            fmt(r["empty"])]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -331,6 +352,17 @@ def calibration_cells(r: dict[str, Any]) -> list[str]:
     if not r.get("calibration_assessable", True):
         return [r["model"], r["cohort"], NOT_ASSESSABLE, NOT_ASSESSABLE, _ci(r, "brier")]
     return [r["model"], r["cohort"], _ci(r, "cal_intercept"), _ci(r, "cal_slope"), _ci(r, "brier")]
+
+
+def _prediction_set_lines(sets: dict[str, Any] | None) -> list[str]:
+    if not sets:
+        return []
+    if not sets["rows"]:
+        return ["Prediction sets: none made (every model's inner-validation patients selected it).", ""]
+    return [f"Prediction sets (from tables/prediction_sets.tsv): {sets['what']}.", "",
+            _table(["model", "cohort", "site", "n", "coverage (CI)", "uncertain", "empty"],
+                   [prediction_set_cells(r) for r in sets["rows"]]),
+            *dict.fromkeys(f"- {r['model']} ({r['cohort']}): {r['note']}." for r in sets["rows"] if r["note"]), ""]
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -377,6 +409,7 @@ def card_markdown(card: dict[str, Any]) -> str:
               _table(PERFORMANCE_HEADER, [performance_cells(r) for r in card["quantitative_analyses"]]),
               "Calibration of the recalibrated risk (from tables/metrics.tsv):", "",
               _table(CALIBRATION_HEADER, [calibration_cells(r) for r in card["quantitative_analyses"]]),
+              *_prediction_set_lines(card.get("prediction_sets")),
               "## Ethical considerations", "", f"- Data: {card['ethical_considerations']['data']}.",
               f"- Ethics approval, consent, risks of use: {card['ethical_considerations']['approval_consent_risks']}.",
               "", "## Caveats and recommendations", "", "Known limitations (from this run's numbers):", ""]
@@ -402,7 +435,8 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: str, qc: str,
                      provenance: str, study_page: str | None, md: str, json_out: str, html: str,
-                     selection: str | None = None, explanations: str | None = None) -> dict[str, Any]:
+                     selection: str | None = None, prediction_sets: str | None = None,
+                     explanations: str | None = None) -> dict[str, Any]:
     from oncoflow.report.markdown import markdown_to_html
 
     def tsv(path: str) -> pd.DataFrame:
@@ -412,6 +446,8 @@ def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: 
                       samples=pd.read_csv(samples, sep="\t", dtype=str, keep_default_na=False),
                       splits=tsv(splits), qc=tsv(qc), provenance=json.loads(Path(provenance).read_text()),
                       study_page=study_page, selection=read_selection(selection),
+                      prediction_sets=pd.read_csv(prediction_sets, sep="\t", dtype={"site": str, "note": str})
+                      .fillna({"note": ""}) if prediction_sets else None,
                       explanations=read_explanations(explanations))
     text = card_markdown(card)
     atomic.write_text(json_out, json.dumps(card, indent=2, default=str) + "\n")

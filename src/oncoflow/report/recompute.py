@@ -34,7 +34,7 @@ from oncoflow.run_facts import report_facts
 
 #: Columns evaluate_study adds to the fold predictions (dropped before recomputing them; site and
 #: cohort only when the splits table has them).
-DERIVED_COLUMNS = ("threshold", "risk", "repeat", "site", "cohort")
+DERIVED_COLUMNS = ("threshold", "risk", "prediction_set", "repeat", "site", "cohort")
 _MAX_CELLS = 10  # differing cells named per file
 
 
@@ -69,7 +69,8 @@ def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
     ev = config["evaluate"]
     evaluate_study(raw, out / "tables", seed=config["cv"]["seed"], folds=_folds_per_repeat(splits), splits=splits,
                    threshold=ev["threshold"], ci_method=ev["ci_method"], ci_level=ev["ci_level"], n_boot=ev["n_boot"],
-                   recalibration=model_recalibration(config, expand_models(config)))
+                   recalibration=model_recalibration(config, expand_models(config)),
+                   prediction_sets=ev.get("prediction_sets"))
     pooled = pd.read_csv(out / "tables" / "predictions.tsv", sep="\t")
     compare_study(pooled, out / "tables", comparisons=[list(p) for p in ev["comparisons"]],
                   correction=ev["correction"], level=ev["ci_level"])
@@ -103,12 +104,16 @@ def _reporting(root: Path, out: Path, config: dict[str, Any]) -> None:
         sheet = pd.read_csv(sheets[0], sep="\t", dtype=str, keep_default_na=False)
         facts = report_facts(config, baseline_models(config, sheet))
         selection = root / "tables" / "selection.tsv"
+        sets = out / "tables" / "prediction_sets.tsv"
+        explanations = root / "tables" / "explanation_sanity.tsv"  # archived as written: maps are not recomputed
         write_model_card(facts, metrics=str(out / "tables" / "metrics.tsv"), samples=str(sheets[0]), splits=splits,
                          qc=str(root / "qc" / "qc.tsv"), provenance=str(root / "provenance.json"),
                          study_page=str(page) if page.is_file() else None,
                          md=str(out / "reporting" / "model_card.md"), json_out=str(out / "reporting" / "model_card.json"),
                          html=str(out / "reporting" / "model_card.html"),
-                         selection=str(selection) if selection.is_file() else None)
+                         selection=str(selection) if selection.is_file() else None,
+                         prediction_sets=str(sets) if sets.is_file() else None,
+                         explanations=str(explanations) if explanations.is_file() else None)
 
 
 #: (what, function writing under the recompute folder): run in order, each after the one it reads.
