@@ -48,6 +48,9 @@ DESCRIBED: dict[str, Phrases] = {
                                                         "val_auc": "highest validation AUC"}[c["train"]["select_on"]],
                               "augmented"],
     "tabulate_selection": lambda c: ["The epoch kept was the one with"],
+    "explanation_maps": lambda c: ["Explanation maps", "model-parameter randomisation"],
+    "tabulate_explanations": lambda c: ["tables/explanation_sanity.tsv",
+                                        f"{c['explain']['max_random_spearman']:.2f} or more"],
     "pretrain_model": lambda c: ["Pretraining `", "label-free task"],
     "fuse_predictions": lambda c: ["Late fusion"],
     "train_superres": lambda c: ["super-resolution", "also cross-validation test patients", "never read a label"],
@@ -78,6 +81,7 @@ DESCRIBED: dict[str, Phrases] = {
 }
 # rule -> phrases methods.md must NOT contain when the rule is not planned
 ONLY_IF_PLANNED: dict[str, list[str]] = {
+    "explanation_maps": ["Explanation maps"],
     "convert_dicom": ["dcm2niix", "DICOM series"],
     "import_nifti": ["provided as NIfTI"],
     "crop_tumor": ["Tumor-centred crops", "normalised within the", "axial slices", "3D models read"],

@@ -560,6 +560,14 @@ class StudyPlan:
         """tables/selection.tsv when the study trains CNNs (rule tabulate_selection)."""
         return [f"{self.results}/tables/selection.tsv"] if self.models else []
 
+    def explanation_table(self) -> list[str]:
+        """tables/explanation_sanity.tsv when the study trains CNNs and explain.activate (rule tabulate_explanations)."""
+        return [f"{self.results}/tables/explanation_sanity.tsv"] if self.models and self.config["explain"]["activate"] else []
+
+    def explanation_tables(self) -> list[str]:
+        """Every CNN fold model's per-patient explanation table (rule explanation_maps)."""
+        return [f"{self.results}/explain/{name}/fold{k}/patients.tsv" for name, k in self.history_keys]
+
     def all_predictions(self) -> list[str]:
         r, folds = self.results, self.folds
         return [f"{r}/models/{name}/fold{k}/predictions.tsv" for name in self.model_names for k in folds]

@@ -330,3 +330,12 @@ def get_predict_params(wildcards):
 
 def get_bundle_metrics(wildcards):
     return PLAN.bundle_metrics()
+
+
+def get_explanation_tables(wildcards):
+    return PLAN.explanation_tables()
+
+
+def get_explanation_table(wildcards):
+    """tables/explanation_sanity.tsv for reports of a run with CNNs and explain.activate; none otherwise."""
+    return PLAN.explanation_table()

@@ -10,6 +10,7 @@ rule write_methods:
         splits=f"{RESULTS}/folds/splits.tsv",
         comparisons=f"{RESULTS}/tables/comparisons.tsv",
         selection=get_selection_table,
+        explanations=get_explanation_table,
     output:
         md=f"{RESULTS}/methods.md",
         html=report(

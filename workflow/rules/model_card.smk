@@ -15,6 +15,7 @@ rule write_model_card:
         provenance=f"{RESULTS}/provenance.json",
         study_page=get_study_page,
         selection=get_selection_table,
+        explanations=get_explanation_table,
     output:
         md=f"{REPORTING}/model_card.md",
         json=f"{REPORTING}/model_card.json",

@@ -10,4 +10,5 @@ i = sm.input
 page = i.study_page if isinstance(i.study_page, str) else None  # an empty list when the study has none
 write_model_card(ReportFacts.from_params(sm.params.facts), metrics=i.metrics, samples=i.samples, splits=i.splits, qc=i.qc,
                  provenance=i.provenance, study_page=page, md=sm.output.md, json_out=sm.output.json,
-                 html=sm.output.html, selection=i.get("selection"), prediction_sets=i.prediction_sets)
+                 html=sm.output.html, selection=i.get("selection"), prediction_sets=i.prediction_sets,
+                 explanations=i.get("explanations"))

@@ -17,12 +17,18 @@ from oncoflow.run_facts import ReportFacts
 from oncoflow.segment.settings import segment_settings
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.metrics.conformal import CALIBRATING_METHOD
+from oncoflow.report.explanations import explanation_text
 from oncoflow.report.selection import CRITERIA, selection_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 REFERENCES: dict[str, str] = {
+    "gradcam": "Selvaraju RR, Cogswell M, Das A, et al. Grad-CAM: visual explanations from deep networks via "
+               "gradient-based localization. Proc IEEE ICCV. 2017:618-626.",
+    "occlusion": "Zeiler MD, Fergus R. Visualizing and understanding convolutional networks. ECCV. 2014:818-833.",
+    "adebayo": "Adebayo J, Gilmer J, Muelly M, Goodfellow I, Hardt M, Kim B. Sanity checks for saliency maps. "
+               "NeurIPS. 2018:9505-9515.",
     "collins_sample": "Collins GS, Ogundimu EO, Altman DG. Sample size considerations for the external validation "
                       "of a multivariable prognostic model: a resampling study. Stat Med. 2016;35(2):214-226.",
     "wilson": "Wilson EB. Probable inference, the law of succession, and statistical inference. J Am Stat Assoc. "
@@ -849,6 +855,13 @@ def _quality_and_reporting(facts: ReportFacts) -> str:
             "checklists are written to the reporting folder of the run.")
 
 
+def _explanations(facts: ReportFacts, table: pd.DataFrame | None, cite: _Citations) -> str:
+    """The explanation maps and their randomisation check, cited (empty without maps)."""
+    settings = facts.config["explain"]
+    text = explanation_text(table, settings, bool(facts.cnn) and settings["activate"])
+    return f"{text} {cite(*settings['methods'], 'adebayo')}" if text else ""
+
+
 def render_methods(
     facts: ReportFacts,
     cohort: Cohort,
@@ -858,11 +871,12 @@ def render_methods(
     python: str | None = None,
     comparisons: pd.DataFrame | None = None,
     selection: pd.DataFrame | None = None,
+    explanations: pd.DataFrame | None = None,
 ) -> str:
     """The methods section (Markdown) of a run (``facts``: oncoflow.run_facts.report_facts of its
     resolved config and plan). ``comparisons``: its tables/comparisons.tsv (the sentences on whether
     each model beats the baseline); ``selection``: its tables/selection.tsv (the epochs each
-    CNN fold model kept)."""
+    CNN fold model kept); ``explanations``: its tables/explanation_sanity.tsv (the maps' check)."""
     cite = _Citations()
     config, specs = facts.config, facts.cnn
     sections = [
@@ -876,7 +890,8 @@ def render_methods(
         ("Validation and fusion", " ".join(filter(None, [_validation(facts, cohort), _fusion(facts, cite)]))),
         ("Statistics", " ".join(filter(None, [_pooling(config, cohort), _evaluation(facts, cite),
                                               _single_model(facts)]))),
-        ("Quality control and reporting", _quality_and_reporting(facts)),
+        ("Quality control and reporting", " ".join(filter(None, [_quality_and_reporting(facts),
+                                                                 _explanations(facts, explanations, cite)]))),
         ("Software", _software(specs, software, git or {}, python, cite)),
     ]
     if verdicts := baseline_verdicts(comparisons, config["evaluate"]["ci_level"]):

@@ -23,6 +23,7 @@ import pandas as pd
 from oncoflow import atomic
 from oncoflow.metrics.evaluate import NOT_ASSESSABLE, POOLED_GAP_MARGIN
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
+from oncoflow.report.explanations import explanation_text, flagged_text, read_explanations
 from oncoflow.report.selection import read_selection, reliability_text, selection_text
 from oncoflow.run_facts import ReportFacts
 
@@ -244,9 +245,11 @@ def checksums(provenance: dict[str, Any], config: dict[str, Any]) -> dict[str, A
 
 def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFrame, splits: pd.DataFrame,
                qc: pd.DataFrame, provenance: dict[str, Any], study_page: str | None = None,
-               selection: pd.DataFrame | None = None, prediction_sets: pd.DataFrame | None = None) -> dict[str, Any]:
+               selection: pd.DataFrame | None = None, prediction_sets: pd.DataFrame | None = None,
+               explanations: pd.DataFrame | None = None) -> dict[str, Any]:
     """The card as a JSON-able dict (the Markdown is :func:`card_markdown` of it); ``prediction_sets``:
-    tables/prediction_sets.tsv (oncoflow.metrics.conformal)."""
+    tables/prediction_sets.tsv (oncoflow.metrics.conformal); ``explanations``:
+    tables/explanation_sanity.tsv (the maps' randomisation check)."""
     config = facts.config
     ev, pre = config["evaluate"], config["preprocess"]
     names = list(dict.fromkeys(metrics["model"]))
@@ -275,6 +278,7 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
             "developers_and_contact": AUTHORS,
             "methods": "methods.md of this run (every step, parameter and reference)",
             "epoch_selection": selection_text(selection) or None,
+            "explanations": explanation_text(explanations, config["explain"], explanations is not None) or None,
         },
         "intended_use": {"statement": config["study"].get("intended_use") or INTENDED_USE,
                          "out_of_scope": "patients, sequences or scanners unlike those under Training data; any "
@@ -301,7 +305,8 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
                                            else "pseudonymous subject IDs",
                                    "approval_consent_risks": AUTHORS},
         "caveats": {"limitations": limitations(config, data, rows,
-                                               reliability_text(selection) if selection is not None else ""),
+                                               reliability_text(selection) if selection is not None else "")
+                    + list(filter(None, [flagged_text(explanations, config["explain"])])),
                     "differences_from_paper": differences,
                     "study_page": str(page) if page and page.is_file() else None},
         "checksums": checksums(provenance, config),
@@ -378,6 +383,8 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"- Methods: {d['methods']}."]
     if d.get("epoch_selection"):
         lines.append(f"- Epoch selection: {d['epoch_selection']}")
+    if d.get("explanations"):
+        lines.append(f"- Explanations: {d['explanations']}")
     lines += ["", "Models:", ""]
     lines += [f"- `{x['name']}`: {x['description']}" for x in d["models"]]
     lines += ["", "## Intended use", "", card["intended_use"]["statement"], "",
@@ -428,7 +435,8 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: str, qc: str,
                      provenance: str, study_page: str | None, md: str, json_out: str, html: str,
-                     selection: str | None = None, prediction_sets: str | None = None) -> dict[str, Any]:
+                     selection: str | None = None, prediction_sets: str | None = None,
+                     explanations: str | None = None) -> dict[str, Any]:
     from oncoflow.report.markdown import markdown_to_html
 
     def tsv(path: str) -> pd.DataFrame:
@@ -439,7 +447,8 @@ def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: 
                       splits=tsv(splits), qc=tsv(qc), provenance=json.loads(Path(provenance).read_text()),
                       study_page=study_page, selection=read_selection(selection),
                       prediction_sets=pd.read_csv(prediction_sets, sep="\t", dtype={"site": str, "note": str})
-                      .fillna({"note": ""}) if prediction_sets else None)
+                      .fillna({"note": ""}) if prediction_sets else None,
+                      explanations=read_explanations(explanations))
     text = card_markdown(card)
     atomic.write_text(json_out, json.dumps(card, indent=2, default=str) + "\n")
     atomic.write_text(md, text)

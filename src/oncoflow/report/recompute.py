@@ -105,13 +105,15 @@ def _reporting(root: Path, out: Path, config: dict[str, Any]) -> None:
         facts = report_facts(config, baseline_models(config, sheet))
         selection = root / "tables" / "selection.tsv"
         sets = out / "tables" / "prediction_sets.tsv"
+        explanations = root / "tables" / "explanation_sanity.tsv"  # archived as written: maps are not recomputed
         write_model_card(facts, metrics=str(out / "tables" / "metrics.tsv"), samples=str(sheets[0]), splits=splits,
                          qc=str(root / "qc" / "qc.tsv"), provenance=str(root / "provenance.json"),
                          study_page=str(page) if page.is_file() else None,
                          md=str(out / "reporting" / "model_card.md"), json_out=str(out / "reporting" / "model_card.json"),
                          html=str(out / "reporting" / "model_card.html"),
                          selection=str(selection) if selection.is_file() else None,
-                         prediction_sets=str(sets) if sets.is_file() else None)
+                         prediction_sets=str(sets) if sets.is_file() else None,
+                         explanations=str(explanations) if explanations.is_file() else None)
 
 
 #: (what, function writing under the recompute folder): run in order, each after the one it reads.

@@ -1,0 +1,1 @@
+"""Explanation maps of the CNN fold models (Grad-CAM, occlusion) and their sanity check."""

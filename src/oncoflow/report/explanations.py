@@ -1,0 +1,61 @@
+"""tables/explanation_sanity.tsv in the reports: the sentence methods.md and the model card write
+from it (what the maps are, how the randomisation check came out, how much of the maps' mass fell in
+the tumor), and the caveat when a model's maps did not depend on its weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+METHOD_NAMES = {"gradcam": "Grad-CAM", "occlusion": "occlusion sensitivity"}
+
+
+def read_explanations(path: str | Path | Iterable[str] | None) -> pd.DataFrame | None:
+    """The table, or None when the run has none (a rule's optional input: an empty list)."""
+    if path is not None and not isinstance(path, (str, Path)):
+        path = next(iter(path), None)
+    return pd.read_csv(path, sep="\t") if path else None
+
+
+def _method_figures(part: pd.DataFrame) -> str:
+    rho = part["random_spearman"].median()
+    flat = int(part["patients_flat_map"].sum())
+    flat_text = f"; {flat} of {int(part['n_patients'].sum())} patients' maps flat (no mass or no variation)" if flat else ""
+    rho_text = f"median trained-vs-random Spearman rho {rho:.2f}" if pd.notna(rho) else "no rank correlation (flat maps)"
+    return (f"{rho_text} over {len(part)} model folds; median map mass in the tumor "
+            f"{part['tumor_share'].median():.0%} against a tumor area share of "
+            f"{part['tumor_area_share'].median():.0%}{flat_text}")
+
+
+def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object], planned: bool) -> str:
+    """What the run's maps are (``planned``: the run makes them: CNN models and explain.activate) and,
+    with its table, what their check found; empty when the run makes none."""
+    if not planned:
+        return ""
+    names = ", ".join(METHOD_NAMES.get(str(m), str(m)) for m in settings["methods"])  # type: ignore[union-attr]
+    text = (f"Explanation maps ({names}; monai.visualize) of every CNN fold model for that fold's test patients were checked "
+            "by model-parameter randomisation (the same maps from the architecture with randomly initialised weights, "
+            "drawn with the fold's training seed; a map that does not change shows the input, not the model), "
+            f"flagged at a median Spearman rank correlation of {float(settings['max_random_spearman']):.2f} or more "
+            "(tables/explanation_sanity.tsv).")
+    if table is None or table.empty:
+        return text
+    per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}: {_method_figures(part)}"
+                           for m, part in table.groupby("method", sort=False))
+    return f"{text} {per_method}. {flagged_text(table, settings) or 'No model fold was flagged.'}"
+
+
+def flagged_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
+    """The caveat naming the model folds whose maps did not depend on the weights (empty if none)."""
+    if table is None or table.empty:
+        return ""
+    flagged = table[table["weights_independent"].astype(str).str.lower() == "true"]
+    if flagged.empty:
+        return ""
+    names = ", ".join(f"{r.model} fold {r.fold} ({METHOD_NAMES.get(r.method, r.method)}, rho {r.random_spearman:.2f})"
+                      for r in flagged.itertuples())
+    return (f"Maps that do not depend on the model's weights (median trained-vs-random Spearman rho >= "
+            f"{float(settings['max_random_spearman']):.2f}; Adebayo et al. 2018): {names}; they should not be "
+            "read as where that model looked.")

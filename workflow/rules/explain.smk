@@ -1,0 +1,56 @@
+# Explanation maps of the CNN fold models and their sanity check (oncoflow.explain).
+
+
+rule explanation_maps:
+    """Grad-CAM and occlusion maps of one CNN fold model for that fold's test patients (NIfTI on
+    the crop grid, a PNG overlay per patient), and the same maps from the architecture with
+    randomly initialised weights: per patient, the map's mass in the tumor and brain and its rank
+    correlation with the random model's map."""
+    input:
+        checkpoint=f"{RESULTS}/models/{{model}}/fold{{fold}}/checkpoint.pt",
+        splits=f"{RESULTS}/folds/splits.tsv",
+        crops=get_model_crops,
+    output:
+        maps=directory(f"{RESULTS}/explain/{{model}}/fold{{fold}}/maps"),
+        patients=f"{RESULTS}/explain/{{model}}/fold{{fold}}/patients.tsv",
+    log:
+        f"{RESULTS}/logs/explanation_maps/{{model}}_fold{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/explanation_maps/{{model}}_fold{{fold}}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        explain=config["explain"],
+        seed=PLAN.seed,
+        crop=PLAN.crop_config,
+        subjects=input_subjects,
+    script:
+        "../scripts/explanation_maps.py"
+
+
+rule tabulate_explanations:
+    """Per CNN model, fold and method: median map mass in the tumor vs the tumor's area share, in
+    the brain, and the trained-vs-random rank correlation, flagged at explain.max_random_spearman
+    (tables/explanation_sanity.tsv)."""
+    input:
+        patients=get_explanation_tables,
+    output:
+        tsv=f"{RESULTS}/tables/explanation_sanity.tsv",
+    log:
+        f"{RESULTS}/logs/tabulate_explanations/tabulate_explanations.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tabulate_explanations/tabulate_explanations.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        max_random_spearman=config["explain"]["max_random_spearman"],
+    script:
+        "../scripts/tabulate_explanations.py"
