@@ -105,6 +105,9 @@ def shrink(config: dict[str, Any], sheet: Path, weights: Path, *, write_weights:
         config["train"]["selection"] = "inner_val"
     config["cv"].update(folds=2, val_fraction=0.34)
     config["evaluate"].update(n_boot=100)
+    # Grad-CAM proves the map rule in each study's shape; occlusion (tens of seconds a 3D patient,
+    # twice with the randomisation check) is covered by tests/test_explain.py
+    config.setdefault("explain", {})["methods"] = ["gradcam"]
     return config
 
 
