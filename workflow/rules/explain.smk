@@ -35,7 +35,8 @@ rule explanation_maps:
 rule tabulate_explanations:
     """Per CNN model, fold and method: median map mass in the tumor vs the tumor's area share, in
     the brain, and the trained-vs-random rank correlation, flagged at explain.max_random_spearman
-    (tables/explanation_sanity.tsv)."""
+    (tables/explanation_sanity.tsv). In train.yaml: oncoflow.explain.sanity, which also makes the
+    maps, imports torch."""
     input:
         patients=get_explanation_tables,
     output:
@@ -45,7 +46,7 @@ rule tabulate_explanations:
     benchmark:
         f"{RESULTS}/benchmarks/tabulate_explanations/tabulate_explanations.tsv"
     conda:
-        "../../envs/evaluate.yaml"
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=500,
