@@ -116,6 +116,17 @@ def covers(sets: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (sets == "uncertain") | ((sets == "positive") & (y == 1)) | ((sets == "negative") & (y == 0))
 
 
+def fold_set_thresholds(part: pd.DataFrame, method: str, error_rate: float, *,
+                        by_class: bool = True) -> Thresholds | None:
+    """One (model, fold)'s thresholds from its inner-validation rows' ``risk``; None when the model's
+    recalibration ``method`` is not :data:`CALIBRATING_METHOD` or the fold has no validation rows.
+    The one rule for which models get sets (evaluation and the bundle, oncoflow.predict.bundle)."""
+    val = part[part["role"] == "val"]
+    if method != CALIBRATING_METHOD or val.empty:
+        return None
+    return fit_thresholds(val["y_true"].to_numpy(), val["risk"].to_numpy(dtype=float), error_rate, by_class=by_class)
+
+
 def add_prediction_sets(pooled: pd.DataFrame, error_rate: float, *, by_class: bool = True,
                         methods: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[tuple[str, int], Thresholds]]:
     """``pooled`` (with ``risk``) plus ``prediction_set`` on each fold's test and external rows, from
@@ -126,12 +137,9 @@ def add_prediction_sets(pooled: pd.DataFrame, error_rate: float, *, by_class: bo
     sets = pd.Series("", index=pooled.index, dtype=object)
     fitted: dict[tuple[str, int], Thresholds] = {}
     for (model, fold), part in pooled.groupby(["model", "fold"], sort=False):
-        if methods.get(model, CALIBRATING_METHOD) != CALIBRATING_METHOD:
+        t = fold_set_thresholds(part, methods.get(model, CALIBRATING_METHOD), error_rate, by_class=by_class)
+        if t is None:
             continue
-        val = part[part["role"] == "val"]
-        if val.empty:
-            continue
-        t = fit_thresholds(val["y_true"].to_numpy(), val["risk"].to_numpy(dtype=float), error_rate, by_class=by_class)
         fitted[(str(model), int(fold))] = t
         target = part[part["role"].isin(["test", "external"])]
         sets.loc[target.index] = prediction_sets(target["risk"].to_numpy(dtype=float), t)

@@ -41,7 +41,7 @@ from oncoflow.fusion.late import FIT_ROLE, fit_stacker, logit, wide_predictions
 from oncoflow.metrics.evaluate import fold_map, fold_thresholds
 from oncoflow.config import expand_models
 from oncoflow.metrics.choices import model_recalibration
-from oncoflow.metrics.conformal import CALIBRATING_METHOD, fit_thresholds
+from oncoflow.metrics.conformal import fold_set_thresholds
 from oncoflow.metrics.recalibration import apply_recalibration
 from oncoflow.predict.manifest import BUNDLE_FORMAT, QC_REFERENCE, preparation
 from oncoflow.radiomics.models import FIT_ROLES
@@ -139,14 +139,14 @@ def fold_calibration(preds: pd.DataFrame, threshold: str | float,
     table = fold_thresholds(preds, threshold)
     maps = []
     for (model, fold), part in preds.groupby(["model", "fold"]):
-        val = part[part["role"] == "val"]
         method, a, b, note = fold_map(part, methods)
         row = {"model": model, "fold": fold, "recal_method": method, "recal_a": a, "recal_b": b, "recal_note": note}
         if prediction_sets is not None:
             row["set_negative"] = row["set_positive"] = np.nan
-            if method == CALIBRATING_METHOD and len(val):
-                t = fit_thresholds(val["y_true"].to_numpy(), apply_recalibration(val["probability"].to_numpy(dtype=float), a, b),
-                                   float(prediction_sets["error_rate"]), by_class=bool(prediction_sets["by_class"]))
+            risk = apply_recalibration(part["probability"].to_numpy(dtype=float), a, b)
+            t = fold_set_thresholds(part.assign(risk=risk), method, float(prediction_sets["error_rate"]),
+                                    by_class=bool(prediction_sets["by_class"]))
+            if t is not None:
                 row["set_negative"], row["set_positive"] = t.negative, t.positive
         maps.append(row)
     return table.merge(pd.DataFrame(maps), on=["model", "fold"], validate="1:1")
