@@ -198,3 +198,13 @@ def test_card_describes_every_model_of_every_shipped_study_completely(name: str)
     assert " of <" not in markdown_to_html(markdown, "card") and " of \"" not in json.dumps(card)
     with pytest.raises(ValueError, match="'unknown_model'"):
         model_card(facts, **{**run, "metrics": run["metrics"].assign(model="unknown_model")})
+
+
+def test_card_names_the_patients_scored_from_a_predicted_mask_only_when_there_are_any() -> None:
+    run = small_run()
+    assert "Tumor masks" not in card_markdown(model_card(report_facts_for(run.pop("config")), **run))
+    run = small_run()
+    config = run.pop("config")
+    config["segment"] = {"crop_mask": "predicted"}
+    text = card_markdown(model_card(report_facts_for(config), **run))
+    assert "- Tumor masks: 10 of 10 patients (s0, s1," in text

@@ -227,7 +227,21 @@ def test_flagged_and_maskless_subjects_are_listed_not_scored() -> None:
     assert table.loc["a", "status"] == "scored" and table.loc["a", "predicted_positive"] == 1
     assert table.loc["b", "status"] == "not scored: QC flagged (brain mask is empty)"
     assert np.isnan(table.loc["b", "probability"])  # scored by the models, but not reported as a score
-    assert table.loc["c", "status"] == "not scored: no tumor mask in the sample sheet"
+    assert table.loc["c", "status"] == "not scored: no tumor mask in the sample sheet (and no segmenter in the bundle)"
+    assert table.loc["a", "tumor_mask"] == "manual"
+    # with the bundle's segmenters: c scored from its predicted masks (CNN "m"), not by the
+    # feature-based baseline; d's masks implausible (the reason, never a score)
+    samples = pd.concat([samples, samples.loc[["c"]].assign(subject="d").set_index("subject", drop=False)])
+    qc = pd.concat([qc, pd.DataFrame({"subject": ["d"], "flag": [""]})])
+    scores = pd.concat([scores, scores.iloc[:1].assign(subject="c"), scores.iloc[:1].assign(subject="d")])
+    why = "not scored: predicted tumor mask empty/implausible (fold 1: empty)"
+    table = predictions_table(scores, samples, qc, ["m", "baseline"], masks={"c": "", "d": why}).set_index(["subject", "model"])
+    assert table.loc[("c", "m"), "status"] == "scored" and table.loc[("c", "m"), "tumor_mask"] == "predicted"
+    assert table.loc[("c", "baseline"), "status"].startswith("not scored: baseline reads features of a manual")
+    assert table.loc[("d", "m"), "status"] == why and np.isnan(table.loc[("d", "m"), "probability"])
+    # whole-brain crops need no mask: c is scored, its row says no mask was used
+    table = predictions_table(scores, samples, qc, ["m"], brain_crops=True).set_index("subject")
+    assert table.loc["c", "status"] == "scored" and table.loc["c", "tumor_mask"] == "none"
 
 
 def test_each_new_cohort_gets_its_own_metrics_rows() -> None:

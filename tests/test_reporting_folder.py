@@ -70,6 +70,18 @@ def test_flow_names_every_exclusion_from_the_records(tmp_path: Path) -> None:
     assert ingested_subjects(["s1", "s2"], [str(tmp_path / "s1.nii.gz"), str(tmp_path / "s2.nii.gz")]) == ["s1"]
 
 
+def test_flow_names_the_patients_cropped_from_a_predicted_mask_only_when_there_are_any() -> None:
+    samples, qc, splits, preds = cohort()
+    samples["tumor_mask"] = ["m.nii.gz"] * 8 + ["", ""]  # the external patients have no manual mask
+    args = {"ingested": list(samples["subject"]), "external_cohorts": ["ext"]}
+    for mode in ("manual", "predicted"):
+        flow = participant_flow(samples, qc, splits, preds, crop_mask=mode, **args)
+        assert ("cropped" in set(flow["stage"])) == (mode == "predicted")
+    flow = participant_flow(samples, qc, splits, preds, crop_mask="predicted_where_missing", **args)
+    row = flow[flow["stage"] == "cropped"].iloc[0]
+    assert row["n"] == 2 and row["reason"].startswith("2 of 10 patients (s9, s10) were cropped, and so scored")
+
+
 def test_characteristics_by_cohort_and_fold_with_tests() -> None:
     samples, _, splits, _ = cohort()
     samples["age"] = [str(a) for a in (50, 61, 47, 70, 55, 66, 58, 72, 49, 80)]

@@ -263,3 +263,144 @@ def test_methods_say_how_the_segmenters_were_trained_and_which_masks_the_crops_u
     config["segment"] = {"crop_mask": "predicted_where_missing", "architecture": "segresnet"}
     text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={})
     assert "SegResNet" in text and "Patients without a manual mask were cropped from their predicted mask" in text
+    assert "and so scored" not in text  # nobody lacked a manual mask: no sentence naming patients
+    text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={}, predicted_masks=["s13"])
+    assert "1 of 14 patients (s13) were cropped, and so scored, from their cross-fitted predicted tumor mask" in text
+
+
+def fold_segmenter(checkpoint: Path, out: Path, fold: int, threshold: float) -> Path:
+    """The fold-0 segmenter saved as fold ``fold``'s with another threshold: a different mask per
+    fold at no training cost, so a fold's model scoring another fold's crop would show."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state["fold"], state["config"] = fold, {**state["config"], "threshold": threshold}
+    torch.save(state, out)
+    return out
+
+
+def check_predict_plans_segmentation(run: Path, config: dict, bundle: Path, tmp_path: Path) -> None:
+    """A predict run (dry) on 2 exams of the study without a tumor_mask column: each segmented
+    once (no crop_tumor job), its QC montage drawing fold 0's predicted outline; with whole-brain
+    crops the same exams are cropped without any mask."""
+    import json
+
+    from oncoflow.plan import StudyPlan
+
+    rows = pd.read_csv(run / "data/demo/samples.tsv", sep="\t", dtype=str).iloc[:2]
+    rows = rows.assign(dicom=[str(run / "data/demo" / d) for d in rows["dicom"]]).drop(
+        columns=["tumor_mask", "tumor_mask_space"])
+    rows.to_csv(tmp_path / "nomask.tsv", sep="\t", index=False)
+    predict = {**config, "predict": {"bundle": str(bundle), "samples": str(tmp_path / "nomask.tsv"), "name": "nomask",
+                                     "keep_going": False}}
+    (tmp_path / "predict.json").write_text(json.dumps(predict))
+    try:
+        dry = run_snakemake(run, "-n", "--cores", "1", "--configfile", str(tmp_path / "predict.json"))
+    finally:
+        shutil.rmtree(run / "results/demo/predict/nomask", ignore_errors=True)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    jobs = planned_jobs(dry.stdout)
+    assert jobs.get("segment_new_subject") == 2 and jobs.get("predict_new_subjects") == 1, jobs
+    assert "crop_tumor" not in jobs and "crop_brain" not in jobs, jobs
+    subject = rows["subject"].iloc[0]
+    assert f"predict/nomask/subjects/{subject}/predicted_mask/fold0.nii.gz" in dry.stdout
+    predict["crop"] = {**predict["crop"], "region": "brain"}
+    plan = StudyPlan.from_config(predict)
+    assert plan.crop_subjects == rows["subject"].tolist() and set(plan.crop_subjects) <= set(plan.maskless_subjects)
+    assert plan.predicted_mask_subjects == []
+
+
+def test_bundle_carries_the_segmenters_and_predict_scores_subjects_without_a_mask(
+        finished_run: Path, fold0_segmenter: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """crop_mask predicted: the bundle packs each fold's segmenter (nothing to download); a new
+    subject without a mask is segmented by every fold's segmenter (masks on the reference grid)
+    and fold k's model scores the crop from fold k's mask; a blank exam's empty mask is not scored."""
+    import socket
+
+    from oncoflow.plan import StudyPlan
+    from oncoflow.predict.apply import cnn_fold_probabilities, predict_subjects
+    from oncoflow.predict.manifest import load_manifest, preparation
+    from oncoflow.predict.run import unpack_bundle
+    from oncoflow.predict.bundle import build_bundle
+    from oncoflow.segment.new_subjects import segment_new_subject
+
+    start = time.perf_counter()
+    config = tiny_config()
+    config["segment"] = {"crop_mask": "predicted"}
+    config = resolved(config)
+    monkeypatch.chdir(finished_run)
+    plan = StudyPlan.from_config(config)
+    assert plan.bundled_segmenter_folds == [0, 1, 2]
+    segmenters = {0: fold0_segmenter["checkpoint"],
+                  **{k: fold_segmenter(fold0_segmenter["checkpoint"], tmp_path / f"seg{k}.pt", k, t)
+                     for k, t in ((1, 0.05), (2, 0.2))}}
+    b = plan.bundle_params
+    build_bundle(tmp_path / "demo.tar.gz", results=Path(b["results"]), config=config, cnn=b["cnn"], fused=b["fused"],
+                 fusion_methods=b["fusion_methods"], baseline=b["baseline"], folds=b["folds"],
+                 reports={k: Path(v) for k, v in b["reports"].items() if Path(v).is_file()},
+                 left_out=b["left_out"], radiomics=b["radiomics"], segmenters=segmenters)
+    bundle = unpack_bundle(tmp_path / "demo.tar.gz", tmp_path / "unpacked")
+    manifest = load_manifest(bundle)
+    record = manifest["segmenters"]
+    assert record["folds"] == [0, 1, 2] and record["settings"]["1"]["threshold"] == 0.05
+    assert record["settings"]["0"]["architecture"] == "unet" and record["plausibility"]["min_predicted_ml"] == 0.1
+    assert all((bundle / f"segmenters/fold{k}.pt").is_file() for k in range(3))
+    check_predict_plans_segmentation(finished_run, config, bundle, tmp_path)
+
+    # two new subjects without a mask: a fold-0 test patient's exam, and the same exam blanked
+    subject = fold0_segmenter["tested"][0]
+    images, brain_mask, _ = subject_paths(finished_run, subject)
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    blank_images = {}
+    for m, path in images.items():
+        img = nib.load(path)
+        blank_images[m] = blank / f"{m}.nii.gz"
+        nib.save(nib.Nifti1Image(np.zeros(img.shape, np.float32), img.affine), blank_images[m])
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a segmenter tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    bundled = {k: bundle / f"segmenters/fold{k}.pt" for k in range(3)}
+    tables = {}
+    for name, imgs in ((subject, images), ("blank01", blank_images)):
+        out = tmp_path / name
+        tables[name] = out / "predicted_mask.tsv"
+        table = segment_new_subject(name, imgs, brain_mask, bundled, record["plausibility"], plan.crop_params,
+                                    {k: out / f"fold{k}.nii.gz" for k in range(3)}, out / "crops", tables[name])
+        print(table.drop(columns=["mask", "crop"]).to_string(index=False))
+    normal = pd.read_csv(tables[subject], sep="\t")
+    assert normal["plausible"].tolist() == [1, 1, 1] and normal["predicted_ml"].nunique() == 3
+    predicted = nib.load(tmp_path / subject / "fold0.nii.gz")
+    brain = nib.load(brain_mask)
+    assert predicted.shape == brain.shape and np.allclose(predicted.affine, brain.affine)
+    empty = pd.read_csv(tables["blank01"], sep="\t", keep_default_na=False)
+    assert empty["plausible"].tolist() == [0, 0, 0] and not list((tmp_path / "blank01" / "crops").iterdir())
+
+    samples = pd.DataFrame({"subject": [subject, "blank01"], "cohort": "site_b", "y": np.nan,
+                            "tumor_mask": ""}).set_index("subject", drop=False)
+    qc = pd.DataFrame({"subject": [subject, "blank01"], "flag": ""})
+    given = preparation(config)
+    table, per_fold = predict_subjects(bundle, {}, samples, qc, None, given, predicted_masks=tables)
+    rows = table.set_index(["subject", "model"])
+    for model in plan.models:
+        assert rows.loc[(subject, model), "status"] == "scored", rows.loc[(subject, model)]
+        assert rows.loc[(subject, model), "tumor_mask"] == "predicted"
+        assert rows.loc[("blank01", model), "status"].startswith("not scored: predicted tumor mask empty/implausible "
+                                                                 "(fold 0: ")
+    assert rows.loc[(subject, "fusion_mean"), "status"] == "scored"
+    assert "baseline" in manifest["models"] and rows.loc[(subject, "baseline"), "status"].startswith(
+        "not scored: baseline reads features of a manual tumor mask")
+    # fold k's model scored fold k's crop (and another fold's crop would have scored differently)
+    model = next(iter(plan.models))
+    crops = {k: tmp_path / subject / "crops" / f"fold{k}.npz" for k in range(3)}
+    assert np.load(crops[1])["image_t1ce"].shape != np.load(crops[0])["image_t1ce"].shape  # so the check can fail
+    mine = per_fold[(per_fold["model"] == model) & (per_fold["subject"] == subject)].set_index("fold")["probability"]
+    scored = {k: cnn_fold_probabilities(bundle, manifest, {subject: crops[k]}, given).set_index(["model", "fold"])
+              for k in range(3)}  # every fold model on crop k
+    for k in range(3):
+        assert mine[k] == pytest.approx(scored[k].at[(model, k), "probability"], abs=1e-9)
+    assert mine[0] != pytest.approx(scored[1].at[(model, 0), "probability"], abs=1e-6)
+    assert mine[1] != pytest.approx(scored[0].at[(model, 1), "probability"], abs=1e-6)
+    print(f"bundle + segment 2 new subjects + predict: {time.perf_counter() - start:.1f} s")

@@ -34,7 +34,13 @@ from oncoflow.radiomics.names import parse_model
 from oncoflow.report.checklists import checklists_for
 from oncoflow.report.targets import reporting_targets, sheet_settings
 from oncoflow.run_facts import ReportFacts, report_facts
-from oncoflow.segment.crossfit import check_predicted_subject, predicted_subjects, prediction_folds, segmenter_subjects
+from oncoflow.segment.crossfit import (
+    check_predicted_subject,
+    predicted_crop_subjects,
+    predicted_subjects,
+    prediction_folds,
+    segmenter_subjects,
+)
 from oncoflow.segment.settings import SegmentSettings, segment_settings
 from oncoflow.sheet import (
     check_radiomics_samples,
@@ -153,8 +159,11 @@ class StudyPlan:
 
     @property
     def maskless_subjects(self) -> list[str]:
-        """Pretraining-cohort subjects without a tumor mask: a whole-brain crop (crop_brain)."""
-        return subjects_without_tumor_mask(self.pretrain_samples)
+        """Pretraining-cohort subjects without a tumor mask, and in predict with crop.region brain
+        the new subjects without one: a whole-brain crop (crop_brain)."""
+        new = (subjects_without_tumor_mask(self.samples)
+               if self.predicting and self.config["crop"]["region"] == "brain" else [])
+        return [*subjects_without_tumor_mask(self.pretrain_samples), *new]
 
     @property
     def tumor_crop_subjects(self) -> list[str]:
@@ -364,6 +373,11 @@ class StudyPlan:
             return False
         return mode == "predicted" or subject not in self.manual_mask_subjects
 
+    @property
+    def predicted_crop_subjects(self) -> list[str]:
+        """The study's subjects cropped (and so scored) from their predicted mask (methods.md)."""
+        return [] if self.predicting else predicted_crop_subjects(self.segment.crop_mask, self.samples)
+
     def crop_tumor_mask(self, subject: str) -> str:
         """The tumor mask crop_tumor reads: the manual one on the crop grid, or the predicted one."""
         if self.crop_uses_predicted_mask(subject):
@@ -371,7 +385,10 @@ class StudyPlan:
         return f"{self.results}/subjects/{subject}/{crop_stages(self.config)[1]}/tumor_mask.nii.gz"
 
     def qc_predicted_mask(self, subject: str) -> list[str]:
-        """plot_qc_montage's predicted outline: the cross-fitted mask when segment is on."""
+        """plot_qc_montage's predicted outline: the cross-fitted mask when segment is on; in
+        predict, fold 0's (the first bundled fold's) mask of a subject segmented by the bundle."""
+        if subject in self.predicted_mask_subjects:
+            return self.new_subject_masks(subject)[:1]
         if not self.segment_folds or subject not in self.prediction_folds:
             return []
         return [self.predicted_mask(subject)]
@@ -440,6 +457,7 @@ class StudyPlan:
             "radiomics_models": [f"{r}/models/{m}/fold{k}/model.json" for m in self.bundled_radiomics for k in folds],
             "radiomics_inputs": [p for key in ("features", "settings") for p in radiomics[key].values()]
             + sheet + generator,
+            **({"segmenters": list(self.bundle_params["segmenters"].values())} if self.bundled_segmenter_folds else {}),
             "provenance": f"{r}/provenance.json",
             "qc": f"{r}/qc/qc.tsv",
             "reports": list(self.bundle_reports.values()),
@@ -461,7 +479,14 @@ class StudyPlan:
                               "samples": self.config["cohort"]["samples"],
                               "generator": f"{r}/superres/generator.pt" if "sr" in variants else None},
                 "reports": self.bundle_reports,
-                "left_out": {m: harmonised for m in self.harmonised_models}}
+                "left_out": {m: harmonised for m in self.harmonised_models},
+                **({"segmenters": {str(k): f"{r}/segment/fold{k}/segmenter.pt" for k in self.bundled_segmenter_folds}}
+                   if self.bundled_segmenter_folds else {})}
+
+    @property
+    def bundled_segmenter_folds(self) -> list[int]:
+        """Folds whose segmenter the bundle carries: every fold when the crops read predicted masks."""
+        return self.segment_folds if self.segment.crop_mask != "manual" else []
 
     @property
     def qc_reference(self) -> list[str]:
@@ -497,6 +522,7 @@ class StudyPlan:
                 "features": [f"{r}/baseline/features.tsv"] if baseline else [],
                 "radiomics": [f"{r}/radiomics/{v}/features.tsv" for v in variants],
                 "radiomics_settings": [f"{r}/radiomics/{v}/settings.json" for v in variants],
+                "predicted_masks": [f"{r}/subjects/{s}/predicted_mask.tsv" for s in self.predicted_mask_subjects],
                 "manifest": f"{self.bundle_folder}/bundle.json"}
 
     def predict_variants(self, manifest: dict[str, Any]) -> list[str]:
@@ -507,7 +533,9 @@ class StudyPlan:
     @property
     def radiomics_subjects(self) -> list[str]:
         """Subjects whose radiomics features are extracted: the study's; in predict, those with a mask."""
-        return self.crop_subjects if self.predicting else self.subjects
+        if self.predicting:
+            return [s for s in self.subjects if s not in set(subjects_without_tumor_mask(self.samples))]
+        return self.subjects
 
     @property
     def superres_generator(self) -> str:
@@ -521,6 +549,7 @@ class StudyPlan:
         clinical = list(self.config["radiomics"]["clinical"]) if self.radiomics_models else []
         sheet = self.samples[["subject", "cohort", "y", "tumor_mask", *clinical]]
         params = {"bundle": self.bundle_folder, "subjects": self.crop_subjects, "preparation": preparation(self.config),
+                  "predicted_mask_subjects": self.predicted_mask_subjects,
                   "samples": [{k: (None if k == "y" and pd.isna(v) else v) for k, v in row.items()}
                               for row in sheet.to_dict("records")]}
         variants = self.predict_variants(self.bundle_manifest())
@@ -540,8 +569,27 @@ class StudyPlan:
 
     @property
     def crop_subjects(self) -> list[str]:
-        """predict: subjects with a tumor mask (the others are reported, not scored)."""
+        """predict: subjects with a tumor mask, and with whole-brain crops (crop.region brain) every
+        subject; the others are segmented by the bundle's segmenters or reported, not scored."""
+        if self.config["crop"]["region"] == "brain":
+            return list(self.subjects)
         return [s for s in self.subjects if s not in set(subjects_without_tumor_mask(self.samples))]
+
+    @cached_property
+    def predict_segmenter_folds(self) -> list[int]:
+        """predict: the folds whose segmenter the bundle carries (tumor crops only; else none)."""
+        if not self.predicting or self.config["crop"]["region"] == "brain":
+            return []
+        return [int(k) for k in self.bundle_manifest().get("segmenters", {}).get("folds", [])]
+
+    @property
+    def predicted_mask_subjects(self) -> list[str]:
+        """predict: subjects without a tumor mask that the bundle's segmenters segment."""
+        return subjects_without_tumor_mask(self.samples) if self.predict_segmenter_folds else []
+
+    def new_subject_masks(self, subject: str) -> list[str]:
+        """segment_new_subject's masks, one per fold (reference grid)."""
+        return [f"{self.results}/subjects/{subject}/predicted_mask/fold{k}.nii.gz" for k in self.predict_segmenter_folds]
 
     @property
     def history_keys(self) -> list[tuple[str, int]]:

@@ -105,7 +105,7 @@ def load_predict_samples(config: dict[str, Any], base: Path = Path("."),
     if not path.exists():
         raise ConfigError(f"predict: sample sheet {path} not found")
     sheet = _read_sheet(path, list(config["ingest"]["modalities"]), allow_identifiers=allow_identifiers(config),
-                        refused=refused)
+                        refused=refused, optional=("tumor_mask", "tumor_mask_space"))  # masks: segmenters or none
     label = config["study"]["label"]
     if label in sheet.columns:
         check_labels(sheet, label, path)
@@ -190,16 +190,20 @@ def load_pretrain_samples(config: dict[str, Any], study: pd.DataFrame, base: Pat
 
 def _read_sheet(path: Path, modalities: list[str], extra: tuple[str, ...] = (),
                 field: str = "sample sheet", *, allow_identifiers: bool = False,
-                refused: list[tuple[int, str]] | None = None) -> pd.DataFrame:
+                refused: list[tuple[int, str]] | None = None, optional: tuple[str, ...] = ()) -> pd.DataFrame:
     """A sample sheet's common checks: columns, unique subjects (also without case), IDs that are
     not identifiers (``oncoflow.subject_ids``; unless ``allow_identifiers``), one image source per
     subject, the tumor mask's space, and that every path exists (given relative to the sheet; made
     relative to the project, see ``stable_path``). ``refused`` (a list: predict's --keep-going):
     a row with a problem of its own is left out and listed there as (sheet line, reason) instead of
-    stopping the run; problems of the whole sheet (columns, duplicates) still stop it."""
+    stopping the run; problems of the whole sheet (columns, duplicates) still stop it. A column of
+    ``optional`` that the sheet lacks is read as blank (predict: no tumor_mask column)."""
     from oncoflow.subject_ids import case_collisions, identifier_problem
 
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    for column in optional:
+        if column not in sheet.columns:
+            sheet[column] = ""
     for column in (*SHEET_COLUMNS, *extra):
         if column not in sheet.columns:
             where = field if column in extra else "sample sheet"

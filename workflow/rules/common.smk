@@ -190,6 +190,11 @@ def get_segmented_subject_inputs(wildcards):
     return out
 
 
+def get_bundle_segmenters(wildcards):
+    """predict: every fold's segmenter in the unpacked bundle (segment_new_subject)."""
+    return [f"{PLAN.bundle_folder}/segmenters/fold{k}.pt" for k in PLAN.predict_segmenter_folds]
+
+
 def segment_input_modalities(wildcards, input):
     """The modalities of get_segmented_subject_inputs' images, in the same order."""
     return PLAN.segment_params(wildcards.fold)["inputs"]

@@ -32,5 +32,6 @@ rule write_methods:
     params:
         facts=REPORT_FACTS,
         dicom=PLAN.dicom_count,
+        predicted_masks=PLAN.predicted_crop_subjects,
     script:
         "../scripts/write_methods.py"

@@ -51,3 +51,39 @@ rule evaluate_new_subjects:
         evaluate=PLAN.evaluate_params,
     script:
         "../scripts/evaluate_new_subjects.py"
+
+
+rule segment_new_subject:
+    """A new subject without a tumor mask, segmented by every fold's segmenter in the bundle: the
+    masks on the reference grid, each plausible one cropped as crop_tumor crops (fold k's model
+    scores the crop from fold k's mask), and per fold the volume, share inside the brain and
+    verdict; an implausible mask is not cropped (the subject is not scored)."""
+    input:
+        **per_modality(CROP_STAGE),
+        brain_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_STAGE}/brain_mask.nii.gz",
+        segmenters=get_bundle_segmenters,
+    output:
+        masks=PLAN.new_subject_masks("{subject}"),
+        crops=directory(f"{RESULTS}/subjects/{{subject}}/predicted_mask/crops"),
+        table=f"{RESULTS}/subjects/{{subject}}/predicted_mask.tsv",
+    log:
+        f"{RESULTS}/logs/segment_new_subject/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segment_new_subject/{{subject}}.tsv"
+    wildcard_constraints:
+        subject=alternation(PLAN.predicted_mask_subjects),
+    group:
+        "subject"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        folds=PLAN.predict_segmenter_folds,
+        crop=PLAN.crop_params,
+        bounds=PLAN.segment.plausibility(),
+        modalities=input_modalities,
+    script:
+        "../scripts/segment_new_subject.py"

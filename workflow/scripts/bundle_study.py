@@ -14,7 +14,8 @@ out = Path(sm.output.bundle)
 checksums = build_bundle(out, results=Path(b["results"]), config=dict(sm.params.config), cnn=b["cnn"],
                          fused=b["fused"], fusion_methods=b["fusion_methods"], baseline=b["baseline"],
                          folds=b["folds"], reports={k: Path(v) for k, v in b["reports"].items()},
-                         left_out=b["left_out"], radiomics=b["radiomics"])
+                         left_out=b["left_out"], radiomics=b["radiomics"],
+                         segmenters={int(k): Path(v) for k, v in b.get("segmenters", {}).items()})
 print(f"{out}: {len(checksums)} files, {format_size(out.stat().st_size)}; not bundled: {b['left_out'] or 'none'}",
       file=sys.stderr)
 record_digest(Path(sm.output.bundle), "bundle")

@@ -22,7 +22,8 @@ extraction = {v: extraction_record(Path(f)) for v, f in zip(variants, sm.input.r
 table, per_fold = predict_subjects(
     Path(p["bundle"]), dict(zip(p["subjects"], map(Path, sm.input.crops), strict=True)), samples,
     pd.read_csv(sm.input.qc, sep="\t", dtype={"subject": str}, keep_default_na=False), features,
-    p["preparation"], threads=sm.threads, radiomics=radiomics, extraction=extraction)
+    p["preparation"], threads=sm.threads, radiomics=radiomics, extraction=extraction,
+    predicted_masks=dict(zip(p["predicted_mask_subjects"], map(Path, sm.input.predicted_masks), strict=True)))
 atomic.write_table(per_fold, sm.output.per_fold, sep="\t", index=False, float_format="%.6f")
 atomic.write_table(table, sm.output.predictions, sep="\t", index=False, float_format="%.6f")
 print(table["status"].value_counts().to_string(), file=sys.stderr)

@@ -21,6 +21,7 @@ facts = ReportFacts.from_params(sm.params.facts)
 text = render_methods(facts, cohort, software=provenance["software"], git=provenance["git"],
                       python=provenance.get("python"), comparisons=pd.read_csv(sm.input.comparisons, sep="\t"),
                       selection=read_selection(sm.input.get("selection")),
-                      explanations=read_explanations(sm.input.get("explanations")))
+                      explanations=read_explanations(sm.input.get("explanations")),
+                      predicted_masks=sm.params.predicted_masks)
 Path(sm.output.md).write_text(text, encoding="utf-8")
 Path(sm.output.html).write_text(markdown_to_html(text, f"Methods: {facts.config['study']['name']}"), encoding="utf-8")

@@ -10,7 +10,10 @@ stacking model), then averages over folds like any model. Radiomics, clinical an
 models (oncoflow.radiomics.saved) read the new subjects' features, extracted with the bundle's
 settings (checked against the training extraction), and the new sheet's clinical columns (blanks
 get the training fill). Nothing is fitted on the new subjects.
-Subjects whose QC is flagged, or who have no tumor mask, are listed with the reason and no score.
+Subjects without a tumor mask are scored from whole-brain crops (crop.region brain) or, where the
+bundle carries the study's fold segmenters, fold by fold from the crop of that fold's predicted
+mask (oncoflow.segment.new_subjects); subjects whose QC is flagged, whose predicted mask is
+implausible, or who have no mask and no segmenter, are listed with the reason and no score.
 """
 
 from __future__ import annotations
@@ -33,15 +36,17 @@ PER_FOLD_COLUMNS = ["subject", "model", "fold", "probability"]
 
 
 def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[str, Path],
-                           given: dict[str, Any], threads: int = 1) -> pd.DataFrame:
-    """Every CNN fold model's patient probability for each subject's crop."""
+                           given: dict[str, Any], threads: int = 1,
+                           fold_crops: dict[int, dict[str, Path]] | None = None) -> pd.DataFrame:
+    """Every CNN fold model's patient probability for each subject's crop; ``fold_crops``: fold ->
+    the crops made from that fold's segmenter's masks (subjects without a manual mask), which only
+    that fold's model scores."""
     # torch and the networks (seconds to import) only where CNN folds are applied: oncoflow.plan
     # imports this module while Snakemake parses
     import torch
 
     from oncoflow.models.catalog import INPUT_PREPARATION
     from oncoflow.models.zoo import build_model, spatial_dims
-    from oncoflow.train.data import build_samples
     from oncoflow.train.kernels import use_cpu_kernels
     from oncoflow.train.loop import pick_device, predict_patients
 
@@ -55,6 +60,8 @@ def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[s
             continue
         dims = spatial_dims(spec["architecture"])
         samples = None
+        prep = INPUT_PREPARATION.get(spec["architecture"])
+        shape = {"dims": dims, "slices": crop["slices"], "depth": crop["depth"], "preparation": prep}
         for k in spec["folds"]:
             path = bundle / "checkpoints" / name / f"fold{k}.pt"
             ckpt = torch.load(path, map_location=device, weights_only=True)
@@ -63,22 +70,33 @@ def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[s
                 raise PreparationMismatch(f"{path}: a checkpoint without its preparation stamp; make the bundle "
                                           "with `snakemake bundle`")
             check_preparation(stamp["preparation"], given, f"{name} fold {k}")
-            prep = INPUT_PREPARATION.get(spec["architecture"])
             if ckpt.get("input_preparation") != prep:  # a pretrained brain encoder's own input
                 raise PreparationMismatch(f"{path}: trained on input prepared as {ckpt.get('input_preparation')}; "
                                           f"this oncoflow prepares {spec['architecture']} input as {prep}")
-            if samples is None:
-                samples = build_samples(crops, stamp["modalities"], dims=dims, slices=crop["slices"],
-                                        depth=crop["depth"], preparation=prep)
-                if prep is None:  # a prepared input is resampled onto its own window
-                    check_crop_size(samples.x, crop["size"], name)
+            if samples is None and crops:
+                samples = model_samples(crops, stamp["modalities"], shape, crop["size"], name)
             model = build_model(spec["architecture"], len(stamp["modalities"]),
                                 segmentation=bool(ckpt.get("cotrain_segmentation")))
             model.load_state_dict(ckpt["model"])
             model.to(device)
-            prob = predict_patients(model, samples, device, batch=32)
-            rows.append(pd.DataFrame({"subject": samples.subjects, "model": name, "fold": k, "probability": prob}))
+            parts = [samples] if samples is not None else []
+            if (fold_crops or {}).get(k):  # this fold's crops from this fold's segmenter's masks
+                parts.append(model_samples(fold_crops[k], stamp["modalities"], shape, crop["size"], name))
+            for part in parts:
+                prob = predict_patients(model, part, device, batch=32)
+                rows.append(pd.DataFrame({"subject": part.subjects, "model": name, "fold": k, "probability": prob}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PER_FOLD_COLUMNS)
+
+
+def model_samples(crops: dict[str, Path], modalities: list[str], shape: dict[str, Any], size: int,
+                  model: str) -> Any:
+    """A CNN model's input from ``crops`` (``shape``: build_samples' dims, slices, depth, preparation)."""
+    from oncoflow.train.data import build_samples
+
+    samples = build_samples(crops, modalities, **shape)
+    if shape["preparation"] is None:  # a prepared input is resampled onto its own window
+        check_crop_size(samples.x, size, model)
+    return samples
 
 
 def check_crop_size(x: np.ndarray, size: int, model: str) -> None:
@@ -147,7 +165,8 @@ def fusion_fold_probabilities(bundle: Path, manifest: dict[str, Any], per_fold: 
             continue
         for k in spec["folds"]:
             wide = (per_fold[(per_fold["fold"] == k) & per_fold["model"].isin(spec["inputs"])]
-                    .pivot(index="subject", columns="model", values="probability")[spec["inputs"]])
+                    .pivot(index="subject", columns="model", values="probability")
+                    .reindex(columns=spec["inputs"]).dropna())  # a subject lacking an input is not fused
             if spec["method"] == "mean":
                 fused = wide.to_numpy().mean(axis=1)
             else:
@@ -175,34 +194,46 @@ def ensemble(per_fold: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
 
 
 def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFrame, models: list[str],
-                      not_bundled: dict[str, str] | None = None) -> pd.DataFrame:
+                      not_bundled: dict[str, str] | None = None, masks: dict[str, str] | None = None,
+                      brain_crops: bool = False) -> pd.DataFrame:
     """One row per subject and model (every model, in bundle order, then the study's models the
     bundle lacks); ``predicted_positive`` 1 when the mean probability reaches the threshold (the
-    study's positive class); subjects not scored keep empty scores and say why in ``status``."""
+    study's positive class); subjects not scored keep empty scores and say why in ``status``.
+    ``masks``: subject without a manual mask -> '' (its fold segmenters' masks were plausible) or
+    why not; ``brain_crops``: whole-brain crops (crop.region brain), which need no mask. Column
+    ``tumor_mask`` says which mask a score used: manual, predicted, or none (whole-brain crop)."""
     flags = qc.set_index("subject")["flag"].fillna("").astype(str) if len(qc) else pd.Series(dtype=str)
+    masks = masks or {}
     rows = []
     scored = scores.set_index(["subject", "model"])
     for subject, row in samples.iterrows():
         flag = flags.get(subject, "")
+        used = "manual" if row["tumor_mask"] else "none" if brain_crops else "predicted"
         for model in models:
             base = {"subject": subject, "cohort": row["cohort"], "model": model,
                     "y_true": row["y"] if pd.notna(row["y"]) else np.nan}
             if flag:
                 rows.append({**base, "status": f"not scored: QC flagged ({flag})"})
-            elif not row["tumor_mask"]:
-                rows.append({**base, "status": "not scored: no tumor mask in the sample sheet"})
+            elif used == "predicted" and subject not in masks:
+                rows.append({**base, "status": "not scored: no tumor mask in the sample sheet (and no segmenter "
+                             "in the bundle)"})
+            elif used == "predicted" and masks[subject]:
+                rows.append({**base, "status": masks[subject]})
+            elif (subject, model) not in scored.index and used == "predicted":
+                rows.append({**base, "status": f"not scored: {model} reads features of a manual tumor mask; "
+                             "predicted masks feed the CNN models (and their fusions)"})
             elif (subject, model) not in scored.index:
                 rows.append({**base, "status": "not scored: no prediction (see the log)"})
             else:
                 s = scored.loc[(subject, model)]
-                rows.append({**base, "status": "scored", "probability": s["probability"],
+                rows.append({**base, "status": "scored", "tumor_mask": used, "probability": s["probability"],
                              "probability_sd": s["probability_sd"], "folds": int(s["folds"]),
                              "threshold": s["threshold"], "predicted_positive": int(s["probability"] >= s["threshold"]),
                              "risk": s["risk"], "prediction_set": s.get("prediction_set", "")})
         for model, why in (not_bundled or {}).items():
             rows.append({"subject": subject, "cohort": row["cohort"], "model": model,
                          "y_true": row["y"] if pd.notna(row["y"]) else np.nan, "status": f"not applied: {why}"})
-    columns = ["subject", "cohort", "model", "status", "probability", "probability_sd", "folds", "threshold",
+    columns = ["subject", "cohort", "model", "status", "tumor_mask", "probability", "probability_sd", "folds", "threshold",
                "predicted_positive", "risk", "prediction_set", "y_true"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
@@ -210,21 +241,34 @@ def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFr
 def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame, qc: pd.DataFrame,
                      features: pd.DataFrame | None, given: dict[str, Any], threads: int = 1,
                      radiomics: dict[str, pd.DataFrame] | None = None,
-                     extraction: dict[str, dict[str, Any]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     extraction: dict[str, dict[str, Any]] | None = None,
+                     predicted_masks: dict[str, Path] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions, per-fold probabilities) of every bundled model for the new subjects
-    (``radiomics``: variant -> features table; ``extraction``: variant -> its settings.json)."""
+    (``radiomics``: variant -> features table; ``extraction``: variant -> its settings.json;
+    ``predicted_masks``: subject -> its predicted_mask.tsv from segment_new_subject)."""
+    from oncoflow.segment.new_subjects import not_scored_reason, read_mask_table
+
     manifest = load_manifest(bundle)
     check_preparation(manifest["preparation"], given, str(bundle))
     check_extraction(manifest, extraction or {})
-    per_fold = cnn_fold_probabilities(bundle, manifest, crops, given, threads)
+    masks, fold_crops = {}, {}
+    for subject, path in (predicted_masks or {}).items():
+        table = read_mask_table(path)
+        masks[subject] = not_scored_reason(table)
+        if not masks[subject]:  # every fold's mask plausible: fold k's model scores fold k's crop
+            for r in table.itertuples():
+                fold_crops.setdefault(int(r.fold), {})[subject] = Path(r.crop)
+    per_fold = cnn_fold_probabilities(bundle, manifest, crops, given, threads, fold_crops)
     if features is not None:
         per_fold = pd.concat([per_fold, baseline_fold_probabilities(bundle, manifest, features)], ignore_index=True)
-    per_fold = pd.concat([per_fold, radiomics_fold_probabilities(bundle, manifest, list(crops), radiomics or {},
+    with_mask = [s for s in crops if samples.loc[s, "tumor_mask"]]
+    per_fold = pd.concat([per_fold, radiomics_fold_probabilities(bundle, manifest, with_mask, radiomics or {},
                                                                  samples)], ignore_index=True)
     per_fold = pd.concat([per_fold, fusion_fold_probabilities(bundle, manifest, per_fold)], ignore_index=True)
     calibration = pd.read_csv(bundle / "calibration.tsv", sep="\t")
     scores = ensemble(per_fold, calibration)
-    table = predictions_table(scores, samples, qc, list(manifest["models"]), manifest.get("not_bundled"))
+    table = predictions_table(scores, samples, qc, list(manifest["models"]), manifest.get("not_bundled"), masks,
+                              brain_crops=given["crop"].get("region") == "brain")
     return table, per_fold.sort_values(["model", "fold", "subject"]).reset_index(drop=True)
 
 

@@ -15,6 +15,9 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
                               fit_radiomics_model: oncoflow.radiomics.saved), checked to reproduce the
                               fold's test and external predictions
   superres/generator.pt       the super-resolution generator (variant sr)
+  segmenters/fold<k>.pt       each fold's tumor segmenter, when the study cropped from predicted masks
+                              (segment.crop_mask predicted / predicted_where_missing); bundle.json
+                              ``segmenters`` records the network and settings that rebuild it
   fusion/<method>/fold<k>.json     the stacking model of each fold (lr, svm), as numbers
   calibration.tsv             per model and fold: the threshold, the recalibration method and map (a, b), the
                               conformal thresholds set_negative / set_positive (oncoflow.metrics.conformal)
@@ -159,11 +162,13 @@ def read_predictions(path: Path) -> pd.DataFrame:
 def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[str, dict[str, Any]],
                  fused: list[str], fusion_methods: list[str], baseline: bool, folds: list[int],
                  reports: dict[str, Path], left_out: dict[str, str],
-                 radiomics: dict[str, Any] | None = None) -> dict[str, str]:
+                 radiomics: dict[str, Any] | None = None,
+                 segmenters: dict[int, Path] | None = None) -> dict[str, str]:
     """Write the bundle ``out``; returns member -> sha256. ``cnn``: model -> {architecture,
     modalities}; ``reports``: bundle name -> results file; ``left_out``: model -> why not bundled;
     ``radiomics``: models (model -> variant), features / settings (variant -> path), samples (the
-    study's sheet) and generator (sr), as StudyPlan.bundle_params."""
+    study's sheet) and generator (sr), as StudyPlan.bundle_params; ``segmenters``: fold -> the
+    fold's segmenter checkpoint (rule tumor_segmenter)."""
     import tempfile
 
     prep = preparation(config)
@@ -208,6 +213,7 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
         if radiomics and radiomics["models"]:
             models.update(radiomics_members(results, radiomics, folds, members, predictions))
             extraction = {v: extraction_record(Path(p)) for v, p in radiomics["settings"].items()}
+        segmenting = segmenter_members(segmenters or {}, config, members)
         calibration = fold_calibration(pd.concat(predictions, ignore_index=True), config["evaluate"]["threshold"],
                                        config["evaluate"].get("prediction_sets"),
                                        model_recalibration(config, expand_models(config)))
@@ -215,7 +221,7 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
         manifest = {"format": BUNDLE_FORMAT, "study": config["study"], "models": models, "fused": list(fused),
                     "folds": list(folds), "preparation": prep, "config_sha256": digest, "software": software,
                     "not_bundled": left_out, "radiomics_extraction": extraction, "reports": sorted(reports),
-                    "config": config}
+                    "config": config, **({"segmenters": segmenting} if segmenting else {})}
         members["bundle.json"] = (json.dumps(manifest, indent=1, default=str) + "\n").encode()
         members["config/resolved.json"] = (json.dumps(config, indent=1, default=str) + "\n").encode()
         if provenance.is_file():
@@ -228,6 +234,30 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
             members[QC_REFERENCE] = reference.to_csv(sep="\t", index=False, float_format="%.6g").encode()
         members.update(reports)
         return write_archive(out, members, root=config["study"]["name"], compresslevel=0)
+
+
+def segmenter_members(segmenters: dict[int, Path], config: dict[str, Any],
+                      members: dict[str, Path | bytes]) -> dict[str, Any]:
+    """Each fold's segmenter (``segmenters/fold<k>.pt``) and its manifest record: the MONAI network,
+    the settings that rebuild it (from the checkpoint), how many patients trained it, and the bounds
+    predict judges a new mask by. Nothing to download: the weights travel in the bundle."""
+    if not segmenters:
+        return {}
+    import monai
+    import torch
+
+    from oncoflow.segment.settings import segment_settings
+
+    settings = {}
+    for k, path in sorted(segmenters.items()):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if int(state["fold"]) != int(k):
+            raise BundleError(f"{path}: the segmenter of fold {state['fold']}, bundled as fold {k}")
+        members[f"segmenters/fold{k}.pt"] = Path(path)
+        settings[str(k)] = {**state["config"], "training_patients": len(state["subjects"])}
+    return {"folds": sorted(int(k) for k in segmenters), "network": "MONAI 2D (oncoflow.segment.segmenter.build_network)",
+            "monai": monai.__version__, "crop_mask": config["segment"]["crop_mask"], "settings": settings,
+            "plausibility": segment_settings(config).plausibility()}
 
 
 def check_stacker(params: dict[str, Any], frames: list[pd.DataFrame], fused: pd.DataFrame, name: str,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from oncoflow.segment.crossfit import predicted_crop_sentence, predicted_crop_subjects
+
 FLOW_COLUMNS = ["stage", "group", "n", "n_positive", "excluded", "reason"]
 
 
@@ -29,12 +31,13 @@ def _row(stage: str, group: str, subjects: pd.Series, labels: pd.Series, exclude
 
 
 def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFrame, predictions: pd.DataFrame,
-                     *, ingested: list[str], external_cohorts: list[str]) -> pd.DataFrame:
+                     *, ingested: list[str], external_cohorts: list[str], crop_mask: str = "manual") -> pd.DataFrame:
     """flow.tsv: one row per stage and group (cohort, QC outcome, fold x role, model x cohort).
 
     ``samples`` has ``subject``, ``cohort`` and ``y`` (1 = positive); ``ingested`` lists the subjects
     whose raw images exist; ``qc`` is qc/qc.tsv; ``splits`` folds/splits.tsv; ``predictions``
-    tables/predictions.tsv."""
+    tables/predictions.tsv; ``crop_mask``: segment.crop_mask (a row names the patients cropped from
+    their predicted mask, when there are any)."""
     labels = samples.set_index("subject")["y"].astype(int)
     listed = samples["subject"]
     rows = [_row("listed", "sample sheet", listed, labels)]
@@ -57,6 +60,10 @@ def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFra
     for (fold, role), part in splits.groupby(["fold", "role"], sort=True):
         rows.append(_row("folds", f"fold {fold} {role}", part["subject"], labels))
     rows += _site_rows(splits, labels)
+    predicted = predicted_crop_subjects(crop_mask, samples)
+    if predicted:
+        rows.append(_row("cropped", "from a predicted tumor mask", pd.Series(predicted), labels,
+                         reason=predicted_crop_sentence(predicted, len(samples))))
     for model, part in predictions.groupby("model", sort=False):
         for cohort, role in (("cv", "test"), ("external", "external")):
             expected = set(splits.loc[splits["role"] == role, "subject"])

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
+from oncoflow.segment.crossfit import predicted_crop_sentence
 from oncoflow.segment.settings import segment_settings
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.metrics.conformal import CALIBRATING_METHOD
@@ -283,8 +284,9 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
     return text
 
 
-def _segmentation(facts: ReportFacts, cite: _Citations) -> str:
-    """The in-workflow tumor segmenters (segment) and which mask the crops used."""
+def _segmentation(facts: ReportFacts, cite: _Citations, predicted: tuple[list[str], int] | None = None) -> str:
+    """The in-workflow tumor segmenters (segment) and which mask the crops used (``predicted``: the
+    patients cropped from a predicted mask and the cohort size, named when there are any)."""
     seg = segment_settings(facts.config)
     if not seg.active:
         return ""
@@ -305,7 +307,7 @@ def _segmentation(facts: ReportFacts, cite: _Citations) -> str:
     elif seg.crop_mask == "predicted_where_missing":
         text += (" Patients without a manual mask were cropped from their predicted mask, made by the "
                  "segmenter of the fold in which they were tested; the others from their manual mask.")
-    return text
+    return " ".join(filter(None, [text, predicted_crop_sentence(*predicted) if predicted else ""]))
 
 
 def _crop_field(crop: dict[str, Any]) -> str:
@@ -872,18 +874,21 @@ def render_methods(
     comparisons: pd.DataFrame | None = None,
     selection: pd.DataFrame | None = None,
     explanations: pd.DataFrame | None = None,
+    predicted_masks: list[str] | None = None,
 ) -> str:
     """The methods section (Markdown) of a run (``facts``: oncoflow.run_facts.report_facts of its
     resolved config and plan). ``comparisons``: its tables/comparisons.tsv (the sentences on whether
     each model beats the baseline); ``selection``: its tables/selection.tsv (the epochs each
-    CNN fold model kept); ``explanations``: its tables/explanation_sanity.tsv (the maps' check)."""
+    CNN fold model kept); ``explanations``: its tables/explanation_sanity.tsv (the maps' check);
+    ``predicted_masks``: the patients cropped from a predicted mask (segment.crop_mask)."""
     cite = _Citations()
     config, specs = facts.config, facts.cnn
     sections = [
         ("Cohort", _cohort(config, cohort)),
         ("Image preprocessing", " ".join(filter(None, [_images(facts, cohort, software, cite),
                                                        _crops(config, specs),
-                                                       _segmentation(facts, cite)]))),
+                                                       _segmentation(facts, cite, (predicted_masks or [],
+                                                                                   cohort.internal + cohort.external))]))),
         ("Models", " ".join(filter(None, [_pretraining(facts, cite), _models(config, cite, selection),
                                           _radiomics(config, software), _baseline_text(bool(facts.baseline)),
                                           _harmonisation_text(facts, cite)]))),

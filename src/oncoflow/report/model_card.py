@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from oncoflow import atomic
+from oncoflow.segment.crossfit import predicted_crop_sentence, predicted_crop_subjects
 from oncoflow.metrics.evaluate import NOT_ASSESSABLE, POOLED_GAP_MARGIN
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.explanations import explanation_text, flagged_text, read_explanations
@@ -267,6 +268,8 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
             "models": describe_models(facts, names),
             "ensemble": f"each model is {n_folds} fold models" + (f" x {facts.repeats} repeats"
                         if facts.repeats > 1 else "") + "; an external patient gets their mean probability",
+            "tumor_masks": predicted_crop_sentence(predicted_crop_subjects(config["segment"]["crop_mask"], samples),
+                                                   len(samples)) or None,
             "inputs": {"modalities": data["modalities"], "reference": pre["reference"],
                        "bias_correction": pre["n4"]["activate"], "registration": pre["registration"]["transform"],
                        "brain_extraction": pre["brain_extraction"]["backend"], "crop": config["crop"]},
@@ -381,6 +384,8 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"- Paper: {d['paper'] or 'none (no study page in docs/studies/ for this study)'}.",
              f"- License: {d['license']}. Developers and contact: {d['developers_and_contact']}.",
              f"- Methods: {d['methods']}."]
+    if d.get("tumor_masks"):
+        lines.append(f"- Tumor masks: {d['tumor_masks']}")
     if d.get("epoch_selection"):
         lines.append(f"- Epoch selection: {d['epoch_selection']}")
     if d.get("explanations"):

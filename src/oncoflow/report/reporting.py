@@ -52,7 +52,8 @@ def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, pr
     samples = read_sheet(settings)
     flow = participant_flow(samples, _tsv(qc), _tsv(splits), _tsv(predictions),
                             ingested=ingested_subjects(subjects, raw_images),
-                            external_cohorts=list(settings["cohort"]["external"]))
+                            external_cohorts=list(settings["cohort"]["external"]),
+                            crop_mask=settings.get("crop_mask", "manual"))
     flow.to_csv(tsv, sep="\t", index=False)
     plot_flow(flow, png)
 

@@ -13,8 +13,10 @@ def sheet_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that the flow and Table 1 read (their rules' params: a change
     elsewhere in the config does not rerun them)."""
     study = {k: v for k, v in config["study"].items() if k != "declarations"}  # read by methods.md only
+    crop_mask = (config.get("segment") or {}).get("crop_mask", "manual")  # named in the flow when not manual
     return {"study": study, "cohort": config["cohort"],
-            "clinical": list((config.get("radiomics") or {}).get("clinical") or [])}
+            "clinical": list((config.get("radiomics") or {}).get("clinical") or []),
+            **({"crop_mask": crop_mask} if crop_mask != "manual" else {})}
 
 
 def reporting_targets(results: str, config: dict[str, Any]) -> list[str]:

@@ -52,3 +52,23 @@ def check_predicted_subject(subject: str, splits: pd.DataFrame, fold: int) -> No
     if role not in PREDICT_ROLES:
         raise FoldError(f"subject {subject!r} is a {role} patient of fold {fold}: that fold's segmenter "
                         f"may only predict its {' and '.join(PREDICT_ROLES)} patients")
+
+
+def predicted_crop_subjects(crop_mask: str, samples: pd.DataFrame) -> list[str]:
+    """The study's subjects whose crop (and so every score of theirs) came from their cross-fitted
+    predicted mask under segment.crop_mask; ``samples`` has subject and tumor_mask ('' = none)."""
+    if crop_mask == "predicted":
+        return samples["subject"].astype(str).tolist()
+    if crop_mask == "predicted_where_missing":
+        masks = samples["tumor_mask"] if "tumor_mask" in samples else pd.Series("", index=samples.index)
+        return samples.loc[masks.fillna("").astype(str) == "", "subject"].astype(str).tolist()
+    return []
+
+
+def predicted_crop_sentence(subjects: list[str], total: int) -> str:
+    """One sentence naming the patients scored from a predicted mask ('' when none was)."""
+    if not subjects:
+        return ""
+    who = f" ({', '.join(subjects)})" if len(subjects) <= 10 else ""
+    return (f"{len(subjects)} of {total} patients{who} were cropped, and so scored, from their cross-fitted "
+            "predicted tumor mask rather than a manual one.")

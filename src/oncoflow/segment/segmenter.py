@@ -109,7 +109,7 @@ def train_segmenter(subjects: dict[str, SubjectSlices], cfg: SegmenterConfig, ou
 
 
 def load_segmenter(path: Path) -> tuple[nn.Module, SegmenterConfig]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values only
     cfg = SegmenterConfig(**state["config"])
     net = build_network(cfg.architecture, len(cfg.inputs))
     net.load_state_dict(state["state_dict"])
@@ -132,5 +132,11 @@ def predict_probability(net: nn.Module, slices: SubjectSlices, batch_size: int =
 def predict_mask(net: nn.Module, cfg: SegmenterConfig, slices: SubjectSlices, brain: np.ndarray) -> np.ndarray:
     """The predicted tumor mask on the subject's canonical grid: the probability mapped back,
     thresholded, kept inside the brain, its largest connected component."""
-    volume = to_volume(predict_probability(net, slices), slices.grid)
-    return largest_component((volume >= cfg.threshold) & brain)
+    return predict_mask_and_raw(net, cfg, slices, brain)[0]
+
+
+def predict_mask_and_raw(net: nn.Module, cfg: SegmenterConfig, slices: SubjectSlices,
+                         brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`predict_mask`, every voxel at or above the threshold, inside the brain or not)."""
+    raw = to_volume(predict_probability(net, slices), slices.grid) >= cfg.threshold
+    return largest_component(raw & brain), raw

@@ -10,6 +10,8 @@ from oncoflow.config import ConfigError
 
 #: segment.crop_mask values: which tumor mask a crop uses; the first is the default.
 CROP_MASKS = ("manual", "predicted", "predicted_where_missing")
+#: segment keys that judge a new subject's predicted mask in ``oncoflow predict`` (not training settings)
+PLAUSIBILITY = ("min_predicted_ml", "max_predicted_ml", "min_inside_brain")
 #: segment.architecture values (MONAI networks, 2D on axial slices).
 ARCHITECTURES = ("unet", "segresnet")
 
@@ -26,6 +28,10 @@ class SegmentSettings:
     batch_size: int = 8
     lr: float = 0.005
     threshold: float = 0.5
+    # plausibility of a new subject's predicted mask (oncoflow predict; not a training setting)
+    min_predicted_ml: float = 0.1
+    max_predicted_ml: float = 500.0
+    min_inside_brain: float = 0.5
 
     @property
     def active(self) -> bool:
@@ -34,8 +40,13 @@ class SegmentSettings:
 
     def params(self, modalities: list[str], seed: int) -> dict[str, Any]:
         """The tumor_segmenter / predicted_tumor_mask params (a rerun trigger: only what shapes them)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("activate", "crop_mask")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("activate", "crop_mask", *PLAUSIBILITY)}
         return {**out, "inputs": list(self.inputs or modalities), "seed": seed}
+
+
+    def plausibility(self) -> dict[str, float]:
+        """The bounds a new subject's predicted mask must meet to be cropped (oncoflow.segment.new_subjects)."""
+        return {k: float(getattr(self, k)) for k in PLAUSIBILITY}
 
 
 def segment_settings(config: dict[str, Any]) -> SegmentSettings:
