@@ -107,8 +107,10 @@ def get_qc_tumor_mask(wildcards):
 
 
 def get_qc_predicted_mask(wildcards):
-    """The cross-fitted predicted tumor mask beside the manual one (segment on); else none."""
-    return PLAN.qc_predicted_mask(wildcards.subject)
+    """The cross-fitted predicted tumor mask beside the manual one (segment on; in predict, fold 0's
+    mask of a subject segmented by the bundle); else none. One path, not a list: the script reads a file."""
+    masks = PLAN.qc_predicted_mask(wildcards.subject)
+    return masks[0] if masks else []
 
 
 def get_qc_atlas(wildcards):

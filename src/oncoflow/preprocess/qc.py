@@ -400,9 +400,12 @@ def plot_montage(
     if tumor_mask is not None:
         outlines.append((_load(tumor_mask)[0] > 0.5, "magenta", 0.9, "solid"))
     predicted_text = ""
+    centre = qc.centre
     if predicted_mask is not None:
         predicted = _load(predicted_mask)[0] > 0.5
         outlines.append((predicted, "orange", 0.9, "dashed"))
+        if tumor_mask is None and predicted.any():  # no manual tumor: slice through the predicted one
+            centre = _centre(predicted)
         predicted_text = (f" | predicted tumor (dashed orange) {predicted.sum() * np.prod(zooms) / 1000:.1f} mL"
                           if predicted.any() else " | predicted tumor mask empty")
     row = qc.row
@@ -410,7 +413,7 @@ def plot_montage(
     fig, axes = plt.subplots(n, 3, figsize=(9.0, 2.7 * n + 1.4), squeeze=False,
                              gridspec_kw={"hspace": 0.12, "wspace": 0.02})
     for r, (modality, path) in enumerate(images.items()):
-        _draw_row(axes[r], _load(path)[0], zooms, qc.centre, brain, outlines, titles=r == 0)
+        _draw_row(axes[r], _load(path)[0], zooms, centre, brain, outlines, titles=r == 0)
         axes[r, 0].set_ylabel(modality_label(row, modality), fontsize=9)
     if atlas is not None:
         template, atlas_zooms = _load(atlas.template_mask)
@@ -434,7 +437,7 @@ def plot_montage(
         second_text = (f" | {row['second_backend']} (dashed yellow) {row.get('second_ml')} mL, Dice "
                        + ("n/a" if np.isnan(dice) else f"{dice:.3f}"))
     subtitle = (f"brain mask (cyan, {row.get('brain_backend') or '?'}) {row['brain_ml']} mL{second_text} | "
-                f"{tumor_text}{predicted_text} | slices through voxel {qc.centre}")
+                f"{tumor_text}{predicted_text} | slices through voxel {centre}")
     subtitle = "\n".join(textwrap.wrap(subtitle, 125))  # with the second opinion it outgrows the figure
     flags = "\n".join(textwrap.wrap("FLAGS: " + "; ".join(qc.flags), 110)) if qc.flags else "no flags"
     extra = subtitle.count("\n")
