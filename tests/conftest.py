@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Shared by the tests that read one finished run; made once per test process.
+FINISHED_RUN = ("finished_run", "tiny_cohort")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
@@ -42,3 +44,20 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_cohort: Path) ->
     result = run_snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """For pytest-xdist (``make test`` runs two workers with ``--dist loadgroup``): the tests that
+    read the finished run form one group, so one worker makes it; a file whose tests share a
+    module-scoped fixture stays on one worker, so the fixture is made once; every other test goes
+    to whichever worker is free. The end-to-end runs (``slow``) are queued first, so that the last
+    minutes are not one long run on one worker while the other idles."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        defs = fixtures.name2fixturedefs if fixtures else {}
+        if any(name in item.fixturenames for name in FINISHED_RUN):
+            item.add_marker(pytest.mark.xdist_group("finished_run"))
+        elif any(d[-1].scope == "module" for d in defs.values() if d):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: (not any(name in item.fixturenames for name in FINISHED_RUN),
+                                 item.get_closest_marker("slow") is None))
