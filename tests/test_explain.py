@@ -101,3 +101,65 @@ def test_3d_maps_cover_every_crop_slice(finished_run: Path, tmp_path: Path) -> N
     data = np.asarray(nib.load(tmp_path / f"{subject}_gradcam.nii.gz").dataobj)
     assert data.shape == (32, 32, depth)
     assert (tmp_path / f"{subject}.png").is_file()
+
+
+# --- where the maps appear: the failure analysis (reporting/failures.*) ---------------------------
+
+
+def test_failures_show_each_cnn_patients_map_and_its_check(finished_run: Path) -> None:
+    """Every misclassified cross-validation patient of a CNN links the map of the fold model that
+    predicted them (a link that resolves from the reporting folder; the report page embeds it) with
+    that model fold's check; other models' patients say why they have none."""
+    import re
+
+    from oncoflow.report.failures import NOT_A_CNN
+
+    results = finished_run / "results/demo"
+    failures = pd.read_csv(results / "reporting/failures.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sanity = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
+    splits = pd.read_csv(results / "folds/splits.tsv", sep="\t", dtype={"subject": str})
+    test_fold = splits[splits["role"] == "test"].set_index("subject")["fold"]
+    cnn = failures["model"].isin(set(sanity["model"]))
+    cv = failures[cnn & (failures["cohort"] == "cv")]
+    assert len(cv) > 0
+    for r in cv.itertuples():
+        assert r.explanation_map == f"explain/{r.model}/fold{test_fold[r.subject]}/maps/{r.subject}.png"
+        assert (results / r.explanation_map).stat().st_size > 0
+        check = sanity[(sanity["model"] == r.model) & (sanity["fold"] == int(r.fold))].set_index("method")
+        occlusion = check.loc["occlusion"]
+        verdict = "FLAGGED" if occlusion["weights_independent"] else "not flagged"
+        assert f"occlusion sensitivity: {verdict} (rho {occlusion['random_spearman']:.2f}" in r.map_check
+        if check.loc["gradcam", "patients_flat_map"] == check.loc["gradcam", "n_patients"]:
+            assert "Grad-CAM: not checked, flat maps" in r.map_check  # a flat map is no pass
+    others = failures[~cnn]
+    assert len(others) and (others["explanation_map"] == "").all() and (others["map_check"] == NOT_A_CNN).all()
+    external = failures[cnn & (failures["cohort"] != "cv")]
+    assert (external["explanation_map"] == "").all() and external["map_check"].str.startswith("no map (external").all()
+    md = (results / "reporting/failures.md").read_text()
+    targets = re.findall(r"\]\((\.\./[^)\s]+)\)", md)
+    assert [t for t in targets if not (results / "reporting" / t).is_file()] == []
+    images = re.findall(r"!\[[^\]]*\]\(\.\./(explain/[^)\s]+)\)", md)
+    assert sorted(images) == sorted(cv["explanation_map"])  # the misclassified patients' maps, shown
+    assert f"{NOT_A_CNN}" in md and "Correctly classified, for comparison: " in md
+    page = (results / "reporting/failures.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(cv)  # the report's page stands alone
+
+
+def test_a_cnn_patient_without_a_map_is_an_error(tmp_path: Path) -> None:
+    from oncoflow.report.failures import MapIndex
+
+    sanity = pd.DataFrame({"model": ["m"], "fold": [0], "method": ["occlusion"], "n_patients": [2],
+                           "patients_flat_map": [0], "random_spearman": [0.62], "weights_independent": [True]})
+    maps = MapIndex(frozenset({"m"}), sanity, tmp_path)
+    folder = tmp_path / "explain/m/fold0/maps"
+    folder.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="m fold 0: no explanation map of test patient s1"):
+        maps.map_path("m", "cv", "s1", 0)
+    (folder / "s1_occlusion.nii.gz").write_bytes(b"x")  # an encoder's window: NIfTI, no overlay
+    assert maps.map_path("m", "cv", "s1", 0) == (
+        "explain/m/fold0/maps/s1_occlusion.nii.gz",
+        "occlusion sensitivity: FLAGGED, maps do not depend on the weights (rho 0.62)")
+    with pytest.raises(KeyError, match="m fold 1: not in tables/explanation_sanity.tsv"):
+        (folder.parent.parent / "fold1/maps").mkdir(parents=True)
+        (folder.parent.parent / "fold1/maps/s1.png").write_bytes(b"x")
+        maps.map_path("m", "cv", "s1", 1)
