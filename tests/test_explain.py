@@ -163,3 +163,23 @@ def test_a_cnn_patient_without_a_map_is_an_error(tmp_path: Path) -> None:
         (folder.parent.parent / "fold1/maps").mkdir(parents=True)
         (folder.parent.parent / "fold1/maps/s1.png").write_bytes(b"x")
         maps.map_path("m", "cv", "s1", 1)
+
+
+def test_model_card_states_each_models_check(finished_run: Path) -> None:
+    """The card's per-model check is tables/explanation_sanity.tsv over the fold models."""
+    import json
+
+    results = finished_run / "results/demo"
+    sanity = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
+    card = json.loads((results / "reporting/model_card.json").read_text())
+    text = (results / "reporting/model_card.md").read_text()
+    rows = {(r["model"], r["method"]): r for r in card["explanation_checks"]}
+    assert len(rows) == sanity.groupby(["model", "method"]).ngroups
+    for (model, method), part in sanity.groupby(["model", "method"]):
+        row = rows[(model, {"gradcam": "Grad-CAM", "occlusion": "occlusion sensitivity"}[method])]
+        assert row["folds"] == len(part) and row["flagged"] == int(part["weights_independent"].sum())
+        rho = part["random_spearman"].median()
+        assert row["random_spearman"] == (None if pd.isna(rho) else pytest.approx(rho))
+        assert row["tumor_share"] == pytest.approx(part["tumor_share"].median())
+        cells = f"| {model} | {row['method']} | {len(part)} | {row['flagged']} | {int(part['random_spearman'].isna().sum())} | "
+        assert cells + ("n/a" if pd.isna(rho) else f"{rho:.2f}") in text

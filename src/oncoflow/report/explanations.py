@@ -93,3 +93,22 @@ def sanity_page(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
                      f"<p>{intro}</p>\n<p>Every column: explanation_sanity.tsv; each test patient's maps: "
                      "explain/&lt;model&gt;/fold&lt;k&gt;/maps/ (the overlays in this category).</p>\n"
                      + to_html(view, na_rep=""))
+
+
+def model_checks(table: pd.DataFrame | None) -> list[dict[str, object]] | None:
+    """Per model and method, over its fold models: how many were flagged (maps that do not depend on
+    the weights) or not checked (every map flat), the median trained-vs-random rho of those checked,
+    and the median map mass in the tumor against the tumor's share of the crop; None without a table."""
+    if table is None:
+        return None
+    rows = []
+    for (model, method), part in table.groupby(["model", "method"], sort=False):
+        rho = part["random_spearman"]
+        rows.append({"model": model, "method": METHOD_NAMES.get(method, method), "folds": len(part),
+                     "flagged": int((part["weights_independent"].astype(str).str.lower() == "true").sum()),
+                     "not_checked": int(rho.isna().sum()),
+                     "random_spearman": float(rho.median()) if rho.notna().any() else None,
+                     "tumor_share": float(part["tumor_share"].median()),
+                     "tumor_area_share": float(part["tumor_area_share"].median()),
+                     "flat_maps": f"{int(part['patients_flat_map'].sum())} of {int(part['n_patients'].sum())}"})
+    return rows
