@@ -183,3 +183,29 @@ def test_model_card_states_each_models_check(finished_run: Path) -> None:
         assert row["tumor_share"] == pytest.approx(part["tumor_share"].median())
         cells = f"| {model} | {row['method']} | {len(part)} | {row['flagged']} | {int(part['random_spearman'].isna().sum())} | "
         assert cells + ("n/a" if pd.isna(rho) else f"{rho:.2f}") in text
+
+
+def test_claim_item_31_names_the_methods_and_their_check(finished_run: Path) -> None:
+    """CLAIM 2024 item 31 (explainability methods and their validation) is filled from the run's
+    table; without maps it says why (no CNN: not applicable; explain off: the authors')."""
+    from workflow_helpers import report_facts_for, tiny_config
+
+    from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checklist
+
+    results = finished_run / "results/demo"
+    claim = pd.read_csv(results / "reporting/checklist_claim.tsv", sep="\t", dtype=str).set_index("item")
+    sanity = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
+    assert claim.at["31", "status"] == FILLED
+    assert claim.at["31", "evidence"] == "tables/explanation_sanity.tsv; explain/<model>/fold<k>/maps"
+    occlusion = sanity[sanity["method"] == "occlusion"]["random_spearman"].median()
+    text = claim.at["31", "text"]
+    assert "Grad-CAM, occlusion sensitivity" in text and "model-parameter randomisation" in text
+    assert f"occlusion sensitivity: median trained-vs-random Spearman rho {occlusion:.2f} over {len(sanity) // 2}" in text
+    assert "explanation maps of the fold model" in claim.at["39", "text"]
+    config = tiny_config()
+    config["explain"] = {"activate": False}
+    off = fill_checklist("claim", RunFacts(report_facts_for(config), 12, 7, 2, 0, ["t1ce_resnet18"], 3))
+    assert off.set_index("item").at["31", "status"] == AUTHOR
+    config["models"], config["fusion"] = [], {"methods": []}
+    no_cnn = fill_checklist("claim", RunFacts(report_facts_for(config, baseline=True), 12, 7, 2, 0, ["baseline"], 3))
+    assert no_cnn.set_index("item").at["31", "status"] == NA

@@ -120,6 +120,7 @@ rule write_checklist:
         characteristics=f"{REPORTING}/characteristics.tsv",
         methods=f"{RESULTS}/methods.md",
         selection=get_selection_table,
+        explanations=get_explanation_table,
     output:
         tsv=report(
             f"{REPORTING}/checklist_{{checklist}}.tsv",

@@ -90,11 +90,13 @@ def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str
 
 
 def write_checklist(name: str, plan: ReportFacts, *, splits: str, qc: str, metrics: str, failures: str,
-                    tsv: str, md: str, selection: str | None = None) -> None:
-    """``plan``: the run's facts (oncoflow.run_facts)."""
+                    tsv: str, md: str, selection: str | None = None, explanations: str | None = None) -> None:
+    """``plan``: the run's facts (oncoflow.run_facts); ``explanations``: tables/explanation_sanity.tsv."""
+    from oncoflow.report.explanations import read_explanations
     from oncoflow.report.selection import read_selection
 
-    facts = run_facts(plan, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures), read_selection(selection))
+    facts = run_facts(plan, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures), read_selection(selection),
+                      read_explanations(explanations))
     table = fill_checklist(name, facts)
     table.to_csv(tsv, sep="\t", index=False)
     Path(md).write_text(checklist_markdown(name, table), encoding="utf-8")
