@@ -30,8 +30,10 @@ demo: install
 dryrun: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake -n --cores $(CORES)
 
+# Two pytest-xdist workers (tests/conftest.py groups the tests that share one finished run).
+TEST_WORKERS ?= 2
 test: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Style and the Snakemake catalog's checks (about 1 min): rule files formatted, Python linted,
 # `snakemake --lint` clean on the default config and every study config (.ci/lint_workflow.py).

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from helpers_train import synthetic_cohort, write_crop
-from oncoflow.models.brainnets import PretrainedMissing, build_encoder, pretrained_encoder_state
+from oncoflow.models.brainnets import build_encoder, pretrained_encoder_state
+from oncoflow.models.shipped_networks import PretrainedMissing
 from oncoflow.models.catalog import ENCODERS_3D, INPUT_PREPARATION
 from oncoflow.models.zoo import build_model
 from oncoflow.train.data import build_samples

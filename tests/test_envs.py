@@ -66,8 +66,8 @@ def test_every_selectable_brain_extractor_is_in_the_env_of_extract_brain() -> No
     path, body = rule_blocks()["extract_brain"]
     env = yaml.safe_load((path.parent / re.search(r'conda:\n\s+"([^"]+)"', body).group(1)).read_text())
     pip = {r.split("==")[0] for d in env["dependencies"] if isinstance(d, dict) for r in d["pip"]}
-    # HD-BET's import (redirected download folder) lives with its encoder in oncoflow.models.brainnets
-    source = "".join((REPO / "src/oncoflow" / f).read_text() for f in ("preprocess/brain.py", "models/brainnets.py"))
+    # HD-BET's import (redirected download folder) lives in oncoflow.models.shipped_networks
+    source = "".join((REPO / "src/oncoflow" / f).read_text() for f in ("preprocess/brain.py", "models/shipped_networks.py"))
     for backend, (package, module) in packages.items():
         assert package in pip, f"{backend}: {package} not in {path.name}'s env"
         assert f"from {module}" in source or f"import {module}" in source, f"{backend}: brain.py does not import {module}"

@@ -27,7 +27,7 @@ from oncoflow.config import (
     radiomics_upsampling,
     site_column,
 )
-from oncoflow.metrics.choices import CURVES, FIGURES, check_evaluate_config, model_recalibration
+from oncoflow.metrics.choices import CURVES, FIGURES, check_evaluate_config, evaluate_params, model_recalibration
 from oncoflow.models.weights import required_weights
 from oncoflow.predict.manifest import QC_REFERENCE, check_preparation, load_manifest, preparation
 from oncoflow.radiomics.names import parse_model
@@ -628,9 +628,7 @@ class StudyPlan:
 
     @property
     def evaluate_params(self) -> dict[str, Any]:
-        e = self.config["evaluate"]
-        return {**{k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
-                "recalibration": self.recalibration}
+        return evaluate_params(self.config, self.models)
 
     @property
     def provenance_subjects(self) -> dict[str, dict[str, str]]:

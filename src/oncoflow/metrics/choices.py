@@ -13,7 +13,7 @@ from typing import Any
 from collections.abc import Iterable, Mapping
 
 from oncoflow.baseline import NAME as BASELINE
-from oncoflow.config import ConfigError, ModelSpec, fusion_inputs, radiomics_models
+from oncoflow.config import ConfigError, ModelSpec, expand_models, fusion_inputs, radiomics_models
 
 #: Table name -> file stem under figures/ (figures/<stem>.tsv).
 CURVES = ("roc", "roc_band", "pr", "dca", "calibration")
@@ -112,3 +112,12 @@ def model_recalibration(config: dict[str, Any], specs: dict[str, ModelSpec]) -> 
                                  fusion_inputs(config, specs) if methods else [],
                                  [*radiomics_models(config), BASELINE],
                                  nested=(config.get("train") or {}).get("selection") == "nested")
+
+
+def evaluate_params(config: dict[str, Any], specs: dict[str, ModelSpec] | None = None) -> dict[str, Any]:
+    """What evaluate_models reads besides its inputs: the evaluate section's threshold and interval
+    settings, and each model's recalibration. ``specs``: the plan's expanded models (None: expanded
+    from ``config`` here, for an archive's config recomputed without a plan)."""
+    e = config["evaluate"]
+    return {**{k: e[k] for k in ("threshold", "ci_method", "ci_level", "n_boot")},
+            "recalibration": model_recalibration(config, expand_models(config) if specs is None else specs)}

@@ -29,7 +29,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage, stats
 
-from oncoflow.models.brainnets import hdbet_network_files, import_hdbet
+from oncoflow.models.shipped_networks import hdbet_network_files, import_hdbet
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.masks import head_mask_array
 

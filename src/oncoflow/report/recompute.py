@@ -56,8 +56,7 @@ def _folds_per_repeat(splits: pd.DataFrame) -> int:
 
 
 def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
-    from oncoflow.config import expand_models
-    from oncoflow.metrics.choices import model_recalibration
+    from oncoflow.metrics.choices import evaluate_params
     from oncoflow.metrics.curves import write_curves
     from oncoflow.metrics.evaluate import compare_study, evaluate_study
 
@@ -68,9 +67,7 @@ def _evaluate(root: Path, out: Path, config: dict[str, Any]) -> None:
     raw = archived.drop(columns=added)
     ev = config["evaluate"]
     evaluate_study(raw, out / "tables", seed=config["cv"]["seed"], folds=_folds_per_repeat(splits), splits=splits,
-                   threshold=ev["threshold"], ci_method=ev["ci_method"], ci_level=ev["ci_level"], n_boot=ev["n_boot"],
-                   recalibration=model_recalibration(config, expand_models(config)),
-                   prediction_sets=ev.get("prediction_sets"))
+                   prediction_sets=ev.get("prediction_sets"), **evaluate_params(config))
     pooled = pd.read_csv(out / "tables" / "predictions.tsv", sep="\t")
     compare_study(pooled, out / "tables", comparisons=[list(p) for p in ev["comparisons"]],
                   correction=ev["correction"], level=ev["ci_level"])
