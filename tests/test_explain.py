@@ -209,3 +209,18 @@ def test_claim_item_31_names_the_methods_and_their_check(finished_run: Path) -> 
     config["models"], config["fusion"] = [], {"methods": []}
     no_cnn = fill_checklist("claim", RunFacts(report_facts_for(config, baseline=True), 12, 7, 2, 0, ["baseline"], 3))
     assert no_cnn.set_index("item").at["31", "status"] == NA
+
+
+def test_flat_maps_count_as_checks_not_made_never_as_passed() -> None:
+    """A method whose maps were all flat has no rank correlation: methods.md says the check was not
+    made; 'none flagged' counts only the checks made."""
+    from oncoflow.report.explanations import explanation_text
+
+    table = pd.DataFrame({"model": ["m", "m"], "fold": [0, 0], "method": ["gradcam", "occlusion"],
+                          "random_spearman": [np.nan, 0.07], "patients_flat_map": [4, 0], "n_patients": [4, 4],
+                          "tumor_share": [0.2, 0.3], "tumor_area_share": [0.1, 0.1], "weights_independent": [False, False]})
+    settings = {"methods": ["gradcam", "occlusion"], "max_random_spearman": 0.5}
+    both = explanation_text(table, settings, True)
+    assert "None of the 1 checks made was flagged." in both and "1 of 2 checks" in both and "were not made" in both
+    flat_only = explanation_text(table.iloc[:1], {**settings, "methods": ["gradcam"]}, True)
+    assert "No check could be made" in flat_only and "flagged." not in flat_only

@@ -44,7 +44,18 @@ def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object],
         return text
     per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}: {_method_figures(part)}"
                            for m, part in table.groupby("method", sort=False))
-    return f"{text} {per_method}. {flagged_text(table, settings) or 'No model fold was flagged.'}"
+    return f"{text} {per_method}. {check_summary(table, settings)}"
+
+
+def check_summary(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
+    """How many checks (model fold and method) were made and flagged; a check whose maps were all
+    flat is counted as not made, never as passed."""
+    made = int(table["random_spearman"].notna().sum())
+    flat = len(table) - made
+    unmade = f" {flat} of {len(table)} checks (model fold and method) were not made: every map was flat." if flat else ""
+    if not made:
+        return f"No check could be made: every map of the {len(table)} model folds and methods was flat."
+    return (flagged_text(table, settings) or f"None of the {made} checks made was flagged.") + unmade
 
 
 def flagged_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
