@@ -111,7 +111,17 @@ def test_snakemake_archive_for_a_paper(finished_run: Path, capsys) -> None:
     assert {"reporting/flow.tsv", "reporting/flow.png", "reporting/characteristics.tsv", "reporting/failures.md",
             "reporting/checklist_claim.md", "reporting/checklist_tripod_ai.tsv", "reporting/model_card.md",
             "reporting/model_card.json", "reporting/model_card.html"} <= names
-    assert tar.stat().st_size < 5_000_000  # tables and figures, not images or checkpoints
+    # the explanation maps the failure analysis shows: each map link of failures.md resolves inside the archive
+    import posixpath
+    import re
+
+    with tarfile.open(tar) as archive:
+        failures_md = archive.extractfile("demo/reporting/failures.md").read().decode()
+    links = {posixpath.normpath(f"reporting/{t}") for t in re.findall(r"\]\((\.\./[^)\s]+)\)", failures_md)}
+    maps = {n for n in links if n.startswith("explain/")}  # (QC montages are not archived: qc/qc.tsv only)
+    assert maps and maps <= names
+    assert "tables/explanation_sanity.tsv" in names and not any(n.endswith(".snakemake_timestamp") for n in names)
+    assert tar.stat().st_size < 5_000_000  # tables, figures and map overlays, not images or checkpoints
 
     digest = (finished_run / "results/demo/archive/demo.tar.gz.sha256").read_text().split()[0]  # the paper's
     assert oncoflow(["verify-archive", str(tar), "--into", str(finished_run / "restored"), "--expect-sha256", digest]) == 0

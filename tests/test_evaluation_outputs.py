@@ -66,6 +66,14 @@ def test_report_builds(finished_run: Path, tmp_path: Path) -> None:
                      "model_card.html", "metrics.html", "metrics_per_fold.html", "comparisons.html",
                      "characteristics.html", "failures.html", "checklists.html", "qc.html", "summary.html"):
         assert expected in html, expected
+    # category "Explanation maps": the sanity table and every test patient's overlay, labelled
+    assert "Explanation maps" in html and "explanation_sanity.html" in html and "explanation_sanity.tsv" in html
+    splits = pd.read_csv(finished_run / RESULTS / "folds/splits.tsv", sep="\t")
+    test = splits[splits["role"] == "test"]
+    for model in ("t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18"):
+        for r in test.itertuples():
+            assert f'{RESULTS}/explain/{model}/fold{r.fold}/maps/{r.subject}.png": {{"name"' in html, (model, r.subject)
+    assert '"labels": {"model": "t1ce_resnet18", "fold": "0", "subject": ' in html
     assert "{{" not in html.split("workflow_desc", 1)[1][:20000]  # every template was filled
     assert not list(finished_run.glob("report*.html"))  # nothing written into the run itself
 

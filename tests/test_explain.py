@@ -101,3 +101,126 @@ def test_3d_maps_cover_every_crop_slice(finished_run: Path, tmp_path: Path) -> N
     data = np.asarray(nib.load(tmp_path / f"{subject}_gradcam.nii.gz").dataobj)
     assert data.shape == (32, 32, depth)
     assert (tmp_path / f"{subject}.png").is_file()
+
+
+# --- where the maps appear: the failure analysis (reporting/failures.*) ---------------------------
+
+
+def test_failures_show_each_cnn_patients_map_and_its_check(finished_run: Path) -> None:
+    """Every misclassified cross-validation patient of a CNN links the map of the fold model that
+    predicted them (a link that resolves from the reporting folder; the report page embeds it) with
+    that model fold's check; other models' patients say why they have none."""
+    import re
+
+    from oncoflow.report.failures import NOT_A_CNN
+
+    results = finished_run / "results/demo"
+    failures = pd.read_csv(results / "reporting/failures.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sanity = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
+    splits = pd.read_csv(results / "folds/splits.tsv", sep="\t", dtype={"subject": str})
+    test_fold = splits[splits["role"] == "test"].set_index("subject")["fold"]
+    cnn = failures["model"].isin(set(sanity["model"]))
+    cv = failures[cnn & (failures["cohort"] == "cv")]
+    assert len(cv) > 0
+    for r in cv.itertuples():
+        assert r.explanation_map == f"explain/{r.model}/fold{test_fold[r.subject]}/maps/{r.subject}.png"
+        assert (results / r.explanation_map).stat().st_size > 0
+        check = sanity[(sanity["model"] == r.model) & (sanity["fold"] == int(r.fold))].set_index("method")
+        occlusion = check.loc["occlusion"]
+        verdict = "FLAGGED" if occlusion["weights_independent"] else "not flagged"
+        assert f"occlusion sensitivity: {verdict} (rho {occlusion['random_spearman']:.2f}" in r.map_check
+        if check.loc["gradcam", "patients_flat_map"] == check.loc["gradcam", "n_patients"]:
+            assert "Grad-CAM: not checked, flat maps" in r.map_check  # a flat map is no pass
+    others = failures[~cnn]
+    assert len(others) and (others["explanation_map"] == "").all() and (others["map_check"] == NOT_A_CNN).all()
+    external = failures[cnn & (failures["cohort"] != "cv")]
+    assert (external["explanation_map"] == "").all() and external["map_check"].str.startswith("no map (external").all()
+    md = (results / "reporting/failures.md").read_text()
+    targets = re.findall(r"\]\((\.\./[^)\s]+)\)", md)
+    assert [t for t in targets if not (results / "reporting" / t).is_file()] == []
+    images = re.findall(r"!\[[^\]]*\]\(\.\./(explain/[^)\s]+)\)", md)
+    assert sorted(images) == sorted(cv["explanation_map"])  # the misclassified patients' maps, shown
+    assert f"{NOT_A_CNN}" in md and "Correctly classified, for comparison: " in md
+    page = (results / "reporting/failures.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(cv)  # the report's page stands alone
+
+
+def test_a_cnn_patient_without_a_map_is_an_error(tmp_path: Path) -> None:
+    from oncoflow.report.failures import MapIndex
+
+    sanity = pd.DataFrame({"model": ["m"], "fold": [0], "method": ["occlusion"], "n_patients": [2],
+                           "patients_flat_map": [0], "random_spearman": [0.62], "weights_independent": [True]})
+    maps = MapIndex(frozenset({"m"}), sanity, tmp_path)
+    folder = tmp_path / "explain/m/fold0/maps"
+    folder.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="m fold 0: no explanation map of test patient s1"):
+        maps.map_path("m", "cv", "s1", 0)
+    (folder / "s1_occlusion.nii.gz").write_bytes(b"x")  # an encoder's window: NIfTI, no overlay
+    assert maps.map_path("m", "cv", "s1", 0) == (
+        "explain/m/fold0/maps/s1_occlusion.nii.gz",
+        "occlusion sensitivity: FLAGGED, maps do not depend on the weights (rho 0.62)")
+    with pytest.raises(KeyError, match="m fold 1: not in tables/explanation_sanity.tsv"):
+        (folder.parent.parent / "fold1/maps").mkdir(parents=True)
+        (folder.parent.parent / "fold1/maps/s1.png").write_bytes(b"x")
+        maps.map_path("m", "cv", "s1", 1)
+
+
+def test_model_card_states_each_models_check(finished_run: Path) -> None:
+    """The card's per-model check is tables/explanation_sanity.tsv over the fold models."""
+    import json
+
+    results = finished_run / "results/demo"
+    sanity = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
+    card = json.loads((results / "reporting/model_card.json").read_text())
+    text = (results / "reporting/model_card.md").read_text()
+    rows = {(r["model"], r["method"]): r for r in card["explanation_checks"]}
+    assert len(rows) == sanity.groupby(["model", "method"]).ngroups
+    for (model, method), part in sanity.groupby(["model", "method"]):
+        row = rows[(model, {"gradcam": "Grad-CAM", "occlusion": "occlusion sensitivity"}[method])]
+        assert row["folds"] == len(part) and row["flagged"] == int(part["weights_independent"].sum())
+        rho = part["random_spearman"].median()
+        assert row["random_spearman"] == (None if pd.isna(rho) else pytest.approx(rho))
+        assert row["tumor_share"] == pytest.approx(part["tumor_share"].median())
+        cells = f"| {model} | {row['method']} | {len(part)} | {row['flagged']} | {int(part['random_spearman'].isna().sum())} | "
+        assert cells + ("n/a" if pd.isna(rho) else f"{rho:.2f}") in text
+
+
+def test_claim_item_31_names_the_methods_and_their_check(finished_run: Path) -> None:
+    """CLAIM 2024 item 31 (explainability methods and their validation) is filled from the run's
+    table; without maps it says why (no CNN: not applicable; explain off: the authors')."""
+    from workflow_helpers import report_facts_for, tiny_config
+
+    from oncoflow.report.checklists import AUTHOR, FILLED, NA, RunFacts, fill_checklist
+
+    results = finished_run / "results/demo"
+    claim = pd.read_csv(results / "reporting/checklist_claim.tsv", sep="\t", dtype=str).set_index("item")
+    sanity = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
+    assert claim.at["31", "status"] == FILLED
+    assert claim.at["31", "evidence"] == "tables/explanation_sanity.tsv; explain/<model>/fold<k>/maps"
+    occlusion = sanity[sanity["method"] == "occlusion"]["random_spearman"].median()
+    text = claim.at["31", "text"]
+    assert "Grad-CAM, occlusion sensitivity" in text and "model-parameter randomisation" in text
+    assert f"occlusion sensitivity: median trained-vs-random Spearman rho {occlusion:.2f} over {len(sanity) // 2}" in text
+    assert "explanation maps of the fold model" in claim.at["39", "text"]
+    config = tiny_config()
+    config["explain"] = {"activate": False}
+    off = fill_checklist("claim", RunFacts(report_facts_for(config), 12, 7, 2, 0, ["t1ce_resnet18"], 3))
+    assert off.set_index("item").at["31", "status"] == AUTHOR
+    config["models"], config["fusion"] = [], {"methods": []}
+    no_cnn = fill_checklist("claim", RunFacts(report_facts_for(config, baseline=True), 12, 7, 2, 0, ["baseline"], 3))
+    assert no_cnn.set_index("item").at["31", "status"] == NA
+
+
+def test_flat_maps_count_as_checks_not_made_never_as_passed() -> None:
+    """A method whose maps were all flat has no rank correlation: methods.md says the check was not
+    made; 'none flagged' counts only the checks made."""
+    from oncoflow.report.explanations import explanation_text
+
+    table = pd.DataFrame({"model": ["m", "m"], "fold": [0, 0], "method": ["gradcam", "occlusion"],
+                          "random_spearman": [np.nan, 0.07], "patients_flat_map": [4, 0], "n_patients": [4, 4],
+                          "tumor_share": [0.2, 0.3], "tumor_area_share": [0.1, 0.1], "weights_independent": [False, False]})
+    settings = {"methods": ["gradcam", "occlusion"], "max_random_spearman": 0.5}
+    both = explanation_text(table, settings, True)
+    assert "None of the 1 checks made was flagged." in both and "1 of 2 checks" in both and "were not made" in both
+    flat_only = explanation_text(table.iloc[:1], {**settings, "methods": ["gradcam"]}, True)
+    assert "No check could be made" in flat_only and "flagged." not in flat_only

@@ -108,6 +108,7 @@ def test_card_sections_numbers_sites_and_limitations() -> None:
     assert "8 internal patients (4 positive)" in limits and "t1ce_resnet18 (external)" in limits
     assert "Miscalibrated: t1ce_resnet18 (cv)" in limits and "Miscalibrated: fusion_mean" not in limits
     assert "s1" in limits and "Sites not analysed" not in limits
+    assert card["explanation_checks"] is None and "randomisation check" not in text  # no maps: nothing said
     assert card["intended_use"]["statement"] == INTENDED_USE and "Research use only" in text
     assert card["checksums"]["sample_sheet"]["sha256"] == "e" * 64 and "c" * 64 in text
     assert "No study page" in text and card["caveats"]["differences_from_paper"] == []

@@ -296,7 +296,9 @@ class StudyPlan:
         # otherwise left "Nothing to be done" with the fold folders gone (and archive would pack it).
         folds = [*self.all_predictions(), *(f"{r}/models/{m}/fold{k}/{name}" for m in self.models
                                             for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
-        return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds,
+        explanations = [f"{t}.{ext}" for t in (p.removesuffix(".tsv") for p in self.explanation_table())
+                        for ext in ("tsv", "html")]  # the report's category "Explanation maps"
+        return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds, *explanations,
                 *self.reporting_targets(), *self.site_targets(), *self.segment_targets()]
 
     @property
@@ -615,6 +617,11 @@ class StudyPlan:
     def explanation_tables(self) -> list[str]:
         """Every CNN fold model's per-patient explanation table (rule explanation_maps)."""
         return [f"{self.results}/explain/{name}/fold{k}/patients.tsv" for name, k in self.history_keys]
+
+    def explanation_maps(self) -> list[str]:
+        """Every CNN fold model's map folder (rule explanation_maps) when explain.activate: the
+        failure analysis links them and the archive packs them."""
+        return [f"{self.results}/explain/{name}/fold{k}/maps" for name, k in self.history_keys] if self.explanation_table() else []
 
     def all_predictions(self) -> list[str]:
         r, folds = self.results, self.folds

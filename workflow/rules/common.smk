@@ -343,6 +343,11 @@ def get_explanation_tables(wildcards):
     return PLAN.explanation_tables()
 
 
+def get_explanation_maps(wildcards):
+    """The CNN fold models' map folders (explain.activate), for the failure analysis and the archive."""
+    return PLAN.explanation_maps()
+
+
 def get_explanation_table(wildcards):
     """tables/explanation_sanity.tsv for reports of a run with CNNs and explain.activate; none otherwise."""
     return PLAN.explanation_table()

@@ -11,7 +11,14 @@ rule explanation_maps:
         splits=f"{RESULTS}/folds/splits.tsv",
         crops=get_model_crops,
     output:
-        maps=directory(f"{RESULTS}/explain/{{model}}/fold{{fold}}/maps"),
+        maps=report(
+            directory(f"{RESULTS}/explain/{{model}}/fold{{fold}}/maps"),
+            patterns=["{subject}.png"],
+            caption="../report/explanation_map.rst",
+            category="Explanation maps",
+            subcategory="{model}",
+            labels={"model": "{model}", "fold": "{fold}", "subject": "{subject}"},
+        ),
         patients=f"{RESULTS}/explain/{{model}}/fold{{fold}}/patients.tsv",
     log:
         f"{RESULTS}/logs/explanation_maps/{{model}}_fold{{fold}}.log",
@@ -35,12 +42,23 @@ rule explanation_maps:
 rule tabulate_explanations:
     """Per CNN model, fold and method: median map mass in the tumor vs the tumor's area share, in
     the brain, and the trained-vs-random rank correlation, flagged at explain.max_random_spearman
-    (tables/explanation_sanity.tsv). In train.yaml: oncoflow.explain.sanity, which also makes the
+    (tables/explanation_sanity.tsv, and its page for the report). In train.yaml: oncoflow.explain.sanity, which also makes the
     maps, imports torch."""
     input:
         patients=get_explanation_tables,
     output:
-        tsv=f"{RESULTS}/tables/explanation_sanity.tsv",
+        tsv=report(
+            f"{RESULTS}/tables/explanation_sanity.tsv",
+            caption="../report/explanation_sanity.rst",
+            category="Explanation maps",
+            labels={"table": "sanity check", "file": "explanation_sanity.tsv"},
+        ),
+        html=report(
+            f"{RESULTS}/tables/explanation_sanity.html",
+            caption="../report/explanation_sanity.rst",
+            category="Explanation maps",
+            labels={"table": "sanity check", "file": "explanation_sanity.html"},
+        ),
     log:
         f"{RESULTS}/logs/tabulate_explanations/tabulate_explanations.log",
     benchmark:
@@ -52,6 +70,6 @@ rule tabulate_explanations:
         mem_mb=500,
         runtime=5,
     params:
-        max_random_spearman=config["explain"]["max_random_spearman"],
+        explain=config["explain"],
     script:
         "../scripts/tabulate_explanations.py"

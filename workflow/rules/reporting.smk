@@ -75,11 +75,14 @@ rule write_characteristics:
 
 
 rule write_failures:
-    """The misclassified patients of each model at its threshold, with QC flags and montages."""
+    """The misclassified patients of each model at its threshold, with QC flags and montages, and
+    a CNN's test patients with the map of the fold model that predicted them and its check."""
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
         metrics=f"{RESULTS}/tables/metrics.tsv",
         qc=f"{RESULTS}/qc/qc.tsv",
+        explanations=get_explanation_table,
+        maps=get_explanation_maps,
     output:
         tsv=report(
             f"{REPORTING}/failures.tsv",
@@ -99,6 +102,8 @@ rule write_failures:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        cnn=list(PLAN.models),
     script:
         "../scripts/write_failures.py"
 
@@ -115,6 +120,7 @@ rule write_checklist:
         characteristics=f"{REPORTING}/characteristics.tsv",
         methods=f"{RESULTS}/methods.md",
         selection=get_selection_table,
+        explanations=get_explanation_table,
     output:
         tsv=report(
             f"{REPORTING}/checklist_{{checklist}}.tsv",

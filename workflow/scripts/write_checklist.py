@@ -8,4 +8,4 @@ from oncoflow.run_facts import ReportFacts
 
 write_checklist(sm.wildcards.checklist, ReportFacts.from_params(sm.params.facts), splits=sm.input.splits, qc=sm.input.qc,
                 metrics=sm.input.metrics, failures=sm.input.failures, tsv=sm.output.tsv, md=sm.output.md,
-                selection=sm.input.get("selection"))
+                selection=sm.input.get("selection"), explanations=sm.input.get("explanations") or None)

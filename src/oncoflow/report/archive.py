@@ -7,6 +7,7 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
   tables/              metrics.{tsv,md,tex}, predictions.tsv
   folds/splits.tsv     the fold assignment
   figures/, methods.md, report.*   when the results folder has them
+  explain/             the explanation maps (PNG overlays, NIfTI) and per-patient tables, when made
   config/              the config file(s) as given, and resolved.json (with every default)
   samples/             the sample sheet
   envs/, pyproject.toml  the software environment (pinned conda envs, Python pins)
@@ -33,7 +34,10 @@ from oncoflow.report.table_check import check_tables
 
 MANIFEST = "MANIFEST.sha256"
 #: What the archive takes from the results folder, each when present (report.*: `snakemake --report`).
-RESULTS_MEMBERS = ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting", "report.html", "report.zip")
+RESULTS_MEMBERS = ("tables", "figures", "qc/qc.tsv", "methods.md", "reporting", "report.html", "report.zip",
+                   "explain")  # explain/: the maps reporting/failures.md shows and links
+#: Snakemake's marker in a directory output, not a result
+SNAKEMAKE_MARKERS = (".snakemake_timestamp",)
 
 
 def _sha256_bytes(data: bytes) -> str:
@@ -55,7 +59,7 @@ def collect(members: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
         if isinstance(source, bytes):
             out[name] = source
         elif source.is_dir():
-            for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            for path in sorted(p for p in source.rglob("*") if p.is_file() and p.name not in SNAKEMAKE_MARKERS):
                 out[f"{name}/{path.relative_to(source).as_posix()}"] = path
         elif source.is_file():
             out[name] = source

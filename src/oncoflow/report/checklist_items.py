@@ -58,7 +58,7 @@ CLAIM_2024 = Checklist("claim", "CLAIM: Checklist for Artificial Intelligence in
 28 | Methods: evaluation | performance metrics
 29 | Methods: evaluation | significance and uncertainty
 30 | Methods: evaluation | robustness or sensitivity analysis
-31 | Methods: evaluation | explainability methods
+31 | Methods: evaluation | explainability or interpretability methods and their validation
 32 | Methods: evaluation | evaluation on internal data
 33 | Methods: evaluation | testing on external data
 34 | Methods: evaluation | clinical trial registration
@@ -198,7 +198,10 @@ VERIFIED = {
     "claim": "all 44 against two public copies of the CLAIM 2024 table that agree item by item (an HTML "
              "checklist citing Tejani et al., Radiol Artif Intell 2024;6(4):e240300, and a guideline-item "
              "ontology table listing CLAIM items 01-44; both found with find_string); item 20 also against a "
-             "CLAIM 2024 item page and a filled CLAIM 2024 checklist",
+             "CLAIM 2024 item page and a filled CLAIM 2024 checklist; item 31 (explainability or interpretability "
+             "methods, if applied, and their validation) also with the search tool (docs corpus): the CLAIM 2024 "
+             "table of Aperivue/medsci-skills (skills/check-reporting/references/checklists/CLAIM_2024.md, one "
+             "commit of which states it was compared item by item with PMC11304031)",
     "tripod_ai": "every number 1-27c against a public filled TRIPOD+AI checklist that quotes the BMJ 2024 item text "
                  "(found with the find_string tool); 27 items: tripod-statement.org/scope; items 1-6c also against "
                  "the table at skills.sh (tripod-check)",

@@ -13,6 +13,7 @@ import pandas as pd
 
 from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.checklist_items import CHECKLISTS
+from oncoflow.report.explanations import explanation_text
 from oncoflow.run_facts import ReportFacts
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.selection import CRITERIA, selection_text
@@ -40,6 +41,8 @@ class RunFacts:
     selection: pd.DataFrame | None = None
     #: "model (cohort)" whose calibration metrics.tsv marks not assessable (too few events)
     unassessable: tuple[str, ...] = ()
+    #: tables/explanation_sanity.tsv (the maps' randomisation check); None when the run made no maps
+    explanations: pd.DataFrame | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -93,12 +96,13 @@ class RunFacts:
 
 
 def run_facts(plan: ReportFacts, splits: pd.DataFrame, qc: pd.DataFrame, metrics: pd.DataFrame,
-              failures: pd.DataFrame, selection: pd.DataFrame | None = None) -> RunFacts:
+              failures: pd.DataFrame, selection: pd.DataFrame | None = None,
+              explanations: pd.DataFrame | None = None) -> RunFacts:
     first = splits[splits["fold"] == splits["fold"].min()]
     internal, external = first[first["role"] != "external"], first[first["role"] == "external"]
     return RunFacts(plan, len(internal), int(internal["label"].sum()), len(external),
                     int((qc["flag"].fillna("") != "").sum()), list(dict.fromkeys(metrics["model"])), len(failures),
-                    tuple(metrics.columns), selection, unassessable_calibration(metrics))
+                    tuple(metrics.columns), selection, unassessable_calibration(metrics), explanations)
 
 
 Entry = tuple[str, str, str]  # status, text, evidence
@@ -410,8 +414,25 @@ def _performance_with_cis(f: RunFacts) -> Entry:
 
 
 def _failures(f: RunFacts) -> Entry:
-    return FILLED, f"{f.n_failures} misclassifications (model x patient) listed with QC flags and montages.", \
+    maps = (" and, for the CNNs' cross-validation patients, the explanation maps of the fold model that scored them"
+            if f.explanations is not None else "")
+    return FILLED, f"{f.n_failures} misclassifications (model x patient) listed with QC flags and montages{maps}.", \
         "reporting/failures.md"
+
+
+def _explainability(f: RunFacts) -> Entry:
+    """CLAIM 2024 item 31 (methods of explainability or interpretability, and how they were validated):
+    the maps and their randomisation check as tables/explanation_sanity.tsv has them."""
+    if not f.cnn:
+        return NA, "No CNN in this run: explanation maps are made for CNN fold models only.", ""
+    settings = f.config["explain"]
+    if not settings["activate"]:
+        return AUTHOR, "No explainability method ran in this pipeline (explain.activate is off); describe any " \
+                       "done elsewhere.", ""
+    text = explanation_text(f.explanations, settings, True)
+    if f.explanations is None:
+        return FILLED, text, "methods.md"
+    return FILLED, text, "tables/explanation_sanity.tsv; explain/<model>/fold<k>/maps"
 
 
 def _sharing(what: str) -> Rule:
@@ -640,7 +661,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "22": _model, "23": _software, "24": _init, "25": _training, "26": _selection, "27": _ensemble,
         "28": _metrics, "29": _uncertainty,
         "30": _author("No robustness or sensitivity analysis ran in this pipeline; describe any done elsewhere."),
-        "31": _author("No explainability method ran in this pipeline; describe any done elsewhere."),
+        "31": _explainability,
         "32": _internal, "33": _external, "34": _author("Trial registration, if any."), "35": _flow,
         "36": _characteristics, "37": _performance_uncertainty, "38": _threshold_precision, "39": _failures,
         "40": _author("Limitations."), "41": _author("Implications for practice."),

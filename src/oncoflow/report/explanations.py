@@ -44,7 +44,18 @@ def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object],
         return text
     per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}: {_method_figures(part)}"
                            for m, part in table.groupby("method", sort=False))
-    return f"{text} {per_method}. {flagged_text(table, settings) or 'No model fold was flagged.'}"
+    return f"{text} {per_method}. {check_summary(table, settings)}"
+
+
+def check_summary(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
+    """How many checks (model fold and method) were made and flagged; a check whose maps were all
+    flat is counted as not made, never as passed."""
+    made = int(table["random_spearman"].notna().sum())
+    flat = len(table) - made
+    unmade = f" {flat} of {len(table)} checks (model fold and method) were not made: every map was flat." if flat else ""
+    if not made:
+        return f"No check could be made: every map of the {len(table)} model folds and methods was flat."
+    return (flagged_text(table, settings) or f"None of the {made} checks made was flagged.") + unmade
 
 
 def flagged_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> str:
@@ -59,3 +70,56 @@ def flagged_text(table: pd.DataFrame | None, settings: Mapping[str, object]) -> 
     return (f"Maps that do not depend on the model's weights (median trained-vs-random Spearman rho >= "
             f"{float(settings['max_random_spearman']):.2f}; Adebayo et al. 2018): {names}; they should not be "
             "read as where that model looked.")
+
+
+def method_check(r: object) -> str:
+    """One row of tables/explanation_sanity.tsv as a verdict: flagged, not flagged, or not checked (flat maps)."""
+    flat, n = int(r.patients_flat_map), int(r.n_patients)  # type: ignore[attr-defined]
+    rho = float(r.random_spearman)  # type: ignore[attr-defined]
+    if str(r.weights_independent).lower() == "true":  # type: ignore[attr-defined]
+        return f"FLAGGED, maps do not depend on the weights (rho {rho:.2f})"
+    if pd.isna(rho):
+        return f"not checked, flat maps ({flat} of {n} patients)"
+    return f"not flagged (rho {rho:.2f}" + (f"; {flat} of {n} flat)" if flat else ")")
+
+
+def sanity_page(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
+    """tables/explanation_sanity.html for the report: what the check is, then one row per model,
+    fold and method with its verdict (the TSV beside it has every column)."""
+    import html
+
+    from oncoflow.metrics.tables import to_html
+    from oncoflow.report.markdown import html_page
+
+    view = pd.DataFrame({
+        "model": table["model"], "fold": table["fold"],
+        "method": [METHOD_NAMES.get(m, m) for m in table["method"]], "patients": table["n_patients"],
+        "map mass in tumor": table["tumor_share"].map("{:.0%}".format),
+        "tumor share of the crop": table["tumor_area_share"].map("{:.0%}".format),
+        "flat maps": table["patients_flat_map"],
+        "trained vs random rho": table["random_spearman"].map(lambda x: "" if pd.isna(x) else f"{x:.2f}"),
+        "check": [method_check(r) for r in table.itertuples()]})
+    intro = html.escape(explanation_text(table, settings, True))
+    return html_page("Explanation maps: sanity check", "<h1>Explanation maps: sanity check</h1>\n"
+                     f"<p>{intro}</p>\n<p>Every column: explanation_sanity.tsv; each test patient's maps: "
+                     "explain/&lt;model&gt;/fold&lt;k&gt;/maps/ (the overlays in this category).</p>\n"
+                     + to_html(view, na_rep=""))
+
+
+def model_checks(table: pd.DataFrame | None) -> list[dict[str, object]] | None:
+    """Per model and method, over its fold models: how many were flagged (maps that do not depend on
+    the weights) or not checked (every map flat), the median trained-vs-random rho of those checked,
+    and the median map mass in the tumor against the tumor's share of the crop; None without a table."""
+    if table is None:
+        return None
+    rows = []
+    for (model, method), part in table.groupby(["model", "method"], sort=False):
+        rho = part["random_spearman"]
+        rows.append({"model": model, "method": METHOD_NAMES.get(method, method), "folds": len(part),
+                     "flagged": int((part["weights_independent"].astype(str).str.lower() == "true").sum()),
+                     "not_checked": int(rho.isna().sum()),
+                     "random_spearman": float(rho.median()) if rho.notna().any() else None,
+                     "tumor_share": float(part["tumor_share"].median()),
+                     "tumor_area_share": float(part["tumor_area_share"].median()),
+                     "flat_maps": f"{int(part['patients_flat_map'].sum())} of {int(part['n_patients'].sum())}"})
+    return rows

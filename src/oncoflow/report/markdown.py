@@ -1,21 +1,29 @@
 """The small Markdown subset that oncoflow writes (methods.md, the model card), as a standalone HTML
 page for the Snakemake report: headings, paragraphs, **bold**, `code`, numbered and bullet lists,
-pipe tables, HTML comments dropped."""
+pipe tables, links and images, HTML comments dropped."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 
-def _inline(text: str) -> str:
+def _inline_text(text: str, image: Callable[[str], str] | None = None) -> str:
     text = html.escape(text, quote=False)
+    text = re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)",
+                  lambda m: f'<img alt="{m[1]}" src="{image(m[2]) if image else m[2]}">', text)
+    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 
-def markdown_body(text: str) -> str:
-    """The HTML of the Markdown ``text`` (no page around it)."""
+def markdown_body(text: str, image: Callable[[str], str] | None = None) -> str:
+    """The HTML of the Markdown ``text`` (no page around it); ``image`` turns an image's path into
+    its ``src`` (e.g. a data URI, so that the page stands alone)."""
+    def _inline(line: str) -> str:
+        return _inline_text(line, image)
+
     text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
     body = []
     for block in re.split(r"\n\s*\n", text.strip()):
@@ -55,7 +63,7 @@ def html_page(title: str, body: str) -> str:
             "<style>body{font-family:system-ui,sans-serif;max-width:80em;margin:1.5em auto;padding:0 1em;"
             "line-height:1.45}h1{font-size:1.4em}table{border-collapse:collapse;font-size:.85em;display:block;"
             "overflow-x:auto}td,th{border:1px solid #ccc;padding:.15em .4em;vertical-align:top;text-align:left}"
-            "th{background:#f3f4f6}"
+            "th{background:#f3f4f6}img{max-width:100%;height:auto;display:block;margin:.3em 0}"
             "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}</style></head>"
             f"<body>\n{body}\n</body></html>\n")
 

@@ -24,7 +24,7 @@ from oncoflow import atomic
 from oncoflow.segment.crossfit import predicted_crop_sentence, predicted_crop_subjects
 from oncoflow.metrics.evaluate import NOT_ASSESSABLE, POOLED_GAP_MARGIN
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
-from oncoflow.report.explanations import explanation_text, flagged_text, read_explanations
+from oncoflow.report.explanations import explanation_text, flagged_text, model_checks, read_explanations
 from oncoflow.report.selection import read_selection, reliability_text, selection_text
 from oncoflow.run_facts import ReportFacts
 
@@ -303,6 +303,7 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
         "training_data": data,
         "quantitative_analyses": rows,
         "prediction_sets": prediction_set_rows(prediction_sets, ev),
+        "explanation_checks": model_checks(explanations),
         "ethical_considerations": {"data": "pseudonymous subject IDs; DICOM headers are de-identified on "
                                            "conversion (rule convert_dicom)" if "dicom" in samples.columns
                                            else "pseudonymous subject IDs",
@@ -368,6 +369,19 @@ def _prediction_set_lines(sets: dict[str, Any] | None) -> list[str]:
             *dict.fromkeys(f"- {r['model']} ({r['cohort']}): {r['note']}." for r in sets["rows"] if r["note"]), ""]
 
 
+def _explanation_lines(rows: list[dict[str, Any]] | None) -> list[str]:
+    """The sanity check of the explanation maps per model and method (nothing when explain is off)."""
+    if rows is None:
+        return []
+    return ["Explanation maps, model-parameter randomisation check per model (from tables/explanation_sanity.tsv; "
+            "median over the fold models; a fold whose maps are all flat has no rank correlation and is not checked):",
+            "", _table(["model", "method", "fold models", "flagged", "not checked (flat)", "trained vs random rho",
+                        "map mass in tumor", "tumor share of the crop", "flat maps (patients)"],
+                       [[r["model"], r["method"], str(r["folds"]), str(r["flagged"]), str(r["not_checked"]),
+                         fmt(r["random_spearman"], 2), f"{r['tumor_share']:.0%}", f"{r['tumor_area_share']:.0%}",
+                         r["flat_maps"]] for r in rows])]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     d, t, m = card["model_details"], card["training_data"], card["metrics"]
     c, k = card["caveats"], card["checksums"]
@@ -415,6 +429,7 @@ def card_markdown(card: dict[str, Any]) -> str:
               "Calibration of the recalibrated risk (from tables/metrics.tsv):", "",
               _table(CALIBRATION_HEADER, [calibration_cells(r) for r in card["quantitative_analyses"]]),
               *_prediction_set_lines(card.get("prediction_sets")),
+            *_explanation_lines(card.get("explanation_checks")),
               "## Ethical considerations", "", f"- Data: {card['ethical_considerations']['data']}.",
               f"- Ethics approval, consent, risks of use: {card['ethical_considerations']['approval_consent_risks']}.",
               "", "## Caveats and recommendations", "", "Known limitations (from this run's numbers):", ""]

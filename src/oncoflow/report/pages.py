@@ -48,11 +48,20 @@ SUMMARY_STYLE = """
 
 def markdown_page(md: str | Path, title: str, note: str = "") -> str:
     """A table's Markdown view (``metrics.md``, a checklist, ...) as a page, ``note`` above it and
-    ``title`` as its heading unless the Markdown opens with one."""
+    ``title`` as its heading unless the Markdown opens with one; its images embedded (data URIs)."""
     text = Path(md).read_text()
     heading = "" if text.lstrip().startswith("#") else f"<h1>{html.escape(title)}</h1>\n"
     intro = f"<p>{html.escape(note)}</p>\n" if note else ""
-    return html_page(title, heading + intro + markdown_body(text))
+    return html_page(title, heading + intro + markdown_body(text, image=lambda src: _embedded(Path(md).parent, src)))
+
+
+def _embedded(folder: Path, src: str) -> str:
+    """A Markdown image's file (relative to the Markdown's ``folder``) as a data URI: the page
+    stands alone in the self-contained report."""
+    path = folder / src
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: image {src} of the page is missing ({path})")
+    return _data_uri(path)
 
 
 def tsv_page(tsv: str | Path, title: str, note: str = "") -> str:

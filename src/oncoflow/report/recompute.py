@@ -217,9 +217,12 @@ def recompute_archive(root: Path) -> Recomputation:
             result.compared.append(name)
             result.problems.extend(compare_file(name, root / name, out / name))
     skipped = {"MANIFEST.sha256", "provenance.json", "folds/splits.tsv", "pyproject.toml"}
-    result.not_recomputed += sorted(n for n in present - set(result.compared) - skipped
-                                    if not n.startswith(("config/", "samples/", "envs/"))
-                                    and not any(n == s.split(" ")[0] for s in result.not_recomputed))
+    unchecked = sorted(n for n in present - set(result.compared) - skipped
+                       if not n.startswith(("config/", "samples/", "envs/"))
+                       and not any(n == s.split(" ")[0] for s in result.not_recomputed))
+    maps = [n for n in unchecked if n.startswith("explain/")]  # one line for the maps, not one per file
+    result.not_recomputed += [n for n in unchecked if n not in maps] + (
+        [f"explain/ ({len(maps)} files: explanation maps and their per-patient tables)"] if maps else [])
     return result
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from oncoflow.report.characteristics import RANDOM, characteristics_table
 from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
-from oncoflow.report.failures import failures_markdown, misclassified
+from oncoflow.report.failures import MapIndex, classified, failures_markdown, misclassified
 from oncoflow.report.flow import participant_flow, plot_flow
 from oncoflow.run_facts import ReportFacts
 
@@ -75,20 +75,29 @@ def write_characteristics(settings: dict[str, Any], *, splits: str, tsv: str, md
                         f"{sites}\n\n" + _markdown_table(table), encoding="utf-8")
 
 
-def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str) -> None:
-    failures = misclassified(_tsv(predictions), _tsv(qc))
+def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str, cnn: list[str] | tuple[str, ...] = (),
+                   explanations: str | None = None) -> None:
+    """``cnn``: the run's CNN models; ``explanations``: tables/explanation_sanity.tsv (None: explain
+    off); the maps are read under the results folder (the reporting folder's parent)."""
+    from oncoflow.report.explanations import read_explanations
+
+    maps = MapIndex(frozenset(cnn), read_explanations(explanations), Path(tsv).resolve().parents[1])
+    preds, qc_table = _tsv(predictions), _tsv(qc)
+    failures = misclassified(preds, qc_table, maps)
     failures.to_csv(tsv, sep="\t", index=False)
     m = _tsv(metrics)
-    Path(md).write_text(failures_markdown(failures, {(r.model, r.cohort): int(r.n) for r in m.itertuples()}),
-                        encoding="utf-8")
+    Path(md).write_text(failures_markdown(failures, {(r.model, r.cohort): int(r.n) for r in m.itertuples()},
+                                          classified(preds, qc_table, maps, wrong=False)), encoding="utf-8")
 
 
 def write_checklist(name: str, plan: ReportFacts, *, splits: str, qc: str, metrics: str, failures: str,
-                    tsv: str, md: str, selection: str | None = None) -> None:
-    """``plan``: the run's facts (oncoflow.run_facts)."""
+                    tsv: str, md: str, selection: str | None = None, explanations: str | None = None) -> None:
+    """``plan``: the run's facts (oncoflow.run_facts); ``explanations``: tables/explanation_sanity.tsv."""
+    from oncoflow.report.explanations import read_explanations
     from oncoflow.report.selection import read_selection
 
-    facts = run_facts(plan, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures), read_selection(selection))
+    facts = run_facts(plan, _tsv(splits), _tsv(qc), _tsv(metrics), _tsv(failures), read_selection(selection),
+                      read_explanations(explanations))
     table = fill_checklist(name, facts)
     table.to_csv(tsv, sep="\t", index=False)
     Path(md).write_text(checklist_markdown(name, table), encoding="utf-8")
