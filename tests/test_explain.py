@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from oncoflow.explain.maps import TARGET_LAYERS
 from oncoflow.explain.sanity import explain_test_patients, load_fold_model, randomised, summarise
 
 SETTINGS = {"methods": ["gradcam", "occlusion"], "max_random_spearman": 0.5}  # the schema defaults
@@ -224,3 +225,20 @@ def test_flat_maps_count_as_checks_not_made_never_as_passed() -> None:
     assert "None of the 1 checks made was flagged." in both and "1 of 2 checks" in both and "were not made" in both
     flat_only = explanation_text(table.iloc[:1], {**settings, "methods": ["gradcam"]}, True)
     assert "No check could be made" in flat_only and "flagged." not in flat_only
+
+
+@pytest.mark.parametrize("architecture", sorted(TARGET_LAYERS))
+def test_every_architectures_gradcam_layer_gives_a_map_on_the_input_grid(architecture: str) -> None:
+    """Each architecture's Grad-CAM layer exists and yields one finite map per input on its grid, for
+    a 2-channel input (a fused model): the map rule of every study's architectures without an
+    end-to-end run each (tests/test_studies.py runs the rule in the 3D and co-training shapes)."""
+    from oncoflow.explain.maps import gradcam
+    from oncoflow.models.zoo import build_model
+
+    torch.manual_seed(0)
+    model = build_model(architecture, 2).eval()
+    side = 64 if architecture == "deepbet_encoder_3d" else 32  # deepbet downsamples by 32
+    shape = (2, 2, side, side, side) if architecture.endswith("_3d") else (2, 2, 64, 64)
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    maps = gradcam(model, architecture, x)
+    assert maps.shape == (shape[0], *shape[2:]) and np.isfinite(maps).all()
