@@ -43,7 +43,6 @@ class SegmentSettings:
         out = {k: v for k, v in asdict(self).items() if k not in ("activate", "crop_mask", *PLAUSIBILITY)}
         return {**out, "inputs": list(self.inputs or modalities), "seed": seed}
 
-
     def plausibility(self) -> dict[str, float]:
         """The bounds a new subject's predicted mask must meet to be cropped (oncoflow.segment.new_subjects)."""
         return {k: float(getattr(self, k)) for k in PLAUSIBILITY}
