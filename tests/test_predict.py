@@ -1,4 +1,4 @@
-"""After the paper (#17): `snakemake bundle` on the finished demo run, then `oncoflow predict` on 8 new
+"""After the paper (#17): `snakemake bundle` on the finished demo run, then `oncoflow predict` on 6 new
 synthetic subjects (a new seed) in an empty folder: predictions for every model, no training job,
 the new cohort's AUC beside the CV AUC, and an input prepared differently refused."""
 
@@ -34,6 +34,9 @@ def oncoflow(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=900, stdin=subprocess.DEVNULL)
 
 
+NEW = 6  # new subjects for predict: both classes among the scored ones (28 CPU s each, deepbet incl.)
+
+
 @pytest.mark.slow
 def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path, tmp_path: Path) -> None:
     results = finished_run / "results" / "demo"
@@ -45,7 +48,7 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         tar = results / "bundle" / "demo.tar.gz"
         user = tmp_path / "elsewhere"  # another machine: the bundle and new exams, no results, no training data
         user.mkdir()
-        sheet = make_demo_cohort(tmp_path / "site_b", 8, seed=11, voxel_scale=2.0, external_fraction=0.0)
+        sheet = make_demo_cohort(tmp_path / "site_b", NEW, seed=11, voxel_scale=2.0, external_fraction=0.0)
         rows = pd.read_csv(sheet, sep="\t", dtype=str)
         rows["cohort"] = "site_b"
         bad = rows.iloc[:1].assign(subject="gone01", dicom="dicom/gone01")  # a folder that does not exist
@@ -59,9 +62,9 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         predict_s = time.perf_counter() - start
         assert done.returncode == 0, done.stderr[-5000:]
         out = user / "results" / "demo" / "predict" / "site_b"
-        # the bad row is listed (line 10: header + 8 subjects before it), the good subjects scored
+        # the bad row is listed (header + the new subjects before it), the good subjects scored
         refused_rows = pd.read_csv(out / "refused.tsv", sep="\t")
-        assert refused_rows["line"].tolist() == [10] and "subject 'gone01'" in refused_rows.at[0, "reason"]
+        assert refused_rows["line"].tolist() == [NEW + 2] and "subject 'gone01'" in refused_rows.at[0, "reason"]
         assert "refused (--keep-going)" in done.stderr
         bundle = out / "bundle" / "demo"
         manifest = json.loads((bundle / "bundle.json").read_text())
@@ -81,7 +84,7 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
                                                        tested["recal_b"].to_numpy()), tested["risk"], rtol=0, atol=1e-8)
 
         preds = pd.read_csv(out / "predictions.tsv", sep="\t", dtype={"subject": str})
-        assert len(preds) == 8 * len(models) and set(preds["model"]) == set(models)
+        assert len(preds) == NEW * len(models) and set(preds["model"]) == set(models)
         qc = pd.read_csv(out / "qc" / "qc.tsv", sep="\t", dtype={"subject": str}, keep_default_na=False)
         flagged = set(qc.loc[qc["flag"] != "", "subject"])
         scored = preds[preds["status"] == "scored"]
@@ -101,16 +104,16 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         assert {"predict_new_subjects", "evaluate_new_subjects", "crop_tumor"} <= benchmarked
         assert not list(user.rglob("checkpoint.pt")) and not (out / "models").exists()
 
-        # the 8 new subjects' AUC, beside the study's cross-validated AUC
+        # the new subjects' AUC, beside the study's cross-validated AUC
         metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
         cv = pd.read_csv(results / "tables" / "metrics.tsv", sep="\t").query("cohort == 'cv'").set_index("model")
         assert set(metrics["model"]) == set(models) and set(metrics["cohort"]) == {"site_b"}
         for _, row in metrics.iterrows():
             assert row["cv_auc"] == pytest.approx(cv.loc[row["model"], "auc"], abs=1e-4)
-            assert row["n_scored"] == 8 - len(flagged)
+            assert row["n_scored"] == NEW - len(flagged)
         assert metrics["auc"].notna().all()
-        per_subject = predict_s / 8
-        print(f"\nbundle {bundle_s:.1f} s ({tar.stat().st_size / 1e6:.0f} MB); predict 8 subjects {predict_s:.1f} s "
+        per_subject = predict_s / NEW
+        print(f"\nbundle {bundle_s:.1f} s ({tar.stat().st_size / 1e6:.0f} MB); predict {NEW} subjects {predict_s:.1f} s "
               f"({per_subject:.1f} s/subject); QC flagged {sorted(flagged)}")
         print(metrics[["model", "n_scored", "auc", "auc_ci_low", "auc_ci_high", "cv_auc"]].to_string(index=False))
 

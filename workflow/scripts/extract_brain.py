@@ -6,14 +6,18 @@ from oncoflow.runtime import start_job
 
 sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 
-import torch
-
-from oncoflow.preprocess.brain import HdbetSettings
+from oncoflow.preprocess.brain import NETWORK_BACKENDS, HdbetSettings
 from oncoflow.preprocess.subject import extract_brain_subject
 
-torch.set_num_threads(sm.threads)
 modalities = sm.params.modalities
 brain = sm.params.brain
+device = "cpu"
+if brain["backend"] in NETWORK_BACKENDS:  # backend none runs no second opinion either
+    # torch only when a network runs: its import alone is 2.3 CPU s a job
+    import torch
+
+    torch.set_num_threads(sm.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
 extract_brain_subject(
     sm.wildcards.subject,
     {m: Path(sm.input[m]) for m in modalities},
@@ -26,5 +30,5 @@ extract_brain_subject(
     second_opinion=brain["second_opinion"],
     second_mask_out=Path(sm.output.second_mask),
     min_agreement=brain["min_agreement"],
-    device="cuda" if torch.cuda.is_available() else "cpu",
+    device=device,
 )

@@ -33,7 +33,8 @@ from oncoflow.models.shipped_networks import hdbet_network_files, import_hdbet
 from oncoflow.preprocess.errors import PreprocessError
 from oncoflow.preprocess.masks import head_mask_array
 
-BACKENDS = ("hdbet", "deepbet", "none")
+NETWORK_BACKENDS = ("hdbet", "deepbet")  # the ones that run a network (torch)
+BACKENDS = (*NETWORK_BACKENDS, "none")
 HDBET_MODES = {"fast": 1, "accurate": 5}  # networks used
 # ANTs' name of RAS voxel storage (nibabel's canonical order): HD-BET's input orientation.
 HDBET_ORIENTATION = "RPI"
