@@ -41,10 +41,11 @@ GRADCAM_LAYERS: dict[str, tuple[str, ...]] = {
 assert set(GRADCAM_LAYERS) == set(ARCHITECTURES), "every architecture needs its Grad-CAM layers"
 
 #: Fewest cells a Grad-CAM layer's activation must have along each in-plane (last two) axis. Grad-CAM
-#: (Selvaraju et al., ICCV 2017) uses the last convolutional layer as the compromise between high-level
-#: semantics and spatial detail; where a small input shrinks it to 1x1 (a flat map) or 2x2 cells, an
-#: earlier stage is the usual remedy. 4: cells of a quarter of each axis, the scale of occlusion's
-#: patch (:func:`occlusion`); ResNet's layer2 on a 32-pixel crop.
+#: (Selvaraju et al., ICCV 2017) takes the last convolutional layer as the best compromise between
+#: high-level semantics and spatial detail; where a small input shrinks it to 1x1 (a flat map) or 2x2
+#: cells, an earlier stage trades some semantics for a map that resolves the input. 4: cells of a
+#: quarter of each axis, the scale of occlusion's patch (:func:`occlusion`); ResNet's layer2 on a
+#: 32-pixel crop.
 MIN_CELLS = 4
 
 
