@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from oncoflow.explain.maps import TARGET_LAYERS
+from oncoflow.explain.maps import GRADCAM_LAYERS, MIN_CELLS
 from oncoflow.explain.sanity import explain_test_patients, load_fold_model, randomised, summarise
 
 SETTINGS = {"methods": ["gradcam", "occlusion"], "max_random_spearman": 0.5}  # the schema defaults
@@ -64,6 +64,10 @@ def test_trained_maps_pass_the_check_and_untrained_weights_fail_it(finished_run:
     results = finished_run / "results/demo"
     table = pd.read_csv(results / "tables/explanation_sanity.tsv", sep="\t")
     assert_maps_explain_the_model(table)
+    # Grad-CAM on the deepest stage that resolves a 32-pixel crop: maps with ranks (flat ones: no mass)
+    gradcam = table[table["method"] == "gradcam"]
+    assert set(gradcam["layer"]) == {"layer2 (4x4 cells)"} and table.loc[table["method"] == "occlusion", "layer"].isna().all()
+    assert gradcam["patients_flat_map"].sum() < gradcam["n_patients"].sum() and gradcam["random_spearman"].notna().any()
     # The weights that fold's training started from (cv.seed + fold), as a training run that never
     # updated them would leave in the checkpoint: its maps are the random model's, and the check says so.
     trained = results / "models/t1ce_resnet18/fold0/checkpoint.pt"
@@ -75,9 +79,10 @@ def test_trained_maps_pass_the_check_and_untrained_weights_fail_it(finished_run:
     patients = explain_test_patients(untrained, _crops(results), splits, model_name="t1ce_resnet18", fold=0,
                                      crop=CROP, settings=SETTINGS, seed=SEED, out_dir=tmp_path / "maps")
     summary = summarise(patients, SETTINGS["max_random_spearman"]).set_index("method")
-    # occlusion: the same maps; Grad-CAM: flat maps (layer4 of a 32-pixel crop is 1x1), no ranks
-    assert summary.loc["occlusion", "random_spearman"] == pytest.approx(1.0)
-    assert summary.loc["gradcam", "patients_flat_map"] == summary.loc["gradcam", "n_patients"]
+    # both methods: the same maps, flagged; Grad-CAM on layer2 (layer4 of a 32-pixel crop is 1x1: flat, no ranks)
+    assert summary["random_spearman"].tolist() == pytest.approx([1.0, 1.0])
+    assert summary["weights_independent"].all()
+    assert summary["layer"].tolist() == ["layer2 (4x4 cells)", ""]
     with pytest.raises(AssertionError, match="do not depend on the weights"):
         assert_maps_explain_the_model(summary.reset_index())
 
@@ -130,8 +135,12 @@ def test_failures_show_each_cnn_patients_map_and_its_check(finished_run: Path) -
         occlusion = check.loc["occlusion"]
         verdict = "FLAGGED" if occlusion["weights_independent"] else "not flagged"
         assert f"occlusion sensitivity: {verdict} (rho {occlusion['random_spearman']:.2f}" in r.map_check
-        if check.loc["gradcam", "patients_flat_map"] == check.loc["gradcam", "n_patients"]:
+        gradcam = check.loc["gradcam"]
+        if pd.isna(gradcam["random_spearman"]):
             assert "Grad-CAM: not checked, flat maps" in r.map_check  # a flat map is no pass
+        else:
+            verdict = "FLAGGED" if gradcam["weights_independent"] else "not flagged"
+            assert f"Grad-CAM: {verdict}" in r.map_check and f"rho {gradcam['random_spearman']:.2f}" in r.map_check
     others = failures[~cnn]
     assert len(others) and (others["explanation_map"] == "").all() and (others["map_check"] == NOT_A_CNN).all()
     external = failures[cnn & (failures["cohort"] != "cv")]
@@ -223,16 +232,24 @@ def test_flat_maps_count_as_checks_not_made_never_as_passed() -> None:
     settings = {"methods": ["gradcam", "occlusion"], "max_random_spearman": 0.5}
     both = explanation_text(table, settings, True)
     assert "None of the 1 checks made was flagged." in both and "1 of 2 checks" in both and "were not made" in both
+    assert "Grad-CAM: no rank correlation" in both  # a table written before Grad-CAM's layer was recorded
+    layered = table.assign(layer=["layer2 (4x4 cells)", np.nan])  # occlusion's empty cell, as read back
+    text = explanation_text(layered, settings, True)
+    assert "Grad-CAM on layer2 (4x4 cells): no rank correlation" in text and "occlusion sensitivity: median" in text
+    mixed = pd.concat([layered, layered.assign(fold=1, layer=["layer4 (7x7 cells)", np.nan])])
+    assert "Grad-CAM on layer2 (4x4 cells) in 1 model folds, layer4 (7x7 cells) in 1 model folds: " in (
+        explanation_text(mixed, settings, True))
     flat_only = explanation_text(table.iloc[:1], {**settings, "methods": ["gradcam"]}, True)
     assert "No check could be made" in flat_only and "flagged." not in flat_only
 
 
-@pytest.mark.parametrize("architecture", sorted(TARGET_LAYERS))
+@pytest.mark.parametrize("architecture", sorted(GRADCAM_LAYERS))
 def test_every_architectures_gradcam_layer_gives_a_map_on_the_input_grid(architecture: str) -> None:
-    """Each architecture's Grad-CAM layer exists and yields one finite map per input on its grid, for
-    a 2-channel input (a fused model): the map rule of every study's architectures without an
-    end-to-end run each (tests/test_studies.py runs the rule in the 3D and co-training shapes)."""
-    from oncoflow.explain.maps import gradcam
+    """Each architecture's Grad-CAM layers exist, deepest first (no candidate's grid is finer than an
+    earlier one's), and the chosen one yields one finite map per input on its grid, for a 2-channel
+    input (a fused model): the map rule of every study's architectures without an end-to-end run
+    each (tests/test_studies.py runs the rule in the 3D and co-training shapes)."""
+    from oncoflow.explain.maps import choose_layer, gradcam, layer_grids
     from oncoflow.models.zoo import build_model
 
     torch.manual_seed(0)
@@ -240,5 +257,55 @@ def test_every_architectures_gradcam_layer_gives_a_map_on_the_input_grid(archite
     side = 64 if architecture == "deepbet_encoder_3d" else 32  # deepbet downsamples by 32
     shape = (2, 2, side, side, side) if architecture.endswith("_3d") else (2, 2, 64, 64)
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    maps = gradcam(model, architecture, x)
+    cells = [int(np.prod(grid)) for grid in layer_grids(model, architecture, x).values()]
+    assert cells == sorted(cells), f"{architecture}: candidates not deepest first: {cells}"
+    layer = choose_layer(model, architecture, x)
+    assert layer.name in GRADCAM_LAYERS[architecture]
+    maps = gradcam(model, layer.name, x)
     assert maps.shape == (shape[0], *shape[2:]) and np.isfinite(maps).all()
+
+
+def _phantom_crops(side: int = 32) -> np.ndarray:
+    """Four axial 2-channel (t1ce, flair) crops of side ``side`` around the head phantom's centre,
+    z-scored per channel: a fused model's input at the demo's crop size."""
+    from oncoflow.demo.phantom import load_phantom
+
+    phantom = load_phantom()
+    cx, cy, cz = (int(np.mean(a)) for a in np.nonzero(phantom.brain_mask))
+    half = side // 2
+    x = np.stack([phantom.contrasts[m][cx - half : cx + half, cy - half : cy + half, cz - 2 : cz + 2]
+                  for m in ("t1ce", "flair")])  # (channel, x, y, slice)
+    x = (x - x.mean(axis=(1, 2, 3), keepdims=True)) / x.std(axis=(1, 2, 3), keepdims=True)
+    return np.ascontiguousarray(x.transpose(3, 0, 1, 2)).astype(np.float32)
+
+
+def test_gradcam_takes_an_earlier_stage_where_the_last_is_too_coarse() -> None:
+    """On the demo's 32-pixel crops ResNet-18's layer4 is 1x1 (every map flat, no ranks): Grad-CAM
+    takes the deepest stage with MIN_CELLS cells a side, whose maps vary and whose trained-vs-random
+    ranks are computable; a 224-pixel input keeps layer4."""
+    from oncoflow.explain.maps import choose_layer, gradcam, layer_grids
+    from oncoflow.explain.sanity import FLAT_TOLERANCE, _spearman
+    from oncoflow.models.zoo import build_model
+
+    x = _phantom_crops()
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2).eval()
+    torch.manual_seed(1)
+    other = build_model("resnet18", 2).eval()
+    assert layer_grids(model, "resnet18", x)["layer4"] == (1, 1)
+    layer = choose_layer(model, "resnet18", x)
+    assert (layer.name, layer.grid) == ("layer2", (4, 4)) and min(layer.grid) >= MIN_CELLS
+    assert str(layer) == "layer2 (4x4 cells)"
+
+    def flat(maps: np.ndarray) -> list[bool]:
+        return [bool(np.ptp(m) <= FLAT_TOLERANCE * np.abs(m).max()) for m in maps]
+
+    assert flat(gradcam(model, "layer4", x)) == [True] * len(x)  # what the last stage gave
+    maps, random_maps = gradcam(model, layer.name, x), gradcam(other, layer.name, x)
+    assert flat(maps) == [False] * len(x)
+    # the four slices as one patient, as the sanity table ranks them: a random model's slice may
+    # have no mass (every weighted activation negative), not all four
+    assert not all(flat(random_maps)) and np.isfinite(_spearman(maps, random_maps))
+    big = np.random.default_rng(0).normal(size=(1, 2, 224, 224)).astype(np.float32)
+    assert choose_layer(model, "resnet18", big) == choose_layer(model, "resnet18", big[:, :, ::-1].copy())
+    assert str(choose_layer(model, "resnet18", big)) == "layer4 (7x7 cells)"

@@ -5,9 +5,13 @@ prediction, its negative otherwise) and keep the evidence *for* it (Grad-CAM's R
 how far hiding a patch lowers that class's logit, negative changes clipped to 0), so a map is a
 non-negative mass over the input grid. MONAI's Grad-CAM averages the gradients over every spatial
 axis (3D included: ``grad.view(b, c, -1).mean(2)``), unlike ClinicaDL's, which pools two axes only.
+Grad-CAM's layer depends on the input's size (:func:`choose_layer`); the sanity table records it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,21 +21,71 @@ from oncoflow.models.catalog import ARCHITECTURES
 
 METHODS = ("gradcam", "occlusion")
 
-#: Grad-CAM's layer per architecture: the last convolutional stage, whose spatial map the head pools.
-TARGET_LAYERS: dict[str, str] = {
-    "alexnet": "features.11",  # ReLU after the last convolution
-    "googlenet": "inception5b",
-    "resnet18": "layer4",
-    "resnet50": "layer4",
-    "vgg16": "features.29",  # ReLU after the last convolution
-    "resnet10_3d": "layer4",
-    "resnet18_3d": "layer4",
-    "vgg16_3d": "features.42",  # ReLU after the last convolution
-    "msresnet10_3d": "branches.0.layer4",  # the full-resolution branch
-    "hdbet_encoder_3d": "encoder",
-    "deepbet_encoder_3d": "encoder",
+#: Grad-CAM's candidate layers per architecture, deepest first: the last convolutional stage, whose
+#: spatial map the head pools, then earlier stages (:func:`choose_layer` takes the deepest that
+#: resolves the input). deepbet's encoder is traced (TorchScript modules take no forward hooks): its
+#: output is its only layer.
+GRADCAM_LAYERS: dict[str, tuple[str, ...]] = {
+    "alexnet": ("features.11", "features.4", "features.1"),  # the ReLUs after convolutions 5, 2 and 1
+    "googlenet": ("inception5b", "inception4e", "inception3b"),
+    "resnet18": ("layer4", "layer3", "layer2"),
+    "resnet50": ("layer4", "layer3", "layer2"),
+    "vgg16": ("features.29", "features.22", "features.15"),  # the ReLUs ending blocks 5, 4 and 3
+    "resnet10_3d": ("layer4", "layer3", "layer2"),
+    "resnet18_3d": ("layer4", "layer3", "layer2"),
+    "vgg16_3d": ("features.42", "features.32", "features.22"),  # the ReLUs ending blocks 5, 4 and 3
+    "msresnet10_3d": ("branches.0.layer4", "branches.0.layer3", "branches.0.layer2"),  # full-resolution branch
+    "hdbet_encoder_3d": ("encoder", "encoder.context4", "encoder.context3"),
+    "deepbet_encoder_3d": ("encoder",),
 }
-assert set(TARGET_LAYERS) == set(ARCHITECTURES), "every architecture needs its Grad-CAM layer"
+assert set(GRADCAM_LAYERS) == set(ARCHITECTURES), "every architecture needs its Grad-CAM layers"
+
+#: Fewest cells a Grad-CAM layer's activation must have along each in-plane (last two) axis. Grad-CAM
+#: (Selvaraju et al., ICCV 2017) takes the last convolutional layer as the best compromise between
+#: high-level semantics and spatial detail; where a small input shrinks it to 1x1 (a flat map) or 2x2
+#: cells, an earlier stage trades some semantics for a map that resolves the input. 4: cells of a
+#: quarter of each axis, the scale of occlusion's patch (:func:`occlusion`); ResNet's layer2 on a
+#: 32-pixel crop.
+MIN_CELLS = 4
+
+
+@dataclass(frozen=True)
+class GradcamLayer:
+    """The layer Grad-CAM used (its name in the architecture) and its activation's spatial grid."""
+
+    name: str
+    grid: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'x'.join(map(str, self.grid))} cells)"
+
+
+def layer_grids(model: nn.Module, architecture: str, x: np.ndarray) -> dict[str, tuple[int, ...]]:
+    """The spatial grid of each of the architecture's :data:`GRADCAM_LAYERS` on the first input of
+    ``x``, deepest first (forward hooks on one sample)."""
+    modules = dict(model.named_modules())
+    grids: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(_module: nn.Module, _input: object, out: torch.Tensor) -> None:  # None: keeps the output
+            grids[name] = tuple(out.shape[2:])
+        return hook
+
+    hooks = [modules[name].register_forward_hook(record(name)) for name in GRADCAM_LAYERS[architecture]]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.from_numpy(x[:1]))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: grids[name] for name in GRADCAM_LAYERS[architecture]}
+
+
+def choose_layer(model: nn.Module, architecture: str, x: np.ndarray) -> GradcamLayer:
+    """The deepest of the architecture's :data:`GRADCAM_LAYERS` whose activation on the first input
+    of ``x`` has at least :data:`MIN_CELLS` cells along each in-plane axis; the deepest when none has."""
+    layers = [GradcamLayer(name, grid) for name, grid in layer_grids(model, architecture, x).items()]
+    return next((layer for layer in layers if min(layer.grid[-2:]) >= MIN_CELLS), layers[0])
 
 
 class PredictedClass(nn.Module):
@@ -46,17 +100,14 @@ class PredictedClass(nn.Module):
         return torch.cat([-logit, logit], dim=1)
 
 
-def target_layer(architecture: str) -> str:
-    """Grad-CAM's layer inside :class:`PredictedClass` (co-training models keep the classifier's names)."""
-    return "net." + TARGET_LAYERS[architecture]
-
-
-def gradcam(model: nn.Module, architecture: str, x: np.ndarray, batch: int = 8) -> np.ndarray:
-    """Grad-CAM maps (n, *spatial) of ``x`` (n, channels, *spatial), upsampled to the input grid."""
+def gradcam(model: nn.Module, layer: str, x: np.ndarray, batch: int = 8) -> np.ndarray:
+    """Grad-CAM maps (n, *spatial) of ``x`` (n, channels, *spatial) on the model's ``layer`` (see
+    :func:`choose_layer`), upsampled to the input grid."""
     from monai.visualize import GradCAM
 
     wrapped = PredictedClass(model).eval()
-    cam = GradCAM(nn_module=wrapped, target_layers=target_layer(architecture), postprocessing=lambda m: m)
+    # inside PredictedClass (co-training models keep the classifier's names)
+    cam = GradCAM(nn_module=wrapped, target_layers=f"net.{layer}", postprocessing=lambda m: m)
     out = []
     for start in range(0, len(x), batch):
         xb = torch.from_numpy(x[start : start + batch])
@@ -91,10 +142,12 @@ def occlusion(model: nn.Module, x: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def explain(model: nn.Module, architecture: str, x: np.ndarray, method: str) -> np.ndarray:
-    """Non-negative maps (n, *spatial) of ``method`` (one of :data:`METHODS`) on the model's input grid."""
+def explain(model: nn.Module, architecture: str, x: np.ndarray, method: str) -> tuple[np.ndarray, GradcamLayer | None]:
+    """Non-negative maps (n, *spatial) of ``method`` (one of :data:`METHODS`) on the model's input grid,
+    and Grad-CAM's layer (None for occlusion)."""
     if method == "gradcam":
-        return gradcam(model, architecture, x)
+        layer = choose_layer(model, architecture, x)
+        return gradcam(model, layer.name, x), layer
     if method == "occlusion":
-        return occlusion(model, x)
+        return occlusion(model, x), None
     raise ValueError(f"unknown explanation method {method!r}; choose from {METHODS}")

@@ -31,10 +31,10 @@ from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 
 #: Per-patient columns of the sanity table.
-PATIENT_COLUMNS = ("model", "fold", "subject", "method", "flat_map", "tumor_share", "tumor_area_share",
+PATIENT_COLUMNS = ("model", "fold", "subject", "method", "layer", "flat_map", "tumor_share", "tumor_area_share",
                    "brain_share", "brain_area_share", "random_spearman", "seconds")
 #: Per model, fold and method (:func:`summarise`).
-SUMMARY_COLUMNS = ("model", "fold", "method", "n_patients", "tumor_share", "tumor_area_share",
+SUMMARY_COLUMNS = ("model", "fold", "method", "layer", "n_patients", "tumor_share", "tumor_area_share",
                    "tumor_enrichment", "patients_tumor_above_area", "patients_flat_map", "brain_share", "brain_area_share",
                    "random_spearman", "weights_independent", "seconds_per_patient")
 
@@ -114,15 +114,17 @@ def explain_fold(fold_model: FoldModel, crops: dict[str, Path], crop: dict, *, m
     rows, all_maps = [], {}
     for method in methods:
         start = time.perf_counter()
-        maps = explain(fold_model.model, fold_model.architecture, samples.x, method)
+        maps, layer = explain(fold_model.model, fold_model.architecture, samples.x, method)
         seconds = (time.perf_counter() - start) / max(len(samples.subjects), 1)
-        random_maps = explain(random_model.model, random_model.architecture, samples.x, method)
+        random_maps, _ = explain(random_model.model, random_model.architecture, samples.x, method)  # same layer
         all_maps[method] = maps
         for i, subject in enumerate(samples.subjects):
             rows.append({"model": model_name, "fold": fold, "subject": subject, "method": method,
+                         "layer": "" if layer is None else str(layer),
                          **patient_rows(maps, random_maps, samples, i, prepared), "seconds": round(seconds, 3)})
-        print(f"{model_name} fold {fold}: {method} maps of {len(samples.subjects)} patients "
-              f"({seconds:.1f} s a patient, trained model)", file=sys.stderr, flush=True)
+        print(f"{model_name} fold {fold}: {method} maps of {len(samples.subjects)} patients"
+              f"{'' if layer is None else f' on {layer}'} ({seconds:.1f} s a patient, trained model)",
+              file=sys.stderr, flush=True)
     return pd.DataFrame(rows, columns=list(PATIENT_COLUMNS)), all_maps, samples
 
 
@@ -132,11 +134,13 @@ def summarise(patients: pd.DataFrame, max_random_spearman: float) -> pd.DataFram
     the learned weights). A flat map says nothing about where the model looked and has no rank
     correlation: no mass (Grad-CAM's ReLU leaves nothing when every weighted activation is
     negative) or no variation (Grad-CAM on a 1x1 last stage, e.g. ResNet layer4 of a 32-pixel crop);
-    ``patients_flat_map`` counts them."""
+    ``patients_flat_map`` counts them. ``layer``: Grad-CAM's layer and its grid (empty for occlusion)."""
     rows = []
     for (model, fold, method), part in patients.groupby(["model", "fold", "method"], sort=False):
         rho = float(part["random_spearman"].median())
-        rows.append({"model": model, "fold": fold, "method": method, "n_patients": len(part),
+        layers = part["layer"].fillna("").astype(str)
+        rows.append({"model": model, "fold": fold, "method": method, "layer": "; ".join(layers[layers != ""].unique()),
+                     "n_patients": len(part),
                      "tumor_share": float(part["tumor_share"].median()),
                      "tumor_area_share": float(part["tumor_area_share"].median()),
                      "tumor_enrichment": float((part["tumor_share"] / part["tumor_area_share"]).median()),

@@ -19,6 +19,17 @@ def read_explanations(path: str | Path | Iterable[str] | None) -> pd.DataFrame |
     return pd.read_csv(path, sep="\t") if path else None
 
 
+def layers_used(part: pd.DataFrame) -> str:
+    """Grad-CAM's layers in ``part`` (rows of the table), with how many model folds used each when
+    they differ; empty for occlusion and for a table written before the column existed."""
+    if "layer" not in part:
+        return ""
+    counts = part["layer"].dropna().astype(str).loc[lambda s: s != ""].value_counts(sort=False)
+    if len(counts) <= 1:
+        return "".join(counts.index)
+    return ", ".join(f"{layer} in {n} model folds" for layer, n in counts.items())
+
+
 def _method_figures(part: pd.DataFrame) -> str:
     rho = part["random_spearman"].median()
     flat = int(part["patients_flat_map"].sum())
@@ -42,8 +53,8 @@ def explanation_text(table: pd.DataFrame | None, settings: Mapping[str, object],
             "(tables/explanation_sanity.tsv).")
     if table is None or table.empty:
         return text
-    per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}: {_method_figures(part)}"
-                           for m, part in table.groupby("method", sort=False))
+    per_method = "; ".join(f"{METHOD_NAMES.get(m, m)}{f' on {layers}' if (layers := layers_used(part)) else ''}: "
+                           f"{_method_figures(part)}" for m, part in table.groupby("method", sort=False))
     return f"{text} {per_method}. {check_summary(table, settings)}"
 
 
@@ -93,7 +104,8 @@ def sanity_page(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
 
     view = pd.DataFrame({
         "model": table["model"], "fold": table["fold"],
-        "method": [METHOD_NAMES.get(m, m) for m in table["method"]], "patients": table["n_patients"],
+        "method": [METHOD_NAMES.get(m, m) for m in table["method"]],
+        "layer": [layers_used(table.iloc[[i]]) for i in range(len(table))], "patients": table["n_patients"],
         "map mass in tumor": table["tumor_share"].map("{:.0%}".format),
         "tumor share of the crop": table["tumor_area_share"].map("{:.0%}".format),
         "flat maps": table["patients_flat_map"],
@@ -109,7 +121,8 @@ def sanity_page(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
 def model_checks(table: pd.DataFrame | None) -> list[dict[str, object]] | None:
     """Per model and method, over its fold models: how many were flagged (maps that do not depend on
     the weights) or not checked (every map flat), the median trained-vs-random rho of those checked,
-    and the median map mass in the tumor against the tumor's share of the crop; None without a table."""
+    the median map mass in the tumor against the tumor's share of the crop, and Grad-CAM's layer;
+    None without a table."""
     if table is None:
         return None
     rows = []
@@ -121,5 +134,6 @@ def model_checks(table: pd.DataFrame | None) -> list[dict[str, object]] | None:
                      "random_spearman": float(rho.median()) if rho.notna().any() else None,
                      "tumor_share": float(part["tumor_share"].median()),
                      "tumor_area_share": float(part["tumor_area_share"].median()),
-                     "flat_maps": f"{int(part['patients_flat_map'].sum())} of {int(part['n_patients'].sum())}"})
+                     "flat_maps": f"{int(part['patients_flat_map'].sum())} of {int(part['n_patients'].sum())}",
+                     "layer": layers_used(part)})
     return rows

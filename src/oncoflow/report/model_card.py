@@ -376,10 +376,10 @@ def _explanation_lines(rows: list[dict[str, Any]] | None) -> list[str]:
     return ["Explanation maps, model-parameter randomisation check per model (from tables/explanation_sanity.tsv; "
             "median over the fold models; a fold whose maps are all flat has no rank correlation and is not checked):",
             "", _table(["model", "method", "fold models", "flagged", "not checked (flat)", "trained vs random rho",
-                        "map mass in tumor", "tumor share of the crop", "flat maps (patients)"],
+                        "map mass in tumor", "tumor share of the crop", "flat maps (patients)", "Grad-CAM layer"],
                        [[r["model"], r["method"], str(r["folds"]), str(r["flagged"]), str(r["not_checked"]),
                          fmt(r["random_spearman"], 2), f"{r['tumor_share']:.0%}", f"{r['tumor_area_share']:.0%}",
-                         r["flat_maps"]] for r in rows])]
+                         r["flat_maps"], r.get("layer", "")] for r in rows])]
 
 
 def card_markdown(card: dict[str, Any]) -> str:
