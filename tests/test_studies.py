@@ -129,10 +129,6 @@ E2E = {
     "h3k27m_wholebrain_cotrain": (10, 0.5),
     "recurrence_vs_necrosis_3d": (8, 0.5),
 }
-# Studies whose end-to-end run skips the brain-extraction network (backend none: the head mask):
-# their small crops are around the tumor. deepbet (9 CPU s a head) runs in h3k27m's, whose 200 mm
-# field shows the whole skull-stripped brain, and in the finished run; HD-BET in tests/test_preprocess*.py.
-E2E_NO_BRAIN_NETWORK = {"idh1_tl_cnn2d", "recurrence_vs_necrosis_3d"}
 # Studies whose end-to-end run makes no explanation maps: every architecture's Grad-CAM layer is
 # tests/test_explain.py's unit test, the map rule's 2D path the finished run's; the 3D and the
 # co-training studies still run the rule here.
@@ -196,8 +192,9 @@ def test_study_runs_end_to_end(name: str, tmp_path_factory: pytest.TempPathFacto
         config = shrink(config, sheet, workdir / "weights")
         if name in E2E_NO_MAPS:
             config["explain"]["activate"] = False
-        if name in E2E_NO_BRAIN_NETWORK:
-            config["preprocess"]["brain_extraction"]["backend"] = "none"
+        # the brain extraction step by the head mask (backend none): deepbet (9 CPU s a head) runs
+        # in the finished run, HD-BET in tests/test_preprocess*.py; no study's shape changes them
+        config["preprocess"]["brain_extraction"]["backend"] = "none"
         configfile = workdir / f"{name}.yaml"
         configfile.write_text(yaml.safe_dump(config, sort_keys=False))
         start = time.time()
@@ -234,7 +231,6 @@ def test_hcc_study_runs_end_to_end(tmp_path: Path) -> None:
     assert (results / "methods.md").is_file()
     metrics = pd.read_csv(results / "tables/metrics.tsv", sep="\t")
     assert {"radiomics_original", "radiomics_interp", "radiomics_sr", "clinical"} <= set(metrics["model"])
-    assert (results / "superres/quality.tsv").is_file()
     # The interpolation control: the GAN's grid and mask, the image by B-spline, recorded as such.
     import json
 
@@ -248,6 +244,13 @@ def test_hcc_study_runs_end_to_end(tmp_path: Path) -> None:
              for v in ("interp", "superres")]
     assert np.array_equal(*masks)
     assert not np.allclose(np.asarray(interp.dataobj), np.asarray(sr.dataobj))  # the GAN did something else
+    original = nib.load(results / f"subjects/{subject}/coreg/arterial.nii.gz")  # x2 along z: 2n - 1 slices
+    assert sr.shape[2] == 2 * original.shape[2] - 1
+    assert sr.header.get_zooms()[2] == pytest.approx(original.header.get_zooms()[2] / 2, rel=1e-4)
+    quality = pd.read_csv(results / "superres/quality.tsv", sep="\t")  # held-out subjects, GAN vs interpolation
+    held = pd.read_csv(results / "superres/subjects.tsv", sep="\t")
+    assert set(quality["method"]) == {"gan", "linear", "bspline"}
+    assert set(quality["subject"]) == set(held.loc[held["role"] == "heldout", "subject"]) != set()
     settings = {v: json.loads((results / f"radiomics/{v}/settings.json").read_text()) for v in ("interp", "sr")}
     assert settings["interp"]["interpolation"]["method"] == "bspline" and "superres" in settings["sr"]
     assert settings["interp"]["discretisation"] == "fixed_bin_number" and settings["interp"]["bin_number"] == 32
