@@ -30,9 +30,10 @@ demo: install
 dryrun: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake -n --cores $(CORES)
 
-# One pytest-xdist worker per core, 2 to 8 (tests/conftest.py groups the tests that share one
-# finished run; each end-to-end test runs Snakemake on 2 cores of its own).
-TEST_WORKERS ?= $(shell nproc 2>/dev/null | awk '{print ($$1 < 2 ? 2 : ($$1 > 8 ? 8 : $$1))}')
+# One pytest-xdist worker per core, 2 to 4 (tests/conftest.py groups the tests that share one
+# finished run; each end-to-end test runs Snakemake on 2 cores; the largest process of the study
+# runs peaked at 3.8 GB).
+TEST_WORKERS ?= $(shell nproc 2>/dev/null | awk '{print ($$1 < 2 ? 2 : ($$1 > 4 ? 4 : $$1))}')
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
