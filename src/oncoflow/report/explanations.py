@@ -105,7 +105,7 @@ def sanity_page(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
     view = pd.DataFrame({
         "model": table["model"], "fold": table["fold"],
         "method": [METHOD_NAMES.get(m, m) for m in table["method"]],
-        "layer": [layers_used(table.iloc[[i]]) for i in range(len(table))], "patients": table["n_patients"],
+        "layer": table["layer"].fillna("") if "layer" in table else "", "patients": table["n_patients"],
         "map mass in tumor": table["tumor_share"].map("{:.0%}".format),
         "tumor share of the crop": table["tumor_area_share"].map("{:.0%}".format),
         "flat maps": table["patients_flat_map"],

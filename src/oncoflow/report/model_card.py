@@ -379,7 +379,7 @@ def _explanation_lines(rows: list[dict[str, Any]] | None) -> list[str]:
                         "map mass in tumor", "tumor share of the crop", "flat maps (patients)", "Grad-CAM layer"],
                        [[r["model"], r["method"], str(r["folds"]), str(r["flagged"]), str(r["not_checked"]),
                          fmt(r["random_spearman"], 2), f"{r['tumor_share']:.0%}", f"{r['tumor_area_share']:.0%}",
-                         r["flat_maps"], r.get("layer", "")] for r in rows])]
+                         r["flat_maps"], r["layer"]] for r in rows])]
 
 
 def card_markdown(card: dict[str, Any]) -> str:
