@@ -86,8 +86,13 @@ def _nested(cohort, nested_model: str):
     return ckpt, model, samples, oof, cpu
 
 
-def test_nested_selection_scores_test_patients_with_the_inner_models(cohort):
-    ckpt, model, samples, oof, cpu = _nested(cohort, "ensemble")
+@pytest.fixture(scope="module")
+def ensemble_run(cohort):
+    return _nested(cohort, "ensemble")
+
+
+def test_nested_selection_scores_test_patients_with_the_inner_models(ensemble_run):
+    ckpt, model, samples, oof, cpu = ensemble_run
     assert ckpt["ensemble"] == 2 and isinstance(model, InnerEnsemble) and len(model.members) == 2
     # the members are the inner models as they were at the kept epoch: each non-test patient's
     # out-of-fold score is exactly one member's score of it (the member that held it out)
@@ -98,6 +103,28 @@ def test_nested_selection_scores_test_patients_with_the_inner_models(cohort):
     x = torch.from_numpy(samples.x[:4])
     with torch.no_grad():
         torch.testing.assert_close(model(x), torch.stack([m(x) for m in model.members]).mean(0))
+
+
+def test_an_inner_ensemble_is_explained_as_a_whole(cohort, ensemble_run):
+    from oncoflow.explain.sanity import explain_fold, load_fold_model
+
+    root, crops, splits = cohort
+    fold_model = load_fold_model(root / "ensemble" / "checkpoint.pt")
+    assert isinstance(fold_model.model, InnerEnsemble)
+    test = splits.loc[(splits["fold"] == 0) & (splits["role"] == "test"), "subject"].tolist()[:2]
+    table, maps, _ = explain_fold(fold_model, {s: crops[s] for s in test}, {"slices": 2, "depth": 4},
+                                  model_name="m", fold=0, seed=1, methods=("gradcam", "occlusion"))
+    # Grad-CAM is the mean of the members' maps on the same layer; the random model is an ensemble too
+    from oncoflow.explain.maps import gradcam
+    from oncoflow.explain.sanity import model_samples
+
+    x = model_samples(fold_model, {s: crops[s] for s in test}, {"slices": 2, "depth": 4}).x
+    layer = table.loc[table["method"] == "gradcam", "layer"].iloc[0].split(" ")[0]
+    each = [gradcam(m, layer, x) for m in fold_model.model.members]
+    np.testing.assert_allclose(maps["gradcam"], np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    # occlusion runs on the ensemble's mean logit; its random counterpart is an ensemble too
+    occlusion = table[table["method"] == "occlusion"]
+    assert len(occlusion) == 2 and occlusion["random_spearman"].notna().all()
 
 
 def test_nested_selection_refit_writes_out_of_fold_scores(cohort):
@@ -129,4 +156,9 @@ def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose
     # nested: the patients that chose are every non-test patient of the fold
     nested = selection_table(histories, splits, {"selection": "nested", "select_on": "val_loss"}, {"t1_resnet18": 10})
     assert nested["n_val"].iloc[0] == int(((splits["fold"] == 0) & (splits["role"] != "test")).sum())
-    assert "nested selection" in selection_text(nested)
+    assert "nested selection; the fold's inner models at that epoch" in selection_text(nested)
+    refit = selection_table(histories, splits, {"selection": "nested", "select_on": "val_loss", "nested_model": "refit"},
+                            {"t1_resnet18": 10})
+    assert "one model refitted on all of them" in selection_text(refit)
+    # a table made before train.nested_model (no column) was a refit
+    assert "one model refitted" in selection_text(nested.drop(columns="nested_model"))
