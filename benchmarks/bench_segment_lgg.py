@@ -3,8 +3,8 @@ from a finished run of the segment rules (benchmarks/overlays/lgg_segment.yaml; 
 trained here). Per fold: the test patients' Dice (mean, median, range), median HD95, detection
 rate and mean volume difference (oncoflow.segment.jobs.segmentation_summary, the function the
 segmentation_summary rule calls) and the CPU seconds of Snakemake's benchmark files: the
-segmenter's training (rule tumor_segmenter) and the fold's predictions (rule predicted_tumor_mask,
-summed over its test patients).
+segmenter's training (rule tumor_segmenter) and, per predicted_tumor_mask job that has one, the
+median CPU seconds of a prediction.
 With --baseline, also the study's baseline model (oncoflow.baseline: log tumor volume and tumor
 intensity statistics, L2 logistic regression per fold) on the same folds with its features from
 each patient's cross-fitted predicted mask (the fold of --folds that tests it) beside those from the
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from oncoflow.segment.jobs import segmentation_summary
@@ -38,18 +39,20 @@ def fold_table(results: Path, folds: list[int], out: Path) -> pd.DataFrame:
         s = summary.loc[str(k)]
         train_cpu, train_wall = cpu_seconds([results / f"benchmarks/tumor_segmenter/fold{k}.tsv"])
         subjects = pd.read_csv(results / f"segment/fold{k}/segmentation.tsv", sep="\t")["subject"]
-        predict_cpu, _ = cpu_seconds([results / f"benchmarks/predicted_tumor_mask/fold{k}_{subject}.tsv" for subject in subjects])
+        jobs = [results / f"benchmarks/predicted_tumor_mask/fold{k}_{subject}.tsv" for subject in subjects]
+        predict_cpu = [cpu_seconds([f])[0] for f in jobs if f.exists()]
         rows.append({"fold": k, "n": int(s["scored"]), "dice_mean": s["dice_mean"], "dice_median": s["dice_median"],
                      "dice_min": s["dice_min"], "dice_max": s["dice_max"], "hd95_median_mm": s["hd95_median_mm"],
                      "detected": s["detected"], "volume_difference_mean_ml": s["volume_difference_mean_ml"],
-                     "train_cpu_s": train_cpu, "train_wall_s": train_wall, "predict_cpu_s": predict_cpu})
+                     "train_cpu_s": train_cpu, "train_wall_s": train_wall,
+                     "predict_jobs": len(predict_cpu), "predict_cpu_s": float(np.median(predict_cpu)) if predict_cpu else np.nan})
     pooled = summary.loc["cross-fitted"]
     rows.append({"fold": "all (each patient once)", "n": int(pooled["scored"]), "dice_mean": pooled["dice_mean"],
                  "dice_median": pooled["dice_median"], "dice_min": pooled["dice_min"], "dice_max": pooled["dice_max"],
                  "hd95_median_mm": pooled["hd95_median_mm"], "detected": pooled["detected"],
                  "volume_difference_mean_ml": pooled["volume_difference_mean_ml"],
                  "train_cpu_s": sum(r["train_cpu_s"] for r in rows), "train_wall_s": sum(r["train_wall_s"] for r in rows),
-                 "predict_cpu_s": sum(r["predict_cpu_s"] for r in rows)})
+                 "predict_jobs": sum(r["predict_jobs"] for r in rows), "predict_cpu_s": np.nan})
     return pd.DataFrame(rows)
 
 
@@ -85,12 +88,13 @@ def baseline_aucs(results: Path, folds: list[int], modalities: list[str]) -> str
 
 def markdown(table: pd.DataFrame) -> str:
     head = ("| fold | test patients | Dice mean | Dice median | Dice range | HD95 median (mm) | detected | "
-            "volume difference, mean (ml) | training CPU s | prediction CPU s |")
+            "volume difference, mean (ml) | training CPU s (wall s) | prediction CPU s, median (rule jobs) |")
     lines = [head, "|" + "---|" * 10]
     for r in table.itertuples():
+        predict = "-" if np.isnan(r.predict_cpu_s) else f"{r.predict_cpu_s:.1f}"
         lines.append(f"| {r.fold} | {r.n} | {r.dice_mean:.3f} | {r.dice_median:.3f} | {r.dice_min:.3f}-{r.dice_max:.3f} "
                      f"| {r.hd95_median_mm:.1f} | {r.detected:.0%} | {r.volume_difference_mean_ml:+.1f} "
-                     f"| {r.train_cpu_s:.0f} | {r.predict_cpu_s:.0f} |")
+                     f"| {r.train_cpu_s:.0f} ({r.train_wall_s:.0f}) | {predict} ({r.predict_jobs}) |")
     return "\n".join(lines)
 
 
