@@ -39,7 +39,7 @@ patients selected the model:
   the model that scored them. The map is applied to the fold model's test scores: with
   ``train.nested_model: ensemble`` the mean logit of those same inner models (the map is linear in
   the logit: the mean of their mapped logits), with ``refit`` a model refitted on all of them,
-  whose scale the map does not know (on LGG: intercepts of -3.1 and -5.4 in two of three repeats).
+  which the map never saw.
   The ``mean`` fusion of such CNNs is recalibrated the same way.
 - ``none``: the raw probability is the risk. Unweighted CNNs (``imbalance: none``) and the
   ``lr`` / ``svm`` stacking fusions (probability models fitted unweighted on the validation
