@@ -9,9 +9,11 @@ With --baseline, also the study's baseline model (oncoflow.baseline: log tumor v
 intensity statistics, L2 logistic regression per fold) on the same folds with its features from
 each patient's cross-fitted predicted mask (the fold of --folds that tests it) beside those from the
 manual mask (the workflow's baseline/features.tsv): pooled test AUC with 95% DeLong CI and the
-paired DeLong test.
+paired DeLong test. With --ceiling SIZE..., the resolution ceiling: each patient's manual mask
+sampled onto the segmenter's slices at SIZE px and mapped back (oncoflow.segment.slices, as a
+prediction is), scored against itself (a perfect network's Dice at that size).
 
-    .venv/bin/python benchmarks/bench_segment_lgg.py results/lgg_radiogenomics --folds 0 1 2 3 4 [--baseline]
+    .venv/bin/python benchmarks/bench_segment_lgg.py results/lgg_radiogenomics --folds 0 1 2 3 4 [--baseline] [--ceiling 64 128]
 """
 
 from __future__ import annotations
@@ -86,6 +88,25 @@ def baseline_aucs(results: Path, folds: list[int], modalities: list[str]) -> str
     return "\n".join(lines)
 
 
+def resolution_ceiling(results: Path, size: int, margin_mm: float = 5.0) -> str:
+    """Dice of every patient's manual mask after the round trip through ``size`` px slices."""
+    import nibabel as nib
+
+    from oncoflow.segment.slices import load_slices, to_volume
+
+    dice = []
+    for folder in sorted((results / "subjects").iterdir()):
+        mask = folder / "coreg/tumor_mask.nii.gz"
+        slices = load_slices(folder.name, {"flair": folder / "brain/flair.nii.gz"}, folder / "brain/brain_mask.nii.gz",
+                             mask, size, margin_mm)
+        back = to_volume(slices.tumor.astype(np.float32), slices.grid) >= 0.5
+        manual = np.asarray(nib.as_closest_canonical(nib.load(mask)).dataobj) > 0.5
+        dice.append(2 * (back & manual).sum() / (back.sum() + manual.sum()))
+    d = np.array(dice)
+    return (f"ceiling at {size} px: {len(d)} patients, Dice mean {d.mean():.3f} median {np.median(d):.3f} "
+            f"range {d.min():.3f}-{d.max():.3f}")
+
+
 def markdown(table: pd.DataFrame) -> str:
     head = ("| fold | test patients | Dice mean | Dice median | Dice range | HD95 median (mm) | detected | "
             "volume difference, mean (ml) | training CPU s (wall s) | prediction CPU s, median (rule jobs) |")
@@ -105,12 +126,15 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true", help="also the baseline's AUC, predicted vs manual masks")
     parser.add_argument("--modalities", nargs="+", default=["t1", "flair", "t1ce"],
                         help="the baseline's modalities (ingest.modalities order)")
+    parser.add_argument("--ceiling", type=int, nargs="*", default=[], help="sizes (px) for the resolution ceiling")
     parser.add_argument("--out", type=Path, default=None, help="summary TSV (default: <results>/segment/summary.tsv)")
     args = parser.parse_args()
     table = fold_table(args.results, args.folds, args.out or args.results / "segment/summary.tsv")
     print(markdown(table))
     if args.baseline:
         print(baseline_aucs(args.results, args.folds, args.modalities))
+    for size in args.ceiling:
+        print(resolution_ceiling(args.results, size))
 
 
 if __name__ == "__main__":
