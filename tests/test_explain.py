@@ -186,10 +186,14 @@ def test_failures_show_each_cnn_patients_map_and_its_check(finished_run: Path) -
     targets = re.findall(r"\]\((\.\./[^)\s]+)\)", md)
     assert [t for t in targets if not (results / "reporting" / t).is_file()] == []
     images = re.findall(r"!\[[^\]]*\]\(\.\./(explain/[^)\s]+)\)", md)
-    assert sorted(images) == sorted(cv["explanation_map"])  # the misclassified patients' maps, shown
+    # the misclassified patients' maps the report shows (explain.report_misclassified), shown; the others linked
+    overlays = pd.read_csv(results / "reporting/overlays.tsv", sep="\t", dtype={"subject": str})
+    shown = overlays[overlays["in_report"] & (overlays["outcome"] != "correct")]
+    assert sorted(images) == sorted(shown["overlay"]) and set(images) <= set(cv["explanation_map"])
+    assert all(f"](../{p})" in md for p in cv["explanation_map"])
     assert f"{NOT_A_CNN}" in md and "Correctly classified, for comparison: " in md
     page = (results / "reporting/failures.html").read_text()
-    assert page.count('src="data:image/png;base64,') == len(cv)  # the report's page stands alone
+    assert page.count('src="data:image/png;base64,') == len(shown)  # the report's page stands alone
 
 
 def test_a_cnn_patient_without_a_map_is_an_error(tmp_path: Path) -> None:

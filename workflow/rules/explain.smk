@@ -69,14 +69,13 @@ rule tabulate_explanations:
 
 
 rule collect_report_overlays:
-    """The overlays the Snakemake report embeds (category "Explanation maps"): per CNN model, every
-    cross-validation test patient it misclassified (as the failure analysis) and
-    explain.report_correct correctly classified ones (hard links into report_overlays/); each
-    caption says how many were left out (they stay in explain/<model>/fold<k>/maps/)."""
+    """The overlays the Snakemake report embeds (category "Explanation maps"), as rule
+    write_failures chose them (reporting/overlays.tsv): per CNN model, its misclassified
+    cross-validation test patients' (explain.report_misclassified) and explain.report_correct
+    correctly classified ones' (hard links into report_overlays/); each caption says how many
+    were left out (they stay in explain/<model>/fold<k>/maps/)."""
     input:
-        predictions=f"{RESULTS}/tables/predictions.tsv",
-        qc=f"{RESULTS}/qc/qc.tsv",
-        explanations=get_explanation_table,
+        overlays=f"{RESULTS}/reporting/overlays.tsv",
         maps=get_explanation_maps,
     output:
         overlays=report(
@@ -106,7 +105,6 @@ rule collect_report_overlays:
     params:
         explain=config["explain"],
         seed=PLAN.seed,
-        cnn=list(PLAN.models),
         results=RESULTS,
     script:
         "../scripts/collect_report_overlays.py"
