@@ -114,6 +114,8 @@ def test_maps_on_the_reference_grid_open_over_the_patients_scan(finished_run: Pa
     images, brain/): that file's shape and affine, so it opens over the scan; the crop-grid NIfTI sits
     where the crop lies; a map voxel at a known crop position lands at the reference voxel the affines
     put it in; the crop's own tumor mask put back the same way is the subject's tumor mask there."""
+    from scipy import ndimage
+
     from oncoflow.explain.outputs import reference_grid_map
 
     results = finished_run / "results/demo"
@@ -134,13 +136,16 @@ def test_maps_on_the_reference_grid_open_over_the_patients_scan(finished_run: Pa
             assert values.max() > 0 and values.sum() > 0
             np.testing.assert_allclose(values, np.asarray(reference_grid_map(
                 np.asarray(on_crop.dataobj).transpose(2, 0, 1), crop_path).dataobj), atol=1e-6)
-        k, i, j = np.argwhere(tumor)[len(np.argwhere(tumor)) // 2]  # a tumor voxel of the crop
-        spike = np.zeros_like(tumor)
-        spike[k, i, j] = 1.0
-        landed = np.asarray(reference_grid_map(spike, crop_path).dataobj)
-        peak = np.unravel_index(landed.argmax(), landed.shape)
-        distance = np.linalg.norm((brain.affine @ [*peak, 1])[:3] - (crop_affine @ [i, j, k, 1])[:3])
-        assert distance <= np.linalg.norm(brain.header.get_zooms()[:3]) / 2, (subject, distance)
+        # a blob around the crop's tumor centre (a single voxel can fall between the coarser reference
+        # voxels): its mass lands where the affines put that crop voxel (measured: at most 0.65 mm away,
+        # reference voxels 3.6-4.3 mm, crop pixels 1.25-1.5 mm)
+        k, i, j = np.argwhere(tumor).mean(axis=0).round().astype(int)
+        blob = np.zeros_like(tumor)
+        blob[k, i, j] = 1.0
+        landed = np.asarray(reference_grid_map(ndimage.gaussian_filter(blob, (1, 3, 3)), crop_path).dataobj)
+        centre = np.array(ndimage.center_of_mass(landed))
+        distance = np.linalg.norm((brain.affine @ [*centre, 1])[:3] - (crop_affine @ [i, j, k, 1])[:3])
+        assert distance < 1.0, (subject, distance)
         back = np.asarray(reference_grid_map(tumor, crop_path).dataobj) > 0.5
         truth = np.asarray(nib.load(results / f"subjects/{subject}/coreg/tumor_mask.nii.gz").dataobj) > 0.5
         assert 2 * (back & truth).sum() / (back.sum() + truth.sum()) > 0.8, subject
