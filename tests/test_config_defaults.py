@@ -37,7 +37,7 @@ def test_train_config_defaults_are_the_schema_defaults(key: str) -> None:
     assert defaults(TrainConfig)[key] == MODEL[key]["default"]
 
 
-@pytest.mark.parametrize("key", ["select_on", "selection", "inner_folds"])
+@pytest.mark.parametrize("key", ["select_on", "selection", "inner_folds", "nested_model"])
 def test_train_selection_defaults_are_the_schema_defaults(key: str) -> None:
     assert defaults(TrainConfig)[key] == PROPS["train"]["properties"][key]["default"]
 

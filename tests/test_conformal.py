@@ -176,6 +176,11 @@ def test_methods_say_which_models_got_sets_and_what_is_guaranteed():
     text = render_methods(report_facts_for(nested), Cohort(40, 20, 0, 0, 0), software={})
     assert "`t1ce_resnet18`" in text.split("prediction set holds")[0].rsplit("For each test", 1)[1]
     assert "within each class" in text and "holds only approximately" in text
+    # what scored the test patients, and what the calibration map was applied to, as configured
+    assert "from the mean logit of those models" in text and "the scale it was fitted on" in text
+    nested["train"]["nested_model"] = "refit"
+    text = render_methods(report_facts_for(nested), Cohort(40, 20, 0, 0, 0), software={})
+    assert "from the refitted model" in text and "a scale of its own" in text
 
 
 def test_model_card_shows_the_coverage_table():

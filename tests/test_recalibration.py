@@ -143,15 +143,16 @@ def _choose(scores: list[dict[str, float]], select_on: str) -> int:
 
 
 def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0, *, select_on: str = "auc_strict",
-                               nested: bool = False, epochs: int = 200, inner_folds: int = 3) -> pd.DataFrame:
+                               nested: str = "", epochs: int = 200, inner_folds: int = 3) -> pd.DataFrame:
     """Predictions of a CNN-like model in 5-fold CV of ``cohorts`` simulated 110-patient studies
     (prevalence about 0.25, 20 noise features): weighted BCE (pos_weight = n_neg / n_pos) by
     full-batch gradient descent for ``epochs`` epochs, the epoch kept by ``select_on`` on the
     inner-validation patients (``auc_strict``: the first epoch of best AUC, the rule before
     train.select_on), whose scores are then optimistic (they chose the epoch), as the LGG CNN's were.
-    ``nested``: train.selection nested as oncoflow.train.loop does it (inner ``inner_folds``-fold CV
-    over the train + val patients chooses the epoch on the pooled out-of-fold loss; refit on all of
-    them for that many epochs; their out-of-fold scores written with role val)."""
+    ``nested`` (a train.nested_model): train.selection nested as oncoflow.train.loop does it (inner
+    ``inner_folds``-fold CV over the train + val patients chooses the epoch on the pooled
+    out-of-fold loss; ``refit`` on all of them for that many epochs, or the inner models'
+    ``ensemble``, their mean logit; their out-of-fold scores written with role val)."""
     from sklearn.model_selection import StratifiedKFold
 
     rows = []
@@ -163,14 +164,19 @@ def epoch_selected_predictions(cohorts: int = 10, n: int = 110, seed: int = 0, *
                 pool = np.flatnonzero(roles != "test")
                 oof = np.zeros((epochs, pool.size))
                 inner = StratifiedKFold(inner_folds, shuffle=True, random_state=seed + c * 5 + fold)
+                paths = []
                 for fit, val in inner.split(pool, y[pool]):
-                    for e, (w, b) in enumerate(_descend(x[pool[fit]], y[pool[fit]], epochs)):
+                    paths.append(list(_descend(x[pool[fit]], y[pool[fit]], epochs)))
+                    for e, (w, b) in enumerate(paths[-1]):
                         oof[e, val] = expit(x[pool[val]] @ w + b)
                 scores = [{"val_loss": validation_loss(y[pool], oof[e], True), "val_auc": pairwise_auc(y[pool], oof[e])}
                           for e in range(epochs)]
                 kept = _choose(scores, "val_loss" if select_on == "auc_strict" else select_on)
-                *_, (w, b) = _descend(x[pool], y[pool], kept + 1)
-                p = expit(x @ w + b)
+                if nested == "ensemble":
+                    p = expit(np.mean([x @ path[kept][0] + path[kept][1] for path in paths], axis=0))
+                else:
+                    *_, (w, b) = _descend(x[pool], y[pool], kept + 1)
+                    p = expit(x @ w + b)
                 p[pool] = oof[kept]
                 roles = np.where(roles == "test", "test", "val")
             else:
@@ -239,9 +245,10 @@ def test_recalibration_method_per_model():
 
 
 @pytest.mark.parametrize("label,select_on,nested,method", [
-    ("AUC (strict max), prior shift", "auc_strict", False, "prior_shift"),
-    ("val loss, prior shift", "val_loss", False, "prior_shift"),
-    ("nested, Platt on out-of-fold", "val_loss", True, "logistic"),
+    ("AUC (strict max), prior shift", "auc_strict", "", "prior_shift"),
+    ("val loss, prior shift", "val_loss", "", "prior_shift"),
+    ("nested + refit, Platt on out-of-fold", "val_loss", "refit", "logistic"),
+    ("nested + inner ensemble, Platt on out-of-fold", "val_loss", "ensemble", "logistic"),
 ])
 def test_selection_protocols_on_known_risks(label, select_on, nested, method):
     """Each protocol's calibration on the simulated studies (10 x 110 patients, 5-fold CV, the test

@@ -1,7 +1,8 @@
 """How a fold model's epoch is chosen (oncoflow.train.loop): the validation loss that keeps
 measuring after the AUC saturates, the AUC rule's tie-break, the small-validation-set warning, and
-nested selection (inner CV chooses the epoch, one model refitted, inner out-of-fold scores written
-for the non-test patients) on tiny synthetic crops (CPU, one thread)."""
+nested selection (inner CV chooses the epoch, the inner models or one refitted model score the test
+patients, inner out-of-fold scores written for the non-test patients) on tiny synthetic crops (CPU,
+one thread)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from helpers_train import synthetic_cohort
-from oncoflow.models.zoo import build_model
+from oncoflow.models.ensemble import InnerEnsemble, network_from_checkpoint
 from oncoflow.train.data import build_samples
 from oncoflow.train.folds import make_folds
 from oncoflow.train.loop import HISTORY_COLUMNS, TrainConfig, predict_patients, train_fold
@@ -54,11 +55,11 @@ def cohort(tmp_path_factory):
     return root, crops, splits
 
 
-def test_nested_selection_refits_and_writes_out_of_fold_scores(cohort):
+def _nested(cohort, nested_model: str):
     root, crops, splits = cohort
     cfg = TrainConfig(architecture="resnet18", modalities=["t1c"], epochs=3, batch_size=8, slices=2, depth=4,
-                      patience=0, seed=0, device="cpu", selection="nested", inner_folds=2)
-    out = root / "nested"
+                      patience=0, seed=0, device="cpu", selection="nested", inner_folds=2, nested_model=nested_model)
+    out = root / nested_model
     preds = train_fold(cfg, crops, splits, out_dir=out, model_name="m", fold=0)
     history = pd.read_csv(out / "history.tsv", sep="\t")
     assert list(history.columns) == list(HISTORY_COLUMNS)
@@ -67,23 +68,70 @@ def test_nested_selection_refits_and_writes_out_of_fold_scores(cohort):
     chosen = int(history["val_loss"].idxmin())
     assert history["selected"].tolist() == [e == chosen for e in range(3)]
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert ckpt["epoch"] == chosen and ckpt["selection"] == "nested"
-    # every non-test patient is scored out of fold (role val); the test patients by the refitted model
+    assert ckpt["epoch"] == chosen and ckpt["selection"] == "nested" and ckpt["nested_model"] == nested_model
+    # every non-test patient is scored out of fold (role val), the test patients by the fold model
     fold = splits[splits["fold"] == 0].set_index("subject")
-    test = fold.index[fold["role"] == "test"]
-    assert set(preds.loc[preds["role"] == "val", "subject"]) == set(fold.index[fold["role"] != "test"])
+    test = fold.index[fold["role"] == "test"].tolist()
+    pool = fold.index[fold["role"] != "test"].tolist()
+    assert set(preds.loc[preds["role"] == "val", "subject"]) == set(pool)
     assert set(preds.loc[preds["role"] == "test", "subject"]) == set(test)
-    model = build_model("resnet18", 1)
-    model.load_state_dict(ckpt["model"])
-    samples = build_samples({s: crops[s] for s in test}, ["t1c"], dims=2, slices=2, depth=4)
-    refit = dict(zip(samples.subjects, predict_patients(model, samples, torch.device("cpu"), 8)))
+    model = network_from_checkpoint(ckpt, "checkpoint.pt")
     got = preds.set_index("subject")["probability"]
-    np.testing.assert_allclose([got[s] for s in test], [refit[s] for s in test], atol=1e-5)
+    cpu = torch.device("cpu")
+    samples = build_samples({s: crops[s] for s in test}, ["t1c"], dims=2, slices=2, depth=4)
+    scored = dict(zip(samples.subjects, predict_patients(model, samples, cpu, 8)))
+    np.testing.assert_allclose([got[s] for s in test], [scored[s] for s in test], atol=1e-5)
+    samples = build_samples({s: crops[s] for s in pool}, ["t1c"], dims=2, slices=2, depth=4)
+    oof = np.array([got[s] for s in samples.subjects])
+    return ckpt, model, samples, oof, cpu
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(cohort):
+    return _nested(cohort, "ensemble")
+
+
+def test_nested_selection_scores_test_patients_with_the_inner_models(ensemble_run):
+    ckpt, model, samples, oof, cpu = ensemble_run
+    assert ckpt["ensemble"] == 2 and isinstance(model, InnerEnsemble) and len(model.members) == 2
+    # the members are the inner models as they were at the kept epoch: each non-test patient's
+    # out-of-fold score is exactly one member's score of it (the member that held it out)
+    each = np.stack([predict_patients(m, samples, cpu, 8) for m in model.members])
+    matches = np.isclose(each, oof, atol=1e-5)
+    assert (matches.sum(0) == 1).all() and matches.sum(1).min() >= 4
+    # and the fold model's logit is the mean of theirs
+    x = torch.from_numpy(samples.x[:4])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), torch.stack([m(x) for m in model.members]).mean(0))
+
+
+def test_an_inner_ensemble_is_explained_as_a_whole(cohort, ensemble_run):
+    from oncoflow.explain.sanity import explain_fold, load_fold_model
+
+    root, crops, splits = cohort
+    fold_model = load_fold_model(root / "ensemble" / "checkpoint.pt")
+    assert isinstance(fold_model.model, InnerEnsemble)
+    test = splits.loc[(splits["fold"] == 0) & (splits["role"] == "test"), "subject"].tolist()[:2]
+    table, maps, _ = explain_fold(fold_model, {s: crops[s] for s in test}, {"slices": 2, "depth": 4},
+                                  model_name="m", fold=0, seed=1, methods=("gradcam", "occlusion"))
+    # Grad-CAM is the mean of the members' maps on the same layer; the random model is an ensemble too
+    from oncoflow.explain.maps import gradcam
+    from oncoflow.explain.sanity import model_samples
+
+    x = model_samples(fold_model, {s: crops[s] for s in test}, {"slices": 2, "depth": 4}).x
+    layer = table.loc[table["method"] == "gradcam", "layer"].iloc[0].split(" ")[0]
+    each = [gradcam(m, layer, x) for m in fold_model.model.members]
+    np.testing.assert_allclose(maps["gradcam"], np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    # occlusion runs on the ensemble's mean logit; its random counterpart is an ensemble too
+    occlusion = table[table["method"] == "occlusion"]
+    assert len(occlusion) == 2 and occlusion["random_spearman"].notna().all()
+
+
+def test_nested_selection_refit_writes_out_of_fold_scores(cohort):
+    ckpt, model, samples, oof, cpu = _nested(cohort, "refit")
+    assert "ensemble" not in ckpt and not isinstance(model, InnerEnsemble)
     # the out-of-fold scores are not the refitted model's scores of patients it trained on
-    train_subjects = [s for s in fold.index if fold.loc[s, "role"] != "test"]
-    samples = build_samples({s: crops[s] for s in train_subjects}, ["t1c"], dims=2, slices=2, depth=4)
-    in_sample = predict_patients(model, samples, torch.device("cpu"), 8)
-    assert not np.allclose([got[s] for s in samples.subjects], in_sample, atol=1e-3)
+    assert not np.allclose(oof, predict_patients(model, samples, cpu, 8), atol=1e-3)
 
 
 def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose(tmp_path):
@@ -108,4 +156,9 @@ def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose
     # nested: the patients that chose are every non-test patient of the fold
     nested = selection_table(histories, splits, {"selection": "nested", "select_on": "val_loss"}, {"t1_resnet18": 10})
     assert nested["n_val"].iloc[0] == int(((splits["fold"] == 0) & (splits["role"] != "test")).sum())
-    assert "nested selection" in selection_text(nested)
+    assert "nested selection; the fold's inner models at that epoch" in selection_text(nested)
+    refit = selection_table(histories, splits, {"selection": "nested", "select_on": "val_loss", "nested_model": "refit"},
+                            {"t1_resnet18": 10})
+    assert "one model refitted on all of them" in selection_text(refit)
+    # a table made before train.nested_model (no column) was a refit
+    assert "one model refitted" in selection_text(nested.drop(columns="nested_model"))

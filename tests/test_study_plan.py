@@ -41,6 +41,10 @@ def test_params_keep_their_values(config: dict) -> None:
                            "weight_decay", "patience", "imbalance", "crop", "seed", "select_on", "selection",
                            "inner_folds"}
     assert params["modalities"] == ["flair"] and params["seed"] == config["cv"]["seed"]
+    # train.nested_model only where it decides something: nested models rerun when it changes,
+    # finished inner_val models keep their params
+    nested = StudyPlan.from_config({**config, "train": {**config["train"], "selection": "nested"}})
+    assert nested.model_params("flair_resnet18")["nested_model"] == "ensemble"
     assert "region" not in params["crop"] and "region" not in plan.crop_params  # tumor: the default
     assert set(plan.crop_params) == {"size", "margin_mm"}
 

@@ -662,7 +662,10 @@ class StudyPlan:
 
     def model_params(self, model: str) -> dict[str, Any]:
         spec = self.models[model]
-        return {"modalities": list(spec.modalities), **spec.params, **self.config.get("train", {}), "crop": self.crop_config,
+        train = dict(self.config.get("train", {}))
+        if train.get("selection") != "nested":  # meaningless then: finished inner_val models keep their params
+            train.pop("nested_model", None)
+        return {"modalities": list(spec.modalities), **spec.params, **train, "crop": self.crop_config,
                 "seed": self.seed}
 
     def pretrain_params(self, pretrain: str, model: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ how far hiding a patch lowers that class's logit, negative changes clipped to 0)
 non-negative mass over the input grid. MONAI's Grad-CAM averages the gradients over every spatial
 axis (3D included: ``grad.view(b, c, -1).mean(2)``), unlike ClinicaDL's, which pools two axes only.
 Grad-CAM's layer depends on the input's size (:func:`choose_layer`); the sanity table records it.
+An inner ensemble (nested selection) is explained as a whole: occlusion on its mean logit, Grad-CAM
+as the mean of its members' maps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from oncoflow.models.catalog import ARCHITECTURES
+from oncoflow.models.ensemble import members
 
 METHODS = ("gradcam", "occlusion")
 
@@ -145,9 +148,10 @@ def occlusion(model: nn.Module, x: np.ndarray, batch: int = 16) -> np.ndarray:
 def explain(model: nn.Module, architecture: str, x: np.ndarray, method: str) -> tuple[np.ndarray, GradcamLayer | None]:
     """Non-negative maps (n, *spatial) of ``method`` (one of :data:`METHODS`) on the model's input grid,
     and Grad-CAM's layer (None for occlusion)."""
-    if method == "gradcam":
-        layer = choose_layer(model, architecture, x)
-        return gradcam(model, layer.name, x), layer
+    if method == "gradcam":  # an inner ensemble: the mean of its members' maps on the same layer
+        nets = members(model)
+        layer = choose_layer(nets[0], architecture, x)
+        return np.mean([gradcam(net, layer.name, x) for net in nets], axis=0).astype(np.float32), layer
     if method == "occlusion":
         return occlusion(model, x), None
     raise ValueError(f"unknown explanation method {method!r}; choose from {METHODS}")

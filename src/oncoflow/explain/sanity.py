@@ -27,7 +27,8 @@ from torch import nn
 
 from oncoflow.explain.maps import METHODS, explain
 from oncoflow.models.catalog import INPUT_PREPARATION
-from oncoflow.models.zoo import build_model, spatial_dims
+from oncoflow.models.ensemble import ensemble_size, fold_network, network_from_checkpoint
+from oncoflow.models.zoo import spatial_dims
 from oncoflow.train.data import Samples, build_samples
 
 #: Per-patient columns of the sanity table.
@@ -51,21 +52,18 @@ class FoldModel:
 
 
 def load_fold_model(checkpoint: Path) -> FoldModel:
-    """The trained model of a train_model checkpoint (architecture and modalities from the checkpoint)."""
+    """The trained model of a train_model checkpoint (architecture and modalities from the checkpoint;
+    an inner ensemble of nested selection as one model, oncoflow.models.ensemble)."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    missing = [k for k in ("model", "architecture", "modalities") if k not in ckpt]
-    if missing:
-        raise ValueError(f"{checkpoint}: not a train_model checkpoint (no {', '.join(missing)})")
-    cotrain = bool(ckpt.get("cotrain_segmentation"))
-    model = build_model(ckpt["architecture"], len(ckpt["modalities"]), segmentation=cotrain)
-    model.load_state_dict(ckpt["model"])
-    return FoldModel(model.eval(), ckpt["architecture"], list(ckpt["modalities"]), cotrain)
+    model = network_from_checkpoint(ckpt, str(checkpoint))
+    return FoldModel(model, ckpt["architecture"], list(ckpt["modalities"]), bool(ckpt.get("cotrain_segmentation")))
 
 
 def randomised(fold_model: FoldModel, seed: int) -> FoldModel:
-    """The same architecture with fresh (scratch) weights drawn from ``seed``."""
+    """The same network (an ensemble: as many members) with fresh (scratch) weights drawn from ``seed``."""
     torch.manual_seed(seed)
-    model = build_model(fold_model.architecture, len(fold_model.modalities), segmentation=fold_model.cotrain)
+    model = fold_network(fold_model.architecture, len(fold_model.modalities), segmentation=fold_model.cotrain,
+                         size=ensemble_size(fold_model.model))
     return FoldModel(model.eval(), fold_model.architecture, fold_model.modalities, fold_model.cotrain)
 
 

@@ -26,9 +26,9 @@ recalibration uses, and only for models whose validation patients selected nothi
 method ``logistic``: cross-fitted baseline, radiomics and clinical models; CNNs and their mean
 fusion with ``train.selection: nested``, whose validation rows are inner out-of-fold scores). The
 sets are made for the fold's test and external rows; the test patients' labels never enter their
-own thresholds. With nested selection the calibration scores come from the inner models and the
-test scores from the refitted model, so calibration and test scores are exchangeable only as far
-as those models agree (cross-conformal in spirit, without its proof): the measured coverage in
+own thresholds. With nested selection the calibration scores come from single inner models and
+the test scores from their mean logit (``train.nested_model: ensemble``) or from a refitted model
+(``refit``), so calibration and test scores are exchangeable only as far as those models agree (cross-conformal in spirit, without its proof): the measured coverage in
 tables/prediction_sets.tsv is what a reader should trust.
 """
 

@@ -40,8 +40,11 @@ patients selected the model:
   the map (Platt scaling: a logistic fit of intercept and slope on the logit, rather than
   temperature scaling, because the weighted loss shifts the intercept as well as the spread) is
   fitted on about four times as many patients as the inner-validation set, none of whom chose
-  the model that scored them. The map is applied to the refitted model, which saw all of them for
-  the same number of epochs. The ``mean`` fusion of such CNNs is recalibrated the same way.
+  the model that scored them. The map is applied to the fold model's test scores: with
+  ``train.nested_model: ensemble`` the mean logit of those same inner models (the map is linear in
+  the logit: the mean of their mapped logits), with ``refit`` a model refitted on all of them,
+  whose scale the map does not know (on LGG: intercepts of -3.1 and -5.4 in two of three repeats).
+  The ``mean`` fusion of such CNNs is recalibrated the same way.
 - ``none``: the raw probability is the risk. Unweighted CNNs (``imbalance: none``) and the
   ``lr`` / ``svm`` stacking fusions (probability models fitted unweighted on the validation
   patients' scores, which selected the inputs' epochs).

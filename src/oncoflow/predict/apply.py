@@ -46,7 +46,8 @@ def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[s
     import torch
 
     from oncoflow.models.catalog import INPUT_PREPARATION
-    from oncoflow.models.zoo import build_model, spatial_dims
+    from oncoflow.models.ensemble import network_from_checkpoint
+    from oncoflow.models.zoo import spatial_dims
     from oncoflow.train.kernels import use_cpu_kernels
     from oncoflow.train.loop import pick_device, predict_patients
 
@@ -75,10 +76,7 @@ def cnn_fold_probabilities(bundle: Path, manifest: dict[str, Any], crops: dict[s
                                           f"this oncoflow prepares {spec['architecture']} input as {prep}")
             if samples is None and crops:
                 samples = model_samples(crops, stamp["modalities"], shape, crop["size"], name)
-            model = build_model(spec["architecture"], len(stamp["modalities"]),
-                                segmentation=bool(ckpt.get("cotrain_segmentation")))
-            model.load_state_dict(ckpt["model"])
-            model.to(device)
+            model = network_from_checkpoint(ckpt, str(path)).to(device)
             parts = [samples] if samples is not None else []
             if (fold_crops or {}).get(k):  # this fold's crops from this fold's segmenter's masks
                 parts.append(model_samples(fold_crops[k], stamp["modalities"], shape, crop["size"], name))

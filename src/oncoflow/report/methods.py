@@ -20,6 +20,7 @@ from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.metrics.conformal import CALIBRATING_METHOD
 from oncoflow.report.explanations import explanation_text
 from oncoflow.report.selection import CRITERIA, selection_text
+from oncoflow.train.selection import NESTED_MODEL_TEXT, nested_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -361,8 +362,9 @@ def _kept(config: dict[str, Any], selection: pd.DataFrame | None) -> str:
     if text := selection_text(selection):
         return text
     train = config.get("train") or {}
-    where = ("pooled inner out-of-fold predictions of the fold's training patients (nested selection)"
-             if train.get("selection") == "nested" else "the fold's inner-validation patients")
+    where = (f"pooled inner out-of-fold predictions of the fold's training patients (nested selection; "
+             f"{NESTED_MODEL_TEXT[nested_model(train)]})" if train.get("selection") == "nested"
+             else "the fold's inner-validation patients")
     return f"The epoch kept was the one with {CRITERIA[train.get('select_on', 'val_loss')]} on {where}."
 
 
@@ -631,7 +633,9 @@ def _calibration_text(facts: ReportFacts, cite: _Citations) -> str:
         parts.append(f"{_names(cnns)} {'was' if len(cnns) == 1 else 'were'} recalibrated by the same logistic map "
                      f"(Platt scaling) {cite('cox')}, fitted on every training patient of the fold through its inner "
                      "out-of-fold score (nested selection: scored by an inner model that never trained on it) and "
-                     "applied to the model refitted on all of them.")
+                     + ("applied to the mean logit of those inner models, the scale it was fitted on."
+                        if nested_model(facts.config.get("train") or {}) == "ensemble" else
+                        "applied to the model refitted on all of them, whose scores are on a scale of its own."))
     if groups.get("none"):
         parts.append(f"The probabilities of {_names(groups['none'])} (trained without class weighting) were "
                      "taken as risks.")
@@ -657,7 +661,7 @@ def _prediction_sets_text(facts: ReportFacts, cite: _Citations) -> str:
         return ("No prediction sets were made: every model's inner-validation patients selected or fitted it, "
                 "which leaves no patients to calibrate them on.")
     nested = (facts.config.get("train") or {}).get("selection") == "nested"
-    refit = [n for n in names if nested and (n in facts.cnn or n == "fusion_mean")]
+    inner = [n for n in names if nested and (n in facts.cnn or n == "fusion_mean")]
     within = "within each class" if ps["by_class"] else "over patients"
     text = (f"For each test and external patient of {_names(names)}, a prediction set holds the classes not ruled "
             f"out at an error rate of {ps['error_rate']:g} (split conformal prediction {cite('vovk', 'angelopoulos')}: "
@@ -667,9 +671,11 @@ def _prediction_sets_text(facts: ReportFacts, cite: _Citations) -> str:
             "reported as uncertain, one with neither as empty (not covered). If calibration and test patients "
             f"are exchangeable, a set holds the true class with probability at least {1 - ps['error_rate']:.0%} "
             f"{within}, not for each patient or site.")
-    if refit:
-        text += (f" For {_names(refit)} the calibration scores come from the inner models and the test scores from "
-                 "the refitted model, so this holds only approximately.")
+    if inner:
+        scored_by = ("the mean logit of those models" if nested_model(facts.config.get("train") or {}) == "ensemble"
+                     else "the refitted model")
+        text += (f" For {_names(inner)} the calibration scores come from single inner models and the test scores "
+                 f"from {scored_by}, so this holds only approximately.")
     level = f"{facts.config['evaluate']['ci_level']:.0%}"
     per_site = " and per site" if facts.site else ""
     return text + (f" Coverage in cross-validation is reported per cohort{per_site} with {level} Wilson "

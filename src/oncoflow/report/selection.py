@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from oncoflow.train.selection import SELECTABLE_MINORITY
+from oncoflow.train.selection import NESTED_MODEL_TEXT, SELECTABLE_MINORITY, nested_model
 
 COLUMNS = ["model", "fold", "selection", "select_on", "epochs_max", "epochs_run", "chosen_epoch", "val_loss",
-           "val_auc", "n_val", "n_val_smaller_class", "auc_saturated", "too_small"]
+           "val_auc", "n_val", "n_val_smaller_class", "auc_saturated", "too_small", "nested_model"]
 CRITERIA = {"val_loss": "the lowest validation loss (class-balanced patient-level cross-entropy)",
             "val_auc": "the highest validation AUC, ties broken by the lower validation loss"}
 
@@ -37,7 +37,8 @@ def selection_table(histories: Mapping[tuple[str, int], str | Path], splits: pd.
                      "epochs_max": int(epochs[model]), "epochs_run": len(h), "chosen_epoch": int(row["epoch"]) + 1,
                      "val_loss": float(row["val_loss"]), "val_auc": float(row["val_auc"]), "n_val": len(y),
                      "n_val_smaller_class": smaller, "auc_saturated": bool(row["val_auc"] >= 1.0),
-                     "too_small": smaller < SELECTABLE_MINORITY})
+                     "too_small": smaller < SELECTABLE_MINORITY,
+                     "nested_model": nested_model(dict(train)) if selection == "nested" else ""})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -58,9 +59,10 @@ def selection_text(table: pd.DataFrame | None) -> str:
     if table is None or table.empty:
         return ""
     first = table.iloc[0]
-    where = ("pooled inner out-of-fold predictions of all the fold's training patients (nested selection, "
-             "then one model refitted on all of them for that many epochs)" if first["selection"] == "nested"
-             else "the fold's inner-validation patients")
+    # a table from before train.nested_model: those runs refitted
+    scored = NESTED_MODEL_TEXT[str(first.get("nested_model", "refit") or "refit")]
+    where = (f"pooled inner out-of-fold predictions of all the fold's training patients (nested selection; {scored})"
+             if first["selection"] == "nested" else "the fold's inner-validation patients")
     text = (f"The epoch kept was the one with {CRITERIA[first['select_on']]} on {where}. Epochs kept per fold: "
             f"{epochs_text(table)}.")
     return f"{text} {reliability_text(table)}".strip()

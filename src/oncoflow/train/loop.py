@@ -20,12 +20,19 @@ How (``selection``, config ``train.selection``):
   selected the model (recalibration: prior shift, oncoflow.metrics.recalibration).
 - ``nested``: inner stratified ``inner_folds``-fold cross-validation over all the fold's
   non-test patients (``train`` and ``val``) trains ``inner_folds`` models for ``epochs`` epochs
-  each; the epoch is chosen on their pooled out-of-fold predictions; one model is then refitted on
-  all those patients for exactly that many epochs (same schedule) and scores the test and external
-  patients. The non-test patients' scores are their inner out-of-fold predictions at the chosen
-  epoch, written with role ``val``: scored by a model that never trained on them, they fit the
-  fold's calibration map, threshold and stacking fusion downstream. Cost: inner_folds + 1
-  trainings per fold.
+  each, side by side; the epoch is chosen on their pooled out-of-fold predictions. The non-test
+  patients' scores are their inner out-of-fold predictions at the chosen epoch, written with role
+  ``val``: scored by a model that never trained on them, they fit the fold's calibration map,
+  threshold and stacking fusion downstream. Which model then scores the test and external patients
+  (``nested_model``):
+
+  - ``ensemble`` (default): the inner models themselves at the chosen epoch, their logits averaged
+    (oncoflow.models.ensemble): the very models whose out-of-fold scores fitted the map.
+    ``inner_folds`` trainings per fold; the checkpoint holds all of them.
+  - ``refit``: one model refitted on all those patients for exactly that many epochs (same
+    schedule). ``inner_folds + 1`` trainings. Its scores are on a scale of its own, which the map
+    fitted on the inner models' scores does not know: on LGG (issue #24) 5 of 15 folds refitted for
+    1 epoch and the calibration intercept was -3.1 and -5.4 in two of three repeats.
 
 A validation set with fewer than :data:`oncoflow.train.selection.SELECTABLE_MINORITY` patients of its smaller class is
 too small to select an epoch reliably; the run log says so (and tables/selection.tsv flags it).
@@ -50,11 +57,13 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 from oncoflow import atomic
 from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.catalog import ENCODERS_3D, INPUT_PREPARATION
+from oncoflow.models.ensemble import InnerEnsemble
 from oncoflow.models.zoo import build_model, spatial_dims
 from oncoflow.train.data import Samples, build_samples
 from oncoflow.train.kernels import use_cpu_kernels
 from oncoflow.train.selection import (
     SELECT_ON,
+    NESTED_MODELS,
     SELECTIONS,
     better,
     selection_warning,
@@ -89,6 +98,7 @@ class TrainConfig:
     select_on: str = "val_loss"
     selection: str = "inner_val"
     inner_folds: int = 3
+    nested_model: str = "ensemble"
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -110,6 +120,7 @@ class TrainConfig:
             seg_weight=float(params.get("seg_weight", cls.seg_weight)),
             select_on=params.get("select_on", cls.select_on), selection=params.get("selection", cls.selection),
             inner_folds=int(params.get("inner_folds", cls.inner_folds)),
+            nested_model=params.get("nested_model", cls.nested_model),
         )
 
 
@@ -240,6 +251,8 @@ class _Run:
                 "val_auc": row["val_auc"], "val_loss": row["val_loss"], "select_on": self.cfg.select_on,
                 "selection": self.cfg.selection, "architecture": self.cfg.architecture,
                 "modalities": self.cfg.modalities}
+        if self.cfg.selection == "nested":
+            ckpt["nested_model"] = self.cfg.nested_model
         if self.cotrain:
             ckpt["cotrain_segmentation"] = True
         prep = INPUT_PREPARATION.get(self.cfg.architecture)
@@ -292,9 +305,10 @@ def _select_inner_val(cfg: TrainConfig, crops: dict[str, Path], fold_rows: pd.Da
 
 def _select_nested(cfg: TrainConfig, crops: dict[str, Path], fold_rows: pd.DataFrame, device: torch.device,
                    seed: int, model_name: str, fold: int) -> tuple[list[dict[str, Any]], dict[str, Any], pd.Series, nn.Module]:
-    """Inner k-fold CV over the fold's non-test patients chooses the epoch; one model refitted on all
-    of them for that many epochs. (inner-CV history, refitted checkpoint, out-of-fold probabilities
-    of the non-test patients at the chosen epoch, refitted model)."""
+    """Inner k-fold CV over the fold's non-test patients chooses the epoch; the fold model is the
+    inner models at that epoch (``nested_model`` ensemble) or one model refitted on all of them for
+    that many epochs (refit). (inner-CV history, the fold model's checkpoint, out-of-fold
+    probabilities of the non-test patients at the chosen epoch, the fold model)."""
     from sklearn.model_selection import StratifiedKFold
 
     pool = fold_rows.index[fold_rows["role"].isin(["train", "val"])].tolist()
@@ -306,39 +320,54 @@ def _select_nested(cfg: TrainConfig, crops: dict[str, Path], fold_rows: pd.DataF
     if warning := selection_warning(y_pool, f"{model_name} fold {fold} (nested, {len(pool)} training patients)"):
         print(f"WARNING {warning}", file=sys.stderr, flush=True)
     oof = np.full((cfg.epochs, len(pool)), np.nan)
-    losses = np.zeros((k, cfg.epochs))
-    seconds = np.zeros(cfg.epochs)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    inner = []  # (run, its held-out samples, their positions in pool), trained side by side
     for j, (fit_idx, val_idx) in enumerate(splitter.split(np.zeros(len(pool)), y_pool)):
         fit = _samples(cfg, crops, [pool[i] for i in fit_idx], masks=cfg.cotrain_segmentation)
-        val = _samples(cfg, crops, [pool[i] for i in val_idx])
         run = _Run(cfg, fit, y_pool[fit_idx][fit.subject_index], device, seed + 7919 * (j + 1))
-        for epoch in range(cfg.epochs):
+        inner.append((run, _samples(cfg, crops, [pool[i] for i in val_idx]), val_idx))
+    balanced = cfg.imbalance != "none"
+    history: list[dict[str, Any]] = []
+    chosen, states = 0, []
+    for epoch in range(cfg.epochs):
+        losses, seconds = [], 0.0
+        for j, (run, val, val_idx) in enumerate(inner):
             row = run.epoch(epoch)
             oof[epoch, val_idx] = predict_patients(run.model, val, device, cfg.batch_size)
-            losses[j, epoch], seconds[epoch] = row["train_loss"], seconds[epoch] + row["seconds"]
-            row.update(val_loss=validation_loss(y_pool[val_idx], oof[epoch, val_idx], cfg.imbalance != "none"),
+            losses.append(row["train_loss"])
+            seconds += row["seconds"]
+            row.update(val_loss=validation_loss(y_pool[val_idx], oof[epoch, val_idx], balanced),
                        val_auc=safe_auc(y_pool[val_idx], oof[epoch, val_idx]))
             _log_epoch(model_name, fold, cfg, row, f" inner {j + 1}/{k}")
-    balanced = cfg.imbalance != "none"
-    history = [{"epoch": e, "train_loss": float(losses[:, e].mean()),
-                "val_loss": validation_loss(y_pool, oof[e], balanced), "val_auc": safe_auc(y_pool, oof[e]),
-                "selected": False, "seconds": round(float(seconds[e]), 3), "data_wait_share": np.nan,
-                "samples_per_s": np.nan} for e in range(cfg.epochs)]
-    chosen = 0
-    for e in range(1, cfg.epochs):
-        if better(history[e], history[chosen], cfg.select_on):
-            chosen = e
+        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
+                        "val_loss": validation_loss(y_pool, oof[epoch], balanced), "val_auc": safe_auc(y_pool, oof[epoch]),
+                        "selected": False, "seconds": round(seconds, 3), "data_wait_share": np.nan,
+                        "samples_per_s": np.nan})
+        if epoch == 0 or better(history[epoch], history[chosen], cfg.select_on):
+            chosen = epoch
+            if cfg.nested_model == "ensemble":  # the members as they are at the kept epoch
+                states = [{n: v.detach().clone() for n, v in run.model.state_dict().items()} for run, _, _ in inner]
+    what = (f"the {k} inner models at that epoch score the test patients (mean logit)"
+            if cfg.nested_model == "ensemble" else f"refitting on all {len(pool)} for {chosen + 1} epochs")
     print(f"{model_name} fold {fold}: inner {k}-fold CV over {len(pool)} patients chose epoch {chosen + 1} "
-          f"(out-of-fold val loss {history[chosen]['val_loss']:.4f}, AUC {history[chosen]['val_auc']:.3f}); "
-          f"refitting on all {len(pool)} for {chosen + 1} epochs", file=sys.stderr, flush=True)
+          f"(out-of-fold val loss {history[chosen]['val_loss']:.4f}, AUC {history[chosen]['val_auc']:.3f}); {what}",
+          file=sys.stderr, flush=True)
+    oof_chosen = pd.Series(oof[chosen], index=pool)
+    if cfg.nested_model == "ensemble":
+        for (run, _, _), state in zip(inner, states):
+            run.model.load_state_dict(state)
+        model = InnerEnsemble([run.model for run, _, _ in inner])
+        ckpt = inner[0][0].checkpoint(chosen, history[chosen])
+        ckpt.update(model={n: v.detach().clone() for n, v in model.state_dict().items()}, ensemble=k)
+        return history, ckpt, oof_chosen, model
+    del inner  # the refit trains alone
     everything = _samples(cfg, crops, pool, masks=cfg.cotrain_segmentation)
     run = _Run(cfg, everything, y_pool[everything.subject_index], device, seed)
     for epoch in range(chosen + 1):
         row = run.epoch(epoch)
         print(f"{model_name} fold {fold} refit epoch {epoch + 1}/{chosen + 1}: loss {row['train_loss']:.4f}",
               file=sys.stderr, flush=True)
-    return history, run.checkpoint(chosen, history[chosen]), pd.Series(oof[chosen], index=pool), run.model
+    return history, run.checkpoint(chosen, history[chosen]), oof_chosen, run.model
 
 
 def train_fold(
@@ -354,9 +383,9 @@ def train_fold(
     """Train one fold's model and choose its epoch by ``cfg.selection`` / ``cfg.select_on`` (module
     docstring); predict every role of this fold. Writes checkpoint.pt, history.tsv (one row per
     epoch, ``selected`` marking the kept one) and predictions.tsv into ``out_dir``."""
-    if cfg.select_on not in SELECT_ON or cfg.selection not in SELECTIONS:
-        raise ValueError(f"{model_name}: select_on {cfg.select_on!r} / selection {cfg.selection!r}: choose "
-                         f"from {SELECT_ON} / {SELECTIONS}")
+    if cfg.select_on not in SELECT_ON or cfg.selection not in SELECTIONS or cfg.nested_model not in NESTED_MODELS:
+        raise ValueError(f"{model_name}: select_on {cfg.select_on!r} / selection {cfg.selection!r} / nested_model "
+                         f"{cfg.nested_model!r}: choose from {SELECT_ON} / {SELECTIONS} / {NESTED_MODELS}")
     torch.set_num_threads(threads)
     use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     seed_everything(cfg.seed + fold)

@@ -10,6 +10,17 @@ import numpy as np
 #: Epoch-selection criteria and protocols (config train.select_on, train.selection).
 SELECT_ON = ("val_loss", "val_auc")
 SELECTIONS = ("inner_val", "nested")
+#: train.nested_model: what scores a fold's test patients after nested selection (oncoflow.train.loop);
+#: the first is the default
+NESTED_MODELS = ("ensemble", "refit")
+#: How methods text names each (a table made before train.nested_model existed: refit)
+NESTED_MODEL_TEXT = {"ensemble": "the fold's inner models at that epoch, their logits averaged, scored its test patients",
+                     "refit": "then one model refitted on all of them for that many epochs"}
+
+
+def nested_model(train: dict[str, Any]) -> str:
+    """The config's train.nested_model (its default where the section leaves it out)."""
+    return str(train.get("nested_model", NESTED_MODELS[0]))
 #: Fewer validation patients of the smaller class than this: the selection is flagged as unreliable
 #: (a rule of thumb borrowed from the ~10 events per estimated parameter of Peduzzi et al. 1996).
 SELECTABLE_MINORITY = 10
