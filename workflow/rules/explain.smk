@@ -105,6 +105,5 @@ rule collect_report_overlays:
     params:
         explain=config["explain"],
         seed=PLAN.seed,
-        results=RESULTS,
     script:
         "../scripts/collect_report_overlays.py"

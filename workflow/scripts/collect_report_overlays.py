@@ -11,7 +11,8 @@ import pandas as pd
 from oncoflow.report.overlays import write_report_overlays
 
 table = pd.read_csv(sm.input.overlays, sep="\t", dtype={"subject": str})
-shown = write_report_overlays(table, Path(sm.params.results), Path(sm.output.overlays),
+results = Path(sm.input.overlays).parent.parent  # reporting/overlays.tsv: overlay paths are relative to its parent
+shown = write_report_overlays(table, results, Path(sm.output.overlays),
                               n_wrong=sm.params.explain["report_misclassified"],
                               n_correct=int(sm.params.explain["report_correct"]), seed=int(sm.params.seed))
 print(f"report overlays: {shown} of {len(table)} CNN test patients' overlays in the report "
