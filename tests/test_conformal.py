@@ -180,7 +180,7 @@ def test_methods_say_which_models_got_sets_and_what_is_guaranteed():
     assert "from the mean logit of those models" in text and "the scale it was fitted on" in text
     nested["train"]["nested_model"] = "refit"
     text = render_methods(report_facts_for(nested), Cohort(40, 20, 0, 0, 0), software={})
-    assert "from the refitted model" in text and "a scale of its own" in text
+    assert "from the refitted model" in text and "which it never saw" in text
 
 
 def test_model_card_shows_the_coverage_table():

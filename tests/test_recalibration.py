@@ -99,6 +99,31 @@ def test_recalibration_fallbacks_and_separation():
     assert np.all(np.diff(apply_recalibration(p, a, b)) > 0)
 
 
+def test_recalibration_fit_converges_on_spread_scores_that_do_not_rank():
+    """Scores of three inner models on different offsets, unrelated to the labels (LGG CNN folds
+    whose inner models stopped at epoch 1): the fitted map is the penalised maximum-likelihood one
+    (slope near 0, raised to MIN_SLOPE), not the point a plain Newton step from the identity map
+    overshoots to (slope 2.9 on LGG fold 6; 171 of 200 such simulated folds had |slope| > 1.5)."""
+    from scipy.optimize import minimize
+
+    from oncoflow.metrics.recalibration import MIN_SLOPE, SLOPE_PRIOR, expit, fit_recalibration, logit
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        y = (rng.random(88) < 0.22).astype(float)
+        p = expit(np.concatenate([rng.normal(m, 1.2, 22) for m in (-2.5, 0.5, 2.0, -0.5)]))
+        x = np.column_stack([np.ones(88), logit(p)])
+
+        def loss(beta: np.ndarray, x: np.ndarray = x, y: np.ndarray = y) -> float:
+            return -(np.sum(y * (x @ beta) - np.logaddexp(0, x @ beta)) - 0.5 * SLOPE_PRIOR * (beta[1] - 1) ** 2)
+
+        best = minimize(loss, np.array([0.0, 1.0])).x
+        a, b, _ = fit_recalibration(y, p)
+        assert b == pytest.approx(max(best[1], MIN_SLOPE), abs=1e-4) and b < 0.5
+        if best[1] >= MIN_SLOPE:
+            assert a == pytest.approx(best[0], abs=1e-4)
+
+
 def test_calibration_statistics_of_true_risks():
     rng = np.random.default_rng(1)
     risk = expit(rng.normal(-1, 1.2, size=4000))
@@ -196,10 +221,11 @@ def epoch_selected():
     return epoch_selected_predictions()
 
 
-def test_prior_shift_for_epoch_selected_models_and_why_not_logistic(epoch_selected):
-    """The LGG failure mode: logistic recalibration on validation patients that chose the epoch
-    steepens over-confident scores further; the prior shift fixes the odds inflation and fits
-    nothing on them. (Folds of 10 cohorts are evaluated as one pooled cohort: 1100 test rows.)"""
+def test_prior_shift_for_epoch_selected_models_and_what_logistic_cannot_fix(epoch_selected):
+    """Epoch chosen on the inner-validation patients: the prior shift fixes the odds inflation and
+    fits nothing on them; logistic recalibration on them (which the evaluation does not do: they
+    chose the model) flattens the spread somewhat but cannot remove the over-confidence. (Folds of
+    10 cohorts are evaluated as one pooled cohort: 1100 test rows.)"""
     cv = {m: evaluate_predictions(epoch_selected, n_boot=100, recalibration={"cnn": m})[0]
           .set_index("cohort").loc["cv"] for m in ("prior_shift", "logistic")}
     shift, fitted = cv["prior_shift"], cv["logistic"]
@@ -212,9 +238,10 @@ def test_prior_shift_for_epoch_selected_models_and_why_not_logistic(epoch_select
     assert shift["cal_intercept_ci_low"] < 0 < shift["cal_intercept_ci_high"]
     assert shift["cal_slope"] == pytest.approx(shift["cal_slope_raw"], abs=0.02)
     assert shift["brier"] < shift["brier_raw"] - 0.02
-    # logistic recalibration on the optimistic validation patients: a steeper map, a worse slope
-    assert fitted["cal_slope"] < 0.7 * fitted["cal_slope_raw"]
-    assert fitted["cal_intercept_ci_high"] < 0
+    # logistic recalibration on the patients that chose the epoch: slope 0.32 -> 0.57, still
+    # over-confident (until issue #24 a Newton fit that oscillated made it look worse: 0.13)
+    assert fitted["cal_slope_raw"] < fitted["cal_slope"] < 0.8 and fitted["cal_slope_ci_high"] < 1
+    assert fitted["cal_intercept_ci_low"] < 0 < fitted["cal_intercept_ci_high"]
 
 
 def test_prior_shift_does_not_read_validation_patients_and_survives_separable_ones(epoch_selected):

@@ -8,24 +8,20 @@ How, per model (:func:`oncoflow.metrics.choices.recalibration_methods`), chosen 
 patients selected the model:
 
 - ``prior_shift``: a CNN's inner-validation patients chose its best epoch (and a stacking fusion's
-  inputs), so their scores are optimistic and nearly separable; a map fitted on them inherits the
-  optimism. Measured on the real TCGA LGG cohort (scratch 3-channel CNN, 110 test patients,
-  benchmarks/lgg_radiogenomics.md): logistic recalibration on those 22 patients per fold made the
-  risks worse than the raw scores (calibration slope 0.15 -> 0.11, intercept -1.43 -> -2.94,
-  Brier 0.226 -> 0.274); a ridge pulling the map towards the prior shift helps only once it is
-  so strong that the map is the prior shift (penalty 5: Brier 0.239; 20: 0.176), a strength
-  nothing in the fold can choose. The prior-shift correction (Saerens et al. 2002) fits nothing:
+  inputs), so a map fitted on them is fitted on patients that chose the model, which the
+  evaluation does not do. The prior-shift correction (Saerens et al. 2002) fits nothing:
   ``logit risk = logit p - log(n_neg / n_pos)`` with the fold's training-patient counts, which
   undoes exactly the odds factor the weighted loss or the balanced sampler applied (the CNN weighs
-  slices, so with a different number of slices per patient it is approximately exact). Measured:
-  intercept -1.43 -> -0.13, Brier 0.226 -> 0.186; over the 3 repeats Brier raw / prior shift /
-  logistic 0.226 / 0.186 / 0.274, 0.294 / 0.273 / 0.290, 0.250 / 0.223 / 0.308. It cannot correct over-confidence (the slope
-  stays that of the raw scores, 0.15 there): that needs patients that selected nothing, which a
-  fold of a 110-patient study does not have; the table reports the slope so a reader sees it.
-  The same on simulated studies with known risks (tests/test_recalibration.py: 10 x 110
-  patients, a weighted-loss model trained over epochs, the epoch of best validation AUC kept):
-  raw intercept -1.17, slope 0.32, Brier 0.215; prior shift -0.10 (95% CI covers 0), 0.33,
-  0.176; logistic recalibration on the selecting patients -0.35, 0.13, 0.191.
+  slices, so with a different number of slices per patient it is approximately exact). It cannot
+  correct over-confidence (the slope stays that of the raw scores); nested selection can
+  (``train.selection: nested``). On simulated studies with known risks (tests/test_recalibration.py:
+  10 x 110 patients, a weighted-loss model trained over epochs, the epoch of best validation AUC
+  kept): raw intercept -1.17, slope 0.32, Brier 0.215; prior shift -0.10 (95% CI covers 0), 0.32,
+  0.176; logistic recalibration on the selecting patients -0.01, 0.57 (0.45-0.69), 0.170: better
+  than the prior shift, but still over-confident and fitted on patients that chose the model.
+  (Until issue #24 the logistic fit could oscillate, see :func:`_logistic_fit`, and these figures
+  read -0.35, 0.13, 0.191, as did the LGG figures that made the prior shift the CNNs' method:
+  Brier 0.274 with logistic against 0.186; the choice stands on the principle, not on them.)
   ``mean`` fusion of weighted CNNs gets the same correction (approximate for a mean).
 - ``logistic``: models whose inner-validation patients selected nothing (``baseline``, radiomics,
   clinical and combined models, whose validation predictions are cross-fitted or only predicted)
@@ -43,7 +39,7 @@ patients selected the model:
   the model that scored them. The map is applied to the fold model's test scores: with
   ``train.nested_model: ensemble`` the mean logit of those same inner models (the map is linear in
   the logit: the mean of their mapped logits), with ``refit`` a model refitted on all of them,
-  whose scale the map does not know (on LGG: intercepts of -3.1 and -5.4 in two of three repeats).
+  which the map never saw.
   The ``mean`` fusion of such CNNs is recalibrated the same way.
 - ``none``: the raw probability is the risk. Unweighted CNNs (``imbalance: none``) and the
   ``lr`` / ``svm`` stacking fusions (probability models fitted unweighted on the validation
@@ -88,13 +84,23 @@ def _logistic_fit(x: np.ndarray, y: np.ndarray, *, offset: np.ndarray | None = N
                   penalty: np.ndarray | None = None, centre: np.ndarray | None = None,
                   iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Newton-Raphson for y ~ Bernoulli(expit(offset + x @ beta)) with an optional ridge penalty
-    0.5 * sum(penalty * (beta - centre)^2). Returns (beta, covariance = inverse Hessian)."""
+    0.5 * sum(penalty * (beta - centre)^2). Returns (beta, covariance = inverse Hessian).
+
+    Each step is halved until the penalised log-likelihood does not fall (a plain Newton step from
+    the identity map overshoots on widely spread scores that barely rank, then oscillates between two
+    points for ever: measured on LGG CNN folds, slope 2.9 where the maximum-likelihood slope is -0.04)."""
     n, k = x.shape
     off = np.zeros(n) if offset is None else offset
     pen = np.zeros(k) if penalty is None else penalty
     ctr = np.zeros(k) if centre is None else centre
+
+    def objective(b: np.ndarray) -> float:
+        eta = off + x @ b
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)) - 0.5 * np.sum(pen * (b - ctr) ** 2))
+
     beta = ctr.copy()
     hess = np.eye(k)
+    current = objective(beta)
     for _ in range(iterations):
         mu = expit(off + x @ beta)
         w = np.clip(mu * (1 - mu), 1e-10, None)
@@ -105,9 +111,18 @@ def _logistic_fit(x: np.ndarray, y: np.ndarray, *, offset: np.ndarray | None = N
         except np.linalg.LinAlgError:
             break
         step = np.clip(step, -5, 5)
-        beta = beta + step
+        for _ in range(30):  # step halving
+            value = objective(beta + step)
+            if value >= current:
+                break
+            step = step / 2
+        else:
+            break  # no ascent along the Newton direction: at the optimum to machine precision
+        beta, current = beta + step, value
         if np.max(np.abs(step)) < 1e-9:
             break
+    mu = expit(off + x @ beta)
+    hess = (x * np.clip(mu * (1 - mu), 1e-10, None)[:, None]).T @ x + np.diag(pen)
     try:
         cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:

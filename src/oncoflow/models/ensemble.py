@@ -4,7 +4,7 @@ selection (``train.nested_model: ensemble``, oncoflow.train.loop).
 An ensemble's logit is the mean of its members' logits. Its members are the inner models whose
 out-of-fold scores fitted the fold's Platt map (a + b * logit, linear in the logit), so mapping the
 mean logit is the mean of each member's mapped logit: the map is applied on the scale it was fitted
-on. A model refitted on all the fold's patients has a scale of its own (issue #24, measured on LGG).
+on by construction. A model refitted on all the fold's patients is a model the map never saw.
 """
 
 from __future__ import annotations

@@ -635,7 +635,7 @@ def _calibration_text(facts: ReportFacts, cite: _Citations) -> str:
                      "out-of-fold score (nested selection: scored by an inner model that never trained on it) and "
                      + ("applied to the mean logit of those inner models, the scale it was fitted on."
                         if nested_model(facts.config.get("train") or {}) == "ensemble" else
-                        "applied to the model refitted on all of them, whose scores are on a scale of its own."))
+                        "applied to the model refitted on all of them, which it never saw."))
     if groups.get("none"):
         parts.append(f"The probabilities of {_names(groups['none'])} (trained without class weighting) were "
                      "taken as risks.")
