@@ -105,7 +105,8 @@ def test_scene_is_what_the_crop_tests_assume(scene):
 def test_crop_arrays_and_shapes(cropped, scene):
     stats, arrays = cropped
     spec = CropSpec()
-    assert set(arrays) == {"image_t1", "image_flair", "image_t2", "tumor", "tumor_area", "pixel_mm", "slice_mm"}
+    assert set(arrays) == {"image_t1", "image_flair", "image_t2", "tumor", "tumor_area", "pixel_mm", "slice_mm",
+                           "crop_affine", "reference_affine", "reference_shape"}
     tumor_slices = np.nonzero((scene["tumor"] > 0).any(axis=(0, 1)))[0]
     margin = int(np.ceil(spec.margin_mm / VOXEL[2]))
     depth = tumor_slices.max() - tumor_slices.min() + 1 + 2 * margin
@@ -188,8 +189,29 @@ def test_voxel_order_on_disk_does_not_change_the_crop(scene, cropped, tmp_path):
     assert nib.aff2axcodes(nib.load(paths["t1"]).affine) == ("P", "S", "L")
     _, arrays = run_crop(paths, tmp_path / "crop.npz")
     assert set(arrays) == set(reference)
-    for key in reference:
+    for key in set(reference) - {"reference_affine", "reference_shape"}:  # the stored grid's own, below
         np.testing.assert_allclose(arrays[key], reference[key], atol=1e-5, err_msg=key)
+    assert tuple(arrays["reference_shape"]) == nib.load(paths["t1"]).shape
+    np.testing.assert_allclose(arrays["reference_affine"], nib.load(paths["t1"]).affine)
+
+
+@pytest.mark.parametrize("axcodes", ["RAS", "PSL"])
+def test_the_crop_grid_maps_back_onto_the_stored_image(scene, tmp_path, axcodes):
+    """crop_affine places each crop voxel in world mm: the crop's tumor mask put back onto the
+    stored image's grid (oncoflow.explain.outputs.reference_grid_map) is the scene's tumor mask,
+    whatever the voxel order on disk, and a crop voxel's world point is where the scene has it."""
+    from oncoflow.explain.outputs import reference_grid_map
+
+    paths = write_scene(scene, tmp_path / axcodes, axcodes=axcodes)
+    _, arrays = run_crop(paths, tmp_path / "crop.npz")
+    back = reference_grid_map(arrays["tumor"].astype(np.float32), tmp_path / "crop.npz")
+    stored = nib.load(paths["tumor"])
+    assert back.shape == stored.shape and np.allclose(back.affine, stored.affine)
+    mapped, truth = np.asarray(back.dataobj) > 0.5, np.asarray(stored.dataobj) > 0.5
+    assert 2 * (mapped & truth).sum() / (mapped.sum() + truth.sum()) > 0.9
+    k, i, j = np.argwhere(arrays["tumor"]).mean(axis=0)  # the crop's tumor centre, in crop voxels
+    error = np.abs((arrays["crop_affine"] @ [i, j, k, 1])[:3] - TUMOR_CENTRE)  # half a crop pixel is 0.34 mm
+    assert (error < [0.1, 0.1, VOXEL[2] / 4]).all(), error  # measured: 0, 0, 0.26 mm (the sphere's slices)
 
 
 def test_whole_brain_region_holds_the_whole_brain_and_the_tumor_off_centre(scene, tmp_path):

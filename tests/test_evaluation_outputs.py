@@ -66,14 +66,24 @@ def test_report_builds(finished_run: Path, tmp_path: Path) -> None:
                      "model_card.html", "metrics.html", "metrics_per_fold.html", "comparisons.html",
                      "characteristics.html", "failures.html", "checklists.html", "qc.html", "summary.html"):
         assert expected in html, expected
-    # category "Explanation maps": the sanity table and every test patient's overlay, labelled
+    # category "Explanation maps": the sanity table and, per CNN, the overlays of up to 10 of its misclassified
+    # test patients and explain.report_correct (2) correct ones, labelled; the caption counts the rest
     assert "Explanation maps" in html and "explanation_sanity.html" in html and "explanation_sanity.tsv" in html
+    overlays = pd.read_csv(finished_run / RESULTS / "reporting/overlays.tsv", sep="\t")
     splits = pd.read_csv(finished_run / RESULTS / "folds/splits.tsv", sep="\t")
-    test = splits[splits["role"] == "test"]
-    for model in ("t1ce_resnet18", "flair_resnet18", "flair+t1ce_resnet18"):
-        for r in test.itertuples():
-            assert f'{RESULTS}/explain/{model}/fold{r.fold}/maps/{r.subject}.png": {{"name"' in html, (model, r.subject)
-    assert '"labels": {"model": "t1ce_resnet18", "fold": "0", "subject": ' in html
+    assert len(overlays) == 3 * (splits["role"] == "test").sum()  # every CNN's test patients, shown or not
+    for r in overlays.itertuples():
+        shown = f'{RESULTS}/report_overlays/{r.model}/{r.outcome}/fold{r.fold}/{r.subject}.png": {{"name"' in html
+        assert shown == r.in_report, (r.model, r.subject)
+        assert f"{RESULTS}/explain/{r.model}/fold{r.fold}/maps/{r.subject}.png" not in html  # never twice
+    for model, part in overlays.groupby("model"):
+        correct = part[part["outcome"] == "correct"]
+        wrong = part[part["outcome"] != "correct"]
+        assert correct["in_report"].sum() == min(2, len(correct)) and wrong["in_report"].sum() == min(10, len(wrong))
+        left = int((~part["in_report"]).sum())
+        assert (f"The overlays of the other {left} of its {len(part)} test patients are left out of this report"
+                if left else "No overlay of a test patient is left out") in html, model
+    assert '"labels": {"model": "t1ce_resnet18", "outcome": ' in html
     assert "{{" not in html.split("workflow_desc", 1)[1][:20000]  # every template was filled
     assert not list(finished_run.glob("report*.html"))  # nothing written into the run itself
 

@@ -109,6 +109,48 @@ def test_3d_maps_cover_every_crop_slice(finished_run: Path, tmp_path: Path) -> N
     assert (tmp_path / f"{subject}.png").is_file()
 
 
+def test_maps_on_the_reference_grid_open_over_the_patients_scan(finished_run: Path) -> None:
+    """Each map is also written on the grid of the image its crop was taken from (the brain-extracted
+    images, brain/): that file's shape and affine, so it opens over the scan; the crop-grid NIfTI sits
+    where the crop lies; a map voxel at a known crop position lands at the reference voxel the affines
+    put it in; the crop's own tumor mask put back the same way is the subject's tumor mask there."""
+    from scipy import ndimage
+
+    from oncoflow.explain.outputs import reference_grid_map
+
+    results = finished_run / "results/demo"
+    maps = results / "explain/t1ce_resnet18/fold0/maps"
+    subjects = sorted(p.name.removesuffix("_occlusion.nii.gz") for p in maps.glob("*_occlusion.nii.gz"))
+    assert subjects
+    for subject in subjects:
+        crop_path = results / f"subjects/{subject}/crop/crop.npz"
+        brain = nib.load(results / f"subjects/{subject}/brain/brain_mask.nii.gz")
+        with np.load(crop_path) as crop:
+            crop_affine, tumor = crop["crop_affine"], crop["tumor"].astype(np.float32)
+        for method in SETTINGS["methods"]:
+            on_ref = nib.load(maps / f"reference/{subject}_{method}.nii.gz")
+            assert on_ref.shape == brain.shape and np.allclose(on_ref.affine, brain.affine)
+            on_crop = nib.load(maps / f"{subject}_{method}.nii.gz")
+            assert np.allclose(on_crop.affine, crop_affine)
+            values = np.asarray(on_ref.dataobj)
+            assert values.max() > 0 and values.sum() > 0
+            np.testing.assert_allclose(values, np.asarray(reference_grid_map(
+                np.asarray(on_crop.dataobj).transpose(2, 0, 1), crop_path).dataobj), atol=1e-6)
+        # a blob around the crop's tumor centre (a single voxel can fall between the coarser reference
+        # voxels): its mass lands where the affines put that crop voxel (measured: at most 0.65 mm away,
+        # reference voxels 3.6-4.3 mm, crop pixels 1.25-1.5 mm)
+        k, i, j = np.argwhere(tumor).mean(axis=0).round().astype(int)
+        blob = np.zeros_like(tumor)
+        blob[k, i, j] = 1.0
+        landed = np.asarray(reference_grid_map(ndimage.gaussian_filter(blob, (1, 3, 3)), crop_path).dataobj)
+        centre = np.array(ndimage.center_of_mass(landed))
+        distance = np.linalg.norm((brain.affine @ [*centre, 1])[:3] - (crop_affine @ [i, j, k, 1])[:3])
+        assert distance < 1.0, (subject, distance)
+        back = np.asarray(reference_grid_map(tumor, crop_path).dataobj) > 0.5
+        truth = np.asarray(nib.load(results / f"subjects/{subject}/coreg/tumor_mask.nii.gz").dataobj) > 0.5
+        assert 2 * (back & truth).sum() / (back.sum() + truth.sum()) > 0.8, subject
+
+
 # --- where the maps appear: the failure analysis (reporting/failures.*) ---------------------------
 
 
@@ -149,10 +191,14 @@ def test_failures_show_each_cnn_patients_map_and_its_check(finished_run: Path) -
     targets = re.findall(r"\]\((\.\./[^)\s]+)\)", md)
     assert [t for t in targets if not (results / "reporting" / t).is_file()] == []
     images = re.findall(r"!\[[^\]]*\]\(\.\./(explain/[^)\s]+)\)", md)
-    assert sorted(images) == sorted(cv["explanation_map"])  # the misclassified patients' maps, shown
+    # the misclassified patients' maps the report shows (explain.report_misclassified), shown; the others linked
+    overlays = pd.read_csv(results / "reporting/overlays.tsv", sep="\t", dtype={"subject": str})
+    shown = overlays[overlays["in_report"] & (overlays["outcome"] != "correct")]
+    assert sorted(images) == sorted(shown["overlay"]) and set(images) <= set(cv["explanation_map"])
+    assert all(f"](../{p})" in md for p in cv["explanation_map"])
     assert f"{NOT_A_CNN}" in md and "Correctly classified, for comparison: " in md
     page = (results / "reporting/failures.html").read_text()
-    assert page.count('src="data:image/png;base64,') == len(cv)  # the report's page stands alone
+    assert page.count('src="data:image/png;base64,') == len(shown)  # the report's page stands alone
 
 
 def test_a_cnn_patient_without_a_map_is_an_error(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ DESCRIBED: dict[str, Phrases] = {
                                                         "val_auc": "highest validation AUC"}[c["train"]["select_on"]],
                               "augmented"],
     "tabulate_selection": lambda c: ["The epoch kept was the one with"],
-    "explanation_maps": lambda c: ["Explanation maps", "model-parameter randomisation"],
+    "explanation_maps": lambda c: ["Explanation maps", "model-parameter randomisation", "opens over the patient's scan"],
     "tabulate_explanations": lambda c: ["tables/explanation_sanity.tsv",
                                         f"{c['explain']['max_random_spearman']:.2f} or more"],
     "pretrain_model": lambda c: ["Pretraining `", "label-free task"],
@@ -81,7 +81,7 @@ DESCRIBED: dict[str, Phrases] = {
 }
 # rule -> phrases methods.md must NOT contain when the rule is not planned
 ONLY_IF_PLANNED: dict[str, list[str]] = {
-    "explanation_maps": ["Explanation maps"],
+    "explanation_maps": ["Explanation maps", "opens over the patient's scan"],
     "convert_dicom": ["dcm2niix", "DICOM series"],
     "import_nifti": ["provided as NIfTI"],
     "crop_tumor": ["Tumor-centred crops", "normalised within the", "axial slices", "3D models read"],
@@ -99,7 +99,8 @@ ONLY_IF_PLANNED: dict[str, list[str]] = {
 NOT_A_METHOD = {"all": "the target list", "write_methods": "writes this text", "archive": "the archive target",
                 "write_archive": "packs the results",
                 "write_model_card": "summarises the results for the models' users (Mitchell et al. 2019)",
-                "render_report_pages": "shows the tables and figures already described, in the report"}
+                "render_report_pages": "shows the tables and figures already described, in the report",
+                "collect_report_overlays": "picks which of the maps already described the report embeds"}
 
 
 def sheet_cohort(config: Config) -> Cohort:

@@ -135,7 +135,7 @@ def test_nested_selection_refit_writes_out_of_fold_scores(cohort):
 
 
 def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose(tmp_path):
-    from oncoflow.report.selection import selection_table, selection_text
+    from oncoflow.report.selection import read_selection, selection_table, selection_text
 
     sheet = pd.DataFrame({"subject": [f"s{i:02d}" for i in range(20)], "cohort": "internal", "label": [0, 1] * 10})
     splits = make_folds(sheet, label="label", folds=2, seed=0, val_fraction=0.25)
@@ -151,6 +151,8 @@ def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose
     val = splits[(splits["fold"] == 0) & (splits["role"] == "val")]
     assert table["n_val"].iloc[0] == len(val) and table["too_small"].all() and table["auc_saturated"].all()
     text = selection_text(table)
+    table.to_csv(tmp_path / "selection.tsv", sep="\t", index=False)  # as methods reads it: empty nested_model is NaN
+    assert selection_text(read_selection(tmp_path / "selection.tsv")) == text
     assert "t1_resnet18: epochs 3, 1 (of up to 10)" in text and "lowest validation loss" in text
     assert "too few to choose an epoch reliably" in text and "1.000 at the kept epoch in 2 of 2" in text
     # nested: the patients that chose are every non-test patient of the fold

@@ -298,6 +298,8 @@ class StudyPlan:
                                             for k in self.folds for name in ("checkpoint.pt", "history.tsv"))]
         explanations = [f"{t}.{ext}" for t in (p.removesuffix(".tsv") for p in self.explanation_table())
                         for ext in ("tsv", "html")]  # the report's category "Explanation maps"
+        if explanations:
+            explanations.append(f"{r}/report_overlays")  # the overlays report.html embeds
         return [*evaluation, *figures, f"{r}/provenance.json", f"{r}/methods.md", *qc, *superres, *folds, *explanations,
                 *self.reporting_targets(), *self.site_targets(), *self.segment_targets()]
 

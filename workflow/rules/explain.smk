@@ -3,7 +3,7 @@
 
 rule explanation_maps:
     """Grad-CAM and occlusion maps of one CNN fold model for that fold's test patients (NIfTI on
-    the crop grid, a PNG overlay per patient), and the same maps from the architecture with
+    the crop grid, a PNG overlay per patient; the report embeds some: rule collect_report_overlays), and the same maps from the architecture with
     randomly initialised weights: per patient, the map's mass in the tumor and brain and its rank
     correlation with the random model's map."""
     input:
@@ -11,14 +11,7 @@ rule explanation_maps:
         splits=f"{RESULTS}/folds/splits.tsv",
         crops=get_model_crops,
     output:
-        maps=report(
-            directory(f"{RESULTS}/explain/{{model}}/fold{{fold}}/maps"),
-            patterns=["{subject}.png"],
-            caption="../report/explanation_map.rst",
-            category="Explanation maps",
-            subcategory="{model}",
-            labels={"model": "{model}", "fold": "{fold}", "subject": "{subject}"},
-        ),
+        maps=directory(f"{RESULTS}/explain/{{model}}/fold{{fold}}/maps"),
         patients=f"{RESULTS}/explain/{{model}}/fold{{fold}}/patients.tsv",
     log:
         f"{RESULTS}/logs/explanation_maps/{{model}}_fold{{fold}}.log",
@@ -73,3 +66,44 @@ rule tabulate_explanations:
         explain=config["explain"],
     script:
         "../scripts/tabulate_explanations.py"
+
+
+rule collect_report_overlays:
+    """The overlays the Snakemake report embeds (category "Explanation maps"), as rule
+    write_failures chose them (reporting/overlays.tsv): per CNN model, its misclassified
+    cross-validation test patients' (explain.report_misclassified) and explain.report_correct
+    correctly classified ones' (hard links into report_overlays/); each caption says how many
+    were left out (they stay in explain/<model>/fold<k>/maps/)."""
+    input:
+        overlays=f"{RESULTS}/reporting/overlays.tsv",
+        maps=get_explanation_maps,
+    output:
+        overlays=report(
+            directory(f"{RESULTS}/report_overlays"),
+            patterns=["{model}/{outcome}/fold{fold}/{subject}.png"],
+            caption="../report/explanation_map.rst",
+            category="Explanation maps",
+            subcategory="{model}",
+            labels={
+                "model": "{model}",
+                "outcome": "{outcome}",
+                "fold": "{fold}",
+                "subject": "{subject}",
+            },
+        ),
+    log:
+        f"{RESULTS}/logs/collect_report_overlays/collect_report_overlays.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/collect_report_overlays/collect_report_overlays.tsv"
+    localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        explain=config["explain"],
+        seed=PLAN.seed,
+    script:
+        "../scripts/collect_report_overlays.py"

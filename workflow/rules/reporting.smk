@@ -76,7 +76,8 @@ rule write_characteristics:
 
 rule write_failures:
     """The misclassified patients of each model at its threshold, with QC flags and montages, and
-    a CNN's test patients with the map of the fold model that predicted them and its check."""
+    a CNN's test patients with the map of the fold model that predicted them and its check;
+    overlays.tsv: which of the maps the report embeds (explain.report_misclassified, report_correct)."""
     input:
         predictions=f"{RESULTS}/tables/predictions.tsv",
         metrics=f"{RESULTS}/tables/metrics.tsv",
@@ -91,6 +92,7 @@ rule write_failures:
             labels={"table": "failure analysis", "file": "failures.tsv"},
         ),
         md=f"{REPORTING}/failures.md",
+        overlays=f"{REPORTING}/overlays.tsv",
     log:
         f"{RESULTS}/logs/write_failures/write_failures.log",
     benchmark:
@@ -104,6 +106,8 @@ rule write_failures:
         runtime=5,
     params:
         cnn=list(PLAN.models),
+        explain=config["explain"],
+        seed=PLAN.seed,
     script:
         "../scripts/write_failures.py"
 

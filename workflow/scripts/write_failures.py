@@ -6,4 +6,5 @@ sm = start_job(snakemake)  # noqa: F821  (injected by Snakemake)
 from oncoflow.report.reporting import write_failures
 
 write_failures(predictions=sm.input.predictions, qc=sm.input.qc, metrics=sm.input.metrics, tsv=sm.output.tsv,
-               md=sm.output.md, cnn=sm.params.cnn, explanations=sm.input.get("explanations") or None)
+               md=sm.output.md, overlays=sm.output.overlays, explain=sm.params.explain, seed=sm.params.seed,
+               cnn=sm.params.cnn, explanations=sm.input.get("explanations") or None)

@@ -10,6 +10,11 @@ Field of view: by default the in-plane field spans the region's bounding box + m
 ``min_fov_mm``), so the pixel size follows the tumor and tumor size is normalised away in the image.
 ``field_of_view_mm`` fixes it instead: every crop covers the same physical square (pixel size
 field_of_view_mm / size for every patient), so a larger tumor fills more of the crop.
+
+Where the crop lies: ``crop_affine`` maps a crop voxel (x, y, slice) = (array axes 1, 2, 0) to
+world mm, and ``reference_affine`` / ``reference_shape`` are the grid of the image it was taken
+from as stored on disk (the brain mask's; every cropped image shares it), so that anything made on
+the crop grid (explanation maps) can be put back onto that image (oncoflow.explain.outputs).
 """
 
 from __future__ import annotations
@@ -133,6 +138,11 @@ def crop_subject(
     gx = centre[0] + offsets / zooms[0]
     gy = centre[1] + offsets / zooms[1]
     grid_x, grid_y = np.meshgrid(gx, gy, indexing="ij")
+    # crop voxel (x, y, slice) -> canonical voxel (gx[x], gy[y], z0 + slice) -> world mm
+    step = fov_mm / spec.size / np.asarray(zooms[:2], dtype=float)
+    to_canonical = np.diag([*step, 1.0, 1.0])
+    to_canonical[:3, 3] = [gx[0], gy[0], z0]
+    stored = nib.load(brain_mask)
 
     def sample(volume: np.ndarray, order: int) -> np.ndarray:
         slices = [
@@ -161,6 +171,9 @@ def crop_subject(
             tumor_area=tumor_crop.sum(axis=(1, 2)).astype(np.int32),
             pixel_mm=np.float32(fov_mm / spec.size),
             slice_mm=np.float32(zooms[2]),
+            crop_affine=brain_affine @ to_canonical,
+            reference_affine=stored.affine,
+            reference_shape=np.asarray(stored.shape[:3], dtype=np.int32),
         )
     return {"tumor_ml": float(tumor.sum() * np.prod(zooms) / 1000), "brain_overlap": overlap,
             "fov_mm": float(fov_mm), "extent_mm": float(extent_mm), "depth": float(z1 - z0 + 1)}

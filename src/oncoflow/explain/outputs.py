@@ -4,9 +4,11 @@
 the crop's other slices are 0. 3D models: the map is resampled from the model's depth back to the
 crop's own slices. A pretrained brain encoder's input is its own resampled window: its map is
 written on that grid (isotropic voxels of its spacing, axes in the network's order).
-The NIfTI axes are the crop's (x, y, slice) with its pixel and slice size; the crop is a resampled
-region of the reference image, so the origin is the crop's corner, not the scan's (mapping the map
-back onto the reference image is not done yet).
+The NIfTI axes are the crop's (x, y, slice) with its pixel and slice size, placed in world mm where
+the crop lies (the crop's ``crop_affine``). The crop is a resampled region of the image it was taken
+from (the reference grid): each crop-grid map is also resampled (trilinear) onto that image's own
+grid, shape and affine (``reference/<subject>_<method>.nii.gz``, zero outside the crop), so that it
+opens over the patient's scan in any viewer. An encoder's window is not the crop grid: no reference map.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from oncoflow.models.catalog import INPUT_PREPARATION
 from oncoflow.train.data import Samples, load_crop, top_slices
 
 PNG_SLICES = 5  # the overlay's columns (3D: the crop slices with most tumor)
+REFERENCE_FOLDER = "reference"  # beside the crop-grid maps: the maps on the reference image's grid
 
 
 def crop_grid_map(maps: np.ndarray, crop_path: Path, architecture: str, dims: int, slices: int) -> np.ndarray:
@@ -41,17 +44,46 @@ def crop_grid_map(maps: np.ndarray, crop_path: Path, architecture: str, dims: in
     return out
 
 
+def _crop_grid(crop_path: Path) -> dict[str, np.ndarray]:
+    """The crop's place in its reference image (oncoflow.crop.tumor_crop)."""
+    with np.load(crop_path) as npz:
+        missing = [k for k in ("crop_affine", "reference_affine", "reference_shape") if k not in npz.files]
+        if missing:
+            raise ValueError(f"{crop_path}: the crop does not record where it lies in its reference image (no "
+                             f"{', '.join(missing)}: made by an older oncoflow); rerun its rule crop_tumor")
+        return {k: npz[k] for k in ("crop_affine", "reference_affine", "reference_shape")}
+
+
 def write_map(volume: np.ndarray, crop_path: Path, architecture: str, path: Path) -> None:
-    """``volume`` (depth, size, size) as NIfTI (x, y, slice) with the crop's voxel size."""
+    """``volume`` (depth, size, size) as NIfTI (x, y, slice) with the crop's voxel size, placed
+    where the crop lies (an encoder's window: its isotropic voxels, origin at its corner)."""
     prep = INPUT_PREPARATION.get(architecture)
-    if prep:
-        zooms = [float(prep["spacing_mm"])] * 3
-    else:
-        with np.load(crop_path) as npz:
-            zooms = [float(npz["pixel_mm"]), float(npz["pixel_mm"]), float(npz["slice_mm"])]
-    img = nib.Nifti1Image(np.ascontiguousarray(volume.transpose(1, 2, 0)).astype(np.float32), np.diag([*zooms, 1.0]))
+    affine = np.diag([float(prep["spacing_mm"])] * 3 + [1.0]) if prep else _crop_grid(crop_path)["crop_affine"]
+    img = nib.Nifti1Image(np.ascontiguousarray(volume.transpose(1, 2, 0)).astype(np.float32), affine)
     with atomic_write(path) as tmp:
         nib.save(img, str(tmp))
+
+
+def reference_grid_map(volume: np.ndarray, crop_path: Path) -> nib.Nifti1Image:
+    """``volume`` (depth, size, size, on the crop grid) on the grid of the image the crop was taken
+    from: each reference voxel whose centre lies inside the crop's voxels takes the map's trilinear
+    value there, every other voxel 0."""
+    grid = _crop_grid(crop_path)
+    data = np.ascontiguousarray(volume.transpose(1, 2, 0), dtype=np.float32)  # (x, y, slice)
+    shape = tuple(int(n) for n in grid["reference_shape"])
+    to_crop = np.linalg.inv(grid["crop_affine"]) @ grid["reference_affine"]  # reference voxel -> crop voxel
+    # the crop's box in reference voxels (its corners), so only the voxels near it are sampled
+    corners = np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in data.shape], indexing="ij")).reshape(3, -1)
+    corners_ref = np.linalg.inv(to_crop) @ np.vstack([corners, np.ones(corners.shape[1])])
+    low = np.clip(np.floor(corners_ref[:3].min(axis=1)).astype(int), 0, shape)
+    high = np.clip(np.ceil(corners_ref[:3].max(axis=1)).astype(int) + 1, 0, shape)
+    out = np.zeros(shape, np.float32)
+    box = np.indices(tuple(high - low)).reshape(3, -1) + low[:, None]
+    coords = to_crop[:3, :3] @ box + to_crop[:3, 3:]
+    inside = np.all((coords >= -0.5) & (coords <= np.array(data.shape)[:, None] - 0.5), axis=0)
+    values = ndimage.map_coordinates(data, coords[:, inside], order=1, mode="nearest")
+    out[tuple(box[:, inside])] = values
+    return nib.Nifti1Image(out, grid["reference_affine"])
 
 
 def write_overlay(subject: str, crop_path: Path, modality: str, maps: dict[str, np.ndarray], path: Path,
@@ -88,8 +120,12 @@ def write_overlay(subject: str, crop_path: Path, modality: str, maps: dict[str, 
 
 def write_subject_maps(samples: Samples, maps: dict[str, np.ndarray], crops: dict[str, Path], *, architecture: str,
                        dims: int, slices: int, modality: str, out_dir: Path, title: str) -> list[Path]:
-    """Every subject's NIfTI per method (``<subject>_<method>.nii.gz``) and its PNG (``<subject>.png``)."""
+    """Every subject's NIfTI per method on the crop grid (``<subject>_<method>.nii.gz``) and on its
+    reference grid (``reference/<subject>_<method>.nii.gz``), and its PNG (``<subject>.png``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    on_crop = architecture not in INPUT_PREPARATION  # an encoder's window is not the crop's grid
+    if on_crop:
+        (out_dir / REFERENCE_FOLDER).mkdir(exist_ok=True)
     written = []
     for i, subject in enumerate(samples.subjects):
         rows = samples.subject_index == i
@@ -99,7 +135,12 @@ def write_subject_maps(samples: Samples, maps: dict[str, np.ndarray], crops: dic
             path = out_dir / f"{subject}_{method}.nii.gz"
             write_map(on_grid[method], crops[subject], architecture, path)
             written.append(path)
-        if architecture not in INPUT_PREPARATION:  # an encoder's window is not the crop's grid
+            if on_crop:
+                path = out_dir / REFERENCE_FOLDER / f"{subject}_{method}.nii.gz"
+                with atomic_write(path) as tmp:
+                    nib.save(reference_grid_map(on_grid[method], crops[subject]), str(tmp))
+                written.append(path)
+        if on_crop:
             write_overlay(subject, crops[subject], modality, on_grid, out_dir / f"{subject}.png", title)
             written.append(out_dir / f"{subject}.png")
     return written

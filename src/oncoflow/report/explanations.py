@@ -114,7 +114,8 @@ def sanity_page(table: pd.DataFrame, settings: Mapping[str, object]) -> str:
     intro = html.escape(explanation_text(table, settings, True))
     return html_page("Explanation maps: sanity check", "<h1>Explanation maps: sanity check</h1>\n"
                      f"<p>{intro}</p>\n<p>Every column: explanation_sanity.tsv; each test patient's maps: "
-                     "explain/&lt;model&gt;/fold&lt;k&gt;/maps/ (the overlays in this category).</p>\n"
+                     "explain/&lt;model&gt;/fold&lt;k&gt;/maps/ (this category shows each model's overlays of the "
+                     "patients it misclassified and a few it classified correctly).</p>\n"
                      + to_html(view, na_rep=""))
 
 

@@ -105,23 +105,25 @@ def distinct_probabilities(a: float, b: float, digits: int = 3, most: int = 6) -
     return f"{a:.{most}g}", f"{b:.{most}g}"
 
 
-def _map_text(r: pd.Series) -> str:
-    """The patient's maps (the PNG overlay as an image, NIfTI maps as links; paths relative to
-    reporting/) after the model fold's check, or why there is no map."""
+def _map_text(r: pd.Series, embed: bool = True) -> str:
+    """The patient's maps (the PNG overlay as an image, or as a link where ``embed`` is false; NIfTI
+    maps as links; paths relative to reporting/) after the model fold's check, or why there is no map."""
     paths = str(r.get("explanation_map", "") or "").split()
     check = str(r.get("map_check", "") or "")
     if not paths:
         return f"; {check}" if check else ""
-    maps = " ".join(f"![{r['subject']}, {r['model']} fold {r['fold']}](../{p})" if p.endswith(".png")
+    maps = " ".join(f"![{r['subject']}, {r['model']} fold {r['fold']}](../{p})" if p.endswith(".png") and embed
                     else f"[{Path(p).name}](../{p})" for p in paths)
     return f"; maps of the fold {r['fold']} model ({check}): {maps}"
 
 
 def failures_markdown(failures: pd.DataFrame, metrics_n: dict[tuple[str, str], int],
-                      correct: pd.DataFrame | None = None) -> str:
+                      correct: pd.DataFrame | None = None, shown: set[tuple[str, str]] | None = None) -> str:
     """failures.md: per model and cohort, how many of n were misclassified, then the patients;
     subjects misclassified by every model first (the cases to look at). ``correct``: the correctly
-    classified patients with maps (:func:`classified`), listed after each model's failures for comparison."""
+    classified patients with maps (:func:`classified`), listed after each model's failures for comparison.
+    ``shown``: the (model, subject) cross-validation overlays the report embeds (oncoflow.report.overlays;
+    None: every one); the others are linked."""
     lines = ["# Failure analysis", "",
              "Misclassified patients of each model at its threshold, with QC flags and montage links, and for "
              "a CNN's cross-validation test patients the explanation map of the fold model that predicted them "
@@ -140,7 +142,8 @@ def failures_markdown(failures: pd.DataFrame, metrics_n: dict[tuple[str, str], i
             flag = f"; QC: {r['qc_flag']}" if r["qc_flag"] else ""
             p, threshold = distinct_probabilities(float(r["probability"]), float(r["threshold"]))
             lines.append(f"- {r['subject']}: {r['error']} (p = {p}, threshold {threshold}{flag}) "
-                         f"[montage](../{r['qc_montage']}){_map_text(r)}")
+                         f"[montage](../{r['qc_montage']})"
+                         f"{_map_text(r, shown is None or (model, r['subject']) in shown)}")
         lines += ["", *_correct_lines(correct, model, cohort)]
     return "\n".join(lines)
 

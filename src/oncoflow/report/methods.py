@@ -867,7 +867,15 @@ def _explanations(facts: ReportFacts, table: pd.DataFrame | None, cite: _Citatio
     """The explanation maps and their randomisation check, cited (empty without maps)."""
     settings = facts.config["explain"]
     text = explanation_text(table, settings, bool(facts.cnn) and settings["activate"])
-    return f"{text} {cite(*settings['methods'], 'adebayo')}" if text else ""
+    if not text:
+        return ""
+    on_crop = sorted(n for n, s in facts.cnn.items() if s.architecture not in INPUT_PREPARATION)
+    if on_crop:  # oncoflow.explain.outputs: an encoder's window is not the crop grid
+        which = "Each map" if len(on_crop) == len(facts.cnn) else f"Each map of {', '.join(on_crop)}"
+        text += (f" {which} was also resampled (trilinear) from the crop onto the grid of the image the crop was taken "
+                 "from, zero outside the crop, so that it opens over the patient's scan "
+                 "(explain/<model>/fold<k>/maps/reference/).")
+    return f"{text} {cite(*settings['methods'], 'adebayo')}"
 
 
 def render_methods(

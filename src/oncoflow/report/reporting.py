@@ -75,19 +75,28 @@ def write_characteristics(settings: dict[str, Any], *, splits: str, tsv: str, md
                         f"{sites}\n\n" + _markdown_table(table), encoding="utf-8")
 
 
-def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str, cnn: list[str] | tuple[str, ...] = (),
+def write_failures(*, predictions: str, qc: str, metrics: str, tsv: str, md: str, overlays: str,
+                   explain: dict[str, Any], seed: int, cnn: list[str] | tuple[str, ...] = (),
                    explanations: str | None = None) -> None:
     """``cnn``: the run's CNN models; ``explanations``: tables/explanation_sanity.tsv (None: explain
-    off); the maps are read under the results folder (the reporting folder's parent)."""
+    off); the maps are read under the results folder (the reporting folder's parent). ``overlays``:
+    which cross-validation overlays the report embeds (explain.report_misclassified and
+    report_correct, drawn with ``seed``; oncoflow.report.overlays); failures.md links the others."""
     from oncoflow.report.explanations import read_explanations
+    from oncoflow.report.overlays import choose_overlays
 
     maps = MapIndex(frozenset(cnn), read_explanations(explanations), Path(tsv).resolve().parents[1])
     preds, qc_table = _tsv(predictions), _tsv(qc)
     failures = misclassified(preds, qc_table, maps)
     failures.to_csv(tsv, sep="\t", index=False)
+    correct = classified(preds, qc_table, maps, wrong=False)
+    table = choose_overlays(failures, correct, n_wrong=explain["report_misclassified"],
+                            n_correct=int(explain["report_correct"]), seed=seed)
+    table.to_csv(overlays, sep="\t", index=False)
+    shown = {(r.model, r.subject) for r in table.itertuples() if r.in_report}
     m = _tsv(metrics)
     Path(md).write_text(failures_markdown(failures, {(r.model, r.cohort): int(r.n) for r in m.itertuples()},
-                                          classified(preds, qc_table, maps, wrong=False)), encoding="utf-8")
+                                          correct, shown), encoding="utf-8")
 
 
 def write_checklist(name: str, plan: ReportFacts, *, splits: str, qc: str, metrics: str, failures: str,

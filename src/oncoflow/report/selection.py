@@ -59,8 +59,9 @@ def selection_text(table: pd.DataFrame | None) -> str:
     if table is None or table.empty:
         return ""
     first = table.iloc[0]
-    # a table from before train.nested_model: those runs refitted
-    scored = NESTED_MODEL_TEXT[str(first.get("nested_model", "refit") or "refit")]
+    # a table from before train.nested_model: those runs refitted; inner_val rows leave it empty (NaN once read)
+    scored = first.get("nested_model")
+    scored = NESTED_MODEL_TEXT[scored if isinstance(scored, str) and scored else "refit"]
     where = (f"pooled inner out-of-fold predictions of all the fold's training patients (nested selection; {scored})"
              if first["selection"] == "nested" else "the fold's inner-validation patients")
     text = (f"The epoch kept was the one with {CRITERIA[first['select_on']]} on {where}. Epochs kept per fold: "
