@@ -260,6 +260,9 @@ def test_methods_say_how_the_segmenters_were_trained_and_which_masks_the_crops_u
     assert "2D U-Net" in text and "training and inner-validation patients' manual tumor masks only" in text
     assert "no mask came from a segmenter trained on that patient" in text
     assert "Ronneberger O" in text and "20 epochs" in text
+    assert "computed from the manual masks" not in text  # no feature model in this run
+    with_baseline = render_methods(report_facts_for(config, baseline=True), Cohort(12, 6, 2, 1, 14), software={})
+    assert "The features of `baseline` were computed from the manual masks, not from the predicted ones" in with_baseline
     config["segment"] = {"crop_mask": "predicted_where_missing", "architecture": "segresnet"}
     text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={})
     assert "SegResNet" in text and "Patients without a manual mask were cropped from their predicted mask" in text

@@ -308,6 +308,11 @@ def _segmentation(facts: ReportFacts, cite: _Citations, predicted: tuple[list[st
     elif seg.crop_mask == "predicted_where_missing":
         text += (" Patients without a manual mask were cropped from their predicted mask, made by the "
                  "segmenter of the fold in which they were tested; the others from their manual mask.")
+    # the baseline's and the IBSI radiomics' features read the sheet's masks (deep features read the crops)
+    manual = [m for m in facts.radiomics if m != "clinical" and m.split("_", 1)[1] not in DEEP_VARIANTS]
+    if seg.crop_mask != "manual" and [*manual, *facts.baseline]:
+        text += (f" The features of {_names([*manual, *facts.baseline])} were computed from the manual masks, "
+                 "not from the predicted ones.")
     return " ".join(filter(None, [text, predicted_crop_sentence(*predicted) if predicted else ""]))
 
 
