@@ -176,6 +176,11 @@ def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     assert claim.at["24", "status"] == NA and claim.at["33", "status"] == NA
     for name in ("claim", "tripod_ai", "clear"):
         print(name, fill_checklist(name, facts)["status"].value_counts().to_dict())
+    # CLEAR 19 (segmentation) says which masks the features came from when the crops used predicted ones
+    assert "predicted" not in clear.at["19", "text"]
+    config["segment"]["crop_mask"] = "predicted"
+    predicted = fill_checklist("clear", RunFacts(report_facts(config, []), 40, 20, 0, 0, ["radiomics_original"], 5))
+    assert "the features were computed from the manual masks" in predicted.set_index("item").at["19", "text"]
 
 
 def site_splits(scheme: str) -> tuple[pd.DataFrame, pd.DataFrame]:

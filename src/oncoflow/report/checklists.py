@@ -538,8 +538,12 @@ def _rad_variants(f: RunFacts) -> list[str]:
 
 
 def _segmentation(f: RunFacts) -> Entry:
-    return (AUTHOR, ("3D lesion masks from the sample sheet (tumor_mask column), carried onto the reference grid; "
-                    "who drew them, how, and with which software is the authors'."), "provenance.json (mask checksums)")
+    text = ("3D lesion masks from the sample sheet (tumor_mask column), carried onto the reference grid; "
+            "who drew them, how, and with which software is the authors'.")
+    if (f.config.get("segment") or {}).get("crop_mask", "manual") != "manual":
+        text += (" The CNN crops used the workflow's cross-fitted predicted masks (segment.crop_mask); the "
+                 "features were computed from the manual masks.")
+    return AUTHOR, text, "provenance.json (mask checksums)"
 
 
 def _preprocessing_radiomics(f: RunFacts) -> Entry:
