@@ -99,7 +99,7 @@ class TrainConfig:
     select_on: str = "val_loss"
     selection: str = "inner_val"
     inner_folds: int = 3
-    nested_model: str = "ensemble"
+    nested_model: str = NESTED_MODELS[0]  # the schema default, tested equal
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
