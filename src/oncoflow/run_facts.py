@@ -44,6 +44,9 @@ class ReportFacts:
     site: str | None  # cohort.site: the sheet column naming each subject's site, or None
     qc_inspected: bool  # study.declarations.qc_inspected: the authors looked at every QC montage
     comparisons_prespecified: bool  # study.declarations.comparisons_prespecified
+    #: the patients whose baseline / IBSI radiomics features were computed in their cross-fitted
+    #: predicted mask (segment.feature_mask; StudyPlan.predicted_feature_subjects), the others' in the manual one
+    predicted_feature_subjects: tuple[str, ...] = ()
 
     @property
     def models(self) -> list[str]:
@@ -63,9 +66,11 @@ class ReportFacts:
         return cls(**fields)
 
 
-def report_facts(config: dict[str, Any], baseline: Sequence[str]) -> ReportFacts:
+def report_facts(config: dict[str, Any], baseline: Sequence[str],
+                 predicted_features: Sequence[str] = ()) -> ReportFacts:
     """The facts of a run of ``config`` (validated by the schema, defaults filled); ``baseline``:
-    the plan's baseline models (``StudyPlan.baseline_models``: they depend on the sample sheet)."""
+    the plan's baseline models (``StudyPlan.baseline_models``: they depend on the sample sheet);
+    ``predicted_features``: ``StudyPlan.predicted_feature_subjects`` (they depend on it too)."""
     cnn = expand_models(config)
     methods = tuple(config["fusion"]["methods"])
     radiomics = tuple(radiomics_models(config))
@@ -79,4 +84,5 @@ def report_facts(config: dict[str, Any], baseline: Sequence[str]) -> ReportFacts
         folds=int(config["cv"]["folds"]), repeats=int(config["cv"]["repeats"]), site=config["cohort"]["site"],
         qc_inspected=bool(declared["qc_inspected"]),
         comparisons_prespecified=bool(declared["comparisons_prespecified"]),
+        predicted_feature_subjects=tuple(predicted_features),
     )
