@@ -23,7 +23,7 @@ from oncoflow.segment.segmenter import SegmenterConfig, load_segmenter, predict_
 from oncoflow.segment.settings import CROP_MASKS, SegmentSettings, segment_settings
 from oncoflow.segment.slices import load_slices
 from oncoflow.train.folds import FoldError
-from workflow_helpers import REPO, changed_config, planned_jobs, run_snakemake, tiny_config
+from workflow_helpers import REPO, changed_config, planned_jobs, run_snakemake, tiny_config, write_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["segment"]
 MODALITIES = ["t1", "t1ce", "t2", "flair"]
@@ -200,6 +200,21 @@ def assert_montage_draws_the_predicted_outline(results: Path, subject: str, tmp_
         plot_montage(qc, images, folder / "brain/brain_mask.nii.gz", out, tumor_mask=folder / "coreg/tumor_mask.nii.gz",
                      predicted_mask=predicted)
     assert plain.read_bytes() != both.read_bytes()
+
+
+def test_a_fresh_run_cropping_from_predicted_masks_can_be_planned(tiny_cohort: Path, tmp_path: Path) -> None:
+    """Nothing made yet: each subject's crop and QC montage wait for segmenters trained on other
+    subjects' front halves, so they cannot sit in the subject's group job (Snakemake refused that
+    DAG with "Error in group subject" until they left the group when segmenting)."""
+    shutil.copytree(tiny_cohort.parent, tmp_path / "data" / "demo")
+    config = tiny_config()
+    config["segment"] = {"crop_mask": "predicted"}
+    write_config(tmp_path, config)
+    dry = run_snakemake(tmp_path, "-n", "--cores", "2")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    jobs = planned_jobs(dry.stdout)
+    assert jobs["extract_brain"] == jobs["crop_tumor"] == jobs["plot_qc_montage"] == 14, jobs  # every subject
+    assert jobs["tumor_segmenter"] == 3 and jobs["predicted_tumor_mask"] == 12 + 2 * 3, jobs  # external: every fold
 
 
 def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(finished_run: Path,

@@ -49,6 +49,10 @@ REFERENCE = PLAN.reference
 # Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same
 # front half, never folds or evaluation: FRONT holds every subject whose images it processes.
 FRONT = PLAN.front
+# A subject's front half runs as one group job (profiles/slurm); crops and QC montages that read
+# cross-fitted predicted masks leave it: those masks come from segmenters trained on other subjects'
+# grouped jobs, a dependency a group may not have (Snakemake refuses the DAG).
+SEGMENTED_CROP_GROUP = None if PLAN.segment_folds else "subject"
 
 
 wildcard_constraints:

@@ -16,7 +16,7 @@ rule crop_tumor:
     wildcard_constraints:
         subject=alternation(PLAN.tumor_crop_subjects),
     group:
-        "subject"
+        SEGMENTED_CROP_GROUP
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
