@@ -165,6 +165,11 @@ def get_crop_tumor_mask_source(wildcards):
     return get_tumor_mask(wildcards)
 
 
+def get_crop_predicted_mask_bounds(wildcards):
+    """A predicted tumor mask's plausibility bounds (it is not cropped outside them); none for a manual one."""
+    return PLAN.segment.plausibility() if PLAN.crop_uses_predicted_mask(wildcards.subject) else {}
+
+
 def get_segmenter_training_inputs(wildcards):
     """The fold's segmenter's training patients: images (subject-major, modality order of
     segment_input_modalities), brain masks and manual masks on the reference grid."""
