@@ -309,12 +309,14 @@ def _segmentation(facts: ReportFacts, cite: _Citations, predicted: tuple[list[st
     elif seg.crop_mask == "predicted_where_missing":
         text += (" Patients without a manual mask were cropped from their predicted mask, made by the "
                  "segmenter of the fold in which they were tested; the others from their manual mask.")
-    # the baseline's and the IBSI radiomics' features read segment.feature_mask's masks (deep features the crops)
-    masked = [m for m in facts.radiomics if m != "clinical" and m.split("_", 1)[1] not in DEEP_VARIANTS]
-    if [*masked, *facts.baseline]:
+    if seg.crop_mask != "manual":
+        text += (f" A predicted mask that was empty or outside {seg.min_predicted_ml:g}-{seg.max_predicted_ml:g} ml "
+                 "was not cropped: that patient was left out of the CNN models' training and evaluation "
+                 "(named in the participant flow), never cropped elsewhere.")
+    if facts.masked_feature_models:  # segment.feature_mask
         source = feature_mask_source(seg.feature_mask, list(facts.predicted_feature_subjects), predicted[1]
                                      if predicted else len(facts.predicted_feature_subjects))
-        text += f" The features of {_names([*masked, *facts.baseline])} were computed from {source}."
+        text += f" The features of {_names(facts.masked_feature_models)} were computed from {source}."
     return " ".join(filter(None, [text, predicted_crop_sentence(*predicted) if predicted else ""]))
 
 
