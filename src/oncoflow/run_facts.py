@@ -21,6 +21,7 @@ from oncoflow.config import (
     radiomics_models,
 )
 from oncoflow.metrics.choices import model_recalibration
+from oncoflow.models.catalog import DEEP_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,13 @@ class ReportFacts:
     def models(self) -> list[str]:
         """Every evaluated model: CNNs, late fusions, radiomics / clinical, baseline (in this order)."""
         return [*self.cnn, *(f"fusion_{m}" for m in self.fusion_methods), *self.radiomics, *self.baseline]
+
+    @property
+    def masked_feature_models(self) -> list[str]:
+        """The models whose features are computed inside a tumor mask (segment.feature_mask): the IBSI
+        radiomics and combined models of image variants, and the baseline (deep features read the crops)."""
+        return [*(m for m in self.radiomics if m != "clinical" and m.split("_", 1)[1] not in DEEP_VARIANTS),
+                *self.baseline]
 
     def params(self) -> dict[str, Any]:
         """As a rule's params: plain dicts and tuples, which Snakemake compares to rerun a job whose
