@@ -569,7 +569,28 @@ class StudyPlan:
     def predict_targets(self) -> list[str]:
         r = self.results
         return [f"{r}/predictions.tsv", f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects),
-                *([f"{r}/metrics.tsv"] if self.labelled else [])]
+                *([f"{r}/metrics.tsv"] if self.labelled else []),
+                *([f"{r}/maps.tsv"] if self.new_subject_maps_planned else [])]
+
+    @property
+    def new_subject_maps_planned(self) -> bool:
+        """predict: explanation maps of the new subjects (explain.activate and a bundled CNN model)."""
+        return bool(self.config["explain"]["activate"]) and any(
+            spec["kind"] == "cnn" for spec in self.bundle_manifest()["models"].values())
+
+    def new_subject_map_inputs(self) -> dict[str, Any]:
+        """new_subject_maps' inputs: predict's table and the crops it scored (those of the predicted
+        masks named in each subject's predicted_mask.tsv)."""
+        inputs = self.predict_inputs()
+        return {"predictions": f"{self.results}/predictions.tsv", "crops": inputs["crops"],
+                "predicted_masks": inputs["predicted_masks"], "manifest": inputs["manifest"]}
+
+    @property
+    def new_subject_map_params(self) -> dict[str, Any]:
+        """new_subject_maps' params: the bundle, whose crops the inputs are, the study's methods and crop."""
+        return {"bundle": self.bundle_folder, "subjects": self.crop_subjects,
+                "predicted_mask_subjects": self.predicted_mask_subjects,
+                "methods": list(self.config["explain"]["methods"]), "crop": self.crop_config}
 
     @property
     def crop_subjects(self) -> list[str]:
