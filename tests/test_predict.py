@@ -12,6 +12,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -98,6 +99,7 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         assert (has_set == (scored["model"] == "baseline")).all()
         assert set(scored.loc[has_set, "prediction_set"]) <= {"negative", "positive", "uncertain", "empty"}
         assert_maps_of_the_scored_subjects(out, bundle, manifest, scored, flagged)
+        assert_cotrained_models_write_their_masks(out, bundle, manifest, scored, tmp_path)
 
         # no training job ran: none planned, none benchmarked, no model folder written
         benchmarked = {p.name for p in (out / "benchmarks").iterdir()}
@@ -130,8 +132,10 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
                                                          tumor_mask=str(sheet.parent / rows["tumor_mask"].iloc[0]))
         one_sheet = tmp_path / "swapped" / "one.tsv"
         one.to_csv(one_sheet, sep="\t", index=False)
-        alone = oncoflow(user, "predict", str(tar), str(one_sheet), "--cores", "2")
+        # (explain.activate false: no maps, as the study's key says; ~10 s less)
+        alone = oncoflow(user, "predict", str(tar), str(one_sheet), "--cores", "2", "--set", "explain.activate=false")
         assert alone.returncode == 0, alone.stderr[-5000:]
+        assert not (user / "results/demo/predict/one/maps.tsv").exists()
         qc_one = pd.read_csv(user / "results/demo/predict/one/qc/qc.tsv", sep="\t", keep_default_na=False)
         print(f"one subject with another patient's T2: {qc_one.at[0, 'flag']!r} ({qc_one.at[0, 'cohort_check']})")
         assert qc_one.at[0, "cohort_check"].startswith("against the training cohort (")
@@ -388,3 +392,57 @@ def assert_maps_of_the_scored_subjects(out: Path, bundle: Path, manifest: dict, 
     mean = np.asarray(nib.load(per_fold / table["reference_map"].iloc[0]).dataobj)
     np.testing.assert_allclose(mean, np.asarray(nib.load(out / "maps" / row["reference_map"]).dataobj),
                                rtol=1e-4, atol=1e-7)
+
+
+def assert_cotrained_models_write_their_masks(out: Path, bundle: Path, manifest: dict, scored: pd.DataFrame,
+                                              tmp_path: Path) -> None:
+    """A co-trained model's own tumor mask of each scored subject (#26): the mean over fold models of
+    the segmentation head's probability, thresholded at 0.5, on the crop grid and on the reference
+    grid. The demo co-trains no model: one model's fold classifiers get a segmentation head (drawn
+    with the fold's seed, its last bias shifted so that each fold's probability crosses 0.5 at its
+    median on the first subject: masks neither empty nor full), in a bundle folder of that model alone."""
+    import nibabel as nib
+    import torch
+
+    from oncoflow.explain.outputs import crop_grid_map, reference_grid_map
+    from oncoflow.explain.sanity import model_samples
+    from oncoflow.models.ensemble import network_from_checkpoint
+    from oncoflow.models.segmentation import CoTrainNet
+    from oncoflow.predict.tumor_masks import new_subject_tumor_masks
+
+    name = next(m for m, s in manifest["models"].items() if s["kind"] == "cnn")
+    cotrained = tmp_path / "cotrained"
+    (cotrained / "checkpoints" / name).mkdir(parents=True)
+    (cotrained / "bundle.json").write_text(json.dumps(
+        {**manifest, "models": {name: {**manifest["models"][name], "cotrain_segmentation": True}}}))
+    rows = scored[scored["model"] == name]
+    first = rows["subject"].iloc[0]
+    crops = {s: out / "subjects" / s / "crop" / "crop.npz" for s in rows["subject"]}
+    crop = manifest["config"]["crop"]
+    probabilities = []
+    for k in manifest["folds"]:
+        ckpt = torch.load(bundle / "checkpoints" / name / f"fold{k}.pt", weights_only=True)
+        torch.manual_seed(k)
+        net = CoTrainNet(network_from_checkpoint(ckpt, name), ckpt["architecture"]).eval()
+        samples = model_samples(SimpleNamespace(modalities=ckpt["modalities"], architecture=ckpt["architecture"]),
+                                {first: crops[first]}, crop)
+        with torch.no_grad():
+            logits = net.forward_with_segmentation(torch.from_numpy(samples.x))[1]
+            net.seg_head.scores[0].bias -= logits.median()
+            prob = torch.sigmoid(net.forward_with_segmentation(torch.from_numpy(samples.x))[1])[:, 0].numpy()
+        probabilities.append(crop_grid_map(prob, crops[first], ckpt["architecture"], 2, int(crop["slices"])))
+        torch.save({**ckpt, "model": net.state_dict(), "cotrain_segmentation": True},
+                   cotrained / "checkpoints" / name / f"fold{k}.pt")
+    table = new_subject_tumor_masks(cotrained, rows, crops, {}, crop, tmp_path / "tumor_masks").set_index("subject")
+    assert (table["status"] == "written").all() and len(table) == len(rows)
+    mean = np.mean(probabilities, axis=0)
+    on_crop = np.asarray(nib.load(tmp_path / "tumor_masks" / table.at[first, "crop_mask"]).dataobj).transpose(2, 0, 1)
+    np.testing.assert_array_equal(on_crop, (mean >= 0.5).astype(np.float32))
+    assert 0 < on_crop.sum() < (mean > 0).sum()  # neither empty nor the whole of the slices read
+    reference = nib.load(out / "subjects" / first / "brain" / "brain_mask.nii.gz")
+    on_ref = nib.load(tmp_path / "tumor_masks" / table.at[first, "reference_mask"])
+    assert on_ref.shape == reference.shape and np.allclose(on_ref.affine, reference.affine)
+    expected = np.asarray(reference_grid_map(mean, crops[first]).dataobj) >= 0.5
+    np.testing.assert_array_equal(np.asarray(on_ref.dataobj).astype(bool), expected)
+    voxel_ml = abs(np.linalg.det(reference.affine[:3, :3])) / 1000
+    assert table.at[first, "volume_ml"] == pytest.approx(expected.sum() * voxel_ml)

@@ -343,6 +343,10 @@ def get_new_subject_map_params(wildcards):
     return PLAN.new_subject_map_params
 
 
+def get_new_subject_mask_params(wildcards):
+    return PLAN.new_subject_mask_params
+
+
 def get_bundle_metrics(wildcards):
     return PLAN.bundle_metrics()
 
