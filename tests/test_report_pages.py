@@ -65,3 +65,47 @@ def test_table_pages_render_the_readable_views(metrics, tmp_path):
     assert "flair: outlier &lt;x&gt;" in qc_page and "<td></td>" in qc_page  # an empty flag stays empty
     assert '<td class="num">1200.5</td>' in qc_page  # no exponent for a volume
     assert "<h1>CLAIM 2024</h1>" in out["checklists"].read_text()
+
+
+def test_the_failure_page_embeds_its_overlays_at_half_size(tmp_path):
+    """The report embeds each shown overlay at full size under "Explanation maps"; the failure page
+    carries a half-size copy (a quarter of the bytes), not a second full one."""
+    import base64
+    import io
+    import re
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    yy, xx = np.mgrid[:64, :64]  # an overlay's smooth map over a smooth image
+    ax.imshow(np.exp(-((yy - 30) ** 2 + (xx - 36) ** 2) / 200), cmap="gray", interpolation="bilinear")
+    ax.imshow(np.exp(-((yy - 20) ** 2 + (xx - 20) ** 2) / 90), cmap="inferno", alpha=0.5, interpolation="bilinear")
+    (tmp_path / "maps").mkdir()
+    fig.savefig(tmp_path / "maps" / "demo003.png")
+    plt.close(fig)
+    md = tmp_path / "failures.md"
+    md.write_text("# Failure analysis\n\n- demo003: false positive; maps: ![demo003](maps/demo003.png)\n")
+    out = {name: tmp_path / f"{name}.html" for name in ("failures", "full", "checklists", "summary")}
+    metrics = pd.DataFrame({"model": ["m"], "cohort": ["cv"], "n": [4], "n_pos": [2], "auc": [0.5], "auc_ci_low": [0.1],
+                            "auc_ci_high": [0.9], "sensitivity": [0.5], "specificity": [0.5], "cal_slope": [1.0],
+                            "brier": [0.25]})
+    metrics.to_csv(tmp_path / "metrics.tsv", sep="\t", index=False)
+    write_report_pages({out["failures"]: ("Failure analysis", md, ""), out["full"]: ("Same", md, "")}, [],
+                       out["checklists"], out["summary"], metrics=tmp_path / "metrics.tsv", figures={},
+                       study="demo", label="label", positive="1", ci="95% DeLong", half_size_images=[out["failures"]])
+
+    def embedded(page):
+        data = re.search(r'src="data:image/png;base64,([^"]+)"', page.read_text()).group(1)
+        return base64.b64decode(data)
+
+    full, half = embedded(out["full"]), embedded(out["failures"])
+    assert full == (tmp_path / "maps" / "demo003.png").read_bytes()
+    small, big = mpimg.imread(io.BytesIO(half)), mpimg.imread(io.BytesIO(full))
+    assert small.shape[:2] == (250, 400) and big.shape[:2] == (500, 800)
+    assert len(half) < 0.5 * len(full)
+    np.testing.assert_allclose(small[..., :3].mean(), big[..., :3].mean(), atol=0.01)  # the same picture, smaller

@@ -80,6 +80,15 @@ def test_flow_names_the_patients_cropped_from_a_predicted_mask_only_when_there_a
     flow = participant_flow(samples, qc, splits, preds, crop_mask="predicted_where_missing", **args)
     row = flow[flow["stage"] == "cropped"].iloc[0]
     assert row["n"] == 2 and row["reason"].startswith("2 of 10 patients (s9, s10) were cropped, and so scored")
+    # a patient whose predicted mask was not cropped (s8: no prediction) is named with the crop's reason
+    why = "not cropped: predicted tumor mask empty (segment/fold1/masks/s8.nii.gz)"
+    flow = participant_flow(samples, qc, splits, preds, crop_mask="predicted", not_cropped={"s8": why}, **args)
+    row = flow.set_index(["stage", "group"])
+    uncropped = row.loc[("cropped", "not cropped: predicted tumor mask empty or implausible")]
+    assert uncropped["n"] == 1 and uncropped["excluded"] == "s8" and uncropped["reason"] == f"s8: {why}"
+    evaluated = row.loc[("evaluated", "m (cv)")]
+    assert evaluated["excluded"] == "s8" and evaluated["reason"].startswith("not cropped (predicted tumor mask")
+    assert "predictions.tsv" not in evaluated["reason"]
 
 
 def test_characteristics_by_cohort_and_fold_with_tests() -> None:

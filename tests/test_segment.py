@@ -23,7 +23,7 @@ from oncoflow.segment.segmenter import SegmenterConfig, load_segmenter, predict_
 from oncoflow.segment.settings import CROP_MASKS, SegmentSettings, segment_settings
 from oncoflow.segment.slices import load_slices
 from oncoflow.train.folds import FoldError
-from workflow_helpers import REPO, changed_config, planned_jobs, run_snakemake, tiny_config
+from workflow_helpers import REPO, changed_config, planned_jobs, run_snakemake, tiny_config, write_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["segment"]
 MODALITIES = ["t1", "t1ce", "t2", "flair"]
@@ -200,6 +200,49 @@ def assert_montage_draws_the_predicted_outline(results: Path, subject: str, tmp_
         plot_montage(qc, images, folder / "brain/brain_mask.nii.gz", out, tumor_mask=folder / "coreg/tumor_mask.nii.gz",
                      predicted_mask=predicted)
     assert plain.read_bytes() != both.read_bytes()
+
+
+def test_a_predicted_mask_is_cropped_only_when_plausible(finished_run: Path, tmp_path: Path) -> None:
+    """The bounds crop_tumor applies to a cross-fitted predicted mask (as predict does to a new
+    subject's), on a real preprocessed phantom: its manual tumor passes, an empty mask, a mask
+    below min_predicted_ml and one mostly outside the brain do not."""
+    from oncoflow.segment.plausibility import predicted_mask_verdict
+    from oncoflow.segment.settings import SegmentSettings
+
+    subject = pd.read_csv(finished_run / "results/demo/folds/splits.tsv", sep="\t")["subject"].iloc[0]
+    _, brain_path, manual_path = subject_paths(finished_run, subject)
+    bounds = SegmentSettings().plausibility()
+    assert predicted_mask_verdict(manual_path, brain_path, bounds) == ""
+    img = nib.load(manual_path)
+    brain = np.asarray(nib.load(brain_path).dataobj) > 0.5
+
+    def verdict(mask: np.ndarray) -> str:
+        path = tmp_path / "mask.nii.gz"
+        nib.save(nib.Nifti1Image(mask.astype(np.uint8), img.affine), path)
+        return predicted_mask_verdict(path, brain_path, bounds)
+
+    assert verdict(np.zeros(img.shape, bool)) == "empty"
+    one = np.zeros(img.shape, bool)
+    one[tuple(np.argwhere(brain)[0])] = True
+    assert verdict(one).endswith("ml < 0.1 ml")
+    corner = np.zeros(img.shape, bool)
+    corner[:8, :8, :4] = True  # a few ml in the air beside the head
+    assert not (corner & brain).any() and verdict(corner) == "0% inside the brain < 50%"
+
+
+def test_a_fresh_run_cropping_from_predicted_masks_can_be_planned(tiny_cohort: Path, tmp_path: Path) -> None:
+    """Nothing made yet: each subject's crop and QC montage wait for segmenters trained on other
+    subjects' front halves, so they cannot sit in the subject's group job (Snakemake refused that
+    DAG with "Error in group subject" until they left the group when segmenting)."""
+    shutil.copytree(tiny_cohort.parent, tmp_path / "data" / "demo")
+    config = tiny_config()
+    config["segment"] = {"crop_mask": "predicted"}
+    write_config(tmp_path, config)
+    dry = run_snakemake(tmp_path, "-n", "--cores", "2")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    jobs = planned_jobs(dry.stdout)
+    assert jobs["extract_brain"] == jobs["crop_tumor"] == jobs["plot_qc_montage"] == 14, jobs  # every subject
+    assert jobs["tumor_segmenter"] == 3 and jobs["predicted_tumor_mask"] == 12 + 2 * 3, jobs  # external: every fold
 
 
 def test_segment_rules_write_fold_tables_and_crops_read_the_predicted_masks(finished_run: Path,

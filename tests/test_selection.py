@@ -164,3 +164,27 @@ def test_selection_table_states_the_kept_epochs_and_whether_the_set_could_choose
     assert "one model refitted on all of them" in selection_text(refit)
     # a table made before train.nested_model (no column) was a refit
     assert "one model refitted" in selection_text(nested.drop(columns="nested_model"))
+
+
+def test_a_patient_without_a_crop_neither_trains_nor_is_scored(cohort, tmp_path, capsys):
+    """A cross-fitted predicted mask judged implausible leaves a crop file that only says why
+    (rule crop_tumor): train_fold leaves that patient out, names it, and scores every other one;
+    loading it as a crop is refused with the reason, never read as an image."""
+    from oncoflow.crop.tumor_crop import write_not_cropped
+    from oncoflow.train.data import load_crop
+
+    root, crops, splits = cohort
+    fold = splits[splits["fold"] == 0].set_index("subject")
+    gone = [fold.index[fold["role"] == "test"][0], fold.index[fold["role"] == "train"][0]]
+    crops = dict(crops)
+    for s in gone:
+        crops[s] = tmp_path / f"{s}.npz"
+        write_not_cropped(crops[s], f"not cropped: predicted tumor mask empty ({s})")
+    cfg = TrainConfig(architecture="resnet18", modalities=["t1c"], epochs=1, batch_size=8, slices=2, depth=4,
+                      patience=0, seed=0, device="cpu")
+    preds = train_fold(cfg, crops, splits, out_dir=tmp_path / "m", model_name="m", fold=0)
+    assert set(preds["subject"]) == set(fold.index) - set(gone)
+    err = capsys.readouterr().err
+    assert all(f"{s} (" in err and f"left out: not cropped: predicted tumor mask empty ({s})" in err for s in gone)
+    with pytest.raises(ValueError, match="predicted tumor mask empty"):
+        load_crop(crops[gone[0]], ["t1c"])

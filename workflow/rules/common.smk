@@ -49,6 +49,10 @@ REFERENCE = PLAN.reference
 # Subjects of other cohorts that only pretrain (pretrain[].source: cohort) go through the same
 # front half, never folds or evaluation: FRONT holds every subject whose images it processes.
 FRONT = PLAN.front
+# A subject's front half runs as one group job (profiles/slurm); crops and QC montages that read
+# cross-fitted predicted masks leave it: those masks come from segmenters trained on other subjects'
+# grouped jobs, a dependency a group may not have (Snakemake refuses the DAG).
+SEGMENTED_CROP_GROUP = None if PLAN.segment_folds else "subject"
 
 
 wildcard_constraints:
@@ -159,6 +163,11 @@ def get_crop_tumor_mask_source(wildcards):
     if PLAN.crop_uses_predicted_mask(wildcards.subject):
         return ""
     return get_tumor_mask(wildcards)
+
+
+def get_crop_predicted_mask_bounds(wildcards):
+    """A predicted tumor mask's plausibility bounds (it is not cropped outside them); none for a manual one."""
+    return PLAN.segment.plausibility() if PLAN.crop_uses_predicted_mask(wildcards.subject) else {}
 
 
 def get_segmenter_training_inputs(wildcards):

@@ -1,7 +1,9 @@
 rule crop_tumor:
     """Tumor-centred (crop.region: tumor) or whole-brain crops of every modality, normalised inside
     the brain, cached as arrays (from atlas/ with preprocess.atlas.activate); the tumor mask is the
-    sheet's or the cross-fitted predicted one (segment.crop_mask)."""
+    sheet's or the cross-fitted predicted one (segment.crop_mask), which is not cropped when empty
+    or implausible (segment.min_predicted_ml, max_predicted_ml, min_inside_brain): crop.npz and
+    crop.tsv then say why, and the subject is left out of the CNN models (participant flow)."""
     input:
         **per_modality(CROP_STAGE),
         brain_mask=f"{RESULTS}/subjects/{{subject}}/{CROP_STAGE}/brain_mask.nii.gz",
@@ -16,7 +18,7 @@ rule crop_tumor:
     wildcard_constraints:
         subject=alternation(PLAN.tumor_crop_subjects),
     group:
-        "subject"
+        SEGMENTED_CROP_GROUP
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -26,6 +28,7 @@ rule crop_tumor:
     params:
         crop=PLAN.crop_params,
         tumor_mask_source=get_crop_tumor_mask_source,
+        predicted_mask_bounds=get_crop_predicted_mask_bounds,
         modalities=input_modalities,
     script:
         "../scripts/crop_tumor.py"

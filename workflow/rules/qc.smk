@@ -30,7 +30,7 @@ rule plot_qc_montage:
     benchmark:
         f"{RESULTS}/benchmarks/plot_qc_montage/{{subject}}.tsv"
     group:
-        "subject"
+        SEGMENTED_CROP_GROUP
     conda:
         "../../envs/preprocess.yaml"
     threads: 1

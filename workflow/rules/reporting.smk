@@ -12,6 +12,10 @@ rule write_participant_flow:
         splits=f"{RESULTS}/folds/splits.tsv",
         predictions=f"{RESULTS}/tables/predictions.tsv",
         raw=expand(f"{RESULTS}/subjects/{{subject}}/raw/{REFERENCE}.nii.gz", subject=PLAN.subjects),
+        crop_reports=expand(
+            f"{RESULTS}/subjects/{{subject}}/crop/crop.tsv",
+            subject=PLAN.predicted_crop_subjects,
+        ),
     output:
         tsv=report(
             f"{REPORTING}/flow.tsv",

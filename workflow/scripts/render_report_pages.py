@@ -16,10 +16,11 @@ pages = {
     o.comparisons: ("Pre-specified comparisons (DeLong)", i.comparisons_md,
                     "All columns: comparisons.tsv; every other pair: comparisons_exploratory.tsv."),
     o.characteristics: ("Characteristics by partition (Table 1)", i.characteristics_md, ""),
-    o.failures: ("Failure analysis", i.failures_md, ""),
+    o.failures: ("Failure analysis", i.failures_md, "Explanation maps at half size: full size under "
+                 "Explanation maps (and explain/<model>/fold<k>/maps/ in the results folder)."),
     o.flow: ("Participant flow", i.flow, "Each stage's count, and every subject lost at it with the reason."),
     o.qc: ("Preprocessing QC per subject", i.qc, "Flagged subjects first."),
 }
 write_report_pages(pages, i.checklists, o.checklists, o.summary, metrics=i.metrics,
                    figures={Path(p).stem: p for p in i.figures}, study=study["name"], label=study["label"],
-                   positive=str(study["positive"]), ci=ci)
+                   positive=str(study["positive"]), ci=ci, half_size_images=[o.failures])

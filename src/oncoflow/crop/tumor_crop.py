@@ -19,14 +19,21 @@ the crop grid (explanation maps) can be put back onto that image (oncoflow.expla
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
 from oncoflow.atomic import atomic_write
+
+
+#: the one key of a crop file written in place of a crop: why the subject was not cropped (a
+#: cross-fitted predicted tumor mask that was empty or implausible; segment.crop_mask)
+NOT_CROPPED = "not_cropped"
 
 
 class CropError(RuntimeError):
@@ -177,3 +184,26 @@ def crop_subject(
         )
     return {"tumor_ml": float(tumor.sum() * np.prod(zooms) / 1000), "brain_overlap": overlap,
             "fov_mm": float(fov_mm), "extent_mm": float(extent_mm), "depth": float(z1 - z0 + 1)}
+
+
+def write_not_cropped(out: Path, reason: str) -> None:
+    """A crop file that holds only why there is no crop: consumers skip the subject with the reason
+    (training, maps) or refuse it (:func:`oncoflow.train.data.load_crop`), never crop at random."""
+    with atomic_write(out) as tmp:
+        np.savez_compressed(tmp, **{NOT_CROPPED: np.array(reason)})
+
+
+def not_cropped_reason(path: Path) -> str:
+    """'' for a crop; for a file written by :func:`write_not_cropped`, its reason."""
+    with np.load(path) as npz:
+        return str(npz[NOT_CROPPED]) if NOT_CROPPED in npz.files else ""
+
+
+def cropped_patients(rows: pd.DataFrame, crops: dict[str, Path], what: str) -> pd.DataFrame:
+    """``rows`` (indexed by subject) without the patients that have no crop: a cross-fitted
+    predicted tumor mask that was empty or implausible is not cropped (rule crop_tumor), so the
+    patient neither trains nor is scored; each is named here, the participant flow counts them."""
+    left_out = {s: reason for s in rows.index if s in crops and (reason := not_cropped_reason(crops[s]))}
+    for subject, reason in left_out.items():
+        print(f"WARNING {what}: {subject} ({rows.at[subject, 'role']}) left out: {reason}", file=sys.stderr, flush=True)
+    return rows.drop(index=list(left_out))

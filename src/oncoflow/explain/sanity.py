@@ -29,6 +29,7 @@ from oncoflow.explain.maps import METHODS, explain
 from oncoflow.models.catalog import INPUT_PREPARATION
 from oncoflow.models.ensemble import ensemble_size, fold_network, network_from_checkpoint
 from oncoflow.models.zoo import spatial_dims
+from oncoflow.crop.tumor_crop import cropped_patients
 from oncoflow.train.data import Samples, build_samples
 
 #: Per-patient columns of the sanity table.
@@ -166,7 +167,8 @@ def explain_test_patients(checkpoint: Path, crops: dict[str, Path], splits: pd.D
     missing = [s for s in rows["subject"] if s not in crops]
     if missing:
         raise KeyError(f"{model_name} fold {fold}: no crop for test patients {missing}")
-    test = {s: crops[s] for s in rows["subject"]}
+    rows = cropped_patients(rows.set_index("subject"), crops, f"{model_name} fold {fold} maps")  # as train_fold
+    test = {s: crops[s] for s in rows.index}
     fold_model = load_fold_model(checkpoint)
     table, maps, samples = explain_fold(fold_model, test, crop, model_name=model_name, fold=fold,
                                         seed=seed + fold, methods=tuple(settings["methods"]))

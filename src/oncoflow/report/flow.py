@@ -31,13 +31,15 @@ def _row(stage: str, group: str, subjects: pd.Series, labels: pd.Series, exclude
 
 
 def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFrame, predictions: pd.DataFrame,
-                     *, ingested: list[str], external_cohorts: list[str], crop_mask: str = "manual") -> pd.DataFrame:
+                     *, ingested: list[str], external_cohorts: list[str], crop_mask: str = "manual",
+                     not_cropped: dict[str, str] | None = None) -> pd.DataFrame:
     """flow.tsv: one row per stage and group (cohort, QC outcome, fold x role, model x cohort).
 
     ``samples`` has ``subject``, ``cohort`` and ``y`` (1 = positive); ``ingested`` lists the subjects
     whose raw images exist; ``qc`` is qc/qc.tsv; ``splits`` folds/splits.tsv; ``predictions``
     tables/predictions.tsv; ``crop_mask``: segment.crop_mask (a row names the patients cropped from
-    their predicted mask, when there are any)."""
+    their predicted mask, when there are any); ``not_cropped``: subject -> why its predicted mask
+    was not cropped (crop.tsv ``status``): it has no CNN prediction, and the table says so."""
     labels = samples.set_index("subject")["y"].astype(int)
     listed = samples["subject"]
     rows = [_row("listed", "sample sheet", listed, labels)]
@@ -64,6 +66,11 @@ def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFra
     if predicted:
         rows.append(_row("cropped", "from a predicted tumor mask", pd.Series(predicted), labels,
                          reason=predicted_crop_sentence(predicted, len(samples))))
+    not_cropped = not_cropped or {}
+    if not_cropped:  # neither trains nor is scored by a CNN model
+        uncropped = sorted(not_cropped)
+        rows.append(_row("cropped", "not cropped: predicted tumor mask empty or implausible", pd.Series(uncropped),
+                         labels, uncropped, "; ".join(f"{s}: {not_cropped[s]}" for s in uncropped)))
     for model, part in predictions.groupby("model", sort=False):
         for cohort, role in (("cv", "test"), ("external", "external")):
             expected = set(splits.loc[splits["role"] == role, "subject"])
@@ -71,8 +78,11 @@ def participant_flow(samples: pd.DataFrame, qc: pd.DataFrame, splits: pd.DataFra
                 continue
             scored = set(part.loc[part["role"] == role, "subject"])
             lost = sorted(expected - scored)
-            rows.append(_row("evaluated", f"{model} ({cohort})", pd.Series(sorted(scored)), labels, lost,
-                             "no prediction in tables/predictions.tsv" if lost else ""))
+            uncropped = [s for s in lost if s in not_cropped]
+            reason = "; ".join(filter(None, [
+                f"not cropped (predicted tumor mask empty or implausible): {', '.join(uncropped)}" if uncropped else "",
+                "no prediction in tables/predictions.tsv" if len(uncropped) < len(lost) else ""]))
+            rows.append(_row("evaluated", f"{model} ({cohort})", pd.Series(sorted(scored)), labels, lost, reason))
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 
 

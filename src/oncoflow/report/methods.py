@@ -308,6 +308,10 @@ def _segmentation(facts: ReportFacts, cite: _Citations, predicted: tuple[list[st
     elif seg.crop_mask == "predicted_where_missing":
         text += (" Patients without a manual mask were cropped from their predicted mask, made by the "
                  "segmenter of the fold in which they were tested; the others from their manual mask.")
+    if seg.crop_mask != "manual":
+        text += (f" A predicted mask that was empty or outside {seg.min_predicted_ml:g}-{seg.max_predicted_ml:g} ml "
+                 "was not cropped: that patient was left out of the CNN models' training and evaluation "
+                 "(named in the participant flow), never cropped elsewhere.")
     # the baseline's and the IBSI radiomics' features read the sheet's masks (deep features read the crops)
     manual = [m for m in facts.radiomics if m != "clinical" and m.split("_", 1)[1] not in DEEP_VARIANTS]
     if seg.crop_mask != "manual" and [*manual, *facts.baseline]:

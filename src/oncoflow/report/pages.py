@@ -46,22 +46,35 @@ SUMMARY_STYLE = """
 """
 
 
-def markdown_page(md: str | Path, title: str, note: str = "") -> str:
+def markdown_page(md: str | Path, title: str, note: str = "", *, image_step: int = 1) -> str:
     """A table's Markdown view (``metrics.md``, a checklist, ...) as a page, ``note`` above it and
-    ``title`` as its heading unless the Markdown opens with one; its images embedded (data URIs)."""
+    ``title`` as its heading unless the Markdown opens with one; its images embedded (data URIs),
+    every ``image_step``-th pixel each way (2: half size, a quarter of the bytes)."""
     text = Path(md).read_text()
     heading = "" if text.lstrip().startswith("#") else f"<h1>{html.escape(title)}</h1>\n"
     intro = f"<p>{html.escape(note)}</p>\n" if note else ""
-    return html_page(title, heading + intro + markdown_body(text, image=lambda src: _embedded(Path(md).parent, src)))
+    return html_page(title, heading + intro + markdown_body(
+        text, image=lambda src: _embedded(Path(md).parent, src, image_step)))
 
 
-def _embedded(folder: Path, src: str) -> str:
+def _embedded(folder: Path, src: str, step: int = 1) -> str:
     """A Markdown image's file (relative to the Markdown's ``folder``) as a data URI: the page
-    stands alone in the self-contained report."""
+    stands alone in the self-contained report; ``step`` > 1 embeds it reduced (mean of step x step pixels)."""
     path = folder / src
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: image {src} of the page is missing ({path})")
-    return _data_uri(path)
+    if step == 1:
+        return _data_uri(path)
+    import io
+
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(path)
+    h, w = img.shape[0] // step * step, img.shape[1] // step * step
+    small = img[:h, :w].reshape(h // step, step, w // step, step, -1).mean(axis=(1, 3)).clip(0, 1)
+    buffer = io.BytesIO()
+    mpimg.imsave(buffer, small, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def tsv_page(tsv: str | Path, title: str, note: str = "") -> str:
@@ -115,11 +128,16 @@ def summary_html(metrics: pd.DataFrame, figures: Mapping[str, str | Path], *, st
 def write_report_pages(pages: Mapping[str, tuple[str, str | Path, str]], checklists: Sequence[str | Path],
                        checklists_html: str | Path, summary: str | Path, *, metrics: str | Path,
                        figures: Mapping[str, str | Path], study: str, label: str, positive: str,
-                       ci: str) -> None:
-    """Rule render_report_pages. ``pages``: output HTML -> (title, source .md or .tsv, note)."""
+                       ci: str, half_size_images: Sequence[str] = ()) -> None:
+    """Rule render_report_pages. ``pages``: output HTML -> (title, source .md or .tsv, note);
+    ``half_size_images``: the pages whose images the report also embeds at full size elsewhere
+    (the failure page's explanation overlays: category "Explanation maps")."""
     for out, (title, source, note) in pages.items():
-        page = markdown_page if str(source).endswith(".md") else tsv_page
-        atomic.write_text(out, page(source, title, note))
+        if str(source).endswith(".md"):
+            text = markdown_page(source, title, note, image_step=2 if out in half_size_images else 1)
+        else:
+            text = tsv_page(source, title, note)
+        atomic.write_text(out, text)
     body = "\n".join(markdown_body(Path(md).read_text()) for md in checklists)
     atomic.write_text(checklists_html, html_page("Reporting checklists", body))
     atomic.write_text(summary, summary_html(pd.read_csv(metrics, sep="\t"), figures, study=study,

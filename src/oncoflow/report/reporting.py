@@ -46,14 +46,21 @@ def ingested_subjects(subjects: list[str], raw_images: list[str]) -> list[str]:
 
 
 def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, predictions: str,
-                           raw_images: list[str], subjects: list[str], tsv: str, png: str) -> None:
+                           raw_images: list[str], subjects: list[str], tsv: str, png: str,
+                           crop_reports: list[str] = ()) -> None:
     """``settings``: :func:`sheet_settings` of the config; ``raw_images``: each subject's raw
-    reference image (subjects/<subject>/raw/), in the order of ``subjects``."""
+    reference image (subjects/<subject>/raw/), in the order of ``subjects``; ``crop_reports``: the
+    crop.tsv of each subject cropped from a predicted mask (a ``status`` says why one was not)."""
     samples = read_sheet(settings)
+    not_cropped = {}
+    for report in crop_reports:
+        row = _tsv(report).iloc[0]
+        if str(row.get("status", "")).startswith("not cropped"):
+            not_cropped[str(row["subject"])] = str(row["status"])
     flow = participant_flow(samples, _tsv(qc), _tsv(splits), _tsv(predictions),
                             ingested=ingested_subjects(subjects, raw_images),
                             external_cohorts=list(settings["cohort"]["external"]),
-                            crop_mask=settings.get("crop_mask", "manual"))
+                            crop_mask=settings.get("crop_mask", "manual"), not_cropped=not_cropped)
     flow.to_csv(tsv, sep="\t", index=False)
     plot_flow(flow, png)
 

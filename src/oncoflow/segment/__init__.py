@@ -12,4 +12,5 @@ in which that patient is a test (or external) patient (:mod:`oncoflow.segment.cr
 - :mod:`~oncoflow.segment.segmenter`: training and prediction.
 - :mod:`~oncoflow.segment.scores`: Dice, HD95, volume difference, detection against manual masks.
 - :mod:`~oncoflow.segment.crossfit`: which patients train a fold's segmenter, which fold predicts whom.
+- :mod:`~oncoflow.segment.plausibility`: whether a predicted mask may be cropped (empty, volume, brain).
 """

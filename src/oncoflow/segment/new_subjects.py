@@ -3,7 +3,9 @@ segment_new_subject): every fold's segmenter predicts the mask on the subject's 
 the mask is judged plausible or not (volume bounds, share inside the brain: segment keys
 min_predicted_ml, max_predicted_ml, min_inside_brain), and a plausible mask is cropped exactly as
 crop_tumor crops a manual one, so fold k's model scores the crop from fold k's mask. An
-implausible mask is never cropped: the subject is listed as not scored, with the numbers."""
+implausible mask is never cropped: the subject is listed as not scored, with the numbers. The same
+bounds judge a study subject's cross-fitted predicted mask before crop_tumor crops it
+(:func:`predicted_mask_verdict`)."""
 
 from __future__ import annotations
 
@@ -17,24 +19,12 @@ import pandas as pd
 
 from oncoflow.atomic import atomic_write
 from oncoflow.crop.tumor_crop import CropSpec, crop_subject
+from oncoflow.segment.plausibility import implausible
 from oncoflow.segment.segmenter import load_segmenter, predict_mask_and_raw
 from oncoflow.segment.slices import load_slices, write_mask
 
 #: columns of predicted_mask.tsv (one row per fold)
 MASK_COLUMNS = ["subject", "fold", "predicted_ml", "inside_brain", "plausible", "reason", "mask", "crop"]
-
-
-def implausible(predicted_ml: float, inside_brain: float, bounds: dict[str, float]) -> str:
-    """Why a predicted mask is not to be cropped ('' when it is plausible)."""
-    if predicted_ml <= 0:
-        return "empty"
-    if predicted_ml < bounds["min_predicted_ml"]:
-        return f"{predicted_ml:.3g} ml < {bounds['min_predicted_ml']:g} ml"
-    if predicted_ml > bounds["max_predicted_ml"]:
-        return f"{predicted_ml:.3g} ml > {bounds['max_predicted_ml']:g} ml"
-    if inside_brain < bounds["min_inside_brain"]:
-        return f"{inside_brain:.0%} inside the brain < {bounds['min_inside_brain']:.0%}"
-    return ""
 
 
 def segment_new_subject(subject: str, images: dict[str, Path], brain_mask: Path, segmenters: dict[int, Path],

@@ -10,7 +10,8 @@ from oncoflow.config import ConfigError
 
 #: segment.crop_mask values: which tumor mask a crop uses; the first is the default.
 CROP_MASKS = ("manual", "predicted", "predicted_where_missing")
-#: segment keys that judge a new subject's predicted mask in ``oncoflow predict`` (not training settings)
+#: segment keys that judge whether a predicted mask may be cropped (study crops and ``oncoflow predict``;
+#: not training settings)
 PLAUSIBILITY = ("min_predicted_ml", "max_predicted_ml", "min_inside_brain")
 #: segment.architecture values (MONAI networks, 2D on axial slices).
 ARCHITECTURES = ("unet", "segresnet")
@@ -28,7 +29,7 @@ class SegmentSettings:
     batch_size: int = 8
     lr: float = 0.005
     threshold: float = 0.5
-    # plausibility of a new subject's predicted mask (oncoflow predict; not a training setting)
+    # whether a predicted mask may be cropped (study crops, oncoflow predict; not a training setting)
     min_predicted_ml: float = 0.1
     max_predicted_ml: float = 500.0
     min_inside_brain: float = 0.5
@@ -44,7 +45,7 @@ class SegmentSettings:
         return {**out, "inputs": list(self.inputs or modalities), "seed": seed}
 
     def plausibility(self) -> dict[str, float]:
-        """The bounds a new subject's predicted mask must meet to be cropped (oncoflow.segment.new_subjects)."""
+        """The bounds a predicted mask must meet to be cropped (oncoflow.segment.plausibility)."""
         return {k: float(getattr(self, k)) for k in PLAUSIBILITY}
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from oncoflow.crop.tumor_crop import NOT_CROPPED
+
 
 @dataclass
 class Samples:
@@ -20,6 +22,8 @@ class Samples:
 
 def load_crop(path: Path, modalities: list[str], *, mask: bool = False) -> dict[str, np.ndarray]:
     with np.load(path) as npz:
+        if NOT_CROPPED in npz.files:  # callers leave such subjects out first (oncoflow.train.loop)
+            raise ValueError(f"{path}: {npz[NOT_CROPPED]}")
         missing = [m for m in modalities if f"image_{m}" not in npz]
         if missing:
             raise KeyError(f"{path} has no crop for {missing}")

@@ -60,6 +60,7 @@ from oncoflow.models.segmentation import dice_bce_loss
 from oncoflow.models.catalog import ENCODERS_3D, INPUT_PREPARATION
 from oncoflow.models.ensemble import InnerEnsemble
 from oncoflow.models.zoo import build_model, spatial_dims
+from oncoflow.crop.tumor_crop import cropped_patients
 from oncoflow.train.data import Samples, build_samples
 from oncoflow.train.kernels import use_cpu_kernels
 from oncoflow.train.selection import (
@@ -391,7 +392,7 @@ def train_fold(
     use_cpu_kernels()  # ONCOFLOW_CPU_KERNELS=reproducible: oneDNN off (bit-identical across CPUs)
     seed_everything(cfg.seed + fold)
     device = pick_device(cfg.device)
-    fold_rows = splits[splits["fold"] == fold].set_index("subject")
+    fold_rows = cropped_patients(splits[splits["fold"] == fold].set_index("subject"), crops, f"{model_name} fold {fold}")
     if cfg.init == "pretrained":
         print(f"{model_name} fold {fold}: backbone from {cfg.weights} (classification head fresh)",
               file=sys.stderr, flush=True)
