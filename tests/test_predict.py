@@ -12,6 +12,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,8 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
         has_set = scored["prediction_set"].fillna("") != ""
         assert (has_set == (scored["model"] == "baseline")).all()
         assert set(scored.loc[has_set, "prediction_set"]) <= {"negative", "positive", "uncertain", "empty"}
+        assert_maps_of_the_scored_subjects(out, bundle, manifest, scored, flagged)
+        assert_cotrained_models_write_their_masks(out, bundle, manifest, scored, tmp_path)
 
         # no training job ran: none planned, none benchmarked, no model folder written
         benchmarked = {p.name for p in (out / "benchmarks").iterdir()}
@@ -129,8 +132,10 @@ def test_bundle_then_predict_new_subjects_in_an_empty_folder(finished_run: Path,
                                                          tumor_mask=str(sheet.parent / rows["tumor_mask"].iloc[0]))
         one_sheet = tmp_path / "swapped" / "one.tsv"
         one.to_csv(one_sheet, sep="\t", index=False)
-        alone = oncoflow(user, "predict", str(tar), str(one_sheet), "--cores", "2")
+        # (explain.activate false: no maps, as the study's key says; ~10 s less)
+        alone = oncoflow(user, "predict", str(tar), str(one_sheet), "--cores", "2", "--set", "explain.activate=false")
         assert alone.returncode == 0, alone.stderr[-5000:]
+        assert not (user / "results/demo/predict/one/maps.tsv").exists()
         qc_one = pd.read_csv(user / "results/demo/predict/one/qc/qc.tsv", sep="\t", keep_default_na=False)
         print(f"one subject with another patient's T2: {qc_one.at[0, 'flag']!r} ({qc_one.at[0, 'cohort_check']})")
         assert qc_one.at[0, "cohort_check"].startswith("against the training cohort (")
@@ -317,3 +322,127 @@ def test_bundle_stores_the_map_and_threshold_evaluation_used() -> None:
     for model in methods:
         mine = (test["model"] == model).to_numpy()
         np.testing.assert_allclose(risk[mine], test.loc[mine, "risk"], rtol=0, atol=1e-9, err_msg=model)
+
+
+def assert_maps_of_the_scored_subjects(out: Path, bundle: Path, manifest: dict, scored: pd.DataFrame,
+                                       flagged: set[str]) -> None:
+    """predict's explanation maps (#25): per bundled CNN model and scored subject, the mean of the fold
+    models' maps of the class predict reports, on the crop grid and on the subject's reference grid,
+    mostly inside the brain, different between models; QC-flagged subjects listed without maps; the
+    study's randomisation verdict carried. A subject scored from predicted masks (here: every fold's
+    crop is its manual crop) gets per-fold maps whose mean on the reference grid is the same map."""
+    import nibabel as nib
+
+    from oncoflow.explain.maps import explain
+    from oncoflow.explain.outputs import crop_grid_map
+    from oncoflow.explain.sanity import load_fold_model, model_samples
+    from oncoflow.predict.maps import new_subject_maps
+    from oncoflow.report.explanations import model_check_text
+
+    maps = pd.read_csv(out / "maps.tsv", sep="\t", dtype={"subject": str}, keep_default_na=False)
+    cnns = [m for m, s in manifest["models"].items() if s["kind"] == "cnn"]
+    methods = manifest["config"]["explain"]["methods"]
+    assert len(maps) == NEW * len(cnns) * len(methods) and set(maps["model"]) == set(cnns)
+    unmapped = maps[maps["status"] != "written"]
+    assert set(unmapped["subject"]) == flagged and unmapped["status"].str.startswith("no map: not scored: QC").all()
+    written = maps[maps["status"] == "written"].merge(scored[["subject", "model", "predicted_positive"]],
+                                                       on=["subject", "model"], validate="m:1")
+    assert len(written) == (NEW - len(flagged)) * len(cnns) * len(methods)
+    assert (written["explained_class"] == written["predicted_positive"].map({0: "negative", 1: "positive"})).all()
+    assert (written["folds"] == len(manifest["folds"])).all()
+    card = json.loads((bundle / "reports" / "model_card.json").read_text())["explanation_checks"]
+    names = {"gradcam": "Grad-CAM", "occlusion": "occlusion sensitivity"}
+    verdicts = {(r["model"], r["method"]): model_check_text(r) for r in card}
+    assert len(verdicts) == len(cnns) * len(methods)
+    assert [verdicts[(r.model, names[r.method])] for r in written.itertuples()] == written["study_check"].tolist()
+    inside = []
+    for r in written.itertuples():
+        reference = nib.load(out / "subjects" / r.subject / "brain" / "brain_mask.nii.gz")
+        on_ref = nib.load(out / "maps" / r.reference_map)
+        assert on_ref.shape == reference.shape and np.allclose(on_ref.affine, reference.affine), r.reference_map
+        values = np.asarray(on_ref.dataobj)
+        inside.append(float(values[np.asarray(reference.dataobj) > 0].sum() / values.sum()))
+        assert (out / "maps" / r.overlay).stat().st_size > 0
+    assert min(inside) > 0.75, sorted(inside)[:5]  # measured: 0.84 at least, median 1.0
+    first = written["subject"].iloc[0]
+    one = written[(written["subject"] == first) & (written["method"] == "occlusion")]
+    by_model = [np.asarray(nib.load(out / "maps" / p).dataobj) for p in one["reference_map"]]
+    assert len(by_model) == len(cnns) and not np.allclose(by_model[0], by_model[1])
+
+    # the crop-grid map is the mean of the fold models' Grad-CAM maps of the reported class
+    row = written[(written["subject"] == first) & (written["method"] == "gradcam")].iloc[0]
+    crop_path = out / "subjects" / first / "crop" / "crop.npz"
+    crop = manifest["config"]["crop"]
+    folds = []
+    for k in manifest["folds"]:
+        fold_model = load_fold_model(bundle / "checkpoints" / row["model"] / f"fold{k}.pt")
+        samples = model_samples(fold_model, {first: crop_path}, crop)
+        m, _ = explain(fold_model.model, fold_model.architecture, samples.x, "gradcam",
+                       target=int(row["predicted_positive"]))
+        folds.append(crop_grid_map(m, crop_path, fold_model.architecture, 2, int(crop["slices"])))
+    on_crop = np.asarray(nib.load(out / "maps" / row["crop_map"]).dataobj).transpose(2, 0, 1)
+    np.testing.assert_allclose(on_crop, np.mean(folds, axis=0), rtol=1e-4, atol=1e-7)
+    assert not np.allclose(folds[0], folds[1])
+
+    # scored fold by fold (predicted masks): each fold's map on its crop, their mean on the reference grid
+    per_fold = out / "maps_per_fold"
+    table = new_subject_maps(bundle, scored[(scored["subject"] == first) & (scored["model"] == row["model"])], {},
+                             {int(k): {first: crop_path} for k in manifest["folds"]}, crop, ["gradcam"], per_fold)
+    assert table["crop_map"].iloc[0].count("fold") == len(manifest["folds"])
+    mean = np.asarray(nib.load(per_fold / table["reference_map"].iloc[0]).dataobj)
+    np.testing.assert_allclose(mean, np.asarray(nib.load(out / "maps" / row["reference_map"]).dataobj),
+                               rtol=1e-4, atol=1e-7)
+
+
+def assert_cotrained_models_write_their_masks(out: Path, bundle: Path, manifest: dict, scored: pd.DataFrame,
+                                              tmp_path: Path) -> None:
+    """A co-trained model's own tumor mask of each scored subject (#26): the mean over fold models of
+    the segmentation head's probability, thresholded at 0.5, on the crop grid and on the reference
+    grid. The demo co-trains no model: one model's fold classifiers get a segmentation head (drawn
+    with the fold's seed, its last bias shifted so that each fold's probability crosses 0.5 at its
+    median on the first subject: masks neither empty nor full), in a bundle folder of that model alone."""
+    import nibabel as nib
+    import torch
+
+    from oncoflow.explain.outputs import crop_grid_map, reference_grid_map
+    from oncoflow.explain.sanity import model_samples
+    from oncoflow.models.ensemble import network_from_checkpoint
+    from oncoflow.models.segmentation import CoTrainNet
+    from oncoflow.predict.tumor_masks import new_subject_tumor_masks
+
+    name = next(m for m, s in manifest["models"].items() if s["kind"] == "cnn")
+    cotrained = tmp_path / "cotrained"
+    (cotrained / "checkpoints" / name).mkdir(parents=True)
+    (cotrained / "bundle.json").write_text(json.dumps(
+        {**manifest, "models": {name: {**manifest["models"][name], "cotrain_segmentation": True}}}))
+    rows = scored[scored["model"] == name]
+    first = rows["subject"].iloc[0]
+    crops = {s: out / "subjects" / s / "crop" / "crop.npz" for s in rows["subject"]}
+    crop = manifest["config"]["crop"]
+    probabilities = []
+    for k in manifest["folds"]:
+        ckpt = torch.load(bundle / "checkpoints" / name / f"fold{k}.pt", weights_only=True)
+        torch.manual_seed(k)
+        net = CoTrainNet(network_from_checkpoint(ckpt, name), ckpt["architecture"]).eval()
+        samples = model_samples(SimpleNamespace(modalities=ckpt["modalities"], architecture=ckpt["architecture"]),
+                                {first: crops[first]}, crop)
+        with torch.no_grad():
+            logits = net.forward_with_segmentation(torch.from_numpy(samples.x))[1]
+            net.seg_head.scores[0].bias -= logits.median()
+            prob = torch.sigmoid(net.forward_with_segmentation(torch.from_numpy(samples.x))[1])[:, 0].numpy()
+        probabilities.append(crop_grid_map(prob, crops[first], ckpt["architecture"], 2, int(crop["slices"])))
+        torch.save({**ckpt, "model": net.state_dict(), "cotrain_segmentation": True},
+                   cotrained / "checkpoints" / name / f"fold{k}.pt")
+    table = new_subject_tumor_masks(cotrained, rows, crops, {}, crop, tmp_path / "tumor_masks").set_index("subject")
+    assert (table["status"] == "written").all() and len(table) == len(rows)
+    mean = np.mean(probabilities, axis=0)
+    on_crop = np.asarray(nib.load(tmp_path / "tumor_masks" / table.at[first, "crop_mask"]).dataobj).transpose(2, 0, 1)
+    np.testing.assert_array_equal(on_crop, (mean >= 0.5).astype(np.float32))
+    assert 0 < on_crop.sum() < (mean > 0).sum()  # neither empty nor the whole of the slices read
+    reference = nib.load(out / "subjects" / first / "brain" / "brain_mask.nii.gz")
+    on_ref = nib.load(tmp_path / "tumor_masks" / table.at[first, "reference_mask"])
+    assert on_ref.shape == reference.shape and np.allclose(on_ref.affine, reference.affine)
+    expected = np.asarray(reference_grid_map(mean, crops[first]).dataobj) >= 0.5
+    np.testing.assert_array_equal(np.asarray(on_ref.dataobj).astype(bool), expected)
+    voxel_ml = abs(np.linalg.det(reference.affine[:3, :3])) / 1000
+    assert table.at[first, "volume_ml"] == pytest.approx(expected.sum() * voxel_ml)

@@ -30,7 +30,7 @@ from oncoflow.config import (
 )
 from oncoflow.metrics.choices import CURVES, FIGURES, check_evaluate_config, evaluate_params, model_recalibration
 from oncoflow.models.weights import required_weights
-from oncoflow.predict.manifest import QC_REFERENCE, check_preparation, load_manifest, preparation
+from oncoflow.predict.manifest import QC_REFERENCE, check_preparation, cotrained_models, load_manifest, preparation
 from oncoflow.radiomics.names import parse_model
 from oncoflow.report.checklists import checklists_for
 from oncoflow.report.targets import reporting_targets, sheet_settings
@@ -500,7 +500,8 @@ class StudyPlan:
                       "parameters are not saved: it cannot be applied to new patients")
         return {"results": r, "folds": self.folds, "fused": self.fused,
                 "fusion_methods": self.fusion_methods, "baseline": bool(self.bundled_baseline),
-                "cnn": {n: {"architecture": s.architecture, "modalities": list(s.modalities)}
+                "cnn": {n: {"architecture": s.architecture, "modalities": list(s.modalities),
+                            "cotrain_segmentation": bool(s.params.get("cotrain_segmentation"))}
                         for n, s in self.models.items()},
                 "radiomics": {"models": self.bundled_radiomics,
                               "features": {v: f"{r}/radiomics/{v}/features.tsv" for v in variants},
@@ -594,7 +595,33 @@ class StudyPlan:
     def predict_targets(self) -> list[str]:
         r = self.results
         return [f"{r}/predictions.tsv", f"{r}/qc/qc.tsv", *(f"{r}/qc/{s}.png" for s in self.subjects),
-                *([f"{r}/metrics.tsv"] if self.labelled else [])]
+                *([f"{r}/metrics.tsv"] if self.labelled else []),
+                *([f"{r}/maps.tsv"] if self.new_subject_maps_planned else []),
+                *([f"{r}/tumor_masks.tsv"] if self.predicting and cotrained_models(self.bundle_manifest()) else [])]
+
+    @property
+    def new_subject_maps_planned(self) -> bool:
+        """predict: explanation maps of the new subjects (explain.activate and a bundled CNN model)."""
+        return bool(self.config["explain"]["activate"]) and any(
+            spec["kind"] == "cnn" for spec in self.bundle_manifest()["models"].values())
+
+    def new_subject_map_inputs(self) -> dict[str, Any]:
+        """new_subject_maps' (and new_subject_tumor_masks') inputs: predict's table and the crops it
+        scored (those of the predicted masks named in each subject's predicted_mask.tsv)."""
+        inputs = self.predict_inputs()
+        return {"predictions": f"{self.results}/predictions.tsv", "crops": inputs["crops"],
+                "predicted_masks": inputs["predicted_masks"], "manifest": inputs["manifest"]}
+
+    @property
+    def new_subject_mask_params(self) -> dict[str, Any]:
+        """new_subject_tumor_masks' params: the bundle, whose crops the inputs are, and the crop settings."""
+        return {"bundle": self.bundle_folder, "subjects": self.crop_subjects,
+                "predicted_mask_subjects": self.predicted_mask_subjects, "crop": self.crop_config}
+
+    @property
+    def new_subject_map_params(self) -> dict[str, Any]:
+        """new_subject_maps' params: new_subject_tumor_masks' and the study's explain.methods."""
+        return {**self.new_subject_mask_params, "methods": list(self.config["explain"]["methods"])}
 
     @property
     def crop_subjects(self) -> list[str]:

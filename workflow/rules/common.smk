@@ -356,6 +356,18 @@ def get_predict_params(wildcards):
     return PLAN.predict_params
 
 
+def get_new_subject_map_inputs(wildcards):
+    return PLAN.new_subject_map_inputs()
+
+
+def get_new_subject_map_params(wildcards):
+    return PLAN.new_subject_map_params
+
+
+def get_new_subject_mask_params(wildcards):
+    return PLAN.new_subject_mask_params
+
+
 def get_bundle_metrics(wildcards):
     return PLAN.bundle_metrics()
 

@@ -1,6 +1,8 @@
 # `oncoflow predict BUNDLE SHEET`: a bundle's models applied to a new sample sheet. The new
 # subjects run through the same front half (ingest, preprocess, QC, crop, baseline features) into
-# results/<study>/predict/<name>/ with the bundle's settings; nothing is trained or fitted.
+# results/<study>/predict/<name>/ with the bundle's settings; nothing is trained or fitted. The CNN
+# models' explanation maps of the scored subjects go to maps/ (rule new_subject_maps), a co-trained
+# model's own tumor masks to tumor_masks/ (rule new_subject_tumor_masks).
 
 
 rule predict_new_subjects:
@@ -87,3 +89,58 @@ rule segment_new_subject:
         modalities=input_modalities,
     script:
         "../scripts/segment_new_subject.py"
+
+
+rule new_subject_maps:
+    """Each bundled CNN model's explanation maps of every subject predict scored: the mean of its
+    fold models' maps (explain.methods, each fold model explaining the class predict reports), as
+    NIfTI on the crop grid and on the subject's reference grid and a PNG overlay; a subject scored
+    from predicted masks gets each fold's map on that fold's crop and their mean on the reference
+    grid. maps.tsv lists every subject, model and method (unscored ones with predict's reason) and
+    the study's randomisation verdict from the bundle's model card."""
+    input:
+        unpack(get_new_subject_map_inputs),
+    output:
+        maps=directory(f"{RESULTS}/maps"),
+        table=f"{RESULTS}/maps.tsv",
+    log:
+        f"{RESULTS}/logs/new_subject_maps/new_subject_maps.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/new_subject_maps/new_subject_maps.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        maps=get_new_subject_map_params,
+    script:
+        "../scripts/new_subject_maps.py"
+
+
+rule new_subject_tumor_masks:
+    """Each co-trained bundled CNN model's own tumor mask of every subject predict scored: the mean
+    over its fold models of the segmentation head's tumor probability, thresholded at 0.5, as
+    NIfTI on the crop grid and on the subject's reference grid (the mean probability resampled,
+    then thresholded); tumor_masks.tsv lists every subject and model (unscored ones with predict's
+    reason) and each mask's volume."""
+    input:
+        unpack(get_new_subject_map_inputs),
+    output:
+        masks=directory(f"{RESULTS}/tumor_masks"),
+        table=f"{RESULTS}/tumor_masks.tsv",
+    log:
+        f"{RESULTS}/logs/new_subject_tumor_masks/new_subject_tumor_masks.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/new_subject_tumor_masks/new_subject_tumor_masks.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        masks=get_new_subject_mask_params,
+    script:
+        "../scripts/new_subject_tumor_masks.py"

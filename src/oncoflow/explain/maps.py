@@ -1,7 +1,8 @@
 """Where a CNN fold model looked: Grad-CAM and occlusion sensitivity (both ``monai.visualize``).
 
 Both explain the class the model predicted for each input (the positive logit for a positive
-prediction, its negative otherwise) and keep the evidence *for* it (Grad-CAM's ReLU; occlusion:
+prediction, its negative otherwise; or a ``target`` class given for every input, e.g. the class an
+ensemble of fold models reports: oncoflow.predict.maps) and keep the evidence *for* it (Grad-CAM's ReLU; occlusion:
 how far hiding a patch lowers that class's logit, negative changes clipped to 0), so a map is a
 non-negative mass over the input grid. MONAI's Grad-CAM averages the gradients over every spatial
 axis (3D included: ``grad.view(b, c, -1).mean(2)``), unlike ClinicaDL's, which pools two axes only.
@@ -103,26 +104,36 @@ class PredictedClass(nn.Module):
         return torch.cat([-logit, logit], dim=1)
 
 
-def gradcam(model: nn.Module, layer: str, x: np.ndarray, batch: int = 8) -> np.ndarray:
+def gradcam(model: nn.Module, layer: str, x: np.ndarray, batch: int = 8, target: int | None = None) -> np.ndarray:
     """Grad-CAM maps (n, *spatial) of ``x`` (n, channels, *spatial) on the model's ``layer`` (see
-    :func:`choose_layer`), upsampled to the input grid."""
+    :func:`choose_layer`), upsampled to the input grid; ``target``: the class explained (0 negative,
+    1 positive) for every input, by default each input's predicted class."""
     from monai.visualize import GradCAM
 
     wrapped = PredictedClass(model).eval()
     # inside PredictedClass (co-training models keep the classifier's names)
     cam = GradCAM(nn_module=wrapped, target_layers=f"net.{layer}", postprocessing=lambda m: m)
-    out = []
+    out = np.zeros((len(x), *x.shape[2:]), np.float32)
     for start in range(0, len(x), batch):
         xb = torch.from_numpy(x[start : start + batch])
-        maps = cam(xb).detach()
-        if maps.shape[0] != len(xb):  # an encoder run on each channel apart: sum the channels' maps
-            maps = maps.reshape(len(xb), -1, *maps.shape[2:])
-        out.append(maps.sum(1).numpy())
-    return np.concatenate(out).astype(np.float32)
+        if target is None:
+            with torch.no_grad():
+                classes = wrapped(xb).argmax(1).numpy()
+        else:
+            classes = np.full(len(xb), target)
+        # one class per call: given a tensor of classes, MONAI backpropagates the sum of every input's
+        # score for every class in the batch, so one positive and one negative input cancel (flat maps)
+        for cls in np.unique(classes):
+            rows = np.flatnonzero(classes == cls)
+            maps = cam(xb[rows], class_idx=int(cls)).detach()
+            if maps.shape[0] != len(rows):  # an encoder run on each channel apart: sum the channels' maps
+                maps = maps.reshape(len(rows), -1, *maps.shape[2:])
+            out[start + rows] = maps.sum(1).numpy()
+    return out
 
 
-def occlusion(model: nn.Module, x: np.ndarray, batch: int = 16) -> np.ndarray:
-    """Occlusion maps (n, *spatial): the predicted class's logit minus its logit with a Gaussian
+def occlusion(model: nn.Module, x: np.ndarray, batch: int = 16, target: int | None = None) -> np.ndarray:
+    """Occlusion maps (n, *spatial): the predicted (or ``target``) class's logit minus its logit with a Gaussian
     patch (a quarter of each axis) hidden around each voxel, clipped at 0. Patches overlap by half
     in 2D (49 forward passes a slice); in 3D they tile the volume (64 passes: with half overlap, 343
     passes cost ~100 s a patient on one CPU core)."""
@@ -138,20 +149,22 @@ def occlusion(model: nn.Module, x: np.ndarray, batch: int = 16) -> np.ndarray:
         for xi in x:
             xt = torch.from_numpy(xi[None])
             scores = wrapped(xt)[0]
-            cls = int(scores.argmax())
+            cls = int(scores.argmax()) if target is None else target
             occ_map, _ = occ(xt)  # the predicted class's logit with each patch hidden
             drop = scores[cls] - torch.as_tensor(occ_map)[0, cls]
             out.append(drop.clamp(min=0).numpy())
     return np.stack(out).astype(np.float32)
 
 
-def explain(model: nn.Module, architecture: str, x: np.ndarray, method: str) -> tuple[np.ndarray, GradcamLayer | None]:
+def explain(model: nn.Module, architecture: str, x: np.ndarray, method: str,
+            target: int | None = None) -> tuple[np.ndarray, GradcamLayer | None]:
     """Non-negative maps (n, *spatial) of ``method`` (one of :data:`METHODS`) on the model's input grid,
-    and Grad-CAM's layer (None for occlusion)."""
+    and Grad-CAM's layer (None for occlusion); ``target``: the class explained for every input (by
+    default each input's predicted class)."""
     if method == "gradcam":  # an inner ensemble: the mean of its members' maps on the same layer
         nets = members(model)
         layer = choose_layer(nets[0], architecture, x)
-        return np.mean([gradcam(net, layer.name, x) for net in nets], axis=0).astype(np.float32), layer
+        return np.mean([gradcam(net, layer.name, x, target=target) for net in nets], axis=0).astype(np.float32), layer
     if method == "occlusion":
-        return occlusion(model, x), None
+        return occlusion(model, x, target=target), None
     raise ValueError(f"unknown explanation method {method!r}; choose from {METHODS}")

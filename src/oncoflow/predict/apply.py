@@ -245,18 +245,13 @@ def predict_subjects(bundle: Path, crops: dict[str, Path], samples: pd.DataFrame
     """(predictions, per-fold probabilities) of every bundled model for the new subjects
     (``radiomics``: variant -> features table; ``extraction``: variant -> its settings.json;
     ``predicted_masks``: subject -> its predicted_mask.tsv from segment_new_subject)."""
-    from oncoflow.segment.new_subjects import not_scored_reason, read_mask_table
+    from oncoflow.segment.new_subjects import scored_fold_crops
 
     manifest = load_manifest(bundle)
     check_preparation(manifest["preparation"], given, str(bundle))
     check_extraction(manifest, extraction or {})
-    masks, fold_crops = {}, {}
-    for subject, path in (predicted_masks or {}).items():
-        table = read_mask_table(path)
-        masks[subject] = not_scored_reason(table)
-        if not masks[subject]:  # every fold's mask plausible: fold k's model scores fold k's crop
-            for r in table.itertuples():
-                fold_crops.setdefault(int(r.fold), {})[subject] = Path(r.crop)
+    # every fold's mask plausible: fold k's model scores the crop of fold k's mask
+    masks, fold_crops = scored_fold_crops(predicted_masks or {})
     per_fold = cnn_fold_probabilities(bundle, manifest, crops, given, threads, fold_crops)
     if features is not None:
         per_fold = pd.concat([per_fold, baseline_fold_probabilities(bundle, manifest, features)], ignore_index=True)

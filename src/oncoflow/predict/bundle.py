@@ -10,6 +10,7 @@ Inside ``<study>.tar.gz`` everything sits under ``<study>/``:
                               version, modality, the x2 grid), compared with the new subjects' extraction
   config/resolved.json        the resolved config that trained the models (every default filled in)
   checkpoints/<model>/fold<k>.pt   each CNN fold model, stamped with what it needs to be applied
+                              (bundle.json: whether it has a co-trained segmentation head)
   baseline/fold<k>.tsv        the baseline's standardisation and coefficients per fold
   radiomics/<model>/fold<k>.json   each radiomics, clinical and combined fold model (model.json of
                               fit_radiomics_model: oncoflow.radiomics.saved), checked to reproduce the
@@ -191,7 +192,8 @@ def build_bundle(out: Path, *, results: Path, config: dict[str, Any], cnn: dict[
                 members[f"checkpoints/{name}/fold{k}.pt"] = target
                 predictions.append(read_predictions(folder / "predictions.tsv"))
             models[name] = {"kind": "cnn", "architecture": spec["architecture"],
-                            "modalities": list(spec["modalities"]), "folds": list(folds)}
+                            "modalities": list(spec["modalities"]), "folds": list(folds),
+                            "cotrain_segmentation": bool(spec.get("cotrain_segmentation"))}
         for method in fusion_methods:
             name = f"fusion_{method}"
             for k in folds:

@@ -75,3 +75,9 @@ def check_preparation(trained: dict[str, Any], given: dict[str, Any], where: str
             f"{where}: the models were trained on input prepared differently from this input: "
             + "; ".join(problems) + ". Predict with the bundle's own settings (`oncoflow predict` uses them: "
             "do not --set ingest, preprocess, crop or radiomics keys), or retrain the study with the new ones")
+
+
+def cotrained_models(manifest: dict[str, Any]) -> list[str]:
+    """The bundled CNN models trained with a segmentation head (``cotrain_segmentation``; a bundle
+    made before the key existed records none)."""
+    return [n for n, s in manifest["models"].items() if s["kind"] == "cnn" and s.get("cotrain_segmentation")]

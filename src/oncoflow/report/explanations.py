@@ -138,3 +138,15 @@ def model_checks(table: pd.DataFrame | None) -> list[dict[str, object]] | None:
                      "flat_maps": f"{int(part['patients_flat_map'].sum())} of {int(part['n_patients'].sum())}",
                      "layer": layers_used(part)})
     return rows
+
+
+def model_check_text(row: Mapping[str, object]) -> str:
+    """One row of :func:`model_checks` (a model and method over its fold models) as the study's verdict."""
+    folds, flagged, unchecked = int(row["folds"]), int(row["flagged"]), int(row["not_checked"])  # type: ignore[call-overload]
+    rho = row.get("random_spearman")
+    rho_text = f"median trained-vs-random rho {float(rho):.2f}" if rho is not None else "no rank correlation"  # type: ignore[arg-type]
+    if unchecked == folds:
+        return f"not checked in the study: every fold model's maps flat ({folds} fold models)"
+    verdict = (f"FLAGGED in {flagged} of {folds} fold models: maps that do not depend on the weights" if flagged
+               else f"not flagged in {folds - unchecked} of {folds} fold models")
+    return f"{verdict} ({rho_text})" + (f"; {unchecked} not checked (flat maps)" if unchecked else "")

@@ -64,6 +64,20 @@ def read_mask_table(path: Path) -> pd.DataFrame:
                        keep_default_na=False)
 
 
+def scored_fold_crops(tables: dict[str, Path]) -> tuple[dict[str, str], dict[int, dict[str, Path]]]:
+    """From each subject's predicted_mask.tsv: subject -> '' (every fold's mask plausible) or why
+    it is not scored, and fold -> the crops of that fold's masks (the crops fold k's model scores)."""
+    reasons: dict[str, str] = {}
+    fold_crops: dict[int, dict[str, Path]] = {}
+    for subject, path in tables.items():
+        table = read_mask_table(path)
+        reasons[subject] = not_scored_reason(table)
+        if not reasons[subject]:
+            for r in table.itertuples():
+                fold_crops.setdefault(int(r.fold), {})[subject] = Path(r.crop)
+    return reasons, fold_crops
+
+
 def not_scored_reason(rows: pd.DataFrame) -> str:
     """'' when every fold's mask is plausible; else the status naming each implausible fold."""
     bad = rows[rows["plausible"].astype(int) == 0]
