@@ -209,3 +209,9 @@ def test_card_names_the_patients_scored_from_a_predicted_mask_only_when_there_ar
     config["segment"] = {"crop_mask": "predicted"}
     text = card_markdown(model_card(report_facts_for(config), **run))
     assert "- Tumor masks: 10 of 10 patients (s0, s1," in text
+    assert "features" not in text.split("- Tumor masks:")[1].split("\n")[0]
+    config["segment"] = {"feature_mask": "predicted"}  # the baseline's features from predicted masks, crops manual
+    run = {k: v for k, v in small_run().items() if k != "config"}
+    text = card_markdown(model_card(report_facts_for(config, baseline=True), **run))
+    assert ("- Tumor masks: The features of baseline were computed from the cross-fitted predicted masks of all "
+            "10 patients") in text

@@ -185,11 +185,22 @@ def test_radiomics_study_gets_clear_filled_from_its_settings() -> None:
     assert claim.at["24", "status"] == NA and claim.at["33", "status"] == NA
     for name in ("claim", "tripod_ai", "clear"):
         print(name, fill_checklist(name, facts)["status"].value_counts().to_dict())
-    # CLEAR 19 (segmentation) says which masks the features came from when the crops used predicted ones
+    # CLEAR 19 (segmentation) says which masks the features came from whenever the workflow segments
     assert "predicted" not in clear.at["19", "text"]
-    config["segment"]["crop_mask"] = "predicted"
-    predicted = fill_checklist("clear", RunFacts(report_facts(config, []), 40, 20, 0, 0, ["radiomics_original"], 5))
-    assert "the features were computed from the manual masks" in predicted.set_index("item").at["19", "text"]
+
+    def item19(crop_mask: str, feature_mask: str, predicted: list[str]) -> str:
+        config["segment"].update(crop_mask=crop_mask, feature_mask=feature_mask)
+        facts = RunFacts(report_facts(config, [], predicted), 36, 20, 4, 0, ["radiomics_original"], 5)
+        return fill_checklist("clear", facts).set_index("item").at["19", "text"]
+
+    text = item19("predicted", "manual", [])
+    assert "CNN crops used the workflow's cross-fitted predicted masks" in text
+    assert "The features were computed from the manual masks, not from the predicted ones" in text
+    text = item19("manual", "predicted", [f"s{k}" for k in range(40)])
+    assert "CNN crops" not in text and "computed from the cross-fitted predicted masks of all 40 patients" in text
+    text = item19("manual", "predicted_where_missing", ["s3", "s7"])
+    assert ("computed from the manual masks for 38 of 40 patients and from the cross-fitted predicted masks for "
+            "the 2 without one (s3, s7)") in text
 
 
 def site_splits(scheme: str) -> tuple[pd.DataFrame, pd.DataFrame]:

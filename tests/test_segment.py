@@ -5,6 +5,8 @@ crop's choice of mask (segment.crop_mask)."""
 from __future__ import annotations
 
 import copy
+import os
+import re
 import shutil
 import time
 from dataclasses import fields
@@ -312,6 +314,145 @@ def test_methods_say_how_the_segmenters_were_trained_and_which_masks_the_crops_u
     assert "and so scored" not in text  # nobody lacked a manual mask: no sentence naming patients
     text = render_methods(report_facts_for(config), Cohort(12, 6, 2, 1, 14), software={}, predicted_masks=["s13"])
     assert "1 of 14 patients (s13) were cropped, and so scored, from their cross-fitted predicted tumor mask" in text
+
+
+def test_methods_say_which_masks_the_features_came_from_and_for_how_many_patients() -> None:
+    """segment.feature_mask: methods.md names the feature models and the masks of their features,
+    with the number of patients each (the plan's predicted_feature_subjects); deep features are not named."""
+    import dataclasses
+
+    from oncoflow.report.methods import Cohort, render_methods
+    from workflow_helpers import report_facts_for
+
+    def methods(feature_mask: str, predicted: list[str], crop_mask: str = "manual") -> str:
+        config = tiny_config()
+        config["segment"] = {"feature_mask": feature_mask, "crop_mask": crop_mask}
+        config["radiomics"] = {"activate": True, "modality": "t1ce", "variants": ["original", "hdbet"]}
+        facts = dataclasses.replace(report_facts_for(config, baseline=True), predicted_feature_subjects=tuple(predicted))
+        return render_methods(facts, Cohort(12, 6, 2, 1, 14), software={})
+
+    features = "The features of `radiomics_original` and `baseline` were computed from"
+    text = methods("predicted", [f"s{k}" for k in range(14)])
+    assert "A tumor segmenter" in text and "crop used its predicted mask" not in text  # on for the features alone
+    assert (f"{features} the cross-fitted predicted masks of all 14 patients (each made by the segmenter of the fold "
+            "in which that patient was tested, never by one trained on it)") in text
+    text = methods("predicted_where_missing", ["s13"], crop_mask="predicted_where_missing")
+    assert (f"{features} the manual masks for 13 of 14 patients and from the cross-fitted predicted masks for the "
+            "1 without one (s13)") in text
+    assert f"{features} the manual masks (all 14 patients had one" in methods("predicted_where_missing", [])
+    assert f"{features} the manual masks, not from the predicted ones" in methods("manual", [], crop_mask="predicted")
+    assert "hdbet" in text and "hdbet" not in text.split("The features of ")[1].split(" were computed")[0]
+
+
+def test_feature_masks_are_the_cross_fitted_ones_in_a_dry_run(tiny_cohort: Path, tmp_path: Path) -> None:
+    """feature_mask predicted: a dry run plans the baseline's and the radiomics' features (original
+    and interp) on each patient's cross-fitted mask, fold k's segmenter's mask for exactly the
+    patients fold k tests (external ones: fold 0's), never the manual mask."""
+    from oncoflow.plan import StudyPlan
+    from workflow_helpers import write_config
+
+    shutil.copytree(tiny_cohort.parent, tmp_path / "data" / "demo")
+    config = tiny_config()
+    config["segment"] = {"feature_mask": "predicted"}
+    config["radiomics"] = {"activate": True, "modality": "t1ce", "variants": ["original", "interp"]}
+    write_config(tmp_path, config)
+    start = os.times()
+    dry = run_snakemake(tmp_path, "-n", "results/demo/baseline/features.tsv",
+                        "results/demo/radiomics/original/features.tsv", "results/demo/radiomics/interp/features.tsv")
+    end = os.times()
+    print(f"dry run: {end.children_user + end.children_system - start.children_user - start.children_system:.1f} "
+          f"s CPU, {end.elapsed - start.elapsed:.1f} s wall")
+    assert dry.returncode == 0, dry.stderr[-5000:]
+    jobs = planned_jobs(dry.stdout)
+    assert jobs.get("extract_baseline_features") == 1 and jobs.get("extract_radiomics") == 2, jobs
+    assert jobs.get("tumor_segmenter") == 3 and "crop_tumor" not in jobs, jobs
+
+    def inputs(rule: str, output: str) -> list[str]:
+        blocks = [b for b in dry.stdout.split("\nrule ")[1:] if b.startswith(f"{rule}:") and f"output: {output}" in b]
+        assert len(blocks) == 1, (rule, output)
+        return re.search(r"^\s+input: (.*)$", blocks[0], re.M).group(1).split(", ")
+
+    splits = StudyPlan.from_config(resolved({**config, "cohort": {**config["cohort"],
+                                                                   "samples": str(tiny_cohort)}})).splits
+    roles = splits.set_index(["fold", "subject"])["role"]
+    internal = splits.loc[splits["role"] == "test", "subject"]
+    masks = [p for p in inputs("extract_baseline_features", "results/demo/baseline/features.tsv") if "mask" in p]
+    feature_masks = [p for p in masks if "brain_mask" not in p]
+    assert len(feature_masks) == splits["subject"].nunique() and not any("coreg/tumor_mask" in p for p in masks)
+    assert inputs("extract_radiomics", "results/demo/radiomics/original/features.tsv")[-len(feature_masks):] == feature_masks
+    for path in feature_masks:
+        fold, subject = re.fullmatch(r"results/demo/segment/fold(\d+)/masks/(\w+)\.nii\.gz", path).groups()
+        assert roles[(int(fold), subject)] in ("test", "external") and (subject in set(internal) or fold == "0"), path
+    for fold in range(3):  # each fold's segmenter gives the features of exactly the patients it tests
+        tested = sorted(splits.loc[(splits["fold"] == fold) & (splits["role"] == "test"), "subject"])
+        assert sorted(re.findall(rf"segment/fold{fold}/masks/(\w+)\.nii\.gz", " ".join(feature_masks))) == (
+            sorted([*tested, *splits.loc[splits["role"] == "external", "subject"].unique()]) if fold == 0 else tested)
+    subject = splits.loc[(splits["fold"] == 2) & (splits["role"] == "test"), "subject"].iloc[0]
+    assert inputs("interpolate_image", f"results/demo/subjects/{subject}/interp/t1ce.nii.gz") == [
+        f"results/demo/subjects/{subject}/coreg/t1ce.nii.gz", f"results/demo/segment/fold2/masks/{subject}.nii.gz"]
+
+
+def test_feature_mask_where_missing_gives_features_to_patients_without_a_manual_mask(tiny_cohort: Path,
+                                                                                     tmp_path: Path) -> None:
+    """A subject without a manual mask: the baseline is dropped and radiomics refused with manual
+    feature masks; predicted_where_missing computes its features in its cross-fitted mask, the
+    others' in their manual ones, and the methods count it."""
+    from oncoflow.config import ConfigError
+
+    sheet = pd.read_csv(tiny_cohort, sep="\t", dtype=str, keep_default_na=False)
+    for column in ("dicom", "tumor_mask"):  # the copy lives elsewhere: absolute paths
+        sheet[column] = [str(tiny_cohort.parent / p) for p in sheet[column]]
+    blank = sheet["subject"].iloc[4]
+    sheet.loc[4, "tumor_mask"] = ""
+    path = tmp_path / "one_mask_missing.tsv"
+    sheet.to_csv(path, sep="\t", index=False)
+    radiomics = {"activate": True, "modality": "t1ce", "variants": ["original"]}
+
+    def plan(**segment: object):
+        from oncoflow.plan import StudyPlan
+
+        config = tiny_config()
+        config["cohort"]["samples"] = str(path)
+        config["segment"] = dict(segment)
+        config["radiomics"] = radiomics
+        return StudyPlan.from_config(resolved(config))
+
+    with pytest.raises(ConfigError, match=rf"subject '{blank}' has no tumor mask"):
+        plan(crop_mask="predicted_where_missing")
+    radiomics["activate"] = False
+    assert plan(crop_mask="predicted_where_missing").baseline_models == []
+    radiomics["activate"] = True
+    where_missing = plan(crop_mask="predicted_where_missing", feature_mask="predicted_where_missing")
+    assert where_missing.baseline_models == ["baseline"] and where_missing.predicted_feature_subjects == [blank]
+    fold = where_missing.prediction_folds[blank]
+    assert where_missing.feature_tumor_mask(blank) == f"results/demo/segment/fold{fold}/masks/{blank}.nii.gz"
+    assert blank not in where_missing.segmenter_subjects(fold)
+    other = sheet["subject"].iloc[0]
+    assert where_missing.feature_tumor_mask(other) == f"results/demo/subjects/{other}/coreg/tumor_mask.nii.gz"
+    assert where_missing.radiomics_tumor_mask(other, "interp") == f"results/demo/subjects/{other}/interp/tumor_mask.nii.gz"
+    assert where_missing.report_facts.predicted_feature_subjects == (blank,)
+    assert plan(feature_mask="predicted").segment.active  # the features alone switch the segmenters on
+
+
+def test_features_follow_the_predicted_mask(finished_run: Path, fold0_segmenter: dict) -> None:
+    """extract_baseline_features' function on a fold-0 test patient's predicted mask (made by the
+    rule's function) gives that mask's volume and intensities, not the manual mask's."""
+    from oncoflow.baseline.features import cohort_features
+
+    subject = fold0_segmenter["tested"][0]
+    images, brain, manual = subject_paths(finished_run, subject)
+    out = fold0_segmenter["out"]
+    row = segment_subject(subject, 0, images, brain, manual, fold0_segmenter["checkpoint"], fold0_segmenter["splits"],
+                          out / f"{subject}.nii.gz", out / f"{subject}.tsv")
+    results = finished_run / "results" / "demo"
+    by_manual = cohort_features([subject], MODALITIES, results, [manual]).iloc[0]
+    by_predicted = cohort_features([subject], MODALITIES, results, [out / f"{subject}.nii.gz"]).iloc[0]
+    assert by_predicted["log_volume_ml"] == pytest.approx(np.log(row["predicted_ml"]), abs=1e-6)
+    assert by_manual["log_volume_ml"] == pytest.approx(np.log(row["manual_ml"]), abs=1e-6)
+    assert row["predicted_ml"] != pytest.approx(row["manual_ml"], rel=1e-3)  # so the check can fail
+    assert by_predicted["flair_mean"] != pytest.approx(by_manual["flair_mean"], rel=1e-6)
+    print(f"{subject}: Dice {row['dice']:.3f}; log volume manual {by_manual['log_volume_ml']:.3f}, predicted "
+          f"{by_predicted['log_volume_ml']:.3f}; flair mean z {by_manual['flair_mean']:.3f} vs {by_predicted['flair_mean']:.3f}")
 
 
 def fold_segmenter(checkpoint: Path, out: Path, fold: int, threshold: float) -> Path:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from oncoflow.baseline import baseline_models
+from oncoflow.baseline import baseline_models, predicted_feature_masks
 from oncoflow.config import (
+    RADIOMICS_STAGE,
     ModelSpec,
     PretrainJob,
     check_config,
@@ -91,7 +92,7 @@ class StudyPlan:
         samples = load_predict_samples(config, base) if predicting else load_samples(config, base)
         if check_sheet:
             check_sheet(samples)
-        check_radiomics_samples(config, samples, masks_required=not predicting)
+        check_radiomics_samples(config, samples, masks_required=not predicting and not predicted_feature_masks(config))
         # predict: only the new sheet's subjects go through the front half (no pretraining cohorts)
         pretrain_samples = (samples.iloc[:0].assign(pretrain="") if predicting
                             else load_pretrain_samples(config, samples, base))
@@ -220,7 +221,7 @@ class StudyPlan:
     @property
     def report_facts(self) -> ReportFacts:
         """What methods.md, the checklists and the model card state about the run (oncoflow.run_facts)."""
-        return report_facts(self.config, self.baseline_models)
+        return report_facts(self.config, self.baseline_models, self.predicted_feature_subjects)
 
     @property
     def model_names(self) -> list[str]:
@@ -369,18 +370,42 @@ class StudyPlan:
         fold = self.prediction_folds[subject] if fold is None else fold
         return f"{self.results}/segment/fold{fold}/masks/{subject}.nii.gz"
 
-    def crop_uses_predicted_mask(self, subject: str) -> bool:
-        """segment.crop_mask: predicted (every study subject), predicted_where_missing (those
-        without a manual mask); never in predict runs or for pretraining-cohort subjects."""
-        mode = self.segment.crop_mask
+    def uses_predicted_mask(self, mode: str, subject: str) -> bool:
+        """``mode`` (segment.crop_mask or feature_mask): predicted (every study subject),
+        predicted_where_missing (those without a manual mask); never in predict runs or for
+        pretraining-cohort subjects."""
         if self.predicting or mode == "manual" or subject not in self.prediction_folds:
             return False
         return mode == "predicted" or subject not in self.manual_mask_subjects
+
+    def crop_uses_predicted_mask(self, subject: str) -> bool:
+        return self.uses_predicted_mask(self.segment.crop_mask, subject)
 
     @property
     def predicted_crop_subjects(self) -> list[str]:
         """The study's subjects cropped (and so scored) from their predicted mask (methods.md)."""
         return [] if self.predicting else predicted_crop_subjects(self.segment.crop_mask, self.samples)
+
+    @property
+    def predicted_feature_subjects(self) -> list[str]:
+        """The study's subjects whose baseline and IBSI radiomics features were computed in their
+        cross-fitted predicted mask (segment.feature_mask; methods.md, CLEAR item 19)."""
+        return [s for s in self.subjects if self.uses_predicted_mask(self.segment.feature_mask, s)]
+
+    def feature_tumor_mask(self, subject: str) -> str:
+        """The tumor mask (reference grid) the baseline's and the IBSI radiomics' features of
+        ``subject`` are computed in: the manual one, or its cross-fitted predicted one
+        (segment.feature_mask). The interp / sr variants carry it to their x2 grid."""
+        if self.uses_predicted_mask(self.segment.feature_mask, subject):
+            return self.predicted_mask(subject)
+        return f"{self.results}/subjects/{subject}/coreg/tumor_mask.nii.gz"
+
+    def radiomics_tumor_mask(self, subject: str, variant: str) -> str:
+        """extract_radiomics' tumor mask of ``subject``: its feature mask (original), or that mask
+        carried to the x2 grid by interpolate_image / apply_superres (interp, sr)."""
+        if RADIOMICS_STAGE[variant] == "coreg":
+            return self.feature_tumor_mask(subject)
+        return f"{self.results}/subjects/{subject}/{RADIOMICS_STAGE[variant]}/tumor_mask.nii.gz"
 
     def crop_tumor_mask(self, subject: str) -> str:
         """The tumor mask crop_tumor reads: the manual one on the crop grid, or the predicted one."""

@@ -21,6 +21,7 @@ from oncoflow.config import (
     radiomics_models,
 )
 from oncoflow.metrics.choices import model_recalibration
+from oncoflow.models.catalog import DEEP_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,21 @@ class ReportFacts:
     site: str | None  # cohort.site: the sheet column naming each subject's site, or None
     qc_inspected: bool  # study.declarations.qc_inspected: the authors looked at every QC montage
     comparisons_prespecified: bool  # study.declarations.comparisons_prespecified
+    #: the patients whose baseline / IBSI radiomics features were computed in their cross-fitted
+    #: predicted mask (segment.feature_mask; StudyPlan.predicted_feature_subjects), the others' in the manual one
+    predicted_feature_subjects: tuple[str, ...] = ()
 
     @property
     def models(self) -> list[str]:
         """Every evaluated model: CNNs, late fusions, radiomics / clinical, baseline (in this order)."""
         return [*self.cnn, *(f"fusion_{m}" for m in self.fusion_methods), *self.radiomics, *self.baseline]
+
+    @property
+    def masked_feature_models(self) -> list[str]:
+        """The models whose features are computed inside a tumor mask (segment.feature_mask): the IBSI
+        radiomics and combined models of image variants, and the baseline (deep features read the crops)."""
+        return [*(m for m in self.radiomics if m != "clinical" and m.split("_", 1)[1] not in DEEP_VARIANTS),
+                *self.baseline]
 
     def params(self) -> dict[str, Any]:
         """As a rule's params: plain dicts and tuples, which Snakemake compares to rerun a job whose
@@ -63,9 +74,11 @@ class ReportFacts:
         return cls(**fields)
 
 
-def report_facts(config: dict[str, Any], baseline: Sequence[str]) -> ReportFacts:
+def report_facts(config: dict[str, Any], baseline: Sequence[str],
+                 predicted_features: Sequence[str] = ()) -> ReportFacts:
     """The facts of a run of ``config`` (validated by the schema, defaults filled); ``baseline``:
-    the plan's baseline models (``StudyPlan.baseline_models``: they depend on the sample sheet)."""
+    the plan's baseline models (``StudyPlan.baseline_models``: they depend on the sample sheet);
+    ``predicted_features``: ``StudyPlan.predicted_feature_subjects`` (they depend on it too)."""
     cnn = expand_models(config)
     methods = tuple(config["fusion"]["methods"])
     radiomics = tuple(radiomics_models(config))
@@ -79,4 +92,5 @@ def report_facts(config: dict[str, Any], baseline: Sequence[str]) -> ReportFacts
         folds=int(config["cv"]["folds"]), repeats=int(config["cv"]["repeats"]), site=config["cohort"]["site"],
         qc_inspected=bool(declared["qc_inspected"]),
         comparisons_prespecified=bool(declared["comparisons_prespecified"]),
+        predicted_feature_subjects=tuple(predicted_features),
     )

@@ -5,13 +5,14 @@
 
 rule extract_baseline_features:
     """Per patient: log tumor volume and first-order statistics of the tumor's intensities in each
-    modality as z-scores against the brain (organ) outside the tumor; nothing fitted across patients."""
+    modality as z-scores against the brain (organ) outside the tumor; nothing fitted across patients.
+    The tumor mask is the sheet's or the cross-fitted predicted one (segment.feature_mask)."""
     input:
         images=expand(
             f"{RESULTS}/subjects/{{subject}}/brain/{{modality}}.nii.gz", subject=PLAN.subjects, modality=MODALITIES
         ),
         brain_masks=expand(f"{RESULTS}/subjects/{{subject}}/brain/brain_mask.nii.gz", subject=PLAN.subjects),
-        tumor_masks=expand(f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz", subject=PLAN.subjects),
+        tumor_masks=get_feature_tumor_masks,
     output:
         features=f"{RESULTS}/baseline/features.tsv",
     log:

@@ -268,12 +268,24 @@ def get_superres_training_images(wildcards):
     return [f"{RESULTS}/subjects/{s}/coreg/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.sr_train]
 
 
+def get_feature_tumor_mask(wildcards):
+    """The subject's tumor mask (reference grid) its baseline / IBSI radiomics features read: the
+    manual one, or the cross-fitted predicted one (segment.feature_mask)."""
+    return PLAN.feature_tumor_mask(wildcards.subject)
+
+
+def get_feature_tumor_masks(wildcards):
+    """get_feature_tumor_mask of every study subject, in PLAN.subjects order (extract_baseline_features)."""
+    return [PLAN.feature_tumor_mask(s) for s in PLAN.subjects]
+
+
 def get_radiomics_images(wildcards):
-    """Every subject's image and tumor mask of the variant (co-registered, or at x2)."""
+    """Every subject's image and tumor mask of the variant (co-registered, or at x2; the x2 masks
+    are carried from get_feature_tumor_mask)."""
     stage = f"{RESULTS}/subjects/{{}}/{RADIOMICS_STAGE[wildcards.variant]}"
     return {
         "images": [f"{stage.format(s)}/{PLAN.radiomics_modality}.nii.gz" for s in PLAN.radiomics_subjects],
-        "tumor_masks": [f"{stage.format(s)}/tumor_mask.nii.gz" for s in PLAN.radiomics_subjects],
+        "tumor_masks": [PLAN.radiomics_tumor_mask(s, wildcards.variant) for s in PLAN.radiomics_subjects],
     }
 
 

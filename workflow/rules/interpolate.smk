@@ -9,7 +9,7 @@ rule interpolate_image:
     """
     input:
         image=f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz",
-        tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
+        tumor_mask=get_feature_tumor_mask,
     output:
         image=f"{RESULTS}/subjects/{{subject}}/interp/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/interp/tumor_mask.nii.gz",

@@ -67,7 +67,7 @@ rule apply_superres:
     input:
         generator=PLAN.superres_generator,
         image=f"{RESULTS}/subjects/{{subject}}/coreg/{PLAN.radiomics_modality}.nii.gz",
-        tumor_mask=f"{RESULTS}/subjects/{{subject}}/coreg/tumor_mask.nii.gz",
+        tumor_mask=get_feature_tumor_mask,
     output:
         image=f"{RESULTS}/subjects/{{subject}}/superres/{PLAN.radiomics_modality}.nii.gz",
         tumor_mask=f"{RESULTS}/subjects/{{subject}}/superres/tumor_mask.nii.gz",

@@ -42,7 +42,8 @@ def subject_features(subject: str, images: dict[str, Path], brain_mask: Path, tu
         raise BaselineFeatureError(f"{subject}: tumor mask {tumor_mask} ({tumor.shape}) and brain mask "
                                    f"{brain_mask} ({brain.shape}) are on different grids")
     if not tumor.any():
-        raise BaselineFeatureError(f"{subject}: tumor mask {tumor_mask} is empty; fix the sample sheet's mask")
+        raise BaselineFeatureError(f"{subject}: tumor mask {tumor_mask} is empty; fix the sample sheet's mask (or, "
+                                   "for a predicted mask, the segmenter: segment.*)")
     reference = brain & ~tumor
     if reference.sum() < 10:
         # Tumor-only exports (or a mask covering the brain mask): fall back to the non-zero image
@@ -65,12 +66,15 @@ def subject_features(subject: str, images: dict[str, Path], brain_mask: Path, tu
     return pd.DataFrame([row])
 
 
-def cohort_features(subjects: list[str], modalities: list[str], results: Path) -> pd.DataFrame:
-    """Every subject's row, from the workflow's brain-stage images and masks and the tumor mask on
-    the reference grid (results/<study>/subjects/<subject>/{brain,coreg}/)."""
+def cohort_features(subjects: list[str], modalities: list[str], results: Path, tumor_masks: list[Path]) -> pd.DataFrame:
+    """Every subject's row, from the workflow's brain-stage images and masks
+    (results/<study>/subjects/<subject>/brain/) and ``tumor_masks`` (one per subject, in order, on the
+    reference grid: the manual mask, or the cross-fitted predicted one under segment.feature_mask)."""
+    if len(tumor_masks) != len(subjects):
+        raise BaselineFeatureError(f"{len(tumor_masks)} tumor masks for {len(subjects)} subjects")
     rows = []
-    for s in subjects:
+    for s, tumor_mask in zip(subjects, tumor_masks, strict=True):
         folder = results / "subjects" / s
         rows.append(subject_features(s, {m: folder / "brain" / f"{m}.nii.gz" for m in modalities},
-                                     folder / "brain" / "brain_mask.nii.gz", folder / "coreg" / "tumor_mask.nii.gz"))
+                                     folder / "brain" / "brain_mask.nii.gz", tumor_mask))
     return pd.concat(rows, ignore_index=True)

@@ -218,8 +218,9 @@ def predictions_table(scores: pd.DataFrame, samples: pd.DataFrame, qc: pd.DataFr
             elif used == "predicted" and masks[subject]:
                 rows.append({**base, "status": masks[subject]})
             elif (subject, model) not in scored.index and used == "predicted":
-                rows.append({**base, "status": f"not scored: {model} reads features of a manual tumor mask; "
-                             "predicted masks feed the CNN models (and their fusions)"})
+                rows.append({**base, "status": f"not scored: {model} reads features of a manual tumor mask (oncoflow "
+                             "predict computes no features in a predicted mask, even for a study whose features "
+                             "were: segment.feature_mask); predicted masks feed the CNN models (and their fusions)"})
             elif (subject, model) not in scored.index:
                 rows.append({**base, "status": "not scored: no prediction (see the log)"})
             else:

@@ -15,6 +15,8 @@ from oncoflow.models.catalog import ARCH_3D
 from oncoflow.report.checklist_items import CHECKLISTS
 from oncoflow.report.explanations import explanation_text
 from oncoflow.run_facts import ReportFacts
+from oncoflow.segment.crossfit import feature_mask_source
+from oncoflow.segment.settings import segment_settings
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.selection import CRITERIA, selection_text
 
@@ -540,9 +542,13 @@ def _rad_variants(f: RunFacts) -> list[str]:
 def _segmentation(f: RunFacts) -> Entry:
     text = ("3D lesion masks from the sample sheet (tumor_mask column), carried onto the reference grid; "
             "who drew them, how, and with which software is the authors'.")
-    if (f.config.get("segment") or {}).get("crop_mask", "manual") != "manual":
-        text += (" The CNN crops used the workflow's cross-fitted predicted masks (segment.crop_mask); the "
-                 "features were computed from the manual masks.")
+    seg = segment_settings(f.config)
+    if seg.crop_mask != "manual":
+        text += " The CNN crops used the workflow's cross-fitted predicted masks (segment.crop_mask)."
+    if seg.active:
+        source = feature_mask_source(seg.feature_mask, list(f.plan.predicted_feature_subjects),
+                                     f.n_internal + f.n_external)
+        text += f" The features were computed from {source} (segment.feature_mask)."
     return AUTHOR, text, "provenance.json (mask checksums)"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from oncoflow.config import ModelSpec, model_name, second_opinion
 from oncoflow.models.catalog import ARCH_3D, DEEP_VARIANTS, INPUT_PREPARATION
 from oncoflow.run_facts import ReportFacts
-from oncoflow.segment.crossfit import predicted_crop_sentence
+from oncoflow.segment.crossfit import feature_mask_source, predicted_crop_sentence
 from oncoflow.segment.settings import segment_settings
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.metrics.conformal import CALIBRATING_METHOD
@@ -286,8 +286,9 @@ def _crops(config: dict[str, Any], specs: dict[str, ModelSpec]) -> str:
 
 
 def _segmentation(facts: ReportFacts, cite: _Citations, predicted: tuple[list[str], int] | None = None) -> str:
-    """The in-workflow tumor segmenters (segment) and which mask the crops used (``predicted``: the
-    patients cropped from a predicted mask and the cohort size, named when there are any)."""
+    """The in-workflow tumor segmenters (segment), which mask the crops used (``predicted``: the
+    patients cropped from a predicted mask and the cohort size, named when there are any) and which
+    the baseline's and IBSI radiomics' features were computed from (segment.feature_mask)."""
     seg = segment_settings(facts.config)
     if not seg.active:
         return ""
@@ -312,11 +313,10 @@ def _segmentation(facts: ReportFacts, cite: _Citations, predicted: tuple[list[st
         text += (f" A predicted mask that was empty or outside {seg.min_predicted_ml:g}-{seg.max_predicted_ml:g} ml "
                  "was not cropped: that patient was left out of the CNN models' training and evaluation "
                  "(named in the participant flow), never cropped elsewhere.")
-    # the baseline's and the IBSI radiomics' features read the sheet's masks (deep features read the crops)
-    manual = [m for m in facts.radiomics if m != "clinical" and m.split("_", 1)[1] not in DEEP_VARIANTS]
-    if seg.crop_mask != "manual" and [*manual, *facts.baseline]:
-        text += (f" The features of {_names([*manual, *facts.baseline])} were computed from the manual masks, "
-                 "not from the predicted ones.")
+    if facts.masked_feature_models:  # segment.feature_mask
+        source = feature_mask_source(seg.feature_mask, list(facts.predicted_feature_subjects), predicted[1]
+                                     if predicted else len(facts.predicted_feature_subjects))
+        text += f" The features of {_names(facts.masked_feature_models)} were computed from {source}."
     return " ".join(filter(None, [text, predicted_crop_sentence(*predicted) if predicted else ""]))
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from oncoflow import atomic
-from oncoflow.segment.crossfit import predicted_crop_sentence, predicted_crop_subjects
+from oncoflow.segment.crossfit import feature_mask_source, predicted_crop_sentence, predicted_crop_subjects
 from oncoflow.metrics.evaluate import NOT_ASSESSABLE, POOLED_GAP_MARGIN
 from oncoflow.metrics.choices import MIN_CALIBRATION_EVENTS
 from oncoflow.report.explanations import explanation_text, flagged_text, model_checks, read_explanations
@@ -268,8 +268,7 @@ def model_card(facts: ReportFacts, *, metrics: pd.DataFrame, samples: pd.DataFra
             "models": describe_models(facts, names),
             "ensemble": f"each model is {n_folds} fold models" + (f" x {facts.repeats} repeats"
                         if facts.repeats > 1 else "") + "; an external patient gets their mean probability",
-            "tumor_masks": predicted_crop_sentence(predicted_crop_subjects(config["segment"]["crop_mask"], samples),
-                                                   len(samples)) or None,
+            "tumor_masks": tumor_mask_text(facts, samples) or None,
             "inputs": {"modalities": data["modalities"], "reference": pre["reference"],
                        "bias_correction": pre["n4"]["activate"], "registration": pre["registration"]["transform"],
                        "brain_extraction": pre["brain_extraction"]["backend"], "crop": config["crop"]},
@@ -474,3 +473,16 @@ def write_model_card(facts: ReportFacts, *, metrics: str, samples: str, splits: 
     atomic.write_text(md, text)
     atomic.write_text(html, markdown_to_html(text, f"Model card: {card['study']}"))
     return card
+
+
+def tumor_mask_text(facts: ReportFacts, samples: pd.DataFrame) -> str:
+    """The patients scored from a predicted mask (segment.crop_mask) and, when the features read
+    predicted masks too (segment.feature_mask), which masks the feature models' features came from."""
+    seg = facts.config["segment"]
+    crops = predicted_crop_sentence(predicted_crop_subjects(seg["crop_mask"], samples), len(samples))
+    features = ""
+    mode = seg.get("feature_mask", "manual")  # an archive of a run before the key: manual
+    if mode != "manual" and facts.masked_feature_models:
+        source = feature_mask_source(mode, predicted_crop_subjects(mode, samples), len(samples))
+        features = f"The features of {', '.join(facts.masked_feature_models)} were computed from {source}."
+    return " ".join(filter(None, [crops, features]))

@@ -72,3 +72,21 @@ def predicted_crop_sentence(subjects: list[str], total: int) -> str:
     who = f" ({', '.join(subjects)})" if len(subjects) <= 10 else ""
     return (f"{len(subjects)} of {total} patients{who} were cropped, and so scored, from their cross-fitted "
             "predicted tumor mask rather than a manual one.")
+
+
+def feature_mask_source(feature_mask: str, predicted: list[str], total: int) -> str:
+    """Which masks the baseline's and the IBSI radiomics' features were computed from, the words
+    after "computed from" (methods.md, CLEAR item 19); ``predicted``: the patients whose features
+    read their cross-fitted predicted mask (StudyPlan.predicted_feature_subjects), of ``total``."""
+    if feature_mask == "manual":
+        return "the manual masks, not from the predicted ones"
+    who = f" ({', '.join(predicted)})" if predicted and len(predicted) <= 10 else ""
+    crossfit = "each made by the segmenter of the fold in which that patient was tested, never by one trained on it"
+    if feature_mask == "predicted":
+        share = (f" of all {total} patients" if len(predicted) == total
+                 else f" of {len(predicted)} of {total} patients{who}" if predicted else "")
+        return f"the cross-fitted predicted masks{share} ({crossfit})"
+    if not predicted:
+        return f"the manual masks (all {total} patients had one; predicted masks only replace missing ones)"
+    return (f"the manual masks for {total - len(predicted)} of {total} patients and from the cross-fitted predicted "
+            f"masks for the {len(predicted)} without one{who} ({crossfit})")

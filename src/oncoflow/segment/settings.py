@@ -10,6 +10,8 @@ from oncoflow.config import ConfigError
 
 #: segment.crop_mask values: which tumor mask a crop uses; the first is the default.
 CROP_MASKS = ("manual", "predicted", "predicted_where_missing")
+#: segment.feature_mask values: which tumor mask the baseline's and the IBSI radiomics' features read
+FEATURE_MASKS = CROP_MASKS
 #: segment keys that judge whether a predicted mask may be cropped (study crops and ``oncoflow predict``;
 #: not training settings)
 PLAUSIBILITY = ("min_predicted_ml", "max_predicted_ml", "min_inside_brain")
@@ -21,6 +23,7 @@ ARCHITECTURES = ("unet", "segresnet")
 class SegmentSettings:
     activate: bool = False
     crop_mask: str = CROP_MASKS[0]
+    feature_mask: str = FEATURE_MASKS[0]
     architecture: str = ARCHITECTURES[0]
     inputs: list[str] = field(default_factory=list)  # empty: every modality
     size: int = 64
@@ -36,12 +39,12 @@ class SegmentSettings:
 
     @property
     def active(self) -> bool:
-        """Segmenters are trained when asked for, or when a crop reads a predicted mask."""
-        return self.activate or self.crop_mask != "manual"
+        """Segmenters are trained when asked for, or when a crop or the features read a predicted mask."""
+        return self.activate or self.crop_mask != "manual" or self.feature_mask != "manual"
 
     def params(self, modalities: list[str], seed: int) -> dict[str, Any]:
         """The tumor_segmenter / predicted_tumor_mask params (a rerun trigger: only what shapes them)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("activate", "crop_mask", *PLAUSIBILITY)}
+        out = {k: v for k, v in asdict(self).items() if k not in ("activate", "crop_mask", "feature_mask", *PLAUSIBILITY)}
         return {**out, "inputs": list(self.inputs or modalities), "seed": seed}
 
     def plausibility(self) -> dict[str, float]:
