@@ -218,18 +218,19 @@ def test_a_predicted_mask_is_cropped_only_when_plausible(finished_run: Path, tmp
     img = nib.load(manual_path)
     brain = np.asarray(nib.load(brain_path).dataobj) > 0.5
 
-    def verdict(mask: np.ndarray) -> str:
+    def verdict(mask: np.ndarray, limits: dict[str, float] = bounds) -> str:
         path = tmp_path / "mask.nii.gz"
         nib.save(nib.Nifti1Image(mask.astype(np.uint8), img.affine), path)
-        return predicted_mask_verdict(path, brain_path, bounds)
+        return predicted_mask_verdict(path, brain_path, limits)
 
     assert verdict(np.zeros(img.shape, bool)) == "empty"
     one = np.zeros(img.shape, bool)
     one[tuple(np.argwhere(brain)[0])] = True
-    assert verdict(one).endswith("ml < 0.1 ml")
-    corner = np.zeros(img.shape, bool)
-    corner[:8, :8, :4] = True  # a few ml in the air beside the head
-    assert not (corner & brain).any() and verdict(corner) == "0% inside the brain < 50%"
+    voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000  # 0.12 ml at the tests' half resolution
+    assert verdict(one, {**bounds, "min_predicted_ml": 2 * voxel_ml}).endswith(f"ml < {2 * voxel_ml:g} ml")
+    outside = np.zeros(img.shape, bool)  # 5 ml of voxels outside the brain mask
+    outside[tuple(np.argwhere(~brain)[: int(np.ceil(5 / voxel_ml))].T)] = True
+    assert verdict(outside) == "0% inside the brain < 50%"
 
 
 def test_a_fresh_run_cropping_from_predicted_masks_can_be_planned(tiny_cohort: Path, tmp_path: Path) -> None:
