@@ -34,6 +34,8 @@ from oncoflow.atomic import atomic_write
 #: the one key of a crop file written in place of a crop: why the subject was not cropped (a
 #: cross-fitted predicted tumor mask that was empty or implausible; segment.crop_mask)
 NOT_CROPPED = "not_cropped"
+#: how that reason, and crop.tsv's ``status`` of such a subject, begins (read by the participant flow)
+NOT_CROPPED_STATUS = "not cropped"
 
 
 class CropError(RuntimeError):

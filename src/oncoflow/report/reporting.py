@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from oncoflow.crop.tumor_crop import NOT_CROPPED_STATUS
 from oncoflow.report.characteristics import RANDOM, characteristics_table
 from oncoflow.report.checklists import checklist_markdown, fill_checklist, run_facts
 from oncoflow.report.failures import MapIndex, classified, failures_markdown, misclassified
@@ -55,7 +56,7 @@ def write_participant_flow(settings: dict[str, Any], *, qc: str, splits: str, pr
     not_cropped = {}
     for report in crop_reports:
         row = _tsv(report).iloc[0]
-        if str(row.get("status", "")).startswith("not cropped"):
+        if str(row.get("status", "")).startswith(NOT_CROPPED_STATUS):
             not_cropped[str(row["subject"])] = str(row["status"])
     flow = participant_flow(samples, _tsv(qc), _tsv(splits), _tsv(predictions),
                             ingested=ingested_subjects(subjects, raw_images),

@@ -10,7 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from oncoflow.crop.tumor_crop import CropSpec, crop_subject, write_not_cropped
+from oncoflow.crop.tumor_crop import NOT_CROPPED_STATUS, CropSpec, crop_subject, write_not_cropped
 
 
 def implausible(predicted_ml: float, inside_brain: float, bounds: dict[str, float]) -> str:
@@ -43,7 +43,7 @@ def crop_predicted_mask(subject: str, images: dict[str, Path], brain_mask: Path,
     mask is plausible; else a crop file that only says why, and that ``status`` (never a crop at random)."""
     reason = predicted_mask_verdict(tumor_mask, brain_mask, bounds)
     if reason:
-        status = f"not cropped: predicted tumor mask {reason} ({tumor_mask})"
+        status = f"{NOT_CROPPED_STATUS}: predicted tumor mask {reason} ({tumor_mask})"
         write_not_cropped(out, status)
         return {"status": status}
     return crop_subject(subject, images, brain_mask, tumor_mask, out, spec)
